@@ -1,0 +1,22 @@
+//! The event log: an outbox written in the caller's transaction, published in commit
+//! order with gap-free sequences, served by `Watch(from_sequence)`, and consumed with
+//! cursors committed together with the consumer's effect.
+//!
+//! Why a publisher: database sequences commit out of order, so a reader that followed
+//! the insert id could skip a row whose transaction commits late. Producers therefore
+//! insert rows *without* a sequence; the publisher (one at a time, under an advisory
+//! lock on PostgreSQL; SQLite serialises writers anyway) numbers the committed,
+//! unnumbered rows `max(seq) + 1, + 2, …` in insert order. A late commit is simply
+//! numbered later — never skipped — and readers follow `seq`, which only grows.
+//!
+//! Redis pub/sub only wakes publishers and readers early; polling covers a lost signal.
+
+mod consumer;
+mod outbox;
+mod publisher;
+mod schema;
+mod watch;
+
+pub use consumer::{ConsumeError, Consumer, EventHandler};
+pub use outbox::EventLog;
+pub use schema::KitTables;

@@ -1,0 +1,78 @@
+//! Appending events in the caller's transaction, and the handle services keep.
+
+use std::sync::Arc;
+
+use maitre_proto::events::v1::{Event, EventScope, event::Payload};
+use prost::Message;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tokio::sync::{Notify, watch};
+
+use crate::{coord::Coordination, db::{DbError, stmt}};
+
+/// A service's event log. Cheap to clone through `Arc`.
+pub struct EventLog {
+    pub(super) db: DatabaseConnection,
+    pub(super) source: &'static str,
+    /// Wakes the publisher after a local commit.
+    pub(super) pending: Notify,
+    /// The highest published sequence known to this replica; wakes local readers.
+    pub(super) published: watch::Sender<u64>,
+    /// Cross-replica wake-ups (may be lost; polling covers them).
+    pub(super) coord: Option<Arc<dyn Coordination>>,
+}
+
+impl EventLog {
+    /// The log of service `source` (e.g. "profile") in `db`.
+    pub fn new(db: DatabaseConnection, source: &'static str, coord: Option<Arc<dyn Coordination>>) -> Arc<Self> {
+        let (published, _) = watch::channel(0);
+        Arc::new(Self { db, source, pending: Notify::new(), published, coord })
+    }
+
+    /// The emitting service's name.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// Appends an event in the caller's transaction; it is published after the commit.
+    /// Call [`EventLog::committed`] once the transaction commits to publish at once.
+    pub async fn append(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        scope: EventScope,
+        payload: Payload,
+    ) -> Result<String, DbError> {
+        let now = chrono::Utc::now();
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let event = Event {
+            sequence: 0,
+            event_id: event_id.clone(),
+            chain_id: chain_id.to_owned(),
+            occurred_at: Some(prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 }),
+            source: self.source.to_owned(),
+            scope: Some(scope),
+            payload: Some(payload),
+        };
+        conn.execute_raw(stmt(
+            conn,
+            "INSERT INTO kit_outbox (chain_id, payload, created_at_us) VALUES ($1, $2, $3)",
+            [chain_id.into(), event.encode_to_vec().into(), now.timestamp_micros().into()],
+        ))
+        .await?;
+        Ok(event_id)
+    }
+
+    /// Signals that a transaction with appended events committed.
+    pub fn committed(&self) {
+        self.pending.notify_one();
+    }
+
+    /// The highest sequence published so far (as known to this replica).
+    pub fn published_sequence(&self) -> u64 {
+        *self.published.borrow()
+    }
+
+    pub(super) fn wake_channel(&self) -> String {
+        format!("eventlog:{}", self.source)
+    }
+}

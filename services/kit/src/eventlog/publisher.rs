@@ -1,0 +1,119 @@
+//! Numbering committed outbox rows in commit order, gap-free.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+
+use super::EventLog;
+use crate::db::{DbError, is_postgres, stmt};
+
+/// Rows numbered per publishing transaction.
+const BATCH: i64 = 2_000;
+/// How often the publisher looks for rows when nobody woke it.
+const POLL: Duration = Duration::from_millis(200);
+
+impl EventLog {
+    /// Numbers every committed, unnumbered row; returns how many were published.
+    pub async fn publish_pending(&self) -> Result<u64, DbError> {
+        let mut total = 0;
+        loop {
+            let n = self.publish_batch().await?;
+            total += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        if total > 0 {
+            if let Some(coord) = &self.coord {
+                // Best effort: readers on other replicas also poll.
+                let _ = coord.publish(&self.wake_channel(), "published").await;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn publish_batch(&self) -> Result<u64, DbError> {
+        let txn = self.db.begin().await?;
+        if is_postgres(&txn) {
+            // One publisher at a time per schema, so `max(seq)` is stable until commit.
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.kit_outbox'))")
+                .await?;
+        }
+        let numbered = txn
+            .query_all_raw(stmt(
+                &txn,
+                "WITH base AS (SELECT COALESCE(MAX(seq), 0) AS top FROM kit_outbox),
+                      todo AS (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n
+                               FROM kit_outbox WHERE seq IS NULL ORDER BY id LIMIT $1)
+                 UPDATE kit_outbox SET seq = (SELECT top FROM base) + (SELECT n FROM todo WHERE todo.id = kit_outbox.id)
+                 WHERE id IN (SELECT id FROM todo)
+                 RETURNING seq",
+                [BATCH.into()],
+            ))
+            .await?;
+        txn.commit().await?;
+        let top = numbered.iter().filter_map(|row| row.try_get_by_index::<i64>(0).ok()).max();
+        if let Some(top) = top {
+            self.published.send_if_modified(|current| {
+                let advance = top as u64 > *current;
+                if advance {
+                    *current = top as u64;
+                }
+                advance
+            });
+        }
+        Ok(numbered.len() as u64)
+    }
+
+    /// Refreshes the local view of the highest published sequence (other replicas publish too).
+    pub(super) async fn refresh_published(&self) -> Result<(), DbError> {
+        let row = self
+            .db
+            .query_one_raw(stmt(&self.db, "SELECT COALESCE(MAX(seq), 0) FROM kit_outbox", []))
+            .await?;
+        let top = row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0) as u64;
+        self.published.send_if_modified(|current| {
+            let advance = top > *current;
+            if advance {
+                *current = top;
+            }
+            advance
+        });
+        Ok(())
+    }
+
+    /// Runs the publisher until `shutdown` resolves: on every local commit, every
+    /// cross-replica wake-up, and every poll interval.
+    pub async fn run_publisher(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let mut wakeups = match &self.coord {
+            Some(coord) => coord.subscribe(&self.wake_channel()).await.ok(),
+            None => None,
+        };
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.publish_pending().await {
+                tracing::warn!(error = %e, source = self.source, "publishing events failed; retrying");
+            }
+            if let Err(e) = self.refresh_published().await {
+                tracing::warn!(error = %e, source = self.source, "reading published sequence failed");
+            }
+            let remote = async {
+                match wakeups.as_mut() {
+                    Some(stream) => {
+                        stream.next().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.pending.notified() => {}
+                _ = remote => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        // Publish what committed before shutdown, so nothing waits for the next start.
+        let _ = self.publish_pending().await;
+    }
+}

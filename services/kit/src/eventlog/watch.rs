@@ -1,0 +1,85 @@
+//! Serving the log in order: `Watch(from_sequence)`.
+
+use std::{sync::Arc, time::Duration};
+
+use maitre_proto::events::v1::Event;
+use prost::Message;
+use sea_orm::ConnectionTrait;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::EventLog;
+use crate::db::{DbError, stmt};
+
+/// Rows read per query.
+const PAGE: i64 = 500;
+/// Readers re-check at least this often (events published by other replicas).
+const POLL: Duration = Duration::from_millis(250);
+
+/// A stream of events for a `Watch` response.
+pub type EventStream = ReceiverStream<Result<Event, Status>>;
+
+impl EventLog {
+    /// Events with sequence > `from_sequence`, in order, then live; only `chain` when given.
+    pub fn watch(self: &Arc<Self>, from_sequence: u64, chain: Option<String>) -> EventStream {
+        let (tx, rx) = mpsc::channel(256);
+        let log = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut cursor = from_sequence;
+            let mut published = log.published.subscribe();
+            loop {
+                let page = match log.read_after(cursor, chain.as_deref()).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(crate::error::internal(e))).await;
+                        return;
+                    }
+                };
+                let full = page.len() as i64 == PAGE;
+                for event in page {
+                    cursor = event.sequence;
+                    if tx.send(Ok(event)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                if full {
+                    continue;
+                }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = published.changed() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+
+    /// Reads one page of published events after `cursor`.
+    pub async fn read_after(&self, cursor: u64, chain: Option<&str>) -> Result<Vec<Event>, DbError> {
+        let statement = match chain {
+            Some(chain) => stmt(
+                &self.db,
+                "SELECT seq, payload FROM kit_outbox WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                [chain.into(), (cursor as i64).into(), PAGE.into()],
+            ),
+            None => stmt(
+                &self.db,
+                "SELECT seq, payload FROM kit_outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+                [(cursor as i64).into(), PAGE.into()],
+            ),
+        };
+        let rows = self.db.query_all_raw(statement).await?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.try_get_by_index(0)?;
+                let payload: Vec<u8> = row.try_get_by_index(1)?;
+                let mut event = Event::decode(payload.as_slice())
+                    .map_err(|e| DbError::Corrupt { what: format!("kit_outbox seq {seq}"), reason: e.to_string() })?;
+                event.sequence = seq as u64;
+                Ok(event)
+            })
+            .collect()
+    }
+}

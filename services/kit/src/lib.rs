@@ -1,0 +1,24 @@
+//! Shared runtime of every Maitre service and the gateway.
+//!
+//! - [`config`]: `MAITRE_*` environment variables with embedded defaults.
+//! - [`telemetry`]: JSON logs, OTLP traces, W3C trace context in and out of gRPC.
+//! - [`auth`]: JWT → [`auth::Caller`], role and store checks.
+//! - [`error`]: the mapping of failures to `tonic::Status` with the field named.
+//! - [`db`]: sea-orm connections (PostgreSQL schema per service, or SQLite) and migrations.
+//! - [`coord`]: locks, counters, balances, windows, leases — Redis or in-process.
+//! - [`eventlog`]: outbox, gap-free publishing, `Watch` streams, consumers with cursors.
+//! - [`idempotency`]: stored responses for replayed `request_id`s.
+//! - [`server`] and [`client`]: serving with health/reflection/shutdown; calling others.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod coord;
+pub mod db;
+pub mod error;
+pub mod eventlog;
+pub mod idempotency;
+pub mod page;
+pub mod server;
+pub mod telemetry;
+pub mod testing;

@@ -1,0 +1,87 @@
+//! Serving a gRPC service: health, reflection, trace context, timeouts, graceful shutdown.
+
+use std::{future::Future, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{service::Routes, transport::Server};
+use tonic_health::ServingStatus;
+
+use crate::telemetry;
+
+/// Why a server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Serves `routes` (the service, wrapped in its auth interceptor) on `listener` with
+/// `grpc.health.v1` and reflection for `service_names`, until `shutdown` resolves.
+/// In-flight calls finish before this returns.
+pub async fn serve_grpc(
+    service_names: &[&str],
+    routes: Routes,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", ServingStatus::Serving).await;
+    let mut reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
+    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
+    for name in service_names {
+        reporter.set_service_status(*name, ServingStatus::Serving).await;
+        reflection_v1 = reflection_v1.with_service_name(*name);
+        reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
+    }
+    let routes = routes
+        .add_service(health)
+        .add_service(reflection_v1.build_v1()?)
+        .add_service(reflection_v1alpha.build_v1alpha()?);
+
+    let shutdown = async move {
+        shutdown.await;
+        // Tell load balancers first, then stop accepting and drain.
+        reporter.set_service_status("", ServingStatus::NotServing).await;
+        for name in service_names {
+            reporter.set_service_status(*name, ServingStatus::NotServing).await;
+        }
+    };
+    Server::builder()
+        .timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested; draining in-flight calls");
+}
