@@ -6,7 +6,9 @@
 //! int64 as strings, Timestamps as RFC 3339).
 
 use prost::{Message, Name};
-use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage, SerializeOptions};
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage, SerializeOptions,
+};
 
 use crate::descriptor_pool;
 
@@ -31,9 +33,13 @@ pub fn message_descriptor(full_name: &str) -> Result<MessageDescriptor, JsonErro
 /// Serialises a generated message to proto3 JSON.
 pub fn to_json<M: Message + Name>(message: &M) -> Result<serde_json::Value, JsonError> {
     let descriptor = message_descriptor(&M::full_name())?;
-    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()).map_err(|e| {
-        JsonError::Invalid { type_name: M::full_name(), reason: e.to_string() }
-    })?;
+    let dynamic =
+        DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()).map_err(|e| {
+            JsonError::Invalid {
+                type_name: M::full_name(),
+                reason: e.to_string(),
+            }
+        })?;
     dynamic_to_json(&dynamic)
 }
 
@@ -41,8 +47,10 @@ pub fn to_json<M: Message + Name>(message: &M) -> Result<serde_json::Value, Json
 pub fn from_json<M: Message + Name + Default>(value: &serde_json::Value) -> Result<M, JsonError> {
     let descriptor = message_descriptor(&M::full_name())?;
     let dynamic = dynamic_from_json(descriptor, value)?;
-    M::decode(dynamic.encode_to_vec().as_slice())
-        .map_err(|e| JsonError::Invalid { type_name: M::full_name(), reason: e.to_string() })
+    M::decode(dynamic.encode_to_vec().as_slice()).map_err(|e| JsonError::Invalid {
+        type_name: M::full_name(),
+        reason: e.to_string(),
+    })
 }
 
 /// Serialises a dynamic message to proto3 JSON (default values omitted).
@@ -50,14 +58,24 @@ pub fn dynamic_to_json(message: &DynamicMessage) -> Result<serde_json::Value, Js
     let options = SerializeOptions::new().skip_default_fields(true);
     message
         .serialize_with_options(serde_json::value::Serializer, &options)
-        .map_err(|e| JsonError::Invalid { type_name: message.descriptor().full_name().to_owned(), reason: e.to_string() })
+        .map_err(|e| JsonError::Invalid {
+            type_name: message.descriptor().full_name().to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Parses proto3 JSON into a dynamic message of the given type.
-pub fn dynamic_from_json(descriptor: MessageDescriptor, value: &serde_json::Value) -> Result<DynamicMessage, JsonError> {
+pub fn dynamic_from_json(
+    descriptor: MessageDescriptor,
+    value: &serde_json::Value,
+) -> Result<DynamicMessage, JsonError> {
     let type_name = descriptor.full_name().to_owned();
-    DynamicMessage::deserialize_with_options(descriptor, value, &DeserializeOptions::new())
-        .map_err(|e| JsonError::Invalid { type_name, reason: e.to_string() })
+    DynamicMessage::deserialize_with_options(descriptor, value, &DeserializeOptions::new()).map_err(
+        |e| JsonError::Invalid {
+            type_name,
+            reason: e.to_string(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -71,15 +89,27 @@ mod tests {
         let request = RecordEventRequest {
             event: Some(ContactEvent {
                 external_id: "pos-1".into(),
-                identity_keys: vec![IdentityKey { kind: IdentityKind::Phone as i32, value: "13800138000".into() }],
-                amount: Some(Money { amount_fen: 25_000, currency: "CNY".into() }),
-                occurred_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+                identity_keys: vec![IdentityKey {
+                    kind: IdentityKind::Phone as i32,
+                    value: "13800138000".into(),
+                }],
+                amount: Some(Money {
+                    amount_fen: 25_000,
+                    currency: "CNY".into(),
+                }),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: 1_700_000_000,
+                    nanos: 0,
+                }),
                 ..Default::default()
             }),
         };
         let json = to_json(&request).expect("serialises");
         assert_eq!(json["event"]["externalId"], "pos-1");
-        assert_eq!(json["event"]["identityKeys"][0]["kind"], "IDENTITY_KIND_PHONE");
+        assert_eq!(
+            json["event"]["identityKeys"][0]["kind"],
+            "IDENTITY_KIND_PHONE"
+        );
         // int64 is a string in proto3 JSON.
         assert_eq!(json["event"]["amount"]["amountFen"], "25000");
         assert_eq!(json["event"]["occurredAt"], "2023-11-14T22:13:20Z");
@@ -97,7 +127,10 @@ mod tests {
     fn every_service_is_in_the_pool() {
         for name in crate::SERVICE_NAMES {
             let service = descriptor_pool().get_service_by_name(name).expect(name);
-            assert!(service.methods().any(|m| m.name() == "Watch"), "{name} has Watch");
+            assert!(
+                service.methods().any(|m| m.name() == "Watch"),
+                "{name} has Watch"
+            );
         }
     }
 }

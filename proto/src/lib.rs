@@ -3,7 +3,11 @@
 //!
 //! Generated code stays here; services import e.g. `maitre_proto::assignment::v1`.
 
-#![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+#![allow(
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items
+)]
 
 pub mod json;
 
@@ -52,7 +56,8 @@ pub mod google {
 pub use maitre::{assignment, common, events, notification, profile, tagging};
 
 /// The encoded `FileDescriptorSet` of the whole contract (with imports and source info).
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maitre_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/maitre_descriptor.bin"));
 
 /// Fully qualified names of the four public services.
 pub const SERVICE_NAMES: [&str; 4] = [

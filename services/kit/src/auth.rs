@@ -121,7 +121,9 @@ impl Caller {
     /// The one chain this call acts on; all-chains identities may not make chain-scoped calls.
     pub fn chain(&self) -> Result<&str, Status> {
         if self.chain_id == ALL_CHAINS {
-            return Err(Status::permission_denied("this call needs a token scoped to one chain"));
+            return Err(Status::permission_denied(
+                "this call needs a token scoped to one chain",
+            ));
         }
         Ok(&self.chain_id)
     }
@@ -136,7 +138,10 @@ impl Caller {
         if allowed.contains(&self.role) {
             Ok(())
         } else {
-            Err(Status::permission_denied(format!("role {} may not do this", self.role.as_str())))
+            Err(Status::permission_denied(format!(
+                "role {} may not do this",
+                self.role.as_str()
+            )))
         }
     }
 
@@ -150,7 +155,9 @@ impl Caller {
         if self.can_access_store(store_id) {
             Ok(())
         } else {
-            Err(Status::permission_denied(format!("store `{store_id}` is outside the caller's scope")))
+            Err(Status::permission_denied(format!(
+                "store `{store_id}` is outside the caller's scope"
+            )))
         }
     }
 }
@@ -162,7 +169,9 @@ pub enum AuthError {
     #[error("JWT key {path}: {reason}")]
     Key { path: String, reason: String },
     /// Production with the development key.
-    #[error("refusing to start in production with the development signing key: set MAITRE_JWT_PUBLIC_KEY_FILE (RS256) or a MAITRE_JWT_SECRET of your own")]
+    #[error(
+        "refusing to start in production with the development signing key: set MAITRE_JWT_PUBLIC_KEY_FILE (RS256) or a MAITRE_JWT_SECRET of your own"
+    )]
     DevelopmentKeyInProduction,
     /// Signing failed.
     #[error("cannot sign token: {0}")]
@@ -192,24 +201,40 @@ impl Verifier {
             (Some(secret), Environment::Production) if secret == DEVELOPMENT_SECRET => {
                 return Err(AuthError::DevelopmentKeyInProduction);
             }
-            (Some(secret), _) => keys.push((Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes()))),
+            (Some(secret), _) => keys.push((
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            )),
             (None, Environment::Development) if keys.is_empty() => {
-                keys.push((Algorithm::HS256, DecodingKey::from_secret(DEVELOPMENT_SECRET.as_bytes())));
+                keys.push((
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(DEVELOPMENT_SECRET.as_bytes()),
+                ));
             }
-            (None, Environment::Production) if keys.is_empty() => return Err(AuthError::DevelopmentKeyInProduction),
+            (None, Environment::Production) if keys.is_empty() => {
+                return Err(AuthError::DevelopmentKeyInProduction);
+            }
             (None, _) => {}
         }
-        Ok(Self { keys: Arc::new(keys) })
+        Ok(Self {
+            keys: Arc::new(keys),
+        })
     }
 
     /// A verifier for one HS256 secret (tests, tools).
     pub fn hs256(secret: &str) -> Self {
-        Self { keys: Arc::new(vec![(Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes()))]) }
+        Self {
+            keys: Arc::new(vec![(
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            )]),
+        }
     }
 
     /// Verifies a bearer token: signature with an accepted algorithm, expiry, claims.
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Status::unauthenticated("malformed token"))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| Status::unauthenticated("malformed token"))?;
         let (alg, key) = self
             .keys
             .iter()
@@ -253,7 +278,9 @@ impl Interceptor for AuthInterceptor {
             .metadata()
             .get("authorization")
             .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-        let value = header.to_str().map_err(|_| Status::unauthenticated("malformed authorization header"))?;
+        let value = header
+            .to_str()
+            .map_err(|_| Status::unauthenticated("malformed authorization header"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -278,7 +305,10 @@ impl Minter {
         if let Some(path) = &config.jwt_private_key_file {
             let pem = read_key(path)?;
             let key = EncodingKey::from_rsa_pem(&pem).map_err(|e| key_error(path, e))?;
-            return Ok(Self { algorithm: Algorithm::RS256, key: Arc::new(key) });
+            return Ok(Self {
+                algorithm: Algorithm::RS256,
+                key: Arc::new(key),
+            });
         }
         match (&config.jwt_secret, config.environment) {
             (Some(secret), Environment::Production) if secret == DEVELOPMENT_SECRET => {
@@ -292,11 +322,21 @@ impl Minter {
 
     /// A minter for one HS256 secret.
     pub fn hs256(secret: &str) -> Self {
-        Self { algorithm: Algorithm::HS256, key: Arc::new(EncodingKey::from_secret(secret.as_bytes())) }
+        Self {
+            algorithm: Algorithm::HS256,
+            key: Arc::new(EncodingKey::from_secret(secret.as_bytes())),
+        }
     }
 
     /// Signs a token for the given identity, valid for `ttl_secs`.
-    pub fn mint(&self, staff_id: &str, chain: &str, role: Role, stores: &[String], ttl_secs: u64) -> Result<String, AuthError> {
+    pub fn mint(
+        &self,
+        staff_id: &str,
+        chain: &str,
+        role: Role,
+        stores: &[String],
+        ttl_secs: u64,
+    ) -> Result<String, AuthError> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let claims = Claims {
             sub: staff_id.into(),
@@ -306,12 +346,19 @@ impl Minter {
             exp: now + ttl_secs,
             iat: now,
         };
-        encode(&Header::new(self.algorithm), &claims, &self.key).map_err(|e| AuthError::Sign(e.to_string()))
+        encode(&Header::new(self.algorithm), &claims, &self.key)
+            .map_err(|e| AuthError::Sign(e.to_string()))
     }
 
     /// A short-lived `service` identity of `service_name` for one chain (or `*`).
     pub fn service_token(&self, service_name: &str, chain: &str) -> Result<String, AuthError> {
-        self.mint(&format!("service:{service_name}"), chain, Role::Service, &[], 3600)
+        self.mint(
+            &format!("service:{service_name}"),
+            chain,
+            Role::Service,
+            &[],
+            3600,
+        )
     }
 }
 
@@ -327,7 +374,10 @@ fn read_key(path: &Path) -> Result<Vec<u8>, AuthError> {
 }
 
 fn key_error(path: &Path, e: impl fmt::Display) -> AuthError {
-    AuthError::Key { path: path.display().to_string(), reason: e.to_string() }
+    AuthError::Key {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -350,7 +400,9 @@ mod tests {
 
     #[test]
     fn a_valid_token_yields_the_caller() {
-        let token = minter().mint("wang", "chain-1", Role::StoreManager, &["s1".into()], 60).unwrap();
+        let token = minter()
+            .mint("wang", "chain-1", Role::StoreManager, &["s1".into()], 60)
+            .unwrap();
         let caller = intercept(Some(&token)).unwrap();
         assert_eq!(caller.chain().unwrap(), "chain-1");
         assert_eq!(caller.role, Role::StoreManager);
@@ -361,55 +413,110 @@ mod tests {
 
     #[test]
     fn missing_forged_expired_and_wrong_algorithm_tokens_are_unauthenticated() {
-        assert_eq!(intercept(None).unwrap_err().code(), tonic::Code::Unauthenticated);
-        let forged = Minter::hs256("other").mint("x", "c", Role::HqAdmin, &[], 60).unwrap();
-        assert_eq!(intercept(Some(&forged)).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            intercept(None).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        let forged = Minter::hs256("other")
+            .mint("x", "c", Role::HqAdmin, &[], 60)
+            .unwrap();
+        assert_eq!(
+            intercept(Some(&forged)).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
         let now = chrono::Utc::now().timestamp() as u64;
         let expired = encode(
             &Header::new(Algorithm::HS256),
-            &Claims { sub: "x".into(), chain: "c".into(), role: Role::HqAdmin, stores: vec![], exp: now - 120, iat: now - 200 },
+            &Claims {
+                sub: "x".into(),
+                chain: "c".into(),
+                role: Role::HqAdmin,
+                stores: vec![],
+                exp: now - 120,
+                iat: now - 200,
+            },
             &EncodingKey::from_secret(b"secret-a"),
         )
         .unwrap();
-        assert_eq!(intercept(Some(&expired)).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            intercept(Some(&expired)).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
         let hs384 = encode(
             &Header::new(Algorithm::HS384),
-            &Claims { sub: "x".into(), chain: "c".into(), role: Role::HqAdmin, stores: vec![], exp: now + 60, iat: now },
+            &Claims {
+                sub: "x".into(),
+                chain: "c".into(),
+                role: Role::HqAdmin,
+                stores: vec![],
+                exp: now + 60,
+                iat: now,
+            },
             &EncodingKey::from_secret(b"secret-a"),
         )
         .unwrap();
-        assert_eq!(intercept(Some(&hs384)).unwrap_err().code(), tonic::Code::Unauthenticated);
-        assert_eq!(intercept(Some("not.a.jwt")).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            intercept(Some(&hs384)).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            intercept(Some("not.a.jwt")).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
     }
 
     #[test]
     fn only_service_identities_may_span_all_chains() {
-        let admin_all = minter().mint("x", ALL_CHAINS, Role::HqAdmin, &[], 60).unwrap();
+        let admin_all = minter()
+            .mint("x", ALL_CHAINS, Role::HqAdmin, &[], 60)
+            .unwrap();
         assert!(intercept(Some(&admin_all)).is_err());
         let service = minter().service_token("tagging", ALL_CHAINS).unwrap();
         let caller = intercept(Some(&service)).unwrap();
         assert!(caller.is_all_chains());
-        assert_eq!(caller.chain().unwrap_err().code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            caller.chain().unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
     }
 
     #[test]
     fn production_refuses_the_development_key() {
         let production = |pairs: &[(&str, &str)]| {
-            let map: std::collections::HashMap<String, String> =
-                pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            Config::from_lookup(crate::config::ServiceName::Gateway, move |k| map.get(k).cloned()).unwrap()
+            let map: std::collections::HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::from_lookup(crate::config::ServiceName::Gateway, move |k| {
+                map.get(k).cloned()
+            })
+            .unwrap()
         };
         let c = production(&[("MAITRE_ENV", "production")]);
-        assert!(matches!(Verifier::from_config(&c), Err(AuthError::DevelopmentKeyInProduction)));
-        let c = production(&[("MAITRE_ENV", "production"), ("MAITRE_JWT_SECRET", DEVELOPMENT_SECRET)]);
-        assert!(matches!(Verifier::from_config(&c), Err(AuthError::DevelopmentKeyInProduction)));
-        let c = production(&[("MAITRE_ENV", "production"), ("MAITRE_JWT_SECRET", "a-real-secret")]);
+        assert!(matches!(
+            Verifier::from_config(&c),
+            Err(AuthError::DevelopmentKeyInProduction)
+        ));
+        let c = production(&[
+            ("MAITRE_ENV", "production"),
+            ("MAITRE_JWT_SECRET", DEVELOPMENT_SECRET),
+        ]);
+        assert!(matches!(
+            Verifier::from_config(&c),
+            Err(AuthError::DevelopmentKeyInProduction)
+        ));
+        let c = production(&[
+            ("MAITRE_ENV", "production"),
+            ("MAITRE_JWT_SECRET", "a-real-secret"),
+        ]);
         assert!(Verifier::from_config(&c).is_ok());
     }
 
     #[test]
     fn the_token_never_appears_in_debug_output() {
-        let token = minter().mint("wang", "chain-1", Role::HqAdmin, &[], 60).unwrap();
+        let token = minter()
+            .mint("wang", "chain-1", Role::HqAdmin, &[], 60)
+            .unwrap();
         let caller = Verifier::hs256("secret-a").verify(&token).unwrap();
         assert!(!format!("{caller:?}").contains(&token));
     }

@@ -31,8 +31,13 @@ pub enum ServiceName {
 
 impl ServiceName {
     /// Every service, gateway first.
-    pub const ALL: [ServiceName; 5] =
-        [Self::Gateway, Self::Profile, Self::Assignment, Self::Tagging, Self::Notification];
+    pub const ALL: [ServiceName; 5] = [
+        Self::Gateway,
+        Self::Profile,
+        Self::Assignment,
+        Self::Tagging,
+        Self::Notification,
+    ];
 
     /// The name used in config, schemas, logs and `maitre serve <name>`.
     pub fn as_str(self) -> &'static str {
@@ -116,32 +121,54 @@ pub struct ConfigError {
 impl Config {
     /// Reads the configuration of `service` from the process environment.
     pub fn from_env(service: ServiceName) -> Result<Self, ConfigError> {
-        Self::from_lookup(service, |key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(service, |key| {
+            std::env::var(key).ok().filter(|v| !v.is_empty())
+        })
     }
 
     /// Reads the configuration through `lookup` (tests pass a map).
-    pub fn from_lookup(service: ServiceName, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        service: ServiceName,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let environment = match lookup("MAITRE_ENV").as_deref() {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
-            Some(other) => return Err(invalid("MAITRE_ENV", format!("`{other}` is not development or production"))),
+            Some(other) => {
+                return Err(invalid(
+                    "MAITRE_ENV",
+                    format!("`{other}` is not development or production"),
+                ));
+            }
         };
         let listen = match lookup("MAITRE_LISTEN") {
-            Some(v) => v.parse().map_err(|e| invalid("MAITRE_LISTEN", format!("`{v}`: {e}")))?,
+            Some(v) => v
+                .parse()
+                .map_err(|e| invalid("MAITRE_LISTEN", format!("`{v}`: {e}")))?,
             None => SocketAddr::from(([127, 0, 0, 1], service.default_port())),
         };
         let data_dir = PathBuf::from(lookup("MAITRE_DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = lookup("MAITRE_DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}/{}.db?mode=rwc", data_dir.display(), service.as_str())
+            format!(
+                "sqlite://{}/{}.db?mode=rwc",
+                data_dir.display(),
+                service.as_str()
+            )
         });
         if !(database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
             || database_url.starts_with("sqlite:"))
         {
-            return Err(invalid("MAITRE_DATABASE_URL", "must start with postgres:// or sqlite:".into()));
+            return Err(invalid(
+                "MAITRE_DATABASE_URL",
+                "must start with postgres:// or sqlite:".into(),
+            ));
         }
         let metrics_listen = match lookup("MAITRE_METRICS_LISTEN") {
-            Some(v) => Some(v.parse().map_err(|e| invalid("MAITRE_METRICS_LISTEN", format!("`{v}`: {e}")))?),
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|e| invalid("MAITRE_METRICS_LISTEN", format!("`{v}`: {e}")))?,
+            ),
             None => None,
         };
         let mut upstreams = HashMap::new();
@@ -154,7 +181,8 @@ impl Config {
             service,
             environment,
             listen,
-            database_schema: lookup("MAITRE_DATABASE_SCHEMA").unwrap_or_else(|| service.as_str().into()),
+            database_schema: lookup("MAITRE_DATABASE_SCHEMA")
+                .unwrap_or_else(|| service.as_str().into()),
             database_url,
             redis_url: lookup("MAITRE_REDIS_URL"),
             redis_prefix: lookup("MAITRE_REDIS_PREFIX").unwrap_or_else(|| "maitre:".into()),
@@ -170,12 +198,18 @@ impl Config {
 
     /// The URL of another service.
     pub fn upstream(&self, service: ServiceName) -> &str {
-        self.upstreams.get(&service).map(String::as_str).unwrap_or_default()
+        self.upstreams
+            .get(&service)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 
 fn invalid(variable: &str, reason: String) -> ConfigError {
-    ConfigError { variable: variable.into(), reason }
+    ConfigError {
+        variable: variable.into(),
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +217,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(ServiceName::Assignment, |k| map.get(k).cloned())
     }
 

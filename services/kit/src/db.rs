@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
+};
 use sea_orm_migration::MigratorTrait;
 
 /// A storage failure.
@@ -27,12 +30,18 @@ pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbEr
     if url.starts_with("sqlite:") {
         return connect_sqlite(url).await;
     }
-    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(DbError::InvalidSchema(schema.into()));
     }
     {
         let bootstrap = Database::connect(base_options(url, 1)).await?;
-        bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")).await?;
+        bootstrap
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
         bootstrap.close().await?;
     }
     let mut options = base_options(url, 16);
@@ -44,7 +53,8 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbError> {
     if let Some(path) = sqlite_file(url) {
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
             }
         }
     }
@@ -73,13 +83,18 @@ fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
 
 /// The file path of a `sqlite://path?…` URL, if it names a file.
 fn sqlite_file(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// Connects and brings the schema up to date with the service's migrator.
-pub async fn connect_and_migrate<M: MigratorTrait>(url: &str, schema: &str) -> Result<DatabaseConnection, DbError> {
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    url: &str,
+    schema: &str,
+) -> Result<DatabaseConnection, DbError> {
     let db = connect(url, schema).await?;
     M::up(&db, None).await?;
     Ok(db)
@@ -91,17 +106,26 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
 }
 
 /// A statement with positional `$1…` parameters; SQLite accepts the same numbering.
-pub fn stmt(db: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+pub fn stmt(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
 /// Drops a PostgreSQL schema (tests clean up after themselves).
 pub async fn drop_schema(url: &str, schema: &str) -> Result<(), DbError> {
-    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(DbError::InvalidSchema(schema.into()));
     }
     let db = Database::connect(base_options(url, 1)).await?;
-    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await?;
+    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await?;
     db.close().await?;
     Ok(())
 }
@@ -112,14 +136,19 @@ mod tests {
 
     #[test]
     fn finds_the_sqlite_file_of_a_url() {
-        assert_eq!(sqlite_file("sqlite://data/profile.db?mode=rwc"), Some("data/profile.db"));
+        assert_eq!(
+            sqlite_file("sqlite://data/profile.db?mode=rwc"),
+            Some("data/profile.db")
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://x"), None);
     }
 
     #[tokio::test]
     async fn rejects_schema_names_that_are_not_identifiers() {
-        let e = connect("postgres://127.0.0.1/test", "a; drop").await.unwrap_err();
+        let e = connect("postgres://127.0.0.1/test", "a; drop")
+            .await
+            .unwrap_err();
         assert!(matches!(e, DbError::InvalidSchema(_)));
     }
 }

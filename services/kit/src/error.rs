@@ -11,7 +11,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub fn invalid_argument(field: &str, message: impl Into<String>) -> Status {
     let message = message.into();
     let details = ErrorDetails::with_bad_request_violation(field, message.clone());
-    Status::with_error_details(Code::InvalidArgument, format!("{field}: {message}"), details)
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("{field}: {message}"),
+        details,
+    )
 }
 
 /// `NOT_FOUND` for an entity of a kind (`customer`, `manager`…) with its id.
@@ -22,8 +26,13 @@ pub fn not_found(kind: &str, id: &str) -> Status {
 /// `FAILED_PRECONDITION` naming the field whose state prevents the call.
 pub fn failed_precondition(field: &str, message: impl Into<String>) -> Status {
     let message = message.into();
-    let details = ErrorDetails::with_precondition_failure_violation("STATE", field, message.clone());
-    Status::with_error_details(Code::FailedPrecondition, format!("{field}: {message}"), details)
+    let details =
+        ErrorDetails::with_precondition_failure_violation("STATE", field, message.clone());
+    Status::with_error_details(
+        Code::FailedPrecondition,
+        format!("{field}: {message}"),
+        details,
+    )
 }
 
 /// `ALREADY_EXISTS` for a unique value.
@@ -51,7 +60,10 @@ pub fn field_of(status: &Status) -> Option<String> {
             return Some(v.field.clone());
         }
     }
-    details.precondition_failure().and_then(|p| p.violations.first()).map(|v| v.subject.clone())
+    details
+        .precondition_failure()
+        .and_then(|p| p.violations.first())
+        .map(|v| v.subject.clone())
 }
 
 impl From<crate::db::DbError> for Status {

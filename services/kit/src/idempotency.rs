@@ -30,7 +30,10 @@ pub async fn recall<M: Message + Default>(
     let bytes: Vec<u8> = row.try_get_by_index(0)?;
     M::decode(bytes.as_slice())
         .map(Some)
-        .map_err(|e| DbError::Corrupt { what: format!("idempotency {scope}/{request_id}"), reason: e.to_string() })
+        .map_err(|e| DbError::Corrupt {
+            what: format!("idempotency {scope}/{request_id}"),
+            reason: e.to_string(),
+        })
 }
 
 /// Stores the response of a call with this `request_id` (no-op for an empty id).

@@ -19,6 +19,7 @@ pub mod error;
 pub mod eventlog;
 pub mod idempotency;
 pub mod page;
+pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod testing;

@@ -25,7 +25,12 @@ impl PageRequest {
         }
         let size = match page_size as u64 {
             0 => DEFAULT_PAGE_SIZE.min(max),
-            n if n > max => return Err(invalid_argument("page_size", format!("must be at most {max}"))),
+            n if n > max => {
+                return Err(invalid_argument(
+                    "page_size",
+                    format!("must be at most {max}"),
+                ));
+            }
             n => n,
         };
         let after = if page_token.is_empty() {
@@ -33,8 +38,12 @@ impl PageRequest {
         } else {
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(page_token)
-                .map_err(|_| invalid_argument("page_token", "not a token from a previous response"))?;
-            String::from_utf8(bytes).map_err(|_| invalid_argument("page_token", "not a token from a previous response"))?
+                .map_err(|_| {
+                    invalid_argument("page_token", "not a token from a previous response")
+                })?;
+            String::from_utf8(bytes).map_err(|_| {
+                invalid_argument("page_token", "not a token from a previous response")
+            })?
         };
         Ok(Self { size, after })
     }
@@ -52,11 +61,26 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_sizes_are_clamped() {
         let p = PageRequest::parse(0, "", 500).unwrap();
-        assert_eq!(p, PageRequest { size: 100, after: String::new() });
+        assert_eq!(
+            p,
+            PageRequest {
+                size: 100,
+                after: String::new()
+            }
+        );
         let p = PageRequest::parse(20, &next_token("cust-42"), 500).unwrap();
         assert_eq!(p.after, "cust-42");
-        assert_eq!(PageRequest::parse(501, "", 500).unwrap_err().code(), tonic::Code::InvalidArgument);
-        assert_eq!(PageRequest::parse(-1, "", 500).unwrap_err().code(), tonic::Code::InvalidArgument);
-        assert_eq!(PageRequest::parse(10, "%%%", 500).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            PageRequest::parse(501, "", 500).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            PageRequest::parse(-1, "", 500).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            PageRequest::parse(10, "%%%", 500).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
     }
 }

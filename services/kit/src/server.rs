@@ -30,13 +30,17 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     let mut reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
     let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
     for name in service_names {
-        reporter.set_service_status(*name, ServingStatus::Serving).await;
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
         reflection_v1 = reflection_v1.with_service_name(*name);
         reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
     }
@@ -48,9 +52,13 @@ pub async fn serve_grpc(
     let shutdown = async move {
         shutdown.await;
         // Tell load balancers first, then stop accepting and drain.
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         for name in service_names {
-            reporter.set_service_status(*name, ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
         }
     };
     Server::builder()

@@ -25,7 +25,8 @@ pub enum Backend {
 
 /// PostgreSQL URL for tests.
 pub fn postgres_url() -> String {
-    std::env::var("MAITRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("MAITRE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Redis URL for tests.
@@ -60,13 +61,22 @@ impl TestDb {
             }
             Backend::Production => (postgres_url(), None),
         };
-        let db = db::connect_and_migrate::<M>(&url, &schema).await.expect("test database");
-        Self { db, url, schema, file }
+        let db = db::connect_and_migrate::<M>(&url, &schema)
+            .await
+            .expect("test database");
+        Self {
+            db,
+            url,
+            schema,
+            file,
+        }
     }
 
     /// Another connection pool to the same data (as a second replica would have).
     pub async fn reconnect(&self) -> DatabaseConnection {
-        db::connect(&self.url, &self.schema).await.expect("reconnect")
+        db::connect(&self.url, &self.schema)
+            .await
+            .expect("reconnect")
     }
 }
 
@@ -80,7 +90,10 @@ impl Drop for TestDb {
             // Best effort, on a separate thread: Drop cannot await on the test's runtime.
             let (url, schema) = (self.url.clone(), self.schema.clone());
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     let _ = rt.block_on(db::drop_schema(&url, &schema));
                 }
             })
@@ -93,8 +106,156 @@ impl Drop for TestDb {
 pub async fn coordination(backend: Backend) -> Arc<dyn Coordination> {
     match backend {
         Backend::Embedded => coord::connect(None, "").await.expect("memory coordination"),
-        Backend::Production => {
-            coord::connect(Some(&redis_url()), &unique_name("maitre_test")).await.expect("test redis")
+        Backend::Production => coord::connect(Some(&redis_url()), &unique_name("maitre_test"))
+            .await
+            .expect("test redis"),
+    }
+}
+
+/// Configuration for starting one service in a test, on fresh storage of `backend`;
+/// the storage disappears with the value.
+pub struct TestConfig {
+    /// The configuration to pass to the service's `serve`.
+    pub config: crate::config::Config,
+    file: Option<PathBuf>,
+    schema: Option<String>,
+}
+
+impl TestConfig {
+    /// Fresh storage for `service`: a temporary SQLite file and in-process coordination, or
+    /// a new PostgreSQL schema and a new Redis key prefix. `extra` overrides variables
+    /// (e.g. upstream URLs).
+    pub fn new(
+        service: crate::config::ServiceName,
+        backend: Backend,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let name = unique_name("t");
+        let mut vars: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        vars.insert("MAITRE_LISTEN".into(), "127.0.0.1:0".into());
+        let (file, schema) = match backend {
+            Backend::Embedded => {
+                let file = std::env::temp_dir().join(format!("maitre-{name}.db"));
+                vars.insert(
+                    "MAITRE_DATABASE_URL".into(),
+                    format!("sqlite://{}?mode=rwc", file.display()),
+                );
+                (Some(file), None)
+            }
+            Backend::Production => {
+                vars.insert("MAITRE_DATABASE_URL".into(), postgres_url());
+                vars.insert("MAITRE_DATABASE_SCHEMA".into(), name.clone());
+                vars.insert("MAITRE_REDIS_URL".into(), redis_url());
+                vars.insert("MAITRE_REDIS_PREFIX".into(), format!("{name}:"));
+                (None, Some(name))
+            }
+        };
+        for (k, v) in extra {
+            vars.insert((*k).into(), (*v).into());
+        }
+        let config = crate::config::Config::from_lookup(service, |k| vars.get(k).cloned())
+            .expect("test config");
+        Self {
+            config,
+            file,
+            schema,
         }
     }
+}
+
+impl Drop for TestConfig {
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+        if let Some(schema) = self.schema.clone() {
+            let url = self.config.database_url.clone();
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    let _ = rt.block_on(db::drop_schema(&url, &schema));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A service running in the test's runtime; stops (gracefully) when dropped.
+pub struct RunningService {
+    /// `http://127.0.0.1:<port>` of the service.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Binds port 0 and runs `serve(config, listener, shutdown)`; waits until it accepts.
+pub async fn spawn<F, Fut, E>(config: crate::config::Config, serve: F) -> RunningService
+where
+    F: FnOnce(
+        crate::config::Config,
+        tokio::net::TcpListener,
+        futures::future::BoxFuture<'static, ()>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown: futures::future::BoxFuture<'static, ()> = Box::pin(async {
+        let _ = stopped.await;
+    });
+    let fut = serve(config, listener, shutdown);
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            panic!("service failed: {e}");
+        }
+    });
+    let url = format!("http://{addr}");
+    // Ready when the health service answers (migrations run before the port serves).
+    for _ in 0..200 {
+        if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.clone())
+            .expect("url")
+            .connect()
+            .await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    RunningService {
+        url,
+        stop: Some(stop),
+    }
+}
+
+/// A development token (the built-in development key) for tests and tools.
+pub fn token(chain: &str, role: crate::auth::Role, staff_id: &str, stores: &[&str]) -> String {
+    let stores: Vec<String> = stores.iter().map(|s| s.to_string()).collect();
+    crate::auth::Minter::hs256(crate::auth::DEVELOPMENT_SECRET)
+        .mint(staff_id, chain, role, &stores, 3600)
+        .expect("mint test token")
 }

@@ -22,11 +22,17 @@ impl MigratorTrait for Migrator {
 }
 
 fn created(customer: &str) -> Payload {
-    Payload::CustomerCreated(CustomerCreated { customer_id: customer.into(), home_store_id: String::new() })
+    Payload::CustomerCreated(CustomerCreated {
+        customer_id: customer.into(),
+        home_store_id: String::new(),
+    })
 }
 
 fn scope(customer: &str) -> EventScope {
-    EventScope { customer_id: customer.into(), ..Default::default() }
+    EventScope {
+        customer_id: customer.into(),
+        ..Default::default()
+    }
 }
 
 fn customer_of(event: &Event) -> &str {
@@ -36,9 +42,16 @@ fn customer_of(event: &Event) -> &str {
     }
 }
 
-async fn append_committed(log: &EventLog, db: &sea_orm::DatabaseConnection, chain: &str, customer: &str) {
+async fn append_committed(
+    log: &EventLog,
+    db: &sea_orm::DatabaseConnection,
+    chain: &str,
+    customer: &str,
+) {
     let txn = db.begin().await.unwrap();
-    log.append(&txn, chain, scope(customer), created(customer)).await.unwrap();
+    log.append(&txn, chain, scope(customer), created(customer))
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
 }
 
@@ -54,15 +67,24 @@ async fn publishes_in_order_without_gaps(backend: Backend) {
     }
     // A rolled-back transaction leaves no gap.
     let txn = t.db.begin().await.unwrap();
-    log.append(&txn, "chain-a", scope("ghost"), created("ghost")).await.unwrap();
+    log.append(&txn, "chain-a", scope("ghost"), created("ghost"))
+        .await
+        .unwrap();
     txn.rollback().await.unwrap();
     append_committed(&log, &t.db, "chain-b", "other").await;
     assert_eq!(log.publish_pending().await.unwrap(), 6);
     let events = read_all(&log, None).await;
     let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, vec![1, 2, 3, 4, 5, 6]);
-    assert_eq!(events.iter().map(customer_of).collect::<Vec<_>>(), vec!["c0", "c1", "c2", "c3", "c4", "other"]);
-    assert!(events.iter().all(|e| e.source == "profile" && !e.event_id.is_empty()));
+    assert_eq!(
+        events.iter().map(customer_of).collect::<Vec<_>>(),
+        vec!["c0", "c1", "c2", "c3", "c4", "other"]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.source == "profile" && !e.event_id.is_empty())
+    );
     // Scoped readers see their chain only.
     let b = read_all(&log, Some("chain-b")).await;
     assert_eq!(b.len(), 1);
@@ -88,16 +110,24 @@ async fn a_transaction_that_commits_late_is_never_skipped_postgres() {
     let t = TestDb::new::<Migrator>(Backend::Production).await;
     let log = EventLog::new(t.db.clone(), "profile", None);
     let late = t.db.begin().await.unwrap();
-    log.append(&late, "chain-a", scope("late"), created("late")).await.unwrap(); // lower insert id
+    log.append(&late, "chain-a", scope("late"), created("late"))
+        .await
+        .unwrap(); // lower insert id
     append_committed(&log, &t.db, "chain-a", "early").await;
     log.publish_pending().await.unwrap();
     let seen = read_all(&log, None).await;
-    assert_eq!(seen.iter().map(customer_of).collect::<Vec<_>>(), vec!["early"]);
+    assert_eq!(
+        seen.iter().map(customer_of).collect::<Vec<_>>(),
+        vec!["early"]
+    );
     let cursor = seen[0].sequence;
     late.commit().await.unwrap();
     log.publish_pending().await.unwrap();
     let next = log.read_after(cursor, None).await.unwrap();
-    assert_eq!(next.iter().map(customer_of).collect::<Vec<_>>(), vec!["late"]);
+    assert_eq!(
+        next.iter().map(customer_of).collect::<Vec<_>>(),
+        vec!["late"]
+    );
     assert_eq!(next[0].sequence, cursor + 1);
 }
 
@@ -108,7 +138,11 @@ async fn concurrent_publishers_never_collide(backend: Backend) {
     let a = EventLog::new(t.db.clone(), "profile", None);
     let b = EventLog::new(other.clone(), "profile", None);
     let writers = (0..4).map(|w| {
-        let (log, db) = if w % 2 == 0 { (a.clone(), t.db.clone()) } else { (b.clone(), other.clone()) };
+        let (log, db) = if w % 2 == 0 {
+            (a.clone(), t.db.clone())
+        } else {
+            (b.clone(), other.clone())
+        };
         tokio::spawn(async move {
             for i in 0..25 {
                 append_committed(&log, &db, "chain-a", &format!("w{w}-{i}")).await;
@@ -132,7 +166,12 @@ async fn concurrent_publishers_never_collide(backend: Backend) {
         all.extend(page);
     }
     assert_eq!(all.len(), 100);
-    assert!(all.iter().enumerate().all(|(i, e)| e.sequence == i as u64 + 1), "gap-free 1..=100");
+    assert!(
+        all.iter()
+            .enumerate()
+            .all(|(i, e)| e.sequence == i as u64 + 1),
+        "gap-free 1..=100"
+    );
 }
 
 #[tokio::test]
@@ -186,7 +225,9 @@ async fn a_replay_changes_nothing(backend: Backend) {
     log.publish_pending().await.unwrap();
     let events = read_all(&log, None).await;
     let consumer = Consumer::new("tagging<-profile", sink.db.clone());
-    let handler = CountingHandler { applied: AtomicUsize::new(0) };
+    let handler = CountingHandler {
+        applied: AtomicUsize::new(0),
+    };
     for e in &events {
         consumer.apply(e, &handler).await.unwrap();
     }
@@ -224,13 +265,25 @@ async fn watch_streams_history_then_live(backend: Backend) {
     append_committed(&log, &t.db, "chain-a", "before").await;
     log.committed();
     let mut stream = log.watch(0, Some("chain-a".into()));
-    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(customer_of(&first), "before");
     append_committed(&log, &t.db, "chain-b", "elsewhere").await;
     append_committed(&log, &t.db, "chain-a", "after").await;
     log.committed();
-    let second = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
-    assert_eq!(customer_of(&second), "after", "other chains are filtered out");
+    let second = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        customer_of(&second),
+        "after",
+        "other chains are filtered out"
+    );
     assert_eq!(second.sequence, 3);
     let _ = stop.send(());
     publisher.await.unwrap();

@@ -42,22 +42,33 @@ pub struct Consumer {
 impl Consumer {
     /// A consumer named `name` keeping its cursor in `db` (which has the kit tables).
     pub fn new(name: impl Into<String>, db: DatabaseConnection) -> Self {
-        Self { name: name.into(), db }
+        Self {
+            name: name.into(),
+            db,
+        }
     }
 
     /// The last applied sequence (0 before the first event).
     pub async fn cursor(&self) -> Result<u64, DbError> {
         let row = self
             .db
-            .query_one_raw(stmt(&self.db, "SELECT position FROM kit_consumer_cursor WHERE consumer = $1", [
-                self.name.clone().into(),
-            ]))
+            .query_one_raw(stmt(
+                &self.db,
+                "SELECT position FROM kit_consumer_cursor WHERE consumer = $1",
+                [self.name.clone().into()],
+            ))
             .await?;
-        Ok(row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0) as u64)
+        Ok(row
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0) as u64)
     }
 
     /// Applies `event` exactly once.
-    pub async fn apply(&self, event: &Event, handler: &dyn EventHandler) -> Result<Applied, ConsumeError> {
+    pub async fn apply(
+        &self,
+        event: &Event,
+        handler: &dyn EventHandler,
+    ) -> Result<Applied, ConsumeError> {
         self.db
             .execute_raw(stmt(
                 &self.db,
@@ -75,20 +86,30 @@ impl Consumer {
                 [self.name.clone().into()],
             ))
             .await?;
-        let cursor = row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0) as u64;
+        let cursor = row
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0) as u64;
         if event.sequence <= cursor {
             txn.rollback().await?;
             return Ok(Applied::Replay);
         }
         if event.sequence != cursor + 1 {
             txn.rollback().await?;
-            return Err(format!("{}: gap in the stream: cursor {cursor}, got {}", self.name, event.sequence).into());
+            return Err(format!(
+                "{}: gap in the stream: cursor {cursor}, got {}",
+                self.name, event.sequence
+            )
+            .into());
         }
         handler.handle(&txn, event).await?;
         txn.execute_raw(stmt(
             &txn,
             "UPDATE kit_consumer_cursor SET position = $1, updated_at_us = $2 WHERE consumer = $3",
-            [(event.sequence as i64).into(), chrono::Utc::now().timestamp_micros().into(), self.name.clone().into()],
+            [
+                (event.sequence as i64).into(),
+                chrono::Utc::now().timestamp_micros().into(),
+                self.name.clone().into(),
+            ],
         ))
         .await?;
         txn.commit().await?;
@@ -97,8 +118,12 @@ impl Consumer {
 
     /// Follows a source until `shutdown`: `connect(from)` opens `Watch(from)`; on any
     /// error the consumer backs off and reconnects from its cursor.
-    pub async fn run<C, F, S>(self, connect: C, handler: Arc<dyn EventHandler>, shutdown: impl Future<Output = ()>)
-    where
+    pub async fn run<C, F, S>(
+        self,
+        connect: C,
+        handler: Arc<dyn EventHandler>,
+        shutdown: impl Future<Output = ()>,
+    ) where
         C: Fn(u64) -> F,
         F: Future<Output = Result<S, ConsumeError>>,
         S: Stream<Item = Result<Event, tonic::Status>> + Unpin,

@@ -20,3 +20,4 @@ mod watch;
 pub use consumer::{ConsumeError, Consumer, EventHandler};
 pub use outbox::EventLog;
 pub use schema::KitTables;
+pub use watch::{BoxEventStream, EventStream, watch_for};

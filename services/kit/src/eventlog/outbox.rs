@@ -7,7 +7,10 @@ use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::{Notify, watch};
 
-use crate::{coord::Coordination, db::{DbError, stmt}};
+use crate::{
+    coord::Coordination,
+    db::{DbError, stmt},
+};
 
 /// A service's event log. Cheap to clone through `Arc`.
 pub struct EventLog {
@@ -19,13 +22,27 @@ pub struct EventLog {
     pub(super) published: watch::Sender<u64>,
     /// Cross-replica wake-ups (may be lost; polling covers them).
     pub(super) coord: Option<Arc<dyn Coordination>>,
+    /// Set when the service shuts down: live `Watch` streams end.
+    pub(super) closed: watch::Sender<bool>,
 }
 
 impl EventLog {
     /// The log of service `source` (e.g. "profile") in `db`.
-    pub fn new(db: DatabaseConnection, source: &'static str, coord: Option<Arc<dyn Coordination>>) -> Arc<Self> {
+    pub fn new(
+        db: DatabaseConnection,
+        source: &'static str,
+        coord: Option<Arc<dyn Coordination>>,
+    ) -> Arc<Self> {
         let (published, _) = watch::channel(0);
-        Arc::new(Self { db, source, pending: Notify::new(), published, coord })
+        let (closed, _) = watch::channel(false);
+        Arc::new(Self {
+            db,
+            source,
+            pending: Notify::new(),
+            published,
+            coord,
+            closed,
+        })
     }
 
     /// The emitting service's name.
@@ -48,7 +65,10 @@ impl EventLog {
             sequence: 0,
             event_id: event_id.clone(),
             chain_id: chain_id.to_owned(),
-            occurred_at: Some(prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 }),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: now.timestamp_subsec_nanos() as i32,
+            }),
             source: self.source.to_owned(),
             scope: Some(scope),
             payload: Some(payload),
@@ -56,7 +76,11 @@ impl EventLog {
         conn.execute_raw(stmt(
             conn,
             "INSERT INTO kit_outbox (chain_id, payload, created_at_us) VALUES ($1, $2, $3)",
-            [chain_id.into(), event.encode_to_vec().into(), now.timestamp_micros().into()],
+            [
+                chain_id.into(),
+                event.encode_to_vec().into(),
+                now.timestamp_micros().into(),
+            ],
         ))
         .await?;
         Ok(event_id)
@@ -65,6 +89,11 @@ impl EventLog {
     /// Signals that a transaction with appended events committed.
     pub fn committed(&self) {
         self.pending.notify_one();
+    }
+
+    /// Ends every live `Watch` stream (at shutdown); clients reconnect elsewhere.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// The highest sequence published so far (as known to this replica).

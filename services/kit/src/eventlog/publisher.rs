@@ -37,8 +37,10 @@ impl EventLog {
         let txn = self.db.begin().await?;
         if is_postgres(&txn) {
             // One publisher at a time per schema, so `max(seq)` is stable until commit.
-            txn.execute_unprepared("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.kit_outbox'))")
-                .await?;
+            txn.execute_unprepared(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.kit_outbox'))",
+            )
+            .await?;
         }
         let numbered = txn
             .query_all_raw(stmt(
@@ -53,7 +55,10 @@ impl EventLog {
             ))
             .await?;
         txn.commit().await?;
-        let top = numbered.iter().filter_map(|row| row.try_get_by_index::<i64>(0).ok()).max();
+        let top = numbered
+            .iter()
+            .filter_map(|row| row.try_get_by_index::<i64>(0).ok())
+            .max();
         if let Some(top) = top {
             self.published.send_if_modified(|current| {
                 let advance = top as u64 > *current;
@@ -70,9 +75,15 @@ impl EventLog {
     pub(super) async fn refresh_published(&self) -> Result<(), DbError> {
         let row = self
             .db
-            .query_one_raw(stmt(&self.db, "SELECT COALESCE(MAX(seq), 0) FROM kit_outbox", []))
+            .query_one_raw(stmt(
+                &self.db,
+                "SELECT COALESCE(MAX(seq), 0) FROM kit_outbox",
+                [],
+            ))
             .await?;
-        let top = row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0) as u64;
+        let top = row
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0) as u64;
         self.published.send_if_modified(|current| {
             let advance = top > *current;
             if advance {

@@ -2,7 +2,9 @@
 //! idempotency records.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend};
-use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager, async_trait, prelude::DbErr};
+use sea_orm_migration::{
+    MigrationName, MigrationTrait, SchemaManager, async_trait, prelude::DbErr,
+};
 
 /// Migration creating `kit_outbox`, `kit_consumer_cursor` and `kit_idempotency`.
 pub struct KitTables;
@@ -55,7 +57,8 @@ impl MigrationTrait for KitTables {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         for table in ["kit_idempotency", "kit_consumer_cursor", "kit_outbox"] {
-            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}")).await?;
+            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
         }
         Ok(())
     }

@@ -1,0 +1,222 @@
+//! Allocation of customers who have no contact manager (online channels, walk-ins, released
+//! customers) by the store's strategy (seed 二): 按天均分, 按月均分, 按天轮换. Pure: the
+//! caller passes the roster, the owned-customer counts (capacity), the store's day/month
+//! counters and its rotation counter, then persists the pick and bumps the counters.
+//!
+//! Fairness rules (issue): ties are broken by rotation through [`pick_even`], never by
+//! creation order; joining or leaving mid-day changes only who is a candidate, never
+//! anyone's counts; when nobody eligible has room the customer waits in the unassigned pool
+//! ([`Allocation::Unassigned`]) — a decision, not an error.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+pub use crate::domain::pick::{Ceiling, pick_even};
+
+use crate::domain::bucket::store_local_date;
+use crate::domain::error::AssignmentError;
+use crate::domain::history::HistoryReason;
+use crate::domain::ids::{ManagerId, StoreId};
+use crate::domain::policy::{AllocationStrategy, AssignmentPolicy};
+use crate::domain::roster::{Eligibility, ManagerStatus, Roster, Tally, tally_of};
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
+/// The result of running a store's strategy for one customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocation {
+    Assigned {
+        manager_id: ManagerId,
+        reason: HistoryReason,
+    },
+    /// Nobody can take the customer now; they wait in the store's unassigned pool.
+    Unassigned { reason: PoolReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolReason {
+    /// Every manager of the store is off duty.
+    NoneOnDuty,
+    /// Everyone on duty is at capacity.
+    AllAtCapacity,
+}
+
+/// What every strategy needs about the store right now.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreAllocation<'a> {
+    pub store_id: &'a StoreId,
+    pub roster: &'a Roster,
+    /// Customers each manager owns now (for capacity).
+    pub owned_customers: &'a Tally,
+    /// The store's rotation counter: advances with every allocation, never reset.
+    pub tie_offset: u64,
+}
+
+/// The store's allocation counters for the current store-local day and month.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreCounters<'a> {
+    pub today: &'a Tally,
+    pub this_month: &'a Tally,
+}
+
+/// The eligible managers in roster order, or why there are none.
+fn eligible_or_pool(
+    request: &StoreAllocation<'_>,
+) -> Result<Result<Vec<ManagerId>, PoolReason>, AssignmentError> {
+    let mut members = request.roster.store_members(request.store_id).peekable();
+    if members.peek().is_none() {
+        return Err(AssignmentError::NoEligibleManagers {
+            store_id: request.store_id.clone(),
+        });
+    }
+    let anyone_on_duty = members.any(|m| m.status == ManagerStatus::OnDuty);
+    let eligible = request
+        .roster
+        .eligible_for_allocation(request.store_id, request.owned_customers);
+    Ok(match (eligible.is_empty(), anyone_on_duty) {
+        (false, _) => Ok(eligible),
+        (true, true) => Err(PoolReason::AllAtCapacity),
+        (true, false) => Err(PoolReason::NoneOnDuty),
+    })
+}
+
+fn assigned(candidates: &[ManagerId], index: usize, reason: HistoryReason) -> Allocation {
+    match candidates.get(index) {
+        Some(manager_id) => Allocation::Assigned {
+            manager_id: manager_id.clone(),
+            reason,
+        },
+        None => Allocation::Unassigned {
+            reason: PoolReason::AllAtCapacity,
+        },
+    }
+}
+
+/// 按天均分: the eligible manager with the fewest customers allocated today (store-local
+/// day) in this store, ties by rotation. A manager joining mid-day starts from their own
+/// count for the day (0 if new), so they catch up to the others; nobody else's count moves.
+pub fn allocate_daily_even_split(
+    request: &StoreAllocation<'_>,
+    today: &Tally,
+) -> Result<Allocation, AssignmentError> {
+    let candidates = match eligible_or_pool(request)? {
+        Ok(candidates) => candidates,
+        Err(reason) => return Ok(Allocation::Unassigned { reason }),
+    };
+    Ok(
+        match pick_even(today, &candidates, request.tie_offset, None) {
+            Some(index) => assigned(&candidates, index, HistoryReason::DailyEvenSplit),
+            None => Allocation::Unassigned {
+                reason: PoolReason::AllAtCapacity,
+            },
+        },
+    )
+}
+
+/// 按月均分: the eligible manager with the fewest customers this month, ties by rotation,
+/// so absences and new joiners even out over the month. A manager back from leave is not
+/// flooded: nobody receives more than `daily_cap` per day while someone else is still under
+/// it. When everyone eligible has reached the cap, the overflow is split evenly by today's
+/// counts instead of waiting in the pool (the cap spreads catch-up; it never refuses a
+/// customer that someone has room for).
+pub fn allocate_monthly_even_split(
+    request: &StoreAllocation<'_>,
+    counters: &StoreCounters<'_>,
+    daily_cap: Option<u64>,
+) -> Result<Allocation, AssignmentError> {
+    let candidates = match eligible_or_pool(request)? {
+        Ok(candidates) => candidates,
+        Err(reason) => return Ok(Allocation::Unassigned { reason }),
+    };
+    let limits: Tally = daily_cap
+        .map(|cap| candidates.iter().map(|c| (c.clone(), cap)).collect())
+        .unwrap_or_default();
+    let ceiling = Ceiling {
+        counts: counters.today,
+        limits: &limits,
+    };
+    let pick = pick_even(
+        counters.this_month,
+        &candidates,
+        request.tie_offset,
+        Some(ceiling),
+    )
+    .or_else(|| pick_even(counters.today, &candidates, request.tie_offset, None));
+    Ok(match pick {
+        Some(index) => assigned(&candidates, index, HistoryReason::MonthlyEvenSplit),
+        None => Allocation::Unassigned {
+            reason: PoolReason::AllAtCapacity,
+        },
+    })
+}
+
+/// Day number used by the rotation; consecutive dates give consecutive numbers.
+fn rotation_day_number(store_local_date: NaiveDate) -> i64 {
+    i64::from(store_local_date.num_days_from_ce())
+}
+
+/// 按天轮换: the nominal duty manager of the day — the store's members who have not left
+/// (on duty or not) in roster order, indexed by the store-local date, so each member is on
+/// duty once every `members` days. `None` when the store has no members.
+pub fn daily_rotation_duty(
+    roster: &Roster,
+    store_id: &StoreId,
+    store_local_date: NaiveDate,
+) -> Option<ManagerId> {
+    let members: Vec<&ManagerId> = roster.store_members(store_id).map(|m| &m.id).collect();
+    let len = i64::try_from(members.len()).ok().filter(|len| *len > 0)?;
+    let index = usize::try_from(rotation_day_number(store_local_date).rem_euclid(len)).ok()?;
+    members.get(index).map(|id| (*id).clone())
+}
+
+/// 按天轮换 allocation: the duty manager takes every customer of the day; if they are off
+/// duty or full, the next member in roster order (cyclic) who is eligible takes it, so the
+/// day still has one deterministic receiver and the rotation of later days is unchanged.
+pub fn allocate_daily_rotation(
+    request: &StoreAllocation<'_>,
+    store_local_date: NaiveDate,
+) -> Result<Allocation, AssignmentError> {
+    if let Err(reason) = eligible_or_pool(request)? {
+        return Ok(Allocation::Unassigned { reason });
+    }
+    let members: Vec<_> = request.roster.store_members(request.store_id).collect();
+    let len = members.len();
+    let start = daily_rotation_duty(request.roster, request.store_id, store_local_date)
+        .and_then(|duty| members.iter().position(|m| m.id == duty))
+        .unwrap_or(0);
+    let receiver = (0..len)
+        .map(|step| members[(start + step) % len])
+        .find(|m| {
+            m.allocation_eligibility(request.store_id, tally_of(request.owned_customers, &m.id))
+                == Eligibility::Eligible
+        });
+    Ok(match receiver {
+        Some(manager) => Allocation::Assigned {
+            manager_id: manager.id.clone(),
+            reason: HistoryReason::DailyRotation,
+        },
+        None => Allocation::Unassigned {
+            reason: PoolReason::AllAtCapacity,
+        },
+    })
+}
+
+/// Runs the store's configured strategy at `now` (store-local day from the policy's zone).
+pub fn allocate_for_store(
+    policy: &AssignmentPolicy,
+    request: &StoreAllocation<'_>,
+    counters: &StoreCounters<'_>,
+    now: DateTime<Utc>,
+) -> Result<Allocation, AssignmentError> {
+    match policy.strategy() {
+        AllocationStrategy::DailyEvenSplit => allocate_daily_even_split(request, counters.today),
+        AllocationStrategy::MonthlyEvenSplit => {
+            allocate_monthly_even_split(request, counters, policy.monthly_daily_cap())
+        }
+        AllocationStrategy::DailyRotation => {
+            allocate_daily_rotation(request, store_local_date(now, policy.time_zone()))
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! gRPC handlers of the notification service: decode, authorise, call the domain, encode.
+//!
+//! RPCs not built yet answer `UNIMPLEMENTED` (the generated default stubs).
+
+use maitre_kit::{
+    auth::Caller,
+    eventlog::{BoxEventStream, watch_for},
+    runtime::Runtime,
+};
+use maitre_proto::notification::v1::{
+    WatchRequest, notification_service_server::NotificationService,
+};
+use tonic::{Request, Response, Status};
+
+/// The notification service's handlers.
+#[derive(Clone)]
+pub struct NotificationServiceApi {
+    runtime: Runtime,
+}
+
+impl NotificationServiceApi {
+    /// Handlers over the service's runtime.
+    pub fn new(runtime: Runtime) -> Self {
+        Self { runtime }
+    }
+}
+
+#[tonic::async_trait]
+impl NotificationService for NotificationServiceApi {
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<BoxEventStream>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let stream = watch_for(
+            &self.runtime.events,
+            &caller,
+            request.get_ref().from_sequence,
+        )?;
+        Ok(Response::new(stream))
+    }
+}

@@ -1,0 +1,30 @@
+//! Pure domain rules of the notification service: no tonic, no sea-orm types, no I/O and no clock reads
+//! (the current time and random draws are arguments). The service layer loads state, calls these
+//! functions and stores their decisions.
+//!
+//! - templates: [`template`] (syntax, parse at save, render), [`template_vars`] (variable catalog),
+//!   [`channel_limits`] (SMS segments and per-channel sizes);
+//! - automations: [`automation`] (trigger → conditions → actions, `conditions_hold`), [`trigger`]
+//!   (`matches`, occurrences), [`calendar`] (birthdays, Feb 29), [`automation_validate`], [`presets`];
+//! - never spam: [`consent`], [`frequency`], [`quiet_hours`], [`dedup`], and [`gate`] combining them;
+//! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
+//!   [`signature`] (webhook HMAC);
+//! - [`channel`] (shared vocabulary) and [`error`].
+pub mod automation;
+pub mod automation_validate;
+pub mod calendar;
+pub mod channel;
+pub mod channel_limits;
+pub mod consent;
+pub mod dedup;
+pub mod error;
+pub mod frequency;
+pub mod gate;
+pub mod presets;
+pub mod quiet_hours;
+pub mod retry;
+pub mod signature;
+pub mod status;
+pub mod template;
+pub mod template_vars;
+pub mod trigger;

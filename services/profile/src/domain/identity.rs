@@ -1,0 +1,363 @@
+//! Identity keys: the identifiers that find one customer across channels.
+//!
+//! A key has one canonical string form, used as the unique column in storage
+//! and in logs: `phone:+8613800138000`, `wechat_unionid:<unionid>`,
+//! `wechat_openid:<appid>:<openid>`, `platform:meituan:<user id>`,
+//! `member_card:<card no>`. An openid is only unique inside one WeChat app, so
+//! the appid is part of the key; a unionid is unique across the chain's apps.
+//! This module parses raw channel input into keys; deciding which customer
+//! they belong to is [`super::resolution`].
+
+use std::{fmt, str::FromStr};
+
+use super::{
+    error::{FieldError, FieldErrors},
+    phone::{MaskedPhone, PhoneE164, PhoneInput, parse_phone_input},
+};
+
+/// Longest identifier token we accept (unionids are 28 characters, platform
+/// user ids and member cards well under 64).
+const MAX_TOKEN_CHARS: usize = 128;
+
+/// One identifier that names exactly one person in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdentityKey {
+    Phone(PhoneE164),
+    WechatUnionid(String),
+    WechatOpenid {
+        appid: String,
+        openid: String,
+    },
+    /// A delivery platform's user id; `platform` is a lowercase slug
+    /// (`meituan`, `eleme`, `douyin`).
+    Platform {
+        platform: String,
+        user_id: String,
+    },
+    MemberCard(String),
+}
+
+impl IdentityKey {
+    /// The kind prefix of the canonical form.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IdentityKey::Phone(_) => "phone",
+            IdentityKey::WechatUnionid(_) => "wechat_unionid",
+            IdentityKey::WechatOpenid { .. } => "wechat_openid",
+            IdentityKey::Platform { .. } => "platform",
+            IdentityKey::MemberCard(_) => "member_card",
+        }
+    }
+
+    /// The canonical string form (same as `Display`).
+    pub fn canonical(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind();
+        match self {
+            IdentityKey::Phone(phone) => write!(f, "{kind}:{phone}"),
+            IdentityKey::WechatUnionid(id) | IdentityKey::MemberCard(id) => {
+                write!(f, "{kind}:{id}")
+            }
+            IdentityKey::WechatOpenid { appid, openid } => write!(f, "{kind}:{appid}:{openid}"),
+            IdentityKey::Platform { platform, user_id } => {
+                write!(f, "{kind}:{platform}:{user_id}")
+            }
+        }
+    }
+}
+
+impl FromStr for IdentityKey {
+    type Err = FieldError;
+
+    /// Parses the canonical form back; rejects anything that would not print
+    /// back identically, so a stored key never silently changes.
+    fn from_str(canonical: &str) -> Result<Self, Self::Err> {
+        const FIELD: &str = "identity_key";
+        let bad = |reason: &str| FieldError::InvalidIdentifier {
+            field: FIELD.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (kind, rest) = canonical
+            .split_once(':')
+            .ok_or_else(|| bad("expected <kind>:<value>"))?;
+        let key = match kind {
+            "phone" => IdentityKey::Phone(PhoneE164::from_e164(FIELD, rest)?),
+            "wechat_unionid" => IdentityKey::WechatUnionid(token(FIELD, rest)?),
+            "member_card" => IdentityKey::MemberCard(token(FIELD, rest)?),
+            "wechat_openid" => {
+                let (appid, openid) = rest
+                    .split_once(':')
+                    .ok_or_else(|| bad("expected wechat_openid:<appid>:<openid>"))?;
+                IdentityKey::WechatOpenid {
+                    appid: token(FIELD, appid)?,
+                    openid: token(FIELD, openid)?,
+                }
+            }
+            "platform" => {
+                let (platform, user_id) = rest
+                    .split_once(':')
+                    .ok_or_else(|| bad("expected platform:<platform>:<user id>"))?;
+                IdentityKey::Platform {
+                    platform: platform_slug(FIELD, platform)?,
+                    user_id: token(FIELD, user_id)?,
+                }
+            }
+            _ => return Err(bad("unknown identity kind")),
+        };
+        if key.to_string() != canonical {
+            return Err(bad("not in canonical form"));
+        }
+        Ok(key)
+    }
+}
+
+/// Identity fields as a channel sends them; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawIdentity {
+    pub phone: Option<String>,
+    pub wechat_unionid: Option<String>,
+    pub wechat_appid: Option<String>,
+    pub wechat_openid: Option<String>,
+    pub platform: Option<String>,
+    pub platform_user_id: Option<String>,
+    pub member_card: Option<String>,
+}
+
+/// The keys found in one [`RawIdentity`], plus a masked phone kept as a hint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedIdentity {
+    pub keys: Vec<IdentityKey>,
+    pub masked_phone_hint: Option<MaskedPhone>,
+}
+
+/// Parses every present field, reporting every bad one by its field name
+/// under `prefix` (e.g. `identity.phone`). Blank fields count as absent.
+pub fn parse_identity(prefix: &str, raw: &RawIdentity) -> Result<ParsedIdentity, FieldErrors> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let present = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let mut parsed = ParsedIdentity::default();
+    let mut errors = Vec::new();
+    let mut push =
+        |result: Result<IdentityKey, FieldError>, keys: &mut Vec<IdentityKey>| match result {
+            Ok(key) if !keys.contains(&key) => keys.push(key),
+            Ok(_) => {}
+            Err(error) => errors.push(error),
+        };
+
+    if let Some(phone) = present(&raw.phone) {
+        match parse_phone_input(&field("phone"), &phone) {
+            Ok(PhoneInput::Full(phone)) => push(Ok(IdentityKey::Phone(phone)), &mut parsed.keys),
+            Ok(PhoneInput::Masked(mask)) => parsed.masked_phone_hint = Some(mask),
+            Err(error) => push(Err(error), &mut parsed.keys),
+        }
+    }
+    if let Some(unionid) = present(&raw.wechat_unionid) {
+        let key = token(&field("wechat_unionid"), &unionid).map(IdentityKey::WechatUnionid);
+        push(key, &mut parsed.keys);
+    }
+    match (present(&raw.wechat_appid), present(&raw.wechat_openid)) {
+        (Some(appid), Some(openid)) => {
+            let key = token(&field("wechat_appid"), &appid).and_then(|appid| {
+                let openid = token(&field("wechat_openid"), &openid)?;
+                Ok(IdentityKey::WechatOpenid { appid, openid })
+            });
+            push(key, &mut parsed.keys);
+        }
+        (None, Some(_)) => push(
+            Err(FieldError::Missing {
+                field: field("wechat_appid"),
+            }),
+            &mut parsed.keys,
+        ),
+        // An appid alone says which app, not who: nothing to key on.
+        (_, None) => {}
+    }
+    match (present(&raw.platform), present(&raw.platform_user_id)) {
+        (Some(platform), Some(user_id)) => {
+            let key = platform_slug(&field("platform"), &platform).and_then(|platform| {
+                let user_id = token(&field("platform_user_id"), &user_id)?;
+                Ok(IdentityKey::Platform { platform, user_id })
+            });
+            push(key, &mut parsed.keys);
+        }
+        (None, Some(_)) => push(
+            Err(FieldError::Missing {
+                field: field("platform"),
+            }),
+            &mut parsed.keys,
+        ),
+        (_, None) => {}
+    }
+    if let Some(card) = present(&raw.member_card) {
+        let key = token(&field("member_card"), &card).map(IdentityKey::MemberCard);
+        push(key, &mut parsed.keys);
+    }
+
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(FieldErrors(errors))
+    }
+}
+
+/// An opaque identifier token: printable ASCII without spaces or `:` (the
+/// canonical form's separator), at most [`MAX_TOKEN_CHARS`].
+fn token(field: &str, value: &str) -> Result<String, FieldError> {
+    let bad = |reason: &str| FieldError::InvalidIdentifier {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if value.is_empty() {
+        return Err(FieldError::Missing {
+            field: field.to_owned(),
+        });
+    }
+    if value.chars().count() > MAX_TOKEN_CHARS {
+        return Err(bad("too long"));
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic() && c != ':') {
+        return Err(bad("only printable ASCII without ':' is allowed"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A platform name folded to a lowercase slug (`Meituan` → `meituan`).
+fn platform_slug(field: &str, value: &str) -> Result<String, FieldError> {
+    let slug = value.trim().to_ascii_lowercase();
+    let valid = !slug.is_empty()
+        && slug.len() <= 32
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(FieldError::InvalidIdentifier {
+            field: field.to_owned(),
+            reason: "platform must be letters, digits or '_' (at most 32)".to_owned(),
+        });
+    }
+    Ok(slug)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn raw_phone(phone: &str) -> RawIdentity {
+        RawIdentity {
+            phone: Some(phone.into()),
+            ..RawIdentity::default()
+        }
+    }
+
+    #[test]
+    fn canonical_forms() {
+        let raw = RawIdentity {
+            phone: Some("138 0013 8000".into()),
+            wechat_unionid: Some("oU1".into()),
+            wechat_appid: Some("wx42".into()),
+            wechat_openid: Some("oP9".into()),
+            platform: Some("Meituan".into()),
+            platform_user_id: Some("123".into()),
+            member_card: Some("VIP-0001".into()),
+        };
+        let keys: Vec<String> = parse_identity("identity", &raw)
+            .unwrap()
+            .keys
+            .iter()
+            .map(IdentityKey::canonical)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "phone:+8613800138000",
+                "wechat_unionid:oU1",
+                "wechat_openid:wx42:oP9",
+                "platform:meituan:123",
+                "member_card:VIP-0001",
+            ]
+        );
+        for key in &keys {
+            assert_eq!(&key.parse::<IdentityKey>().unwrap().canonical(), key);
+        }
+    }
+
+    #[test]
+    fn spellings_of_one_phone_give_one_key() {
+        let a = parse_identity("id", &raw_phone("+86 13800138000")).unwrap();
+        let b = parse_identity("id", &raw_phone("8613800138000")).unwrap();
+        assert_eq!(a.keys, b.keys);
+        assert_eq!(a.keys.len(), 1);
+    }
+
+    #[test]
+    fn masked_phone_becomes_a_hint_not_a_key() {
+        let parsed = parse_identity("id", &raw_phone("138****8000")).unwrap();
+        assert!(parsed.keys.is_empty());
+        assert_eq!(parsed.masked_phone_hint.unwrap().as_str(), "138****8000");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let raw = RawIdentity {
+            phone: Some("12".into()),
+            wechat_openid: Some("oP9".into()),
+            platform_user_id: Some("7".into()),
+            member_card: Some("has space".into()),
+            ..RawIdentity::default()
+        };
+        let errors = parse_identity("visit.identity", &raw).unwrap_err();
+        assert_eq!(
+            errors.fields(),
+            [
+                "visit.identity.phone",
+                "visit.identity.wechat_appid",
+                "visit.identity.platform",
+                "visit.identity.member_card",
+            ]
+        );
+    }
+
+    #[test]
+    fn non_canonical_strings_are_rejected() {
+        for bad in [
+            "phone:13800138000",
+            "platform:Meituan:1",
+            "wechat_openid:only",
+            "email:a@b",
+            "member_card:",
+            "nokind",
+        ] {
+            assert!(bad.parse::<IdentityKey>().is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_parse_never_panics(raw in "\\PC{0,80}") {
+            if let Ok(key) = raw.parse::<IdentityKey>() {
+                prop_assert_eq!(key.canonical(), raw);
+            }
+        }
+
+        #[test]
+        fn token_keys_round_trip(
+            platform in "[a-z][a-z0-9_]{0,10}", user in "[!-9;-~]{1,40}"
+        ) {
+            let key = IdentityKey::Platform { platform, user_id: user };
+            prop_assert_eq!(key.canonical().parse::<IdentityKey>(), Ok(key));
+        }
+    }
+}

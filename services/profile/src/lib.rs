@@ -1,0 +1,42 @@
+//! Maitre profile service: a library (`serve`, api, domain, storage) under the thin `maitre serve profile`.
+
+pub mod api;
+pub mod domain;
+pub mod storage;
+
+use std::future::Future;
+
+use maitre_kit::{
+    config::Config,
+    runtime::{Runtime, RuntimeError},
+};
+use maitre_proto::profile::v1::profile_service_server::ProfileServiceServer;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+/// The fully qualified gRPC service name.
+pub const SERVICE_NAME: &str = "maitre.profile.v1.ProfileService";
+
+/// Runs the service on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RuntimeError> {
+    let runtime = Runtime::start::<storage::Migrator>(config).await?;
+    let api = api::ProfileServiceApi::new(runtime.clone());
+    let routes = Routes::new(ProfileServiceServer::with_interceptor(api, runtime.auth()));
+    runtime
+        .serve(&[SERVICE_NAME], routes, listener, shutdown)
+        .await
+}
+
+/// Brings the service's database schema up to date and returns (`maitre migrate`).
+pub async fn migrate(config: &Config) -> Result<(), RuntimeError> {
+    maitre_kit::db::connect_and_migrate::<storage::Migrator>(
+        &config.database_url,
+        &config.database_schema,
+    )
+    .await?;
+    Ok(())
+}

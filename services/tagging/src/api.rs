@@ -1,0 +1,40 @@
+//! gRPC handlers of the tagging service: decode, authorise, call the domain, encode.
+//!
+//! RPCs not built yet answer `UNIMPLEMENTED` (the generated default stubs).
+
+use maitre_kit::{
+    auth::Caller,
+    eventlog::{BoxEventStream, watch_for},
+    runtime::Runtime,
+};
+use maitre_proto::tagging::v1::{WatchRequest, tagging_service_server::TaggingService};
+use tonic::{Request, Response, Status};
+
+/// The tagging service's handlers.
+#[derive(Clone)]
+pub struct TaggingServiceApi {
+    runtime: Runtime,
+}
+
+impl TaggingServiceApi {
+    /// Handlers over the service's runtime.
+    pub fn new(runtime: Runtime) -> Self {
+        Self { runtime }
+    }
+}
+
+#[tonic::async_trait]
+impl TaggingService for TaggingServiceApi {
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<BoxEventStream>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let stream = watch_for(
+            &self.runtime.events,
+            &caller,
+            request.get_ref().from_sequence,
+        )?;
+        Ok(Response::new(stream))
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure domain rules of the tagging service: no tonic, no sea-orm types.
+pub mod model;
+pub mod rule;
