@@ -259,3 +259,43 @@ pub fn token(chain: &str, role: crate::auth::Role, staff_id: &str, stores: &[&st
         .mint(staff_id, chain, role, &stores, 3600)
         .expect("mint test token")
 }
+
+/// Like [`spawn`] for an HTTP server: ready when `GET <ready_path>` answers 200.
+pub async fn spawn_http<F, Fut, E>(config: crate::config::Config, ready_path: &str, serve: F) -> RunningService
+where
+    F: FnOnce(crate::config::Config, tokio::net::TcpListener, futures::future::BoxFuture<'static, ()>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown: futures::future::BoxFuture<'static, ()> = Box::pin(async {
+        let _ = stopped.await;
+    });
+    let fut = serve(config, listener, shutdown);
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            panic!("server failed: {e}");
+        }
+    });
+    for _ in 0..200 {
+        if http_get_ok(addr, ready_path).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    RunningService { url: format!("http://{addr}"), stop: Some(stop) }
+}
+
+/// A minimal HTTP/1.1 GET, enough to poll readiness without an HTTP client dependency.
+async fn http_get_ok(addr: std::net::SocketAddr, path: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return false };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.is_ok() && head.starts_with(b"HTTP/1.1 200")
+}

@@ -1,0 +1,65 @@
+//! Cross-service test harness: the whole system (four services and the gateway) started
+//! on ephemeral ports, on the embedded backends or on PostgreSQL + Redis.
+
+use maitre_kit::{
+    config::ServiceName,
+    testing::{Backend, RunningService, TestConfig, spawn},
+};
+
+/// Every service and the gateway, running; everything stops when dropped.
+pub struct System {
+    /// The gateway (HTTP/JSON, gRPC-Web, gRPC).
+    pub gateway: RunningService,
+    /// The profile service.
+    pub profile: RunningService,
+    /// The assignment service.
+    pub assignment: RunningService,
+    /// The tagging service.
+    pub tagging: RunningService,
+    /// The notification service.
+    pub notification: RunningService,
+    _configs: Vec<TestConfig>,
+}
+
+impl System {
+    /// Starts the system on `backend`; upstream services first, each told where the others are.
+    pub async fn start(backend: Backend) -> System {
+        // Upstream URLs are known only once each service has its port, so start in
+        // dependency order: assignment (profile calls it), profile, tagging, notification.
+        let mut configs = Vec::new();
+        let a = TestConfig::new(ServiceName::Assignment, backend, &[]);
+        let assignment = spawn(a.config.clone(), |c, l, s| maitre_assignment::serve(c, l, s)).await;
+        let p = TestConfig::new(ServiceName::Profile, backend, &[("MAITRE_ASSIGNMENT_URL", &assignment.url)]);
+        let profile = spawn(p.config.clone(), |c, l, s| maitre_profile::serve(c, l, s)).await;
+        let t = TestConfig::new(ServiceName::Tagging, backend, &[("MAITRE_PROFILE_URL", &profile.url)]);
+        let tagging = spawn(t.config.clone(), |c, l, s| maitre_tagging::serve(c, l, s)).await;
+        let n = TestConfig::new(
+            ServiceName::Notification,
+            backend,
+            &[
+                ("MAITRE_PROFILE_URL", &profile.url),
+                ("MAITRE_ASSIGNMENT_URL", &assignment.url),
+                ("MAITRE_TAGGING_URL", &tagging.url),
+            ],
+        );
+        let notification = spawn(n.config.clone(), |c, l, s| maitre_notification::serve(c, l, s)).await;
+        let g = TestConfig::new(
+            ServiceName::Gateway,
+            backend,
+            &[
+                ("MAITRE_PROFILE_URL", &profile.url),
+                ("MAITRE_ASSIGNMENT_URL", &assignment.url),
+                ("MAITRE_TAGGING_URL", &tagging.url),
+                ("MAITRE_NOTIFICATION_URL", &notification.url),
+            ],
+        );
+        let gateway = spawn_gateway(g.config.clone()).await;
+        configs.extend([a, p, t, n, g]);
+        System { gateway, profile, assignment, tagging, notification, _configs: configs }
+    }
+}
+
+/// The gateway speaks HTTP first, so readiness is its `/healthz`, not gRPC health.
+async fn spawn_gateway(config: maitre_kit::config::Config) -> RunningService {
+    maitre_kit::testing::spawn_http(config, "/healthz", |c, l, s| maitre_gateway::serve(c, l, s)).await
+}
