@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod eventlog;
 pub mod idempotency;
+pub mod metrics;
 pub mod page;
 pub mod runtime;
 pub mod server;

@@ -64,6 +64,7 @@ pub async fn serve_grpc(
     Server::builder()
         .timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
+        .layer(crate::metrics::MetricsLayer)
         .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -71,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { service } => {
             let _telemetry = maitre_kit::telemetry::init(service.as_str());
             let config = Config::from_env(service)?;
+            if let Some(addr) = config.metrics_listen {
+                maitre_kit::metrics::install(addr).map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
+            }
             let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
             tracing::info!(service = service.as_str(), listen = %config.listen, "serving");
             serve(config, listener, Box::pin(shutdown_signal())).await
@@ -122,6 +125,9 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// Everything in one process: each service on its own port, talking gRPC over loopback.
 async fn run_all(host: &str, port: u16) -> anyhow::Result<()> {
     let _telemetry = maitre_kit::telemetry::init("maitre");
+    if let Some(addr) = Config::from_env(ServiceName::Gateway)?.metrics_listen {
+        maitre_kit::metrics::install(addr).map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
+    }
     let addresses: HashMap<ServiceName, SocketAddr> = ServiceName::ALL
         .iter()
         .enumerate()
