@@ -26,5 +26,8 @@ chart-check:    ## helm lint + rendered manifests against the Kubernetes schemas
 migrate:        ## Create/upgrade every service's schema (MAITRE_DATABASE_URL)
 	$(CARGO) run -p maitre -- migrate
 
+demo:           ## Load a sample chain through the public API (with `make run` serving)
+	$(CARGO) run -p maitre -- demo
+
 token:          ## Print a development token (chain demo, hq_admin)
 	@$(CARGO) run -q -p maitre -- token

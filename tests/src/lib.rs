@@ -28,11 +28,11 @@ impl System {
         // dependency order: assignment (profile calls it), profile, tagging, notification.
         let mut configs = Vec::new();
         let a = TestConfig::new(ServiceName::Assignment, backend, &[]);
-        let assignment = spawn(a.config.clone(), |c, l, s| maitre_assignment::serve(c, l, s)).await;
+        let assignment = spawn(a.config.clone(), maitre_assignment::serve).await;
         let p = TestConfig::new(ServiceName::Profile, backend, &[("MAITRE_ASSIGNMENT_URL", &assignment.url)]);
-        let profile = spawn(p.config.clone(), |c, l, s| maitre_profile::serve(c, l, s)).await;
+        let profile = spawn(p.config.clone(), maitre_profile::serve).await;
         let t = TestConfig::new(ServiceName::Tagging, backend, &[("MAITRE_PROFILE_URL", &profile.url)]);
-        let tagging = spawn(t.config.clone(), |c, l, s| maitre_tagging::serve(c, l, s)).await;
+        let tagging = spawn(t.config.clone(), maitre_tagging::serve).await;
         let n = TestConfig::new(
             ServiceName::Notification,
             backend,
@@ -42,7 +42,7 @@ impl System {
                 ("MAITRE_TAGGING_URL", &tagging.url),
             ],
         );
-        let notification = spawn(n.config.clone(), |c, l, s| maitre_notification::serve(c, l, s)).await;
+        let notification = spawn(n.config.clone(), maitre_notification::serve).await;
         let g = TestConfig::new(
             ServiceName::Gateway,
             backend,
@@ -61,5 +61,5 @@ impl System {
 
 /// The gateway speaks HTTP first, so readiness is its `/healthz`, not gRPC health.
 async fn spawn_gateway(config: maitre_kit::config::Config) -> RunningService {
-    maitre_kit::testing::spawn_http(config, "/healthz", |c, l, s| maitre_gateway::serve(c, l, s)).await
+    maitre_kit::testing::spawn_http(config, "/healthz", maitre_gateway::serve).await
 }

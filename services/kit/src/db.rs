@@ -50,13 +50,11 @@ pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbEr
 }
 
 async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbError> {
-    if let Some(path) = sqlite_file(url) {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
-            }
-        }
+    if let Some(path) = sqlite_file(url)
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
     }
     let mut options = base_options(url, 8);
     options.map_sqlx_sqlite_opts(|o| {

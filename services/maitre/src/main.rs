@@ -4,6 +4,8 @@
 
 use std::{collections::HashMap, net::SocketAddr};
 
+mod demo;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use futures::future::BoxFuture;
@@ -42,6 +44,16 @@ enum Command {
     Migrate {
         /// Services to migrate.
         services: Vec<ServiceName>,
+    },
+    /// Load a sample chain (3 stores, 12 managers, 5,000 guests, a year of visits) through
+    /// the gateway's REST API (with `maitre run` serving).
+    Demo {
+        /// The gateway.
+        #[arg(long, env = "MAITRE_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
+        gateway: String,
+        /// Random seed (the same seed loads the same chain).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
     },
     /// Mint a token (development key unless keys are configured).
     Token {
@@ -89,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!(service = service.as_str(), "migrated");
             }
             Ok(())
+        }
+        Command::Demo { gateway, seed } => {
+            let config = Config::from_env(ServiceName::Gateway)?;
+            let token = Minter::from_config(&config)?.mint("demo-loader", "demo", Role::HqAdmin, &[], 3600)?;
+            demo::run(&gateway, &token, seed).await
         }
         Command::Token { chain, role, staff, stores, ttl } => {
             let config = Config::from_env(ServiceName::Gateway)?;

@@ -24,11 +24,11 @@ impl EventLog {
                 break;
             }
         }
-        if total > 0 {
-            if let Some(coord) = &self.coord {
-                // Best effort: readers on other replicas also poll.
-                let _ = coord.publish(&self.wake_channel(), "published").await;
-            }
+        if total > 0
+            && let Some(coord) = &self.coord
+        {
+            // Best effort: readers on other replicas also poll.
+            let _ = coord.publish(&self.wake_channel(), "published").await;
         }
         Ok(total)
     }
