@@ -3,8 +3,6 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message;
-
 const PROTOS: &[&str] = &[
     "maitre/common/v1/common.proto",
     "maitre/events/v1/events.proto",
@@ -20,8 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", root.join("maitre").display());
     println!("cargo:rerun-if-changed={}", root.join("google").display());
 
-    let fds = protox::compile(PROTOS.iter().map(|p| root.join(p)), [&root])?;
-    fs::write(out.join("maitre_descriptor.bin"), fds.encode_to_vec())?;
+    let mut compiler = protox::Compiler::new([&root])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(PROTOS.iter().map(|p| root.join(p)))?;
+    // Encoded by protox itself: re-encoding through `prost_types` would drop the
+    // `google.api.http` method options the gateway routes by.
+    fs::write(
+        out.join("maitre_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let fds = compiler.file_descriptor_set();
 
     let mut config = tonic_prost_build::Config::new();
     // `prost::Name` on every message lets `json` find its descriptor by full name.

@@ -124,6 +124,29 @@ mod tests {
     }
 
     #[test]
+    fn http_annotations_survive_in_the_descriptor_set() {
+        let pool = descriptor_pool();
+        let http = pool
+            .get_extension_by_name("google.api.http")
+            .expect("google.api.http extension");
+        let method = pool
+            .get_service_by_name("maitre.profile.v1.ProfileService")
+            .and_then(|s| s.methods().find(|m| m.name() == "CreateStore"))
+            .expect("CreateStore");
+        let options = method.options();
+        assert!(
+            options.has_extension(&http),
+            "CreateStore keeps its HTTP rule"
+        );
+        let rule = options.get_extension(&http);
+        let post = rule
+            .as_message()
+            .and_then(|m| m.get_field_by_name("post"))
+            .map(|v| v.as_str().unwrap_or_default().to_owned());
+        assert_eq!(post.as_deref(), Some("/v1/stores"));
+    }
+
+    #[test]
     fn every_service_is_in_the_pool() {
         for name in crate::SERVICE_NAMES {
             let service = descriptor_pool().get_service_by_name(name).expect(name);

@@ -1,0 +1,235 @@
+//! The edge checks every protected request passes before any upstream call: a verified
+//! bearer token (401 otherwise) and the rate limits per token and per chain (429 with
+//! `Retry-After`), counted in shared coordination so the limits hold across replicas.
+//!
+//! The services verify the same token again and enforce role and store scope; the edge
+//! only keeps unauthenticated and abusive traffic away from them.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, header};
+use maitre_kit::{
+    auth::{Caller, Verifier},
+    coord::Coordination,
+};
+
+use crate::{AppState, errors::ApiError, errors::grpc_refusal};
+
+/// The sliding window the limits are counted over.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Requests per minute allowed per token and per chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per bearer token.
+    pub per_token_per_minute: u64,
+    /// Per chain, over all its tokens.
+    pub per_chain_per_minute: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_token_per_minute: 6_000,
+            per_chain_per_minute: 60_000,
+        }
+    }
+}
+
+/// Authentication and rate limiting.
+#[derive(Clone)]
+pub struct Edge {
+    verifier: Verifier,
+    coord: Arc<dyn Coordination>,
+    limits: RateLimits,
+}
+
+impl Edge {
+    /// An edge verifying with `verifier` and counting in `coord`.
+    pub fn new(verifier: Verifier, coord: Arc<dyn Coordination>, limits: RateLimits) -> Self {
+        Self {
+            verifier,
+            coord,
+            limits,
+        }
+    }
+
+    /// The verified caller of a request within its limits, or why it is refused.
+    pub async fn admit(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let token = bearer_token(headers)?;
+        let caller = self
+            .verifier
+            .verify(token)
+            .map_err(|status| ApiError::Unauthenticated(status.message().to_owned()))?;
+        self.count(&token_key(token), "token", self.limits.per_token_per_minute)
+            .await?;
+        self.count(
+            &format!("rl:chain:{}", caller.chain_id),
+            "chain",
+            self.limits.per_chain_per_minute,
+        )
+        .await?;
+        Ok(caller)
+    }
+
+    async fn count(&self, key: &str, limit: &'static str, per_minute: u64) -> Result<(), ApiError> {
+        match self.coord.window_hit(key, per_minute, RATE_WINDOW, 1).await {
+            Ok(decision) if decision.allowed => Ok(()),
+            Ok(decision) => Err(ApiError::RateLimited {
+                limit,
+                retry_after: decision.retry_after,
+            }),
+            // Fail open: a coordination outage must not take the API down; the services
+            // still authenticate and authorise every call.
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit not counted");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("malformed authorization header".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::Unauthenticated("authorization must be `Bearer <token>`".into()))?
+        .trim();
+    if token.is_empty() {
+        return Err(ApiError::Unauthenticated("missing bearer token".into()));
+    }
+    Ok(token)
+}
+
+/// The limiter key of a token: its signature (unique per token, and not the credential's
+/// payload), bounded in length.
+fn token_key(token: &str) -> String {
+    let signature = token.rsplit('.').next().unwrap_or(token);
+    let end = signature
+        .char_indices()
+        .nth(64)
+        .map(|(i, _)| i)
+        .unwrap_or(signature.len());
+    format!("rl:token:{}", &signature[..end])
+}
+
+/// True for gRPC and gRPC-Web requests (refusals are then gRPC statuses, not JSON).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// Middleware on every protected route: admits the request (putting the [`Caller`] in its
+/// extensions) or answers the refusal in the caller's protocol.
+pub async fn guard(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match state.edge.admit(request.headers()).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(error) if is_grpc(request.headers()) => grpc_refusal(&error),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use maitre_kit::auth::{Minter, Role};
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    async fn edge(limits: RateLimits) -> Edge {
+        let coord = maitre_kit::coord::connect(None, "").await.unwrap();
+        Edge::new(Verifier::hs256("k"), coord, limits)
+    }
+
+    #[tokio::test]
+    async fn refuses_missing_and_malformed_credentials() {
+        let edge = edge(RateLimits::default()).await;
+        for value in [
+            None,
+            Some("Basic abc"),
+            Some("Bearer "),
+            Some("Bearer not.a.jwt"),
+        ] {
+            let refused = edge.admit(&headers(value)).await;
+            assert!(
+                matches!(refused, Err(ApiError::Unauthenticated(_))),
+                "{value:?}"
+            );
+        }
+        let token = Minter::hs256("k")
+            .mint("s", "c1", Role::HqAdmin, &[], 60)
+            .unwrap();
+        let caller = edge
+            .admit(&headers(Some(&format!("Bearer {token}"))))
+            .await
+            .unwrap();
+        assert_eq!(caller.chain_id, "c1");
+    }
+
+    #[tokio::test]
+    async fn limits_tokens_and_chains_separately() {
+        let edge = edge(RateLimits {
+            per_token_per_minute: 2,
+            per_chain_per_minute: 3,
+        })
+        .await;
+        let minter = Minter::hs256("k");
+        let a = format!(
+            "Bearer {}",
+            minter.mint("a", "c1", Role::HqAdmin, &[], 60).unwrap()
+        );
+        let b = format!(
+            "Bearer {}",
+            minter.mint("b", "c1", Role::FrontDesk, &[], 60).unwrap()
+        );
+        assert!(edge.admit(&headers(Some(&a))).await.is_ok());
+        assert!(edge.admit(&headers(Some(&a))).await.is_ok());
+        match edge.admit(&headers(Some(&a))).await {
+            Err(ApiError::RateLimited { limit, retry_after }) => {
+                assert_eq!(limit, "token");
+                assert!(retry_after > Duration::ZERO && retry_after <= RATE_WINDOW);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another token of the same chain: its own token limit, the chain's third request.
+        assert!(edge.admit(&headers(Some(&b))).await.is_ok());
+        assert!(matches!(
+            edge.admit(&headers(Some(&b))).await,
+            Err(ApiError::RateLimited { limit: "chain", .. })
+        ));
+    }
+
+    #[test]
+    fn token_keys_use_the_bounded_signature() {
+        let key = token_key(&format!("h.p.{}", "s".repeat(300)));
+        assert_eq!(key.len(), "rl:token:".len() + 64);
+        assert_eq!(token_key("a.b.sig"), "rl:token:sig");
+    }
+}

@@ -1,0 +1,97 @@
+//! gRPC and gRPC-Web on the gateway's port: calls to the four services are forwarded as they
+//! are (frames, trailers, every streaming kind) to the upstream that serves the service;
+//! gRPC-Web is translated to gRPC on the way in and back on the way out (`tonic_web`).
+//! The gateway answers health and reflection itself, listing all four services.
+
+use std::{convert::Infallible, sync::Arc};
+
+use axum::Router;
+use http::{HeaderName, Version, header};
+use tonic::{Status, body::Body, server::NamedService};
+use tonic_health::ServingStatus;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::AppState;
+
+/// Connection-specific headers an HTTP/1.1 gRPC-Web request may carry and HTTP/2 forbids.
+const HOP_BY_HOP: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::HOST,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+];
+
+/// Routes `/<service>/<Method>` of each fronted service to the forwarding proxy (behind the
+/// gRPC-Web translation).
+pub fn proxy_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let proxy = tower::service_fn(move |request: http::Request<Body>| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(forward(&state, request).await) }
+    });
+    let service = tonic_web::GrpcWebLayer::new().layer(proxy);
+    maitre_proto::SERVICE_NAMES
+        .iter()
+        .fold(Router::new(), |router, name| {
+            router.route_service(&format!("/{name}/{{method}}"), service.clone())
+        })
+}
+
+/// Health (`grpc.health.v1`) and reflection (v1 and v1alpha) answered by the gateway.
+pub async fn local_services() -> Result<Router, tonic_reflection::server::Error> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    let mut v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
+    let mut v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
+    for name in maitre_proto::SERVICE_NAMES {
+        reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+        v1 = v1.with_service_name(name);
+        v1alpha = v1alpha.with_service_name(name);
+    }
+    let (v1, v1alpha) = (v1.build_v1()?, v1alpha.build_v1alpha()?);
+    Ok(Router::new()
+        .route_service(&service_path(&health), health)
+        .route_service(&service_path(&v1), v1)
+        .route_service(&service_path(&v1alpha), v1alpha))
+}
+
+/// `/<service>/{method}` for a generated server.
+fn service_path<S: NamedService>(_: &S) -> String {
+    format!("/{}/{{method}}", S::NAME)
+}
+
+/// Forwards one gRPC call to its upstream, unchanged but for the trace context.
+async fn forward(state: &AppState, request: http::Request<Body>) -> http::Response<Body> {
+    let service_name = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let Some((upstream, mut channel)) = state.upstreams.for_grpc_service(&service_name) else {
+        return Status::unimplemented(format!("unknown service {service_name}")).into_http();
+    };
+    let (mut parts, body) = request.into_parts();
+    for name in HOP_BY_HOP {
+        parts.headers.remove(name);
+    }
+    parts.version = Version::HTTP_2;
+    maitre_kit::telemetry::inject_context(&mut parts.headers);
+    let request = http::Request::from_parts(parts, body);
+    let response = match channel.ready().await {
+        Ok(channel) => channel.call(request).await,
+        Err(e) => Err(e),
+    };
+    match response {
+        Ok(response) => response,
+        Err(e) => maitre_kit::error::unavailable(upstream.as_str(), e).into_http(),
+    }
+}

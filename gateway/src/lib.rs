@@ -1,0 +1,257 @@
+//! The Maitre gateway: the single entry for apps (REST/JSON, gRPC-Web, gRPC) over the
+//! four services, with authentication, rate limits, request ids, tracing and live updates.
+//!
+//! - [`routes`]: the route table read from the contract's `google.api.http` annotations;
+//! - [`transcode`] and [`rest`]: the one generic REST handler;
+//! - [`grpc`]: gRPC and gRPC-Web forwarding, health and reflection;
+//! - [`edge`]: bearer tokens and rate limits; [`errors`]: failures to HTTP;
+//! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
+//! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`.
+//!
+//! The gateway owns no data: the services verify the forwarded token again and enforce
+//! chain and store scope themselves.
+
+pub mod edge;
+pub mod errors;
+pub mod grpc;
+pub mod health;
+pub mod openapi;
+mod options;
+pub mod rest;
+pub mod routes;
+pub mod stream;
+pub mod transcode;
+pub mod upstream;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware,
+    response::{Html, IntoResponse},
+    routing::get,
+};
+use maitre_kit::config::Config;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+pub use options::GatewayOptions;
+
+use crate::{edge::Edge, health::Readiness, routes::RouteTable, upstream::Upstreams};
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Serving HTTP failed.
+    #[error("gateway I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A gateway setting is unusable.
+    #[error("gateway configuration {variable}: {reason}")]
+    Config { variable: String, reason: String },
+    /// The token verifier could not be built (e.g. production with the development key).
+    #[error("gateway auth: {0}")]
+    Auth(#[from] maitre_kit::auth::AuthError),
+    /// The coordination backend (Redis) could not be reached.
+    #[error("gateway coordination: {0}")]
+    Coordination(#[from] maitre_kit::coord::CoordError),
+    /// The contract's annotations could not be turned into routes.
+    #[error("gateway routes: {0}")]
+    Routes(#[from] routes::RouteError),
+    /// An upstream URL is unusable.
+    #[error("gateway upstream: {0}")]
+    Upstream(#[from] upstream::UpstreamError),
+    /// Reflection could not be built from the descriptor set.
+    #[error("gateway reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// What every handler shares, built once in [`serve_with`].
+pub struct AppState {
+    /// REST routes from the contract.
+    pub routes: RouteTable,
+    /// Channels to the services.
+    pub upstreams: Upstreams,
+    /// Authentication and rate limits.
+    pub edge: Edge,
+    /// `/readyz`.
+    pub readiness: Readiness,
+    /// `/openapi.json`, rendered once.
+    pub openapi: bytes::Bytes,
+}
+
+/// Runs the gateway on `listener` until `shutdown` resolves, with options from the
+/// environment (`MAITRE_RATE_LIMIT_PER_MINUTE`, `MAITRE_CORS_ORIGINS`, …).
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let options = GatewayOptions::from_env()?;
+    serve_with(config, options, listener, shutdown).await
+}
+
+/// Runs the gateway with explicit options (tests set limits without touching the environment).
+pub async fn serve_with(
+    config: Config,
+    options: GatewayOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let app = app(&config, &options).await?;
+    tracing::info!(addr = ?listener.local_addr().ok(), "gateway serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The whole HTTP application: public endpoints, protected REST/gRPC/SSE, and the layers.
+pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, GatewayError> {
+    let verifier = maitre_kit::auth::Verifier::from_config(config)?;
+    let coord = maitre_kit::coord::connect(
+        config.redis_url.as_deref(),
+        &format!("{}gateway:", config.redis_prefix),
+    )
+    .await?;
+    let routes = RouteTable::from_pool(
+        maitre_proto::descriptor_pool(),
+        &maitre_proto::SERVICE_NAMES,
+    )?;
+    let openapi = bytes::Bytes::from(openapi::document(&routes).to_string());
+    let upstreams = Upstreams::from_config(config)?;
+    let state = Arc::new(AppState {
+        routes,
+        readiness: Readiness::new(upstreams.clone()),
+        upstreams,
+        edge: Edge::new(verifier, coord, options.rate_limits),
+        openapi,
+    });
+
+    let protected = Router::new()
+        .route("/v1/stream", get(stream::stream))
+        .merge(grpc::proxy_routes(Arc::clone(&state)))
+        .fallback(rest::handle)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            edge::guard,
+        ));
+    let public = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(|| async { Html(openapi::DOCS_HTML) }));
+    let router = public
+        .merge(protected)
+        .with_state(Arc::clone(&state))
+        .merge(grpc::local_services().await?);
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(TraceLayer::new_for_http().make_span_with(maitre_kit::telemetry::server_span))
+        .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .option_layer(cors_layer(&options.cors_origins)?)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            options.request_timeout,
+        ));
+    Ok(router.layer(layers))
+}
+
+async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        state.openapi.clone(),
+    )
+}
+
+/// CORS for the configured origins; none configured = no cross-origin access.
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, GatewayError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o).map_err(|e| GatewayError::Config {
+                variable: "MAITRE_CORS_ORIGINS".into(),
+                reason: format!("`{o}`: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let allowed_headers = [
+        "authorization",
+        "content-type",
+        "x-request-id",
+        "traceparent",
+        "last-event-id",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+    ]
+    .map(HeaderName::from_static);
+    let exposed = [
+        "x-request-id",
+        "retry-after",
+        "grpc-status",
+        "grpc-message",
+        "grpc-status-details-bin",
+    ]
+    .map(HeaderName::from_static);
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers(allowed_headers)
+            .expose_headers(exposed)
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_threads_for_anyhow_callers() {
+        fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
+        assert_error::<GatewayError>();
+    }
+
+    #[tokio::test]
+    async fn production_refuses_to_start_with_the_development_key() {
+        let config = Config::from_lookup(maitre_kit::config::ServiceName::Gateway, |k| {
+            (k == "MAITRE_ENV").then(|| "production".to_owned())
+        })
+        .unwrap();
+        let refused = app(&config, &GatewayOptions::default()).await;
+        assert!(matches!(refused, Err(GatewayError::Auth(_))));
+    }
+
+    #[test]
+    fn cors_origins_must_be_header_values() {
+        assert!(cors_layer(&[]).unwrap().is_none());
+        assert!(cors_layer(&["https://a.example".into()]).unwrap().is_some());
+        assert!(cors_layer(&["bad\norigin".into()]).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! The OpenAPI 3 document, generated from the route table and the message descriptors the
+//! REST handler itself uses, so the document cannot drift from what the gateway serves.
+//! Types follow the proto3 JSON mapping: 64-bit integers are strings, Timestamps are
+//! RFC 3339 strings, enums are their value names.
+
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+
+use prost_reflect::{FileDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::routes::{BodyBinding, Route, RouteTable};
+use schema::Schemas;
+
+/// The API reference page (`/docs`): plain HTML and JS over `/openapi.json`, no CDN.
+pub const DOCS_HTML: &str = include_str!("docs.html");
+
+/// Builds the document for every route.
+pub fn document(routes: &RouteTable) -> Value {
+    let comments = Comments::default();
+    let mut schemas = Schemas::new(&comments);
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for route in routes.routes() {
+        let operation = operation(route, &mut schemas, &comments);
+        paths
+            .entry(route.template.source.clone())
+            .or_default()
+            .insert(route.http_method.as_str().to_lowercase(), operation);
+    }
+    paths
+        .entry("/v1/stream".into())
+        .or_default()
+        .insert("get".into(), stream_operation());
+    let mut components = schemas.finish();
+    components.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "description": "Every error: the gRPC code name, a message, and the offending field (proto path) when known.",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "example": "INVALID_ARGUMENT"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "example": "event.amount"},
+            },
+        }),
+    );
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Maitre API",
+            "version": "v1",
+            "description": "Customer backend for restaurant chains. Every operation maps onto one gRPC method (x-grpc-method); bodies and responses use the proto3 JSON mapping. Authenticate with `Authorization: Bearer <JWT>`.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    })
+}
+
+fn operation(route: &Route, schemas: &mut Schemas<'_>, comments: &Comments) -> Value {
+    let method = &route.method;
+    let service = method.parent_service();
+    let description = comments
+        .of(&method.parent_file(), method.path())
+        .unwrap_or_default();
+    let summary = description
+        .lines()
+        .next()
+        .unwrap_or(method.name())
+        .to_owned();
+    let input = method.input();
+    let mut parameters: Vec<Value> = Vec::new();
+    let bound: Vec<String> = route.template.variables().collect();
+    for variable in &bound {
+        let schema = crate::transcode::resolve_field_path(&input, variable)
+            .and_then(|fields| fields.last().cloned())
+            .map(|field| schemas.field(&field))
+            .unwrap_or_else(|| json!({"type": "string"}));
+        parameters
+            .push(json!({"name": variable, "in": "path", "required": true, "schema": schema}));
+    }
+    if route.body == BodyBinding::None {
+        query_parameters(&input, "", &bound, 0, schemas, comments, &mut parameters);
+    }
+    let mut operation = json!({
+        "operationId": format!("{}_{}", service.name(), method.name()),
+        "tags": [service.name()],
+        "summary": summary,
+        "description": description,
+        "x-grpc-method": route.grpc_path,
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": schemas.message(&method.output())}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+    });
+    let body_schema = match &route.body {
+        BodyBinding::Whole => Some(schemas.message(&input)),
+        BodyBinding::Field(name) => input.get_field_by_name(name).map(|f| schemas.field(&f)),
+        BodyBinding::None => None,
+    };
+    if let Some(schema) = body_schema {
+        operation["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    }
+    operation
+}
+
+/// Query parameters: the scalar fields not bound by the path, one level into messages.
+fn query_parameters(
+    message: &MessageDescriptor,
+    prefix: &str,
+    bound: &[String],
+    depth: usize,
+    schemas: &mut Schemas<'_>,
+    comments: &Comments,
+    out: &mut Vec<Value>,
+) {
+    for field in message.fields() {
+        let name = format!("{prefix}{}", field.name());
+        if bound.contains(&name) || field.is_map() {
+            continue;
+        }
+        match field.kind() {
+            Kind::Message(inner) if !schema::is_scalar_like(&inner) => {
+                if depth < 1 && !field.is_list() {
+                    let prefix = format!("{name}.");
+                    query_parameters(&inner, &prefix, bound, depth + 1, schemas, comments, out);
+                }
+            }
+            _ => {
+                let description = comments
+                    .of(&field.parent_file(), field.path())
+                    .unwrap_or_default();
+                out.push(json!({
+                    "name": name,
+                    "in": "query",
+                    "required": false,
+                    "description": description,
+                    "schema": schemas.field(&field),
+                    "explode": true,
+                }));
+            }
+        }
+    }
+}
+
+fn stream_operation() -> Value {
+    json!({
+        "operationId": "Gateway_Stream",
+        "tags": ["Live updates"],
+        "summary": "Server-sent events of every service the caller may see",
+        "description": "Merges the services' Watch streams for the caller (chain, stores, and for customer managers their own customers). Each event's data is the event as proto3 JSON (maitre.events.v1.Event); its id is the cursor list `<service>:<sequence>,…`, the event's own service first, then the last sequence seen of every other service (e.g. `assignment:48,profile:120`). Resume with that id in the `Last-Event-ID` header (EventSource sends it by itself) or in `?from=`; when both are given the header's cursors win per service; services not listed start from the beginning of their log. A service that refuses the caller sends one `event: error` and is left out. Customer managers see only events about themselves or about no manager.",
+        "parameters": [
+            {"name": "from", "in": "query", "required": false, "schema": {"type": "string"}, "example": "profile:120,assignment:48"},
+            {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+    })
+}
+
+/// Leading comments of the contract's elements, by file and source path.
+#[derive(Default)]
+pub(crate) struct Comments {
+    files: std::sync::Mutex<HashMap<String, HashMap<Vec<i32>, String>>>,
+}
+
+impl Comments {
+    /// The leading comment of the element at `path` in `file`, trimmed.
+    pub(crate) fn of(&self, file: &FileDescriptor, path: &[i32]) -> Option<String> {
+        let mut files = self.files.lock().ok()?;
+        let by_path = files.entry(file.name().to_owned()).or_insert_with(|| {
+            file.file_descriptor_proto()
+                .source_code_info
+                .iter()
+                .flat_map(|info| info.location.iter())
+                .filter_map(|l| {
+                    let text = l.leading_comments.as_deref()?.trim();
+                    (!text.is_empty()).then(|| (l.path.clone(), text.to_owned()))
+                })
+                .collect()
+        });
+        by_path.get(path).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> (RouteTable, Value) {
+        let table = RouteTable::from_pool(
+            maitre_proto::descriptor_pool(),
+            &maitre_proto::SERVICE_NAMES,
+        )
+        .unwrap();
+        let doc = document(&table);
+        (table, doc)
+    }
+
+    #[test]
+    fn every_route_is_an_operation_and_every_reference_resolves() {
+        let (table, doc) = doc();
+        let operations: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|item| {
+                item.as_object()
+                    .unwrap()
+                    .values()
+                    .filter(|op| op.get("x-grpc-method").is_some())
+                    .count()
+            })
+            .sum();
+        assert_eq!(operations, table.routes().len());
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "unresolved {name}");
+        }
+    }
+
+    #[test]
+    fn schemas_follow_the_proto3_json_mapping() {
+        let (_, doc) = doc();
+        let schemas = &doc["components"]["schemas"];
+        let money = &schemas["maitre.common.v1.Money"]["properties"];
+        assert_eq!(money["amountFen"]["type"], "string");
+        assert_eq!(money["amountFen"]["format"], "int64");
+        let event = &schemas["maitre.profile.v1.ContactEvent"]["properties"];
+        assert_eq!(event["occurredAt"]["format"], "date-time");
+        let kind = &schemas["maitre.common.v1.IdentityKind"];
+        assert_eq!(kind["type"], "string");
+        assert!(
+            kind["enum"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("IDENTITY_KIND_PHONE"))
+        );
+    }
+
+    #[test]
+    fn operations_carry_parameters_bodies_and_descriptions() {
+        let (_, doc) = doc();
+        let get_store = &doc["paths"]["/v1/stores/{store_id}"]["get"];
+        assert_eq!(get_store["parameters"][0]["name"], "store_id");
+        assert_eq!(get_store["parameters"][0]["in"], "path");
+        assert!(!get_store["summary"].as_str().unwrap().is_empty());
+        let list = &doc["paths"]["/v1/customers"]["get"]["parameters"];
+        assert!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "page_size")
+        );
+        let create = &doc["paths"]["/v1/stores"]["post"];
+        assert_eq!(
+            create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/maitre.profile.v1.CreateStoreRequest"
+        );
+    }
+}

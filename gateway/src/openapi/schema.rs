@@ -1,0 +1,174 @@
+//! JSON Schemas (OpenAPI 3.0 dialect) of messages and enums under the proto3 JSON mapping,
+//! collected transitively from the operations that reference them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use super::Comments;
+
+/// The schemas referenced so far, and the messages still to describe.
+pub(crate) struct Schemas<'a> {
+    comments: &'a Comments,
+    done: BTreeMap<String, Value>,
+    seen: BTreeSet<String>,
+    pending: Vec<MessageDescriptor>,
+}
+
+/// Well-known messages whose JSON form is a scalar (or a free-form value).
+pub(crate) fn is_scalar_like(message: &MessageDescriptor) -> bool {
+    well_known(message).is_some()
+}
+
+fn well_known(message: &MessageDescriptor) -> Option<Value> {
+    let schema = match message.full_name() {
+        "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        "google.protobuf.Duration" => {
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "example": "3.5s"})
+        }
+        "google.protobuf.FieldMask" => {
+            json!({"type": "string", "description": "Comma-separated field paths in lowerCamelCase", "example": "profile.birthday,notes"})
+        }
+        "google.protobuf.Struct" => json!({"type": "object", "additionalProperties": true}),
+        "google.protobuf.Value" => json!({}),
+        "google.protobuf.ListValue" => json!({"type": "array", "items": {}}),
+        "google.protobuf.Empty" => json!({"type": "object"}),
+        "google.protobuf.Any" => {
+            json!({"type": "object", "properties": {"@type": {"type": "string"}}, "additionalProperties": true})
+        }
+        name if name.starts_with("google.protobuf.") && name.ends_with("Value") => {
+            let inner = message.get_field_by_name("value")?;
+            scalar(&inner.kind())?
+        }
+        _ => return None,
+    };
+    Some(schema)
+}
+
+/// The schema of a scalar kind; `None` for enums and messages.
+fn scalar(kind: &Kind) -> Option<Value> {
+    Some(match kind {
+        Kind::Double => json!({"type": "number", "format": "double"}),
+        Kind::Float => json!({"type": "number", "format": "float"}),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "int64", "minimum": 0}),
+        // proto3 JSON: 64-bit integers are decimal strings.
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => json!({"type": "string", "format": "int64"}),
+        Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::String => json!({"type": "string"}),
+        Kind::Bytes => json!({"type": "string", "format": "byte"}),
+        Kind::Enum(_) | Kind::Message(_) => return None,
+    })
+}
+
+impl<'a> Schemas<'a> {
+    pub(crate) fn new(comments: &'a Comments) -> Self {
+        Self {
+            comments,
+            done: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// A reference to a message's schema (or the inline schema of a well-known type).
+    pub(crate) fn message(&mut self, message: &MessageDescriptor) -> Value {
+        if let Some(schema) = well_known(message) {
+            return schema;
+        }
+        let name = message.full_name().to_owned();
+        if self.seen.insert(name.clone()) {
+            self.pending.push(message.clone());
+        }
+        reference(&name)
+    }
+
+    fn enumeration(&mut self, enumeration: &EnumDescriptor) -> Value {
+        let name = enumeration.full_name().to_owned();
+        if self.seen.insert(name.clone()) {
+            let values: Vec<String> = enumeration.values().map(|v| v.name().to_owned()).collect();
+            let description = self
+                .comments
+                .of(&enumeration.parent_file(), enumeration.path())
+                .unwrap_or_default();
+            self.done.insert(
+                name.clone(),
+                json!({"type": "string", "enum": values, "description": description}),
+            );
+        }
+        reference(&name)
+    }
+
+    fn kind(&mut self, kind: &Kind) -> Value {
+        match kind {
+            Kind::Enum(e) => self.enumeration(e),
+            Kind::Message(m) => self.message(m),
+            other => scalar(other).unwrap_or_else(|| json!({})),
+        }
+    }
+
+    /// The schema of a field: lists are arrays, maps are objects keyed by string.
+    pub(crate) fn field(&mut self, field: &FieldDescriptor) -> Value {
+        if field.is_map()
+            && let Kind::Message(entry) = field.kind()
+        {
+            let value = self.kind(&entry.map_entry_value_field().kind());
+            return json!({"type": "object", "additionalProperties": value});
+        }
+        let item = self.kind(&field.kind());
+        if field.is_list() {
+            json!({"type": "array", "items": item})
+        } else {
+            item
+        }
+    }
+
+    /// Describes every referenced message (transitively) and returns all schemas.
+    pub(crate) fn finish(mut self) -> Map<String, Value> {
+        while let Some(message) = self.pending.pop() {
+            let schema = self.describe(&message);
+            self.done.insert(message.full_name().to_owned(), schema);
+        }
+        self.done.into_iter().collect()
+    }
+
+    fn describe(&mut self, message: &MessageDescriptor) -> Value {
+        let mut properties = Map::new();
+        for field in message.fields() {
+            let mut schema = self.field(&field);
+            let mut description = self
+                .comments
+                .of(&field.parent_file(), field.path())
+                .unwrap_or_default();
+            if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
+                description = format!("{description} (one of `{}`)", oneof.name())
+                    .trim()
+                    .to_owned();
+            }
+            if !description.is_empty() {
+                schema = if schema.get("$ref").is_some() {
+                    // OpenAPI 3.0 ignores siblings of $ref; wrap to keep the description.
+                    json!({"allOf": [schema], "description": description})
+                } else {
+                    let mut schema = schema;
+                    schema["description"] = Value::String(description);
+                    schema
+                };
+            }
+            properties.insert(field.json_name().to_owned(), schema);
+        }
+        let description = self
+            .comments
+            .of(&message.parent_file(), message.path())
+            .unwrap_or_default();
+        json!({"type": "object", "description": description, "properties": properties})
+    }
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}

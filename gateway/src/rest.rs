@@ -1,0 +1,107 @@
+//! The one generic REST handler: route lookup, request message from JSON, one unary gRPC
+//! call with the caller's token, response message to JSON. No per-RPC code.
+
+use std::sync::Arc;
+
+use axum::{
+    Extension, Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Uri, header};
+use maitre_kit::auth::Caller;
+use prost::Message;
+use tonic::metadata::MetadataMap;
+
+use crate::{
+    AppState,
+    edge::is_grpc,
+    errors::{ApiError, grpc_refusal},
+    routes::RouteMatch,
+    transcode,
+};
+
+/// Headers copied from the HTTP request onto the upstream call.
+const FORWARDED_HEADERS: [&str; 2] = ["x-request-id", "accept-language"];
+
+/// Serves any annotated RPC over REST/JSON.
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if is_grpc(&headers) {
+        // A gRPC call to a service the gateway does not front.
+        return grpc_refusal(&ApiError::NoRoute {
+            method,
+            path: uri.path().to_owned(),
+        });
+    }
+    match call(&state, &caller, &method, &uri, &headers, &body).await {
+        Ok(json) => Json(json).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn call(
+    state: &AppState,
+    caller: &Caller,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let (route, bindings) = match state.routes.find(method, uri.path()) {
+        RouteMatch::Found(route, bindings) => (route, bindings),
+        RouteMatch::MethodNotAllowed(allowed) => {
+            return Err(ApiError::MethodNotAllowed { allowed });
+        }
+        RouteMatch::NotFound => {
+            return Err(ApiError::NoRoute {
+                method: method.clone(),
+                path: uri.path().to_owned(),
+            });
+        }
+    };
+    let message = transcode::request_message(route, body, uri.query(), &bindings)?;
+    let response = state
+        .upstreams
+        .unary(
+            route.upstream,
+            &route.grpc_path,
+            Bytes::from(message.encode_to_vec()),
+            upstream_metadata(caller, headers),
+        )
+        .await
+        .map_err(ApiError::Upstream)?;
+    transcode::response_json(route, &response).map_err(ApiError::BadResponse)
+}
+
+/// Metadata of an upstream call made for `caller`: the same bearer token (the service
+/// verifies it again), the request id, and the current trace context.
+pub fn upstream_metadata(caller: &Caller, incoming: &HeaderMap) -> MetadataMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", caller.token)) {
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    for name in FORWARDED_HEADERS {
+        if let Some(value) = incoming.get(name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    maitre_kit::telemetry::inject_context(&mut headers);
+    // Without a trace exporter there is no span context to inject: pass the caller's on, so
+    // a trace started by the app still continues into the services.
+    if !headers.contains_key("traceparent") {
+        for name in ["traceparent", "tracestate"] {
+            if let Some(value) = incoming.get(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+    }
+    MetadataMap::from_headers(headers)
+}

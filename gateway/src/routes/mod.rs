@@ -1,0 +1,296 @@
+//! The route table: every `google.api.http` annotation of the four services, read from the
+//! contract's descriptors at start, so REST paths, the OpenAPI document and the services can
+//! never disagree.
+//!
+//! Server-streaming RPCs (`Watch`, `StreamInbox`, `ExportSegment`) are not REST routes; live
+//! updates reach HTTP clients through `/v1/stream` instead.
+
+pub mod template;
+
+use http::Method;
+use maitre_kit::config::ServiceName;
+use maitre_proto::google::api::{HttpRule, http_rule::Pattern};
+use prost::Message;
+use prost_reflect::{DescriptorPool, MethodDescriptor, Value};
+
+pub use template::{Binding, PathTemplate, Segment, TemplateError};
+
+/// Where the HTTP body goes in the request message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyBinding {
+    /// `body: "*"`: the body is the whole request message.
+    Whole,
+    /// `body: "field"`: the body is that field.
+    Field(String),
+    /// No body: the fields come from the path and the query string.
+    None,
+}
+
+/// One REST route onto one RPC.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The HTTP method.
+    pub http_method: Method,
+    /// The path template.
+    pub template: PathTemplate,
+    /// Where the body goes.
+    pub body: BodyBinding,
+    /// The RPC (input and output types, names).
+    pub method: MethodDescriptor,
+    /// The upstream that serves it.
+    pub upstream: ServiceName,
+    /// The gRPC path, `/<service full name>/<Method>`.
+    pub grpc_path: String,
+}
+
+/// Why the route table could not be built from the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// A service named in `SERVICE_NAMES` is missing from the descriptors.
+    #[error("service `{0}` is not in the descriptor pool")]
+    UnknownService(String),
+    /// The `google.api.http` extension is not in the descriptor pool.
+    #[error("the google.api.http extension is not in the descriptor pool")]
+    NoHttpExtension,
+    /// A service's package does not name one of the Maitre services.
+    #[error("service `{0}` does not belong to a known upstream")]
+    UnknownUpstream(String),
+    /// An annotation that cannot be used.
+    #[error("{method}: {reason}")]
+    BadAnnotation { method: String, reason: String },
+    /// A path template outside the supported grammar.
+    #[error("{method}: {source}")]
+    Template {
+        method: String,
+        source: TemplateError,
+    },
+}
+
+/// The outcome of looking a request up.
+#[derive(Debug)]
+pub enum RouteMatch<'a> {
+    /// A route, with the path variables it bound.
+    Found(&'a Route, Vec<Binding>),
+    /// The path exists with other methods.
+    MethodNotAllowed(Vec<Method>),
+    /// Nothing serves this path.
+    NotFound,
+}
+
+/// All REST routes.
+#[derive(Clone, Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    /// Reads the annotations of `service_names` from `pool`.
+    pub fn from_pool(pool: &DescriptorPool, service_names: &[&str]) -> Result<Self, RouteError> {
+        let extension = pool
+            .get_extension_by_name("google.api.http")
+            .ok_or(RouteError::NoHttpExtension)?;
+        let mut routes = Vec::new();
+        for name in service_names {
+            let service = pool
+                .get_service_by_name(name)
+                .ok_or_else(|| RouteError::UnknownService((*name).to_owned()))?;
+            let upstream = upstream_of(service.package_name())
+                .ok_or_else(|| RouteError::UnknownUpstream((*name).to_owned()))?;
+            for method in service.methods() {
+                if method.is_server_streaming() || method.is_client_streaming() {
+                    continue;
+                }
+                let options = method.options();
+                if !options.has_extension(&extension) {
+                    continue;
+                }
+                let rule = match options.get_extension(&extension).as_ref() {
+                    Value::Message(message) => HttpRule::decode(message.encode_to_vec().as_slice())
+                        .map_err(|e| bad(&method, e.to_string()))?,
+                    _ => return Err(bad(&method, "google.api.http is not a message".into())),
+                };
+                let mut rules = vec![rule.clone()];
+                rules.extend(rule.additional_bindings.iter().cloned());
+                for rule in rules {
+                    routes.push(route_of(&method, upstream, &rule)?);
+                }
+            }
+        }
+        // Most specific first, so `/v1/identity/blocked` beats `/v1/identity/{id}`.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.template.specificity()));
+        Ok(Self { routes })
+    }
+
+    /// Every route, most specific first.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Finds the route of a request.
+    pub fn find(&self, method: &Method, path: &str) -> RouteMatch<'_> {
+        let mut allowed = Vec::new();
+        for route in &self.routes {
+            if let Some(bindings) = route.template.matches(path) {
+                if route.http_method == *method {
+                    return RouteMatch::Found(route, bindings);
+                }
+                allowed.push(route.http_method.clone());
+            }
+        }
+        if allowed.is_empty() {
+            RouteMatch::NotFound
+        } else {
+            RouteMatch::MethodNotAllowed(allowed)
+        }
+    }
+}
+
+/// The upstream serving a package such as `maitre.profile.v1`.
+pub fn upstream_of(package: &str) -> Option<ServiceName> {
+    let name = package.split('.').nth(1)?;
+    match name.parse::<ServiceName>() {
+        Ok(ServiceName::Gateway) | Err(_) => None,
+        Ok(service) => Some(service),
+    }
+}
+
+fn route_of(
+    method: &MethodDescriptor,
+    upstream: ServiceName,
+    rule: &HttpRule,
+) -> Result<Route, RouteError> {
+    let (http_method, path) = match &rule.pattern {
+        Some(Pattern::Get(p)) => (Method::GET, p.as_str()),
+        Some(Pattern::Post(p)) => (Method::POST, p.as_str()),
+        Some(Pattern::Put(p)) => (Method::PUT, p.as_str()),
+        Some(Pattern::Delete(p)) => (Method::DELETE, p.as_str()),
+        Some(Pattern::Patch(p)) => (Method::PATCH, p.as_str()),
+        Some(Pattern::Custom(c)) => (
+            Method::from_bytes(c.kind.as_bytes())
+                .map_err(|e| bad(method, format!("custom kind `{}`: {e}", c.kind)))?,
+            c.path.as_str(),
+        ),
+        None => return Err(bad(method, "no HTTP method".into())),
+    };
+    let template = PathTemplate::parse(path).map_err(|source| RouteError::Template {
+        method: method.full_name().to_owned(),
+        source,
+    })?;
+    let input = method.input();
+    for variable in template.variables() {
+        if crate::transcode::resolve_field_path(&input, &variable).is_none() {
+            return Err(bad(
+                method,
+                format!("path variable `{variable}` is not a field of the request"),
+            ));
+        }
+    }
+    let body = match rule.body.as_str() {
+        "" => BodyBinding::None,
+        "*" => BodyBinding::Whole,
+        field => {
+            if input.get_field_by_name(field).is_none() {
+                return Err(bad(method, format!("body field `{field}` does not exist")));
+            }
+            BodyBinding::Field(field.to_owned())
+        }
+    };
+    Ok(Route {
+        http_method,
+        template,
+        body,
+        upstream,
+        grpc_path: format!("/{}/{}", method.parent_service().full_name(), method.name()),
+        method: method.clone(),
+    })
+}
+
+fn bad(method: &MethodDescriptor, reason: String) -> RouteError {
+    RouteError::BadAnnotation {
+        method: method.full_name().to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        RouteTable::from_pool(
+            maitre_proto::descriptor_pool(),
+            &maitre_proto::SERVICE_NAMES,
+        )
+        .expect("the contract's annotations are all supported")
+    }
+
+    /// Every unary RPC with an annotation, counted from the descriptors independently.
+    fn annotated_unary_rpcs() -> usize {
+        let pool = maitre_proto::descriptor_pool();
+        let ext = pool.get_extension_by_name("google.api.http").unwrap();
+        maitre_proto::SERVICE_NAMES
+            .iter()
+            .map(|n| {
+                pool.get_service_by_name(n)
+                    .unwrap()
+                    .methods()
+                    .filter(|m| !m.is_server_streaming() && m.options().has_extension(&ext))
+                    .count()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn every_annotated_unary_rpc_has_a_route_and_streams_have_none() {
+        let table = table();
+        assert!(table.routes().len() >= 90, "{}", table.routes().len());
+        assert_eq!(table.routes().len(), annotated_unary_rpcs());
+        assert!(table.routes().iter().all(|r| r.method.name() != "Watch"));
+    }
+
+    #[test]
+    fn finds_routes_with_variables_verbs_and_nested_fields() {
+        let table = table();
+        match table.find(&Method::POST, "/v1/customers/c1:merge") {
+            RouteMatch::Found(route, bindings) => {
+                assert_eq!(
+                    route.grpc_path,
+                    "/maitre.profile.v1.ProfileService/MergeCustomers"
+                );
+                assert_eq!(route.upstream, ServiceName::Profile);
+                assert_eq!(
+                    bindings,
+                    vec![(vec!["survivor_id".to_owned()], "c1".to_owned())]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match table.find(&Method::PATCH, "/v1/stores/s1") {
+            RouteMatch::Found(route, bindings) => {
+                assert_eq!(route.method.name(), "UpdateStore");
+                assert_eq!(route.body, BodyBinding::Whole);
+                assert_eq!(bindings[0].0, ["store", "store_id"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match table.find(&Method::GET, "/v1/managers/m1/customers") {
+            RouteMatch::Found(route, _) => assert_eq!(route.upstream, ServiceName::Assignment),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            table.find(&Method::DELETE, "/v1/stores"),
+            RouteMatch::MethodNotAllowed(_)
+        ));
+        assert!(matches!(
+            table.find(&Method::GET, "/v1/nothing"),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
+    fn packages_map_to_upstreams() {
+        assert_eq!(upstream_of("maitre.tagging.v1"), Some(ServiceName::Tagging));
+        assert_eq!(upstream_of("maitre.gateway.v1"), None);
+        assert_eq!(upstream_of("google.api"), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! Live updates for terminals (seed 000: store manager, customer manager and front desk see
+//! the same state at once): `GET /v1/stream` merges the four services' `Watch` streams,
+//! opened with the caller's own token so each service filters by chain and store, and emits
+//! server-sent events.
+//!
+//! Each SSE `id` is the cursor list `<service>:<sequence>,…`, the event's own service first,
+//! then the last sequence seen of every other service. A client resumes with that id in
+//! `Last-Event-ID` (EventSource does it by itself) or in `?from=`; services not listed start
+//! at the beginning of their log. Customer managers additionally see only events about
+//! their own customers or about no manager.
+
+use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    Extension,
+    extract::{Query, State},
+    response::sse::{Event as SseEvent, KeepAlive, Sse},
+};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::HeaderMap;
+use maitre_kit::{
+    auth::{Caller, Role},
+    config::ServiceName,
+};
+use maitre_proto::events::v1::Event;
+use prost::Message;
+use prost_reflect::{DynamicMessage, Value};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+use crate::{
+    AppState,
+    errors::ApiError,
+    rest::upstream_metadata,
+    transcode::RequestError,
+    upstream::{SERVICES, Upstreams},
+};
+
+/// Longest wait between reconnection attempts to a service.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Query of `/v1/stream`.
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamQuery {
+    /// Cursors to resume from, like `Last-Event-ID`.
+    pub from: Option<String>,
+}
+
+/// Last sequence seen per service.
+pub type Cursors = BTreeMap<&'static str, u64>;
+
+/// Parses `profile:12,assignment:40` (either header or query form).
+pub fn parse_cursors(text: &str, field: &str) -> Result<Cursors, RequestError> {
+    let mut cursors = Cursors::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = |why: &str| RequestError {
+            field: field.to_owned(),
+            message: format!("`{item}`: {why}; expected `<service>:<sequence>,…`"),
+        };
+        let (name, sequence) = item.split_once(':').ok_or_else(|| bad("no `:`"))?;
+        let service = SERVICES
+            .iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| bad("unknown service"))?;
+        let sequence = sequence.parse::<u64>().map_err(|_| bad("bad sequence"))?;
+        cursors.insert(service.as_str(), sequence);
+    }
+    Ok(cursors)
+}
+
+/// The SSE id: this event's `service:sequence` first, then the other cursors.
+pub fn event_id(service: &str, cursors: &Cursors) -> String {
+    let own = cursors.get(service).copied().unwrap_or_default();
+    std::iter::once(format!("{service}:{own}"))
+        .chain(
+            cursors
+                .iter()
+                .filter(|(name, _)| **name != service)
+                .map(|(name, seq)| format!("{name}:{seq}")),
+        )
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether `caller` sees `event` beyond what the service already filtered: customer
+/// managers only see events about themselves or about no manager.
+pub fn visible_to(caller: &Caller, event: &Event) -> bool {
+    if caller.role != Role::CustomerManager {
+        return true;
+    }
+    let manager = event
+        .scope
+        .as_ref()
+        .map(|s| s.manager_id.as_str())
+        .unwrap_or_default();
+    manager.is_empty() || manager == caller.staff_id
+}
+
+/// `GET /v1/stream`.
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let mut cursors = match &query.from {
+        Some(from) => parse_cursors(from, "from")?,
+        None => Cursors::new(),
+    };
+    if let Some(last) = headers.get("last-event-id") {
+        let text = last.to_str().map_err(|_| RequestError {
+            field: "Last-Event-ID".into(),
+            message: "not text".into(),
+        })?;
+        cursors.extend(parse_cursors(text, "Last-Event-ID")?);
+    }
+    let (tx, rx) = mpsc::channel::<(ServiceName, Result<Event, String>)>(256);
+    for service in SERVICES {
+        let from = cursors.get(service.as_str()).copied().unwrap_or_default();
+        let metadata = upstream_metadata(&caller, &headers);
+        tokio::spawn(watch_service(
+            state.upstreams.clone(),
+            service,
+            from,
+            caller.clone(),
+            metadata,
+            tx.clone(),
+        ));
+    }
+    let events = ReceiverStream::new(rx).map(move |(service, item)| {
+        let sse = match item {
+            Ok(event) => {
+                cursors.insert(service.as_str(), event.sequence);
+                let data = maitre_proto::json::to_json(&event)
+                    .map(|json| json.to_string())
+                    .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}).to_string());
+                SseEvent::default()
+                    .id(event_id(service.as_str(), &cursors))
+                    .data(data)
+            }
+            Err(message) => SseEvent::default().event("error").data(
+                serde_json::json!({"service": service.as_str(), "message": message}).to_string(),
+            ),
+        };
+        Ok(sse)
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Follows one service's `Watch` from `from`, reconnecting with backoff from the last
+/// sequence seen, until the client goes away or the service refuses the caller.
+async fn watch_service(
+    upstreams: Upstreams,
+    service: ServiceName,
+    from: u64,
+    caller: Caller,
+    metadata: tonic::metadata::MetadataMap,
+    tx: mpsc::Sender<(ServiceName, Result<Event, String>)>,
+) {
+    let Some((path, input)) = watch_method(service) else {
+        return;
+    };
+    let mut cursor = from;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let request = watch_request(&input, cursor);
+        let refusal = match upstreams
+            .server_streaming(service, &path, request, metadata.clone())
+            .await
+        {
+            Ok(mut stream) => loop {
+                let item = tokio::select! {
+                    _ = tx.closed() => return,
+                    item = stream.message() => item,
+                };
+                match item {
+                    Ok(Some(bytes)) => {
+                        backoff = Duration::from_millis(250);
+                        let Ok(event) = Event::decode(bytes) else {
+                            break None;
+                        };
+                        cursor = event.sequence;
+                        if visible_to(&caller, &event)
+                            && tx.send((service, Ok(event))).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(status) => break Some(status),
+                }
+            },
+            Err(status) => Some(status),
+        };
+        // The caller may not watch this service: say so once, and stop retrying.
+        if let Some(status) = refusal
+            && matches!(
+                status.code(),
+                Code::Unauthenticated
+                    | Code::PermissionDenied
+                    | Code::InvalidArgument
+                    | Code::Unimplemented
+            )
+        {
+            let _ = tx.send((service, Err(status.message().to_owned()))).await;
+            return;
+        }
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The gRPC path and request type of a service's `Watch`.
+fn watch_method(service: ServiceName) -> Option<(String, prost_reflect::MessageDescriptor)> {
+    let pool = maitre_proto::descriptor_pool();
+    let method = maitre_proto::SERVICE_NAMES
+        .iter()
+        .filter_map(|name| pool.get_service_by_name(name))
+        .filter(|s| crate::routes::upstream_of(s.package_name()) == Some(service))
+        .find_map(|s| s.methods().find(|m| m.name() == "Watch"))?;
+    Some((
+        format!("/{}/Watch", method.parent_service().full_name()),
+        method.input(),
+    ))
+}
+
+fn watch_request(input: &prost_reflect::MessageDescriptor, from_sequence: u64) -> Bytes {
+    let mut request = DynamicMessage::new(input.clone());
+    // Every service's WatchRequest carries `from_sequence` (events after it).
+    let _ = request.try_set_field_by_name("from_sequence", Value::U64(from_sequence));
+    Bytes::from(request.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maitre_proto::events::v1::EventScope;
+
+    fn caller(role: Role, staff: &str) -> Caller {
+        Caller {
+            chain_id: "c1".into(),
+            staff_id: staff.into(),
+            role,
+            stores: vec![],
+            token: String::new(),
+        }
+    }
+
+    #[test]
+    fn cursors_parse_and_round_trip_through_ids() {
+        let cursors = parse_cursors("profile:12, assignment:40", "from").unwrap();
+        assert_eq!(cursors.get("profile"), Some(&12));
+        let id = event_id("assignment", &cursors);
+        assert_eq!(id, "assignment:40,profile:12");
+        assert_eq!(parse_cursors(&id, "Last-Event-ID").unwrap(), cursors);
+        assert!(parse_cursors("gateway:1", "from").is_err());
+        assert!(parse_cursors("profile:x", "from").is_err());
+        assert_eq!(parse_cursors("profile", "from").unwrap_err().field, "from");
+        assert!(parse_cursors("", "from").unwrap().is_empty());
+    }
+
+    #[test]
+    fn customer_managers_see_their_own_and_unscoped_events() {
+        let event = |manager: &str| Event {
+            scope: Some(EventScope {
+                manager_id: manager.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let wang = caller(Role::CustomerManager, "wang");
+        assert!(visible_to(&wang, &event("wang")));
+        assert!(visible_to(&wang, &event("")));
+        assert!(!visible_to(&wang, &event("zhang")));
+        assert!(visible_to(
+            &caller(Role::StoreManager, "li"),
+            &event("zhang")
+        ));
+    }
+
+    #[test]
+    fn every_service_has_a_watch() {
+        for service in SERVICES {
+            let (path, input) = watch_method(service).expect("Watch");
+            assert!(path.ends_with("/Watch"), "{path}");
+            assert!(input.get_field_by_name("from_sequence").is_some());
+            assert!(!watch_request(&input, 7).is_empty());
+        }
+    }
+}

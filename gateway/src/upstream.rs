@@ -1,0 +1,163 @@
+//! Calling the four services: one lazily connected channel each, and a pass-through codec so
+//! the gateway moves encoded messages without knowing their Rust types.
+
+use std::{collections::HashMap, time::Duration};
+
+use bytes::{Buf, BufMut, Bytes};
+use maitre_kit::config::{Config, ServiceName};
+use tonic::{
+    Request, Status, Streaming,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    metadata::MetadataMap,
+    transport::Channel,
+};
+
+/// How long one upstream unary call may take (the gateway's request timeout).
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A codec whose messages are already-encoded protobuf bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BytesCodec;
+
+impl Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = BytesCodec;
+    type Decoder = BytesCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesCodec
+    }
+}
+
+impl Encoder for BytesCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for BytesCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Why the upstreams could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream {service} at `{url}`: {reason}")]
+pub struct UpstreamError {
+    /// The service.
+    pub service: &'static str,
+    /// Its configured URL.
+    pub url: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Channels to the four services.
+#[derive(Clone, Debug)]
+pub struct Upstreams {
+    channels: HashMap<ServiceName, Channel>,
+}
+
+/// The four services behind the gateway.
+pub const SERVICES: [ServiceName; 4] = [
+    ServiceName::Profile,
+    ServiceName::Assignment,
+    ServiceName::Tagging,
+    ServiceName::Notification,
+];
+
+impl Upstreams {
+    /// Lazily connected channels to the configured upstream URLs.
+    pub fn from_config(config: &Config) -> Result<Self, UpstreamError> {
+        let mut channels = HashMap::new();
+        for service in SERVICES {
+            let url = config.upstream(service);
+            let channel = maitre_kit::client::lazy_channel(url).map_err(|e| UpstreamError {
+                service: service.as_str(),
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+            channels.insert(service, channel);
+        }
+        Ok(Self { channels })
+    }
+
+    /// The channel to `service` (the gateway itself has none).
+    pub fn channel(&self, service: ServiceName) -> Option<Channel> {
+        self.channels.get(&service).cloned()
+    }
+
+    /// The upstream serving a fully qualified gRPC service name.
+    pub fn for_grpc_service(&self, full_name: &str) -> Option<(ServiceName, Channel)> {
+        if !maitre_proto::SERVICE_NAMES.contains(&full_name) {
+            return None;
+        }
+        let package = full_name.rsplit_once('.').map(|(p, _)| p)?;
+        let service = crate::routes::upstream_of(package)?;
+        self.channel(service).map(|c| (service, c))
+    }
+
+    /// One unary call with encoded bytes in and out.
+    pub async fn unary(
+        &self,
+        service: ServiceName,
+        grpc_path: &str,
+        message: Bytes,
+        metadata: MetadataMap,
+    ) -> Result<Bytes, Status> {
+        let mut grpc = self.client(service).await?;
+        let mut request = Request::new(message);
+        *request.metadata_mut() = metadata;
+        request.set_timeout(UPSTREAM_TIMEOUT);
+        let path = path_of(grpc_path)?;
+        Ok(grpc.unary(request, path, BytesCodec).await?.into_inner())
+    }
+
+    /// One server-streaming call with encoded bytes in and a stream of encoded bytes out.
+    pub async fn server_streaming(
+        &self,
+        service: ServiceName,
+        grpc_path: &str,
+        message: Bytes,
+        metadata: MetadataMap,
+    ) -> Result<Streaming<Bytes>, Status> {
+        let mut grpc = self.client(service).await?;
+        let mut request = Request::new(message);
+        *request.metadata_mut() = metadata;
+        let path = path_of(grpc_path)?;
+        Ok(grpc
+            .server_streaming(request, path, BytesCodec)
+            .await?
+            .into_inner())
+    }
+
+    async fn client(&self, service: ServiceName) -> Result<tonic::client::Grpc<Channel>, Status> {
+        let channel = self.channel(service).ok_or_else(|| {
+            Status::unimplemented(format!("no upstream for {}", service.as_str()))
+        })?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| maitre_kit::error::unavailable(service.as_str(), e))?;
+        Ok(grpc)
+    }
+}
+
+fn path_of(grpc_path: &str) -> Result<http::uri::PathAndQuery, Status> {
+    grpc_path
+        .parse()
+        .map_err(|_| Status::internal(format!("bad gRPC path `{grpc_path}`")))
+}

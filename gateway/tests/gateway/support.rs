@@ -1,0 +1,221 @@
+//! A tiny in-test profile service (CreateStore, GetStore, Watch) behind the real auth
+//! interceptor, and a gateway in front of it on fresh coordination of each backend.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use futures::Stream;
+use maitre_gateway::GatewayOptions;
+use maitre_kit::{
+    auth::{AuthInterceptor, Caller, DEVELOPMENT_SECRET, Role, Verifier},
+    config::ServiceName,
+    error::{invalid_argument, not_found},
+    testing::{self, Backend, RunningService, TestConfig},
+};
+use maitre_proto::{
+    events::v1::{Event, EventScope, StoreChanged, event::Payload},
+    profile::v1::{
+        CreateStoreRequest, CreateStoreResponse, GetStoreRequest, GetStoreResponse, Store,
+        WatchRequest,
+        profile_service_server::{ProfileService, ProfileServiceServer},
+    },
+};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+/// The fake's state: stores by (chain, id), its event log, and how many calls reached it.
+#[derive(Default)]
+pub struct FakeProfile {
+    stores: Mutex<HashMap<(String, String), Store>>,
+    log: Mutex<Vec<Event>>,
+    appended: tokio::sync::Notify,
+    /// Calls that passed the interceptor.
+    pub calls: AtomicUsize,
+    /// `x-request-id` and `traceparent` of the last GetStore call.
+    pub last_headers: Mutex<HashMap<&'static str, String>>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send>>;
+
+/// The fake as a tonic service (a local type, for the orphan rule).
+#[derive(Clone)]
+pub struct FakeService(pub Arc<FakeProfile>);
+
+impl std::ops::Deref for FakeService {
+    type Target = FakeProfile;
+    fn deref(&self) -> &FakeProfile {
+        &self.0
+    }
+}
+
+#[tonic::async_trait]
+impl ProfileService for FakeService {
+    async fn create_store(
+        &self,
+        request: Request<CreateStoreRequest>,
+    ) -> Result<Response<CreateStoreResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let caller = Caller::from_request(&request)?;
+        let chain = caller.chain()?.to_owned();
+        caller.require_role(&[Role::HqAdmin])?;
+        let mut store = request
+            .into_inner()
+            .store
+            .ok_or_else(|| invalid_argument("store", "is required"))?;
+        if store.name.trim().is_empty() {
+            return Err(invalid_argument("store.name", "must not be empty"));
+        }
+        let mut stores = self.stores.lock().unwrap();
+        store.store_id = format!("s{}", stores.len() + 1);
+        stores.insert((chain.clone(), store.store_id.clone()), store.clone());
+        drop(stores);
+        let mut log = self.log.lock().unwrap();
+        let sequence = log.len() as u64 + 1;
+        log.push(Event {
+            sequence,
+            chain_id: chain,
+            source: "profile".into(),
+            scope: Some(EventScope {
+                store_id: store.store_id.clone(),
+                ..Default::default()
+            }),
+            payload: Some(Payload::StoreChanged(StoreChanged {
+                store_id: store.store_id.clone(),
+                name: store.name.clone(),
+                time_zone: store.time_zone.clone(),
+            })),
+            ..Default::default()
+        });
+        drop(log);
+        self.appended.notify_waiters();
+        Ok(Response::new(CreateStoreResponse { store: Some(store) }))
+    }
+
+    async fn get_store(
+        &self,
+        request: Request<GetStoreRequest>,
+    ) -> Result<Response<GetStoreResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut seen = self.last_headers.lock().unwrap();
+            seen.clear();
+            for name in ["x-request-id", "traceparent"] {
+                if let Some(value) = request.metadata().get(name).and_then(|v| v.to_str().ok()) {
+                    seen.insert(name, value.to_owned());
+                }
+            }
+        }
+        let caller = Caller::from_request(&request)?;
+        let key = (
+            caller.chain()?.to_owned(),
+            request.get_ref().store_id.clone(),
+        );
+        let store = self.stores.lock().unwrap().get(&key).cloned();
+        let store = store.ok_or_else(|| not_found("store", &key.1))?;
+        Ok(Response::new(GetStoreResponse { store: Some(store) }))
+    }
+
+    async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<EventStream>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let chain = caller.chain()?.to_owned();
+        let mut cursor = request.get_ref().from_sequence;
+        let fake = Arc::clone(&self.0);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let appended = fake.appended.notified();
+                let next: Vec<Event> = fake.log.lock().unwrap()[cursor as usize..].to_vec();
+                for event in next {
+                    cursor = event.sequence;
+                    if event.chain_id == chain && tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = appended => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// A gateway in front of the fake profile service (other upstreams down), and both URLs.
+pub struct Setup {
+    /// The fake behind the gateway.
+    pub fake: Arc<FakeProfile>,
+    /// The gateway's `http://127.0.0.1:<port>`.
+    pub url: String,
+    _gateway: RunningService,
+    _config: TestConfig,
+    _stop_fake: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts the fake profile service and a gateway with `options` on `backend`.
+pub async fn setup(backend: Backend, options: GatewayOptions) -> Setup {
+    let fake = Arc::new(FakeProfile::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_url = format!("http://{}", listener.local_addr().unwrap());
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = ProfileServiceServer::with_interceptor(
+        FakeService(Arc::clone(&fake)),
+        AuthInterceptor::new(Verifier::hs256(DEVELOPMENT_SECRET)),
+    );
+    tokio::spawn(async move {
+        let _keep = health_reporter;
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    // Nothing listens on port 9: the other services are down.
+    let down = "http://127.0.0.1:9";
+    let config = TestConfig::new(
+        ServiceName::Gateway,
+        backend,
+        &[
+            ("MAITRE_PROFILE_URL", &fake_url),
+            ("MAITRE_ASSIGNMENT_URL", down),
+            ("MAITRE_TAGGING_URL", down),
+            ("MAITRE_NOTIFICATION_URL", down),
+        ],
+    );
+    let gateway = testing::spawn(config.config.clone(), move |c, l, s| {
+        maitre_gateway::serve_with(c, options, l, s)
+    })
+    .await;
+    Setup {
+        fake,
+        url: gateway.url.clone(),
+        _gateway: gateway,
+        _config: config,
+        _stop_fake: stop,
+    }
+}
+
+/// A development token.
+pub fn token(role: Role, staff: &str) -> String {
+    testing::token("chain-1", role, staff, &["s1"])
+}
+
+/// `Bearer <hq admin token>`.
+pub fn hq() -> String {
+    format!("Bearer {}", token(Role::HqAdmin, "hq-1"))
+}
