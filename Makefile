@@ -17,8 +17,8 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-bench:          ## Benchmarks that print tables (release builds)
-	$(CARGO) bench --workspace
+bench:          ## Benchmarks that print tables (release builds; see bench/README.md)
+	$(CARGO) run --release -p maitre-bench --bin predictive
 
 chart-check:    ## helm lint + rendered manifests against the Kubernetes schemas
 	bash charts/check.sh

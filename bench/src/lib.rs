@@ -1,0 +1,12 @@
+//! Benchmarks that print tables (`make bench`). Each binary in `src/bin` is one benchmark;
+//! this library holds what they share and what is worth unit-testing: the synthetic chain,
+//! timing, the Python reference runner and the verdict tables.
+//!
+//! - `predictive`: BG/NBD fit and scoring (`maitre_tagging::domain::model`) against Python
+//!   `lifetimes` on the same synthetic chain (issue 11, "Benchmarks").
+
+pub mod python;
+pub mod report;
+pub mod summary_csv;
+pub mod synthetic;
+pub mod timing;
