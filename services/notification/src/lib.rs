@@ -1,37 +1,136 @@
-//! Maitre notification service: a library (`serve`, api, domain, storage) under the thin `maitre serve notification`.
+//! Maitre notification service: a library (`serve`, api, domain, storage, delivery pipeline,
+//! automations, campaigns) under the thin `maitre serve notification`.
 
 pub mod api;
+pub mod automation;
+pub mod campaign;
+pub mod consumers;
+pub mod convert;
+pub mod daily_scan;
+pub mod delivery;
 pub mod domain;
+pub mod error;
 pub mod storage;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Duration};
 
+use futures::FutureExt;
 use maitre_kit::{
-    config::Config,
+    config::{Config, ServiceName},
     runtime::{Runtime, RuntimeError},
 };
 use maitre_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+use crate::delivery::{
+    Pipeline,
+    dispatcher::{Dispatcher, DispatcherConfig},
+    provider::{Provider, Providers},
+    webhook::WebhookProvider,
+};
+
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.notification.v1.NotificationService";
 
-/// Runs the service on `listener` until `shutdown` resolves.
+/// Guest messages go to this webhook when set (with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`); otherwise to
+/// the log provider (embedded default).
+pub const WEBHOOK_URL_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_URL";
+/// The webhook's signing secret.
+pub const WEBHOOK_SECRET_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_SECRET";
+
+fn providers_from_env() -> Providers {
+    let url = std::env::var(WEBHOOK_URL_VARIABLE).unwrap_or_default();
+    if url.is_empty() {
+        return Providers::default();
+    }
+    let secret = std::env::var(WEBHOOK_SECRET_VARIABLE).unwrap_or_default();
+    match WebhookProvider::new(&url, secret.as_bytes(), Duration::from_secs(10)) {
+        Ok(webhook) => {
+            let webhook: Arc<dyn Provider> = Arc::new(webhook);
+            Providers::new(webhook)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhook provider misconfigured; using the log provider");
+            Providers::default()
+        }
+    }
+}
+
+/// Runs the service on `listener` until `shutdown` resolves: the API, the dispatcher, the campaign
+/// runner and the consumers of the tagging, assignment and profile streams.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RuntimeError> {
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
-    let api = api::NotificationServiceApi::new(runtime.clone());
+    let pipeline = Pipeline::new(
+        runtime.db.clone(),
+        runtime.coord.clone(),
+        runtime.events.clone(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let background = {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+        .shared()
+    };
+    let dispatcher = Dispatcher::new(
+        pipeline.clone(),
+        providers_from_env(),
+        DispatcherConfig::default(),
+    );
+    let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
+    let tagging_url = runtime.config.upstream(ServiceName::Tagging).to_owned();
+    let campaigns = match maitre_kit::client::lazy_channel(if tagging_url.is_empty() {
+        "http://127.0.0.1:1"
+    } else {
+        &tagging_url
+    }) {
+        Ok(channel) => {
+            let segments = Arc::new(campaign::TaggingSegments::new(
+                channel,
+                runtime.minter.clone(),
+            ));
+            let runner =
+                campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
+            Some(tokio::spawn(runner.run(background.clone())))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "bad tagging url; campaigns are not dispatched");
+            None
+        }
+    };
+    consumers::spawn_consumers(&runtime, &pipeline, background.clone());
+    let scan = daily_scan::DailyScan::new(
+        pipeline.clone(),
+        uuid::Uuid::new_v4().to_string(),
+        Duration::from_secs(600),
+    );
+    let scan = tokio::spawn(scan.run(background.clone()));
+    let api = api::NotificationServiceApi::new(runtime.clone(), pipeline);
+    let closer = api.clone();
     let routes = Routes::new(NotificationServiceServer::with_interceptor(
         api,
         runtime.auth(),
     ));
-    runtime
+    let shutdown = async move {
+        shutdown.await;
+        closer.close_streams();
+        stop.send_replace(true);
+    };
+    let result = runtime
         .serve(&[SERVICE_NAME], routes, listener, shutdown)
-        .await
+        .await;
+    let _ = dispatcher.await;
+    let _ = scan.await;
+    if let Some(campaigns) = campaigns {
+        let _ = campaigns.await;
+    }
+    result
 }
 
 /// Brings the service's database schema up to date and returns (`maitre migrate`).

@@ -37,6 +37,14 @@ impl DedupKey {
     }
 }
 
+/// A key read back from storage, or one the service builds outside occurrences (campaign sends, a
+/// manager's `request_id`).
+impl From<&str> for DedupKey {
+    fn from(stored: &str) -> Self {
+        DedupKey(stored.to_owned())
+    }
+}
+
 impl fmt::Display for DedupKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -1,0 +1,275 @@
+//! Delivery RPCs: a manager's own send (idempotent: `request_id` is the de-duplication key), listing
+//! and reading deliveries with their history, and providers' status callbacks (domain::status).
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use maitre_kit::auth::{Caller, Role};
+use maitre_kit::page::{PageRequest, next_token};
+use maitre_proto::events::v1::MessageStatus;
+use maitre_proto::notification::v1::{
+    Delivery, GetDeliveryRequest, GetDeliveryResponse, ListDeliveriesRequest,
+    ListDeliveriesResponse, ReportDeliveryStatusRequest, ReportDeliveryStatusResponse,
+    SendMessageRequest, SendMessageResponse, StatusChange,
+};
+use sea_orm::ConnectionTrait;
+use tonic::{Request, Response, Status};
+
+use super::NotificationServiceApi;
+use super::templates::compile;
+use crate::convert::{
+    channel_from_proto, channel_to_proto, purpose_from_proto, purpose_to_proto, status_filter,
+    status_to_proto, timestamp_from_us,
+};
+use crate::delivery::Pipeline;
+use crate::domain::channel::Channel;
+use crate::domain::status::{
+    DeliveryEvent, DeliveryStatus, StatusChange as Change, apply_delivery_event,
+};
+use crate::domain::template_vars::TemplateVariable;
+use crate::error::{Error, Result};
+use crate::storage::messages::{self, MessageRow, NewMessage, RowUpdate};
+
+/// Roles that may message a guest directly.
+const SENDERS: &[Role] = &[
+    Role::HqAdmin,
+    Role::StoreManager,
+    Role::CustomerManager,
+    Role::Service,
+];
+
+/// The delivery of a stored message with its history.
+pub(crate) async fn delivery(conn: &impl ConnectionTrait, row: &MessageRow) -> Result<Delivery> {
+    let history = messages::history(conn, &row.chain_id, &row.message_id).await?;
+    Ok(Delivery {
+        message_id: row.message_id.clone(),
+        customer_id: row.customer_id.clone(),
+        staff_id: row.staff_id.clone(),
+        channel: channel_to_proto(row.channel) as i32,
+        template_id: row.template_id.clone(),
+        subject: row.subject.clone(),
+        body: row.body.clone(),
+        status: status_to_proto(&row.status) as i32,
+        history: history
+            .iter()
+            .filter(|h| h.status != "sending")
+            .map(|h| StatusChange {
+                status: status_to_proto(&h.status) as i32,
+                reason: h.reason.clone(),
+                change_time: Some(timestamp_from_us(h.change_time_us)),
+            })
+            .collect(),
+        campaign_id: row.campaign_id.clone(),
+        automation_id: row.automation_id.clone(),
+        dedup_key: row.dedup_key.clone(),
+        attempts: row.attempts,
+        next_attempt_at: Some(timestamp_from_us(row.next_attempt_at_us)),
+        purpose: purpose_to_proto(row.purpose) as i32,
+    })
+}
+
+fn domain_status(stored: &str) -> Option<DeliveryStatus> {
+    match stored {
+        "queued" => Some(DeliveryStatus::Queued),
+        "sending" => Some(DeliveryStatus::Sending),
+        "sent" => Some(DeliveryStatus::Sent),
+        // A response implies delivery.
+        "delivered" | "responded" => Some(DeliveryStatus::Delivered),
+        "failed" => Some(DeliveryStatus::Failed),
+        "dead" => Some(DeliveryStatus::Dead),
+        _ => None,
+    }
+}
+
+impl NotificationServiceApi {
+    pub(super) async fn send_message_rpc(
+        &self,
+        request: Request<SendMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        caller.require_role(SENDERS)?;
+        let chain = caller.chain()?.to_owned();
+        let request = request.into_inner();
+        if request.request_id.trim().is_empty() {
+            return Err(
+                Error::invalid("request_id", "is required: it is the de-duplication key").into(),
+            );
+        }
+        let dedup_key = format!("send:{}", request.request_id);
+        let db = &self.runtime.db;
+        if let Some(existing) = messages::get_by_dedup_key(db, &chain, &dedup_key).await? {
+            return Ok(Response::new(SendMessageResponse {
+                delivery: Some(delivery(db, &existing).await?),
+            }));
+        }
+        if request.customer_id.trim().is_empty() {
+            return Err(Error::invalid("customer_id", "must not be empty").into());
+        }
+        let channel = channel_from_proto("channel", request.channel)?;
+        if channel == Channel::StaffInbox {
+            return Err(Error::invalid("channel", "the staff inbox cannot message a guest").into());
+        }
+        let template = self
+            .template(&chain, &request.template_id)
+            .await
+            .map_err(|_| Error::invalid("template_id", "no such template in the chain"))?;
+        if template.channel != channel {
+            return Err(Error::invalid(
+                "template_id",
+                format!(
+                    "template is for {}, message is for {channel}",
+                    template.channel
+                ),
+            )
+            .into());
+        }
+        let purpose = if request.purpose == 0 {
+            template.purpose
+        } else {
+            purpose_from_proto("purpose", request.purpose, channel)?
+        };
+        let mut variables = BTreeMap::new();
+        for (path, value) in &request.variables {
+            TemplateVariable::from_path(path)
+                .ok_or_else(|| Error::invalid(format!("variables[{path}]"), "unknown variable"))?;
+            variables.insert(path.clone(), value.clone());
+        }
+        let compiled = compile(&template)?;
+        if let Some(missing) = compiled
+            .required_variables()
+            .into_iter()
+            .find(|v| variables.get(v.path()).is_none_or(|value| value.is_empty()))
+        {
+            return Err(Error::invalid(
+                format!("variables[{}]", missing.path()),
+                "required by the template (no default)",
+            )
+            .into());
+        }
+        let now_us = Utc::now().timestamp_micros();
+        let message = NewMessage {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            customer_id: request.customer_id.trim().to_owned(),
+            staff_id: caller.staff_id.clone(),
+            channel,
+            purpose,
+            template_id: template.template_id.clone(),
+            variables,
+            campaign_id: String::new(),
+            automation_id: String::new(),
+            dedup_key: dedup_key.clone(),
+            next_attempt_at_us: now_us,
+        };
+        // A racing replay loses on the UNIQUE key and reads the winner's row.
+        Pipeline::enqueue(db, &chain, &message, now_us).await?;
+        self.pipeline.enqueued();
+        let stored = messages::get_by_dedup_key(db, &chain, &dedup_key)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "message",
+                id: dedup_key,
+            })?;
+        Ok(Response::new(SendMessageResponse {
+            delivery: Some(delivery(db, &stored).await?),
+        }))
+    }
+
+    pub(super) async fn list_deliveries_rpc(
+        &self,
+        request: Request<ListDeliveriesRequest>,
+    ) -> Result<Response<ListDeliveriesResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let chain = caller.chain()?;
+        let request = request.get_ref();
+        let page = PageRequest::parse(request.page_size, &request.page_token, 500)?;
+        let status = MessageStatus::try_from(request.status)
+            .map_err(|_| Error::invalid("status", "unknown message status"))?;
+        let filter = messages::ListFilter {
+            customer_id: &request.customer_id,
+            campaign_id: &request.campaign_id,
+            statuses: status_filter(status),
+        };
+        let db = &self.runtime.db;
+        let rows = messages::list(db, chain, &filter, &page.after, page.size + 1).await?;
+        let more = rows.len() as u64 > page.size;
+        let mut deliveries = Vec::new();
+        for row in rows.iter().take(page.size as usize) {
+            deliveries.push(delivery(db, row).await?);
+        }
+        let next_page_token = match deliveries.last() {
+            Some(last) if more => next_token(&last.message_id),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListDeliveriesResponse {
+            deliveries,
+            next_page_token,
+        }))
+    }
+
+    /// The chain's message or NOT_FOUND.
+    async fn message(&self, chain: &str, message_id: &str) -> Result<MessageRow> {
+        messages::get(&self.runtime.db, chain, message_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "message",
+                id: message_id.to_owned(),
+            })
+    }
+
+    pub(super) async fn get_delivery_rpc(
+        &self,
+        request: Request<GetDeliveryRequest>,
+    ) -> Result<Response<GetDeliveryResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let chain = caller.chain()?;
+        let row = self.message(chain, &request.get_ref().message_id).await?;
+        Ok(Response::new(GetDeliveryResponse {
+            delivery: Some(delivery(&self.runtime.db, &row).await?),
+        }))
+    }
+
+    pub(super) async fn report_delivery_status_rpc(
+        &self,
+        request: Request<ReportDeliveryStatusRequest>,
+    ) -> Result<Response<ReportDeliveryStatusResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        caller.require_role(&[Role::HqAdmin, Role::Service])?;
+        let chain = caller.chain()?.to_owned();
+        let request = request.into_inner();
+        let event = match MessageStatus::try_from(request.status) {
+            Ok(MessageStatus::Delivered) => DeliveryEvent::CallbackDelivered,
+            Ok(MessageStatus::Failed) => DeliveryEvent::CallbackFailed,
+            _ => return Err(Error::invalid("status", "must be DELIVERED or FAILED").into()),
+        };
+        let row = self.message(&chain, &request.message_id).await?;
+        let from = domain_status(&row.status).ok_or_else(|| Error::Precondition {
+            field: "message_id",
+            message: format!("a {} message has no delivery to report", row.status),
+        })?;
+        let change = apply_delivery_event(from, event).map_err(|e| Error::Precondition {
+            field: "status",
+            message: e.to_string(),
+        })?;
+        if let Change::Moved { to, .. } = change {
+            let update = RowUpdate {
+                provider_message_id: Some(request.provider_message_id.clone())
+                    .filter(|id| !id.is_empty()),
+                ..RowUpdate::default()
+            };
+            self.pipeline
+                .transition(
+                    &row,
+                    Some(&row.status),
+                    to.as_str(),
+                    &request.reason,
+                    &update,
+                    Utc::now().timestamp_micros(),
+                )
+                .await?;
+        }
+        let row = self.message(&chain, &request.message_id).await?;
+        Ok(Response::new(ReportDeliveryStatusResponse {
+            delivery: Some(delivery(&self.runtime.db, &row).await?),
+        }))
+    }
+}

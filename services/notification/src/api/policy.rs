@@ -1,0 +1,243 @@
+//! Contact policy and preferences RPCs: the chain's caps and quiet hours, each guest's consent per
+//! channel, and inbound replies ("TD"/"退订" opts the guest out of that channel).
+
+use chrono::Utc;
+use maitre_kit::auth::{Caller, Role};
+use maitre_proto::notification::v1::{
+    CustomerPreferences, GetChainPolicyRequest, GetChainPolicyResponse,
+    GetCustomerPreferencesRequest, GetCustomerPreferencesResponse, RecordInboundReplyRequest,
+    RecordInboundReplyResponse, UpdateChainPolicyRequest, UpdateChainPolicyResponse,
+    UpdateCustomerPreferencesRequest, UpdateCustomerPreferencesResponse,
+};
+use sea_orm::TransactionTrait;
+use tonic::{Request, Response, Status};
+
+use super::NotificationServiceApi;
+use crate::convert::{channel_from_proto, channel_to_proto};
+use crate::delivery::append_status_event;
+use crate::domain::channel::Channel;
+use crate::domain::consent::{ChannelConsent, ConsentState};
+use crate::error::{Error, Result};
+use crate::storage::messages::{self, RowUpdate};
+use crate::storage::policy::{self, Preferences};
+
+fn preferences_to_proto(customer_id: &str, preferences: &Preferences) -> CustomerPreferences {
+    let mut proto = CustomerPreferences {
+        customer_id: customer_id.to_owned(),
+        locale: preferences.locale.clone(),
+        ..CustomerPreferences::default()
+    };
+    for channel in Channel::ALL {
+        match preferences.consent.get(channel) {
+            ChannelConsent::OptedIn { .. } => proto
+                .marketing_opt_in
+                .push(channel_to_proto(channel) as i32),
+            ChannelConsent::OptedOut { .. } => {
+                proto.opted_out.push(channel_to_proto(channel) as i32)
+            }
+            ChannelConsent::Unknown => {}
+        }
+    }
+    proto
+}
+
+fn channels(field: &str, values: &[i32]) -> Result<Vec<Channel>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| channel_from_proto(&format!("{field}[{index}]"), *value))
+        .collect()
+}
+
+fn customer_id(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    Ok(value.to_owned())
+}
+
+impl NotificationServiceApi {
+    pub(super) async fn get_chain_policy_rpc(
+        &self,
+        request: Request<GetChainPolicyRequest>,
+    ) -> Result<Response<GetChainPolicyResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let policy = policy::get(&self.runtime.db, caller.chain()?).await?;
+        Ok(Response::new(GetChainPolicyResponse {
+            policy: Some(policy),
+        }))
+    }
+
+    pub(super) async fn update_chain_policy_rpc(
+        &self,
+        request: Request<UpdateChainPolicyRequest>,
+    ) -> Result<Response<UpdateChainPolicyResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        caller.require_role(&[Role::HqAdmin])?;
+        let chain = caller.chain()?.to_owned();
+        let proposed = request
+            .into_inner()
+            .policy
+            .ok_or_else(|| Error::invalid("policy", "is required"))?;
+        policy::validate(&proposed)?;
+        policy::put(&self.runtime.db, &chain, &proposed).await?;
+        let stored = policy::get(&self.runtime.db, &chain).await?;
+        Ok(Response::new(UpdateChainPolicyResponse {
+            policy: Some(stored),
+        }))
+    }
+
+    pub(super) async fn get_customer_preferences_rpc(
+        &self,
+        request: Request<GetCustomerPreferencesRequest>,
+    ) -> Result<Response<GetCustomerPreferencesResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let chain = caller.chain()?;
+        let customer = customer_id("customer_id", &request.get_ref().customer_id)?;
+        let stored = policy::preferences(&self.runtime.db, chain, &customer).await?;
+        Ok(Response::new(GetCustomerPreferencesResponse {
+            preferences: Some(preferences_to_proto(&customer, &stored)),
+        }))
+    }
+
+    pub(super) async fn update_customer_preferences_rpc(
+        &self,
+        request: Request<UpdateCustomerPreferencesRequest>,
+    ) -> Result<Response<UpdateCustomerPreferencesResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        caller.require_role(&[
+            Role::HqAdmin,
+            Role::StoreManager,
+            Role::CustomerManager,
+            Role::Service,
+        ])?;
+        let chain = caller.chain()?.to_owned();
+        let request = request.into_inner();
+        let wanted = request
+            .preferences
+            .ok_or_else(|| Error::invalid("preferences", "is required"))?;
+        let customer = customer_id("preferences.customer_id", &wanted.customer_id)?;
+        let paths: Vec<String> = match request.update_mask {
+            Some(mask) if !mask.paths.is_empty() => mask.paths,
+            _ => ["marketing_opt_in", "opted_out", "locale"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let db = &self.runtime.db;
+        let txn = db.begin().await.map_err(Error::from)?;
+        let stored = policy::preferences(&txn, &chain, &customer).await?;
+        let current = preferences_to_proto(&customer, &stored);
+        let mut opt_in = channels("preferences.marketing_opt_in", &current.marketing_opt_in)?;
+        let mut opted_out = channels("preferences.opted_out", &current.opted_out)?;
+        let mut locale = stored.locale.clone();
+        for path in &paths {
+            match path.as_str() {
+                "marketing_opt_in" => {
+                    opt_in = channels("preferences.marketing_opt_in", &wanted.marketing_opt_in)?
+                }
+                "opted_out" => opted_out = channels("preferences.opted_out", &wanted.opted_out)?,
+                "locale" => {
+                    crate::storage::templates::locale_from_str(&wanted.locale)
+                        .ok_or_else(|| Error::invalid("preferences.locale", "use zh-CN or en"))?;
+                    locale = wanted.locale.clone();
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        format!(
+                            "`{other}` cannot be updated (marketing_opt_in, opted_out, locale)"
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        if let Some(both) = opt_in.iter().find(|c| opted_out.contains(c)) {
+            return Err(Error::invalid(
+                "preferences.opted_out",
+                format!("{both} is both opted in and opted out"),
+            )
+            .into());
+        }
+        let now = Utc::now();
+        let mut consent = ConsentState::new();
+        for channel in Channel::ALL {
+            let previous = stored.consent.get(channel);
+            let next = if opted_out.contains(&channel) {
+                match previous {
+                    ChannelConsent::OptedOut { .. } => previous,
+                    _ => ChannelConsent::OptedOut { at: now },
+                }
+            } else if opt_in.contains(&channel) {
+                match previous {
+                    ChannelConsent::OptedIn { .. } => previous,
+                    _ => ChannelConsent::OptedIn { at: now },
+                }
+            } else {
+                ChannelConsent::Unknown
+            };
+            if next != ChannelConsent::Unknown {
+                consent.set(channel, next);
+            }
+        }
+        let updated = Preferences { consent, locale };
+        policy::put_preferences(&txn, &chain, &customer, &updated).await?;
+        txn.commit().await.map_err(Error::from)?;
+        Ok(Response::new(UpdateCustomerPreferencesResponse {
+            preferences: Some(preferences_to_proto(&customer, &updated)),
+        }))
+    }
+
+    pub(super) async fn record_inbound_reply_rpc(
+        &self,
+        request: Request<RecordInboundReplyRequest>,
+    ) -> Result<Response<RecordInboundReplyResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        caller.require_role(&[Role::HqAdmin, Role::Service])?;
+        let chain = caller.chain()?.to_owned();
+        let request = request.into_inner();
+        let channel = channel_from_proto("channel", request.channel)?;
+        // Resolving a sender key to a customer is the profile service's job; callers resolve first.
+        let customer = customer_id("customer_id", &request.customer_id)?;
+        let now = Utc::now();
+        let db = &self.runtime.db;
+        let txn = db.begin().await.map_err(Error::from)?;
+        let mut stored = policy::preferences(&txn, &chain, &customer).await?;
+        let unsubscribed = stored.consent.apply_reply(channel, &request.text, now);
+        let mut announced = false;
+        if unsubscribed {
+            policy::put_preferences(&txn, &chain, &customer, &stored).await?;
+        } else if let Some(row) = messages::latest_sent(&txn, &chain, &customer, channel).await? {
+            // Any other reply is a response to the latest message (campaign stats, responder scores).
+            let now_us = now.timestamp_micros();
+            if messages::set_status(
+                &txn,
+                &chain,
+                &row.message_id,
+                None,
+                "responded",
+                "inbound_reply",
+                &RowUpdate::default(),
+                now_us,
+            )
+            .await?
+            {
+                append_status_event(
+                    &self.runtime.events,
+                    &txn,
+                    &row,
+                    "responded",
+                    "inbound_reply",
+                )
+                .await?;
+                announced = true;
+            }
+        }
+        txn.commit().await.map_err(Error::from)?;
+        if announced {
+            self.runtime.events.committed();
+        }
+        Ok(Response::new(RecordInboundReplyResponse { unsubscribed }))
+    }
+}

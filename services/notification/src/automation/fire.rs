@@ -1,0 +1,228 @@
+//! Firing automations: an event's occurrences, for each enabled automation whose conditions hold,
+//! become messages (one per occurrence key) and owner reminders in the staff inbox, written in the
+//! consumer's (or daily scan's) transaction.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use maitre_proto::notification::v1 as pb;
+use sea_orm::ConnectionTrait;
+
+use super::to_domain;
+use crate::delivery::Pipeline;
+use crate::domain::automation::{Action, AutomationEvent, CustomerFacts, conditions_hold};
+use crate::domain::channel::{AutomationId, CustomerClass};
+use crate::domain::dedup::{DedupScope, dedup_key};
+use crate::domain::template_vars::{TemplateValues, TemplateVariable};
+use crate::domain::trigger::{Occurrence, occurrences};
+use crate::error::Result;
+use crate::storage::inbox::NewInboxItem;
+use crate::storage::messages::NewMessage;
+use crate::storage::{automations, facts, policy, templates};
+
+/// The proto trigger kinds an event can fire.
+pub fn trigger_kinds(event: &AutomationEvent) -> Vec<i32> {
+    use pb::TriggerKind as K;
+    let kinds: &[K] = match event {
+        AutomationEvent::TagAdded { .. } => &[K::TagAdded],
+        AutomationEvent::TagRemoved { .. } => &[K::TagRemoved],
+        AutomationEvent::SegmentEntered { .. } => &[K::SegmentEntered],
+        AutomationEvent::OwnerChanged { .. } => &[K::OwnerChanged],
+        AutomationEvent::DayStarted(_) => &[
+            K::Birthday,
+            K::Anniversary,
+            K::FollowUpDue,
+            K::FollowUpOverdue,
+        ],
+    };
+    kinds.iter().map(|k| *k as i32).collect()
+}
+
+/// Template values known for an occurrence (what the service stores; profile names are not consumed,
+/// so salutations fall back to the template's default or the customer id).
+fn values_for(occurrence: &Occurrence, facts: &facts::CustomerFacts) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    values.insert(
+        TemplateVariable::CustomerSalutation.path().to_owned(),
+        String::new(),
+    );
+    if !facts.class.is_empty() {
+        values.insert(
+            TemplateVariable::CustomerClass.path().into(),
+            facts.class.clone(),
+        );
+    }
+    if !facts.birthday.is_empty() {
+        values.insert(
+            TemplateVariable::CustomerBirthday.path().into(),
+            facts.birthday.chars().skip(5).collect(),
+        );
+    }
+    match occurrence {
+        Occurrence::Birthday { days_before, .. } | Occurrence::Anniversary { days_before, .. } => {
+            values.insert(
+                TemplateVariable::OccurrenceDaysUntil.path().into(),
+                days_before.to_string(),
+            );
+        }
+        Occurrence::FollowUpDue { due_on, .. } | Occurrence::FollowUpOverdue { due_on, .. } => {
+            values.insert(
+                TemplateVariable::FollowUpDueOn.path().into(),
+                due_on.to_string(),
+            );
+        }
+        _ => {}
+    }
+    values
+}
+
+/// Fires the chain's enabled automations for `event` in the consumer's transaction. Returns how many
+/// messages and reminders were written (duplicates of an occurrence write nothing).
+pub async fn fire(
+    pipeline: &Pipeline,
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    event: &AutomationEvent,
+    now_us: i64,
+) -> Result<usize> {
+    let candidates =
+        automations::enabled_with_triggers(conn, chain_id, &trigger_kinds(event)).await?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let customer = event.customer_id().as_str();
+    let known = facts::get(conn, chain_id, customer).await?;
+    let preferences = policy::preferences(conn, chain_id, customer).await?;
+    let class = match known.class.as_str() {
+        "A" => Some(CustomerClass::A),
+        "B" => Some(CustomerClass::B),
+        "C" => Some(CustomerClass::C),
+        _ => None,
+    };
+    let tags: BTreeSet<String> = known.tags.clone();
+    let customer_facts = CustomerFacts {
+        tags: &tags,
+        class,
+        consent: &preferences.consent,
+    };
+    let mut written = 0;
+    for proto in candidates {
+        let automation = match to_domain(conn, chain_id, &proto).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(automation = %proto.automation_id, error = %e, "automation no longer valid; skipped");
+                continue;
+            }
+        };
+        let found = occurrences(&automation.trigger, event);
+        if found.is_empty() || !conditions_hold(&automation.conditions, &customer_facts) {
+            continue;
+        }
+        for occurrence in &found {
+            for action in &automation.actions {
+                written += run_action(
+                    pipeline, conn, chain_id, &proto, action, occurrence, &known, now_us,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(written)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_action(
+    pipeline: &Pipeline,
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    proto: &pb::Automation,
+    action: &Action,
+    occurrence: &Occurrence,
+    known: &facts::CustomerFacts,
+    now_us: i64,
+) -> Result<usize> {
+    let customer = occurrence.customer_id().as_str();
+    match action {
+        Action::MessageCustomer {
+            channel,
+            template_id,
+            purpose,
+            coupon,
+        } => {
+            let mut variables = values_for(occurrence, known);
+            if let Some(coupon) = coupon {
+                // No coupon service yet: the batch id is the code the guest shows.
+                variables.insert(
+                    TemplateVariable::CouponCode.path().into(),
+                    coupon.coupon_batch_id.clone(),
+                );
+            }
+            let message = NewMessage {
+                message_id: uuid::Uuid::now_v7().to_string(),
+                customer_id: customer.to_owned(),
+                staff_id: String::new(),
+                channel: *channel,
+                purpose: *purpose,
+                template_id: template_id.clone(),
+                variables,
+                campaign_id: String::new(),
+                automation_id: proto.automation_id.clone(),
+                dedup_key: dedup_key(occurrence, &DedupScope::Customer)
+                    .as_str()
+                    .to_owned(),
+                next_attempt_at_us: now_us,
+            };
+            let inserted = Pipeline::enqueue(conn, chain_id, &message, now_us).await?;
+            if inserted {
+                pipeline.enqueued();
+            }
+            Ok(usize::from(inserted))
+        }
+        Action::RemindOwner { template_id } => {
+            if known.owner_id.is_empty() {
+                tracing::info!(customer, "no owner known yet; reminder skipped");
+                return Ok(0);
+            }
+            let Some(stored) = templates::get(conn, chain_id, template_id).await? else {
+                return Ok(0);
+            };
+            let mut values = TemplateValues::new();
+            for (path, value) in values_for(occurrence, known) {
+                if let Some(variable) = TemplateVariable::from_path(&path) {
+                    values.set(variable, value);
+                }
+            }
+            values.set(
+                TemplateVariable::CustomerSalutation,
+                format!("顾客{customer}"),
+            );
+            values.set(TemplateVariable::CustomerName, customer.to_owned());
+            let rendered = match stored.compile()?.render(&values, &Default::default()) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(template = %template_id, error = %e, "reminder not rendered; skipped");
+                    return Ok(0);
+                }
+            };
+            let item = NewInboxItem {
+                item_id: uuid::Uuid::now_v7().to_string(),
+                staff_id: known.owner_id.clone(),
+                title: rendered.subject.unwrap_or_default(),
+                body: rendered.body,
+                customer_id: customer.to_owned(),
+                dedup_key: dedup_key(occurrence, &DedupScope::OwnerReminder)
+                    .as_str()
+                    .to_owned(),
+            };
+            let inserted = pipeline.write_inbox(conn, chain_id, &item, now_us).await?;
+            if inserted {
+                pipeline.inbox.notify_waiters();
+            }
+            Ok(usize::from(inserted))
+        }
+        Action::CreateFollowUpPlan { .. } | Action::CallWebhook { .. } => {
+            let automation_id = AutomationId::new(proto.automation_id.clone());
+            tracing::info!(automation = %automation_id, "action kind not wired to its target yet; skipped");
+            Ok(0)
+        }
+    }
+}

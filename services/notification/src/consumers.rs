@@ -1,0 +1,221 @@
+//! Consuming the other services' streams (kit `Consumer`: cursor committed with the effect): tagging
+//! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated
+//! birthdays, ClassChanged, FollowUpDue). Each event updates the stored customer facts and fires the
+//! chain's automations in the same transaction.
+
+use std::{future::Future, sync::Arc};
+
+use chrono::{NaiveDate, Utc};
+use maitre_kit::eventlog::{ConsumeError, Consumer, EventHandler};
+use maitre_kit::runtime::Runtime;
+use maitre_proto::events::v1::{Event, event::Payload};
+use sea_orm::DatabaseTransaction;
+
+use crate::automation::fire;
+use crate::delivery::Pipeline;
+use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
+use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
+use crate::storage::facts;
+
+/// The handler shared by every consumed stream.
+#[derive(Clone)]
+pub struct AutomationHandler {
+    pipeline: Pipeline,
+}
+
+impl AutomationHandler {
+    /// A handler writing through `pipeline`.
+    pub fn new(pipeline: Pipeline) -> Self {
+        Self { pipeline }
+    }
+}
+
+/// The store-local date of an event time (now when absent).
+fn store_today(ts: Option<&prost_types::Timestamp>) -> NaiveDate {
+    crate::daily_scan::store_today(
+        ts.and_then(crate::convert::timestamp_to_utc)
+            .unwrap_or_else(Utc::now),
+    )
+}
+
+#[async_trait::async_trait]
+impl EventHandler for AutomationHandler {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
+        let chain = event.chain_id.as_str();
+        let Some(payload) = &event.payload else {
+            return Ok(());
+        };
+        let sequence = event.sequence;
+        let automation_event = match payload {
+            Payload::TagAdded(e) => {
+                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                known.tags.insert(e.tag_name.clone());
+                facts::put(txn, chain, &known).await?;
+                Some(AutomationEvent::TagAdded {
+                    customer_id: CustomerId::new(e.customer_id.clone()),
+                    tag: e.tag_name.clone(),
+                    event_sequence: sequence,
+                })
+            }
+            Payload::TagRemoved(e) => {
+                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                known.tags.remove(&e.tag_name);
+                facts::put(txn, chain, &known).await?;
+                Some(AutomationEvent::TagRemoved {
+                    customer_id: CustomerId::new(e.customer_id.clone()),
+                    tag: e.tag_name.clone(),
+                    event_sequence: sequence,
+                })
+            }
+            Payload::SegmentEntered(e) => Some(AutomationEvent::SegmentEntered {
+                customer_id: CustomerId::new(e.customer_id.clone()),
+                segment_id: e.segment_id.clone(),
+                event_sequence: sequence,
+            }),
+            Payload::OwnerChanged(e) => {
+                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                known.owner_id = e.to_manager_id.clone();
+                facts::put(txn, chain, &known).await?;
+                Some(AutomationEvent::OwnerChanged {
+                    customer_id: CustomerId::new(e.customer_id.clone()),
+                    previous_owner: Some(e.from_manager_id.clone())
+                        .filter(|m| !m.is_empty())
+                        .map(ManagerId::new),
+                    new_owner: ManagerId::new(e.to_manager_id.clone()),
+                    event_sequence: sequence,
+                })
+            }
+            Payload::CustomerUpdated(e) => {
+                if let Some(date) = &e.birthday {
+                    let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                    known.birthday = NaiveDate::from_ymd_opt(
+                        date.year,
+                        u32::try_from(date.month).unwrap_or(0),
+                        u32::try_from(date.day).unwrap_or(0),
+                    )
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                    facts::put(txn, chain, &known).await?;
+                }
+                None
+            }
+            Payload::ClassChanged(e) => {
+                use maitre_proto::common::v1::CustomerClass as P;
+                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                known.class = match P::try_from(e.to) {
+                    Ok(P::A) => "A",
+                    Ok(P::B) => "B",
+                    Ok(P::C) => "C",
+                    _ => "",
+                }
+                .to_owned();
+                facts::put(txn, chain, &known).await?;
+                None
+            }
+            Payload::FollowUpDue(e) => {
+                let due_on = store_today(e.due_at.as_ref());
+                let today = if e.overdue {
+                    store_today(event.occurred_at.as_ref())
+                } else {
+                    due_on
+                };
+                Some(AutomationEvent::DayStarted(DayStarted {
+                    customer_id: CustomerId::new(e.customer_id.clone()),
+                    store_today: today,
+                    birthday: None,
+                    anniversaries: Vec::new(),
+                    follow_ups: vec![FollowUpPlanDue {
+                        plan_id: FollowUpPlanId::new(e.plan_id.clone()),
+                        due_on,
+                        completed: false,
+                    }],
+                }))
+            }
+            _ => None,
+        };
+        if let Some(automation_event) = automation_event {
+            fire(
+                &self.pipeline,
+                txn,
+                chain,
+                &automation_event,
+                Utc::now().timestamp_micros(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Spawns the consumers of every configured upstream; each reconnects by itself.
+pub fn spawn_consumers(
+    runtime: &Runtime,
+    pipeline: &Pipeline,
+    shutdown: impl Future<Output = ()> + Send + Clone + 'static,
+) {
+    use maitre_kit::config::ServiceName;
+    let handler: Arc<dyn EventHandler> = Arc::new(AutomationHandler::new(pipeline.clone()));
+    let token = match runtime
+        .minter
+        .service_token("notification", maitre_kit::auth::ALL_CHAINS)
+    {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, "no service token; consumers not started");
+            return;
+        }
+    };
+    macro_rules! consume {
+        ($service:expr, $name:literal, $module:ident, $client_mod:ident, $client:ident) => {{
+            let url = runtime.config.upstream($service).to_owned();
+            if !url.is_empty() {
+                match maitre_kit::client::lazy_channel(&url) {
+                    Ok(channel) => {
+                        let token = token.clone();
+                        let consumer = Consumer::new($name, runtime.db.clone());
+                        let handler = handler.clone();
+                        let shutdown = shutdown.clone();
+                        tokio::spawn(consumer.run(
+                            move |from| {
+                                let mut client =
+                                    maitre_proto::$module::v1::$client_mod::$client::new(channel.clone());
+                                let request = maitre_kit::client::outgoing(
+                                    maitre_proto::$module::v1::WatchRequest { from_sequence: from },
+                                    &token,
+                                );
+                                async move {
+                                    let response = client.watch(request).await?;
+                                    Ok::<_, ConsumeError>(response.into_inner())
+                                }
+                            },
+                            handler,
+                            shutdown,
+                        ));
+                    }
+                    Err(e) => tracing::warn!(error = %e, upstream = %url, "bad upstream url"),
+                }
+            }
+        }};
+    }
+    consume!(
+        ServiceName::Tagging,
+        "notification<-tagging",
+        tagging,
+        tagging_service_client,
+        TaggingServiceClient
+    );
+    consume!(
+        ServiceName::Assignment,
+        "notification<-assignment",
+        assignment,
+        assignment_service_client,
+        AssignmentServiceClient
+    );
+    consume!(
+        ServiceName::Profile,
+        "notification<-profile",
+        profile,
+        profile_service_client,
+        ProfileServiceClient
+    );
+}

@@ -1,0 +1,179 @@
+//! The delivery pipeline: messages are enqueued as rows (one per chain and de-duplication key), a
+//! dispatcher claims due rows, applies the gate (consent, caps, quiet hours), renders, sends through a
+//! [`provider::Provider`], retries with backoff and dead-letters; every status change is a history row
+//! and a `MessageStatusChanged` event written in the same transaction.
+
+pub mod caps;
+pub mod dispatcher;
+pub mod provider;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use maitre_kit::{coord::Coordination, eventlog::EventLog};
+use maitre_proto::events::v1::{
+    EventScope, InboxItemCreated, MessageStatusChanged, event::Payload,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use tokio::sync::Notify;
+
+use crate::convert::{channel_to_proto, status_to_proto};
+use crate::error::Result;
+use crate::storage::inbox;
+use crate::storage::messages::{self, MessageRow, NewMessage, RowUpdate};
+
+/// What the pipeline needs: the database, coordination, the event log and a local wake-up.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub db: DatabaseConnection,
+    pub coord: Arc<dyn Coordination>,
+    pub events: Arc<EventLog>,
+    /// Wakes this replica's dispatcher after an enqueue (other replicas poll).
+    pub wake: Arc<Notify>,
+    /// Wakes this replica's inbox streams after an inbox item committed (other replicas poll).
+    pub inbox: Arc<Notify>,
+}
+
+/// Whether a stored status is announced on the event stream (queued and sending are internal).
+fn announced(status: &str) -> bool {
+    !matches!(status, "queued" | "sending")
+}
+
+/// Appends the `MessageStatusChanged` event of `row` moving to `status`.
+pub async fn append_status_event(
+    events: &EventLog,
+    conn: &impl ConnectionTrait,
+    row: &MessageRow,
+    status: &str,
+    reason: &str,
+) -> Result<()> {
+    events
+        .append(
+            conn,
+            &row.chain_id,
+            EventScope {
+                customer_id: row.customer_id.clone(),
+                store_id: String::new(),
+                manager_id: row.staff_id.clone(),
+            },
+            Payload::MessageStatusChanged(MessageStatusChanged {
+                message_id: row.message_id.clone(),
+                customer_id: row.customer_id.clone(),
+                campaign_id: row.campaign_id.clone(),
+                automation_id: row.automation_id.clone(),
+                channel: channel_to_proto(row.channel) as i32,
+                status: status_to_proto(status) as i32,
+                reason: reason.to_owned(),
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+impl Pipeline {
+    /// A pipeline over the service's database, coordination and event log.
+    pub fn new(
+        db: DatabaseConnection,
+        coord: Arc<dyn Coordination>,
+        events: Arc<EventLog>,
+    ) -> Self {
+        Self {
+            db,
+            coord,
+            events,
+            wake: Arc::new(Notify::new()),
+            inbox: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Writes an inbox item (once per key) with its `InboxItemCreated` event in the caller's
+    /// transaction; `false` when the key existed. Call [`Pipeline::inbox_committed`] after the commit.
+    pub async fn write_inbox(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        item: &inbox::NewInboxItem,
+        now_us: i64,
+    ) -> Result<bool> {
+        if !inbox::insert(conn, chain_id, item, now_us).await? {
+            return Ok(false);
+        }
+        self.events
+            .append(
+                conn,
+                chain_id,
+                EventScope {
+                    customer_id: item.customer_id.clone(),
+                    store_id: String::new(),
+                    manager_id: item.staff_id.clone(),
+                },
+                Payload::InboxItemCreated(InboxItemCreated {
+                    item_id: item.item_id.clone(),
+                    staff_id: item.staff_id.clone(),
+                    title: item.title.clone(),
+                    customer_id: item.customer_id.clone(),
+                }),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// Publishes committed events and wakes local inbox streams.
+    pub fn inbox_committed(&self) {
+        self.events.committed();
+        self.inbox.notify_waiters();
+    }
+
+    /// Enqueues a message in the caller's transaction; `false` when its de-duplication key already
+    /// exists (the occurrence was handled). Call [`Pipeline::enqueued`] after the commit.
+    pub async fn enqueue(
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        message: &NewMessage,
+        now_us: i64,
+    ) -> Result<bool> {
+        messages::insert(conn, chain_id, message, now_us).await
+    }
+
+    /// Wakes the local dispatcher after enqueued messages committed.
+    pub fn enqueued(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Moves `row` to `status` (only from `from` when given) with history and event, in one
+    /// transaction; `false` when the row was not in `from`.
+    pub async fn transition(
+        &self,
+        row: &MessageRow,
+        from: Option<&str>,
+        status: &str,
+        reason: &str,
+        update: &RowUpdate,
+        now_us: i64,
+    ) -> Result<bool> {
+        let txn = self.db.begin().await?;
+        let changed = messages::set_status(
+            &txn,
+            &row.chain_id,
+            &row.message_id,
+            from,
+            status,
+            reason,
+            update,
+            now_us,
+        )
+        .await?;
+        if !changed {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        if announced(status) {
+            append_status_event(&self.events, &txn, row, status, reason).await?;
+        }
+        txn.commit().await?;
+        if announced(status) {
+            self.events.committed();
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,116 @@
+//! Providers: where a rendered message leaves Maitre. One trait, [`Provider`]; built in: [`LogProvider`]
+//! (the embedded default: logs the message) and `WebhookProvider` (signed HTTP POST, `webhook.rs`).
+
+use std::{collections::HashMap, sync::Arc};
+
+use serde::Serialize;
+
+use crate::domain::channel::Channel;
+use crate::domain::retry::DeliveryFailure;
+
+/// A rendered message handed to a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboundMessage {
+    pub chain_id: String,
+    /// Also the provider's idempotency key: a retried send carries the same id.
+    pub message_id: String,
+    pub customer_id: String,
+    pub staff_id: String,
+    pub channel: Channel,
+    pub subject: Option<String>,
+    pub body: String,
+    pub campaign_id: String,
+    pub automation_id: String,
+}
+
+/// Why a provider did not accept a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying (timeouts, 5xx, throttling); `retry_after_ms` is the provider's hint.
+    #[error("transient provider failure: {error}")]
+    Transient {
+        error: String,
+        retry_after_ms: Option<u64>,
+    },
+    /// Retrying cannot help (invalid recipient, rejected content).
+    #[error("permanent provider failure: {error}")]
+    Permanent { error: String },
+}
+
+impl ProviderError {
+    /// The domain's view of the failure, for the retry policy.
+    pub fn to_failure(&self) -> DeliveryFailure {
+        match self {
+            ProviderError::Transient {
+                error,
+                retry_after_ms,
+            } => DeliveryFailure::Transient {
+                error: error.clone(),
+                retry_after_ms: *retry_after_ms,
+            },
+            ProviderError::Permanent { error } => DeliveryFailure::Permanent {
+                error: error.clone(),
+            },
+        }
+    }
+}
+
+/// A delivery provider (SMS gateway, WeChat, e-mail, push, a webhook…).
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Sends one message; `Ok` carries the provider's id of the message.
+    async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError>;
+}
+
+/// The embedded default: writes the message to the log and accepts it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogProvider;
+
+#[async_trait::async_trait]
+impl Provider for LogProvider {
+    async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
+        tracing::info!(
+            chain_id = %message.chain_id,
+            message_id = %message.message_id,
+            customer_id = %message.customer_id,
+            channel = %message.channel,
+            body = %message.body,
+            "message delivered to the log provider"
+        );
+        Ok(format!("log:{}", message.message_id))
+    }
+}
+
+/// Which provider serves which channel (a default for the rest).
+#[derive(Clone)]
+pub struct Providers {
+    default: Arc<dyn Provider>,
+    by_channel: HashMap<Channel, Arc<dyn Provider>>,
+}
+
+impl Providers {
+    /// Every channel through `default`.
+    pub fn new(default: Arc<dyn Provider>) -> Self {
+        Self {
+            default,
+            by_channel: HashMap::new(),
+        }
+    }
+
+    /// Routes `channel` through `provider`.
+    pub fn with(mut self, channel: Channel, provider: Arc<dyn Provider>) -> Self {
+        self.by_channel.insert(channel, provider);
+        self
+    }
+
+    /// The provider of `channel`.
+    pub fn for_channel(&self, channel: Channel) -> &Arc<dyn Provider> {
+        self.by_channel.get(&channel).unwrap_or(&self.default)
+    }
+}
+
+impl Default for Providers {
+    fn default() -> Self {
+        Self::new(Arc::new(LogProvider))
+    }
+}

@@ -1,0 +1,106 @@
+//! What the service knows about customers from other services' events (`notif_customer_facts`): tags
+//! (tagging), owner manager (assignment), birthday and class (profile). Automations read conditions
+//! and the owner to remind from here.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use sea_orm::ConnectionTrait;
+
+use super::{exec, query_all, query_one};
+use crate::error::{Error, Result};
+use maitre_kit::db::DbError;
+
+/// The facts about one customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFacts {
+    pub customer_id: String,
+    pub tags: BTreeSet<String>,
+    pub owner_id: String,
+    /// `YYYY-MM-DD`, empty when unknown.
+    pub birthday: String,
+    /// `A`, `B`, `C` or empty.
+    pub class: String,
+}
+
+/// The customer's facts (empty when nothing is known yet).
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<CustomerFacts> {
+    let row = query_one(
+        conn,
+        "SELECT tags, owner_id, birthday, class FROM notif_customer_facts WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(CustomerFacts {
+            customer_id: customer_id.to_owned(),
+            ..CustomerFacts::default()
+        });
+    };
+    let tags: String = row.try_get("", "tags")?;
+    Ok(CustomerFacts {
+        customer_id: customer_id.to_owned(),
+        tags: serde_json::from_str(&tags).map_err(|e| {
+            Error::Db(DbError::Corrupt {
+                what: format!("tags of {customer_id}"),
+                reason: e.to_string(),
+            })
+        })?,
+        owner_id: row.try_get("", "owner_id")?,
+        birthday: row.try_get("", "birthday")?,
+        class: row.try_get("", "class")?,
+    })
+}
+
+/// Stores the customer's facts.
+pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFacts) -> Result<()> {
+    let tags = serde_json::to_string(&facts.tags).unwrap_or_else(|_| "[]".into());
+    exec(
+        conn,
+        "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (chain_id, customer_id) DO UPDATE SET tags = excluded.tags, owner_id = excluded.owner_id,
+           birthday = excluded.birthday, class = excluded.class, update_time_us = excluded.update_time_us",
+        [
+            chain_id.into(),
+            facts.customer_id.clone().into(),
+            tags.into(),
+            facts.owner_id.clone().into(),
+            facts.birthday.clone().into(),
+            facts.class.clone().into(),
+            Utc::now().timestamp_micros().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Customers of the chain with a known birthday, after `after` by id (the daily scan pages through them).
+pub async fn with_birthday(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    after: &str,
+    limit: u64,
+) -> Result<Vec<CustomerFacts>> {
+    let rows = query_all(
+        conn,
+        "SELECT customer_id FROM notif_customer_facts WHERE chain_id = $1 AND birthday <> '' AND customer_id > $2
+         ORDER BY customer_id LIMIT $3",
+        [
+            chain_id.into(),
+            after.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ],
+    )
+    .await?;
+    let mut facts = Vec::new();
+    for row in rows {
+        let customer_id: String = row.try_get("", "customer_id")?;
+        facts.push(get(conn, chain_id, &customer_id).await?);
+    }
+    Ok(facts)
+}

@@ -1,0 +1,62 @@
+//! Storage of the notification service: migrations (the kit's tables first, then ours) and the SQL of
+//! each table family. Every table is keyed by `chain_id` first and every query filters by it.
+
+mod schema;
+
+pub mod automations;
+pub mod campaigns;
+pub mod facts;
+pub mod inbox;
+pub mod messages;
+pub mod policy;
+pub mod queue;
+pub mod templates;
+
+use maitre_kit::eventlog::KitTables;
+use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use crate::error::Result;
+
+/// The service's migrations, applied at start and by `maitre migrate`.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(KitTables), Box::new(schema::NotificationTables)]
+    }
+}
+
+/// Runs a statement and returns the rows it affected.
+pub(crate) async fn exec(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Result<u64> {
+    let result = conn
+        .execute_raw(maitre_kit::db::stmt(conn, sql, values))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Runs a query and returns every row.
+pub(crate) async fn query_all(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Result<Vec<QueryResult>> {
+    Ok(conn
+        .query_all_raw(maitre_kit::db::stmt(conn, sql, values))
+        .await?)
+}
+
+/// Runs a query and returns the first row, if any.
+pub(crate) async fn query_one(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Result<Option<QueryResult>> {
+    Ok(conn
+        .query_one_raw(maitre_kit::db::stmt(conn, sql, values))
+        .await?)
+}

@@ -1,0 +1,264 @@
+//! Automations against real storage (both backends): firing from a consumed TagAdded event (message to
+//! the guest, reminder to the owner known from OwnerChanged), and the daily birthday scan.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use maitre_kit::eventlog::EventHandler;
+use maitre_kit::testing::Backend;
+use maitre_notification::consumers::AutomationHandler;
+use maitre_notification::domain::channel::{Channel, MessagePurpose};
+use maitre_notification::domain::template::Locale;
+use maitre_notification::storage::templates::{self, TemplateRow};
+use maitre_notification::storage::{automations, inbox, messages};
+use maitre_proto::events::v1::{Event, OwnerChanged, TagAdded, event::Payload};
+use maitre_proto::notification::v1 as pb;
+use sea_orm::TransactionTrait;
+
+fn event(sequence: u64, payload: Payload) -> Event {
+    Event {
+        sequence,
+        chain_id: CHAIN.into(),
+        payload: Some(payload),
+        ..Event::default()
+    }
+}
+
+async fn automation_fires_from_tag_added(backend: Backend) {
+    let env = env(backend).await;
+    let db = &env.db.db;
+    sms_template(db, "winback.sms", MessagePurpose::Marketing).await;
+    templates::upsert(
+        db,
+        CHAIN,
+        &TemplateRow {
+            template_id: "winback.inbox".into(),
+            name: "inbox".into(),
+            channel: Channel::StaffInbox,
+            locale: Locale::ZhCn,
+            subject: Some("{{customer.salutation}}已60天未到店".into()),
+            body: "请安排回访".into(),
+            purpose: MessagePurpose::Transactional,
+            update_time_us: 0,
+        },
+    )
+    .await
+    .expect("template");
+    let automation = pb::Automation {
+        automation_id: "a1".into(),
+        name: "win-back".into(),
+        trigger: Some(pb::Trigger {
+            kind: pb::TriggerKind::TagAdded as i32,
+            tag: "lapsed_60d".into(),
+            ..Default::default()
+        }),
+        conditions: None,
+        actions: vec![
+            pb::Action {
+                kind: pb::ActionKind::MessageCustomer as i32,
+                template_id: "winback.sms".into(),
+                ..Default::default()
+            },
+            pb::Action {
+                kind: pb::ActionKind::RemindOwner as i32,
+                template_id: "winback.inbox".into(),
+                ..Default::default()
+            },
+        ],
+        enabled: true,
+        ..Default::default()
+    };
+    maitre_notification::automation::to_domain(db, CHAIN, &automation)
+        .await
+        .expect("valid automation");
+    automations::upsert(db, CHAIN, &automation, 0)
+        .await
+        .expect("automation");
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    let feed = |e: Event| {
+        let handler = handler.clone();
+        async move {
+            let txn = db.begin().await.expect("txn");
+            handler.handle(&txn, &e).await.expect("handled");
+            txn.commit().await.expect("commit");
+        }
+    };
+    feed(event(
+        1,
+        Payload::OwnerChanged(OwnerChanged {
+            customer_id: "g1".into(),
+            to_manager_id: "wang".into(),
+            ..Default::default()
+        }),
+    ))
+    .await;
+    let tag = event(
+        2,
+        Payload::TagAdded(TagAdded {
+            customer_id: "g1".into(),
+            tag_name: "lapsed_60d".into(),
+            ..Default::default()
+        }),
+    );
+    feed(tag.clone()).await;
+    // The same occurrence handled again (a replay past the cursor) writes nothing new.
+    feed(tag).await;
+    let rows = messages::list(
+        db,
+        CHAIN,
+        &messages::ListFilter {
+            customer_id: "g1",
+            ..Default::default()
+        },
+        "",
+        10,
+    )
+    .await
+    .expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].dedup_key, "tag_added:g1:lapsed_60d:2");
+    assert_eq!(rows[0].automation_id, "a1");
+    let items = inbox::list(db, CHAIN, "wang", false, 0, 10)
+        .await
+        .expect("inbox");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].title, "顾客g1已60天未到店");
+    // A different tag fires nothing.
+    feed(event(
+        3,
+        Payload::TagAdded(TagAdded {
+            customer_id: "g2".into(),
+            tag_name: "vip".into(),
+            ..Default::default()
+        }),
+    ))
+    .await;
+    let none = messages::list(
+        db,
+        CHAIN,
+        &messages::ListFilter {
+            customer_id: "g2",
+            ..Default::default()
+        },
+        "",
+        10,
+    )
+    .await
+    .expect("list");
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn automation_embedded() {
+    automation_fires_from_tag_added(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn automation_production() {
+    automation_fires_from_tag_added(Backend::Production).await;
+}
+
+async fn daily_scan_greets_each_birthday_once(backend: Backend) {
+    use chrono::Datelike;
+    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::delivery::Pipeline;
+    use maitre_notification::storage::facts::{self, CustomerFacts};
+    let env = env(backend).await;
+    let db = &env.db.db;
+    sms_template(db, "birthday.sms", MessagePurpose::Service).await;
+    let automation = pb::Automation {
+        automation_id: "birthday".into(),
+        name: "birthday in 3 days".into(),
+        trigger: Some(pb::Trigger {
+            kind: pb::TriggerKind::Birthday as i32,
+            days_before: 3,
+            ..Default::default()
+        }),
+        actions: vec![pb::Action {
+            kind: pb::ActionKind::MessageCustomer as i32,
+            template_id: "birthday.sms".into(),
+            ..Default::default()
+        }],
+        enabled: true,
+        ..Default::default()
+    };
+    automations::upsert(db, CHAIN, &automation, 0)
+        .await
+        .expect("automation");
+    let now = Utc::now();
+    let in_three_days = store_today(now) + chrono::Duration::days(3);
+    let born = in_three_days
+        .with_year(1990)
+        .or_else(|| in_three_days.with_year(1992))
+        .expect("a birth date");
+    for (customer, birthday) in [("g1", born.to_string()), ("g2", String::new())] {
+        facts::put(
+            db,
+            CHAIN,
+            &CustomerFacts {
+                customer_id: customer.into(),
+                birthday,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("facts");
+    }
+    let scan = DailyScan::new(
+        env.pipeline.clone(),
+        "replica-1",
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(scan.run_once(now).await.expect("scan"), 1);
+    assert_eq!(
+        scan.run_once(now).await.expect("same day"),
+        0,
+        "scanned once a day"
+    );
+    // After a coordination flush the scan runs again, and the occurrence key keeps it to one greeting.
+    let flushed = Pipeline {
+        coord: maitre_kit::testing::coordination(backend).await,
+        ..env.pipeline.clone()
+    };
+    let rescan = DailyScan::new(flushed, "replica-2", std::time::Duration::from_secs(60));
+    assert_eq!(rescan.run_once(now).await.expect("rescan"), 0);
+    let rows = messages::list(
+        db,
+        CHAIN,
+        &messages::ListFilter {
+            customer_id: "g1",
+            ..Default::default()
+        },
+        "",
+        10,
+    )
+    .await
+    .expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].dedup_key,
+        format!("birthday:g1:{}", in_three_days.year())
+    );
+    let none = messages::list(
+        db,
+        CHAIN,
+        &messages::ListFilter {
+            customer_id: "g2",
+            ..Default::default()
+        },
+        "",
+        10,
+    )
+    .await
+    .expect("list");
+    assert!(none.is_empty(), "no birthday known, no greeting");
+}
+
+#[tokio::test]
+async fn daily_scan_embedded() {
+    daily_scan_greets_each_birthday_once(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn daily_scan_production() {
+    daily_scan_greets_each_birthday_once(Backend::Production).await;
+}
