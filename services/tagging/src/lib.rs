@@ -1,7 +1,16 @@
 //! Maitre tagging service: a library (`serve`, api, domain, storage) under the thin `maitre serve tagging`.
+//!
+//! Besides the gRPC API, `serve` runs three background tasks: the profile consumer (live
+//! tagging), the follower of the service's own log (keeps every replica's bitmaps fresh)
+//! and the daily schedule of time-driven rules (under a leader lease).
 
 pub mod api;
+pub mod bitmaps;
 pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod state;
 pub mod storage;
 
 use std::future::Future;
@@ -24,8 +33,36 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RuntimeError> {
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
-    let api = api::TaggingServiceApi::new(runtime.clone());
+    let deps = state::Deps::new(runtime.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop_signal = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    // The follower starts from the sequence published before any chain's bitmaps load.
+    let from = bitmaps::published_sequence(&runtime.db)
+        .await
+        .map_err(maitre_kit::db::DbError::from)?;
+    tokio::spawn(bitmaps::follow(
+        deps.bitmaps.clone(),
+        runtime.events.clone(),
+        runtime.db.clone(),
+        from,
+    ));
+    tokio::spawn(events::consume_profile(deps.clone(), stop_signal()));
+    tokio::spawn(engine::schedule::run_time_rules(
+        deps.clone(),
+        uuid::Uuid::new_v4().to_string(),
+        stop_signal(),
+    ));
+    let api = api::TaggingServiceApi::new(deps);
     let routes = Routes::new(TaggingServiceServer::with_interceptor(api, runtime.auth()));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
     runtime
         .serve(&[SERVICE_NAME], routes, listener, shutdown)
         .await

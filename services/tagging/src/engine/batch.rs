@@ -1,0 +1,66 @@
+//! Loading the stored facts of a range of customer numbers at once (three range queries),
+//! for the full recompute and rule previews.
+
+use std::collections::HashMap;
+
+use sea_orm::ConnectionTrait;
+
+use super::evaluate::CustomerInput;
+use crate::error::Result;
+use crate::storage::{
+    facts::{CustomerRow, VisitRow, customers_in_range, visits_in_range},
+    membership::{MembershipRow, memberships_in_range},
+};
+
+/// Customers per batch (one transaction each in a recompute).
+pub const BATCH_CUSTOMERS: u32 = 1000;
+
+pub struct Batch {
+    pub customers: Vec<CustomerRow>,
+    visits: HashMap<String, Vec<VisitRow>>,
+    memberships: HashMap<String, Vec<MembershipRow>>,
+}
+
+impl Batch {
+    /// Facts of the customers numbered in `[from, to)`.
+    pub async fn load(
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        from: u32,
+        to: u32,
+    ) -> Result<Batch> {
+        let customers = customers_in_range(conn, chain_id, from, to).await?;
+        let mut visits: HashMap<String, Vec<VisitRow>> = HashMap::new();
+        for v in visits_in_range(conn, chain_id, from, to).await? {
+            visits.entry(v.customer_id.clone()).or_default().push(v);
+        }
+        let mut memberships: HashMap<String, Vec<MembershipRow>> = HashMap::new();
+        for m in memberships_in_range(conn, chain_id, from, to).await? {
+            memberships
+                .entry(m.customer_id.clone())
+                .or_default()
+                .push(m);
+        }
+        Ok(Batch {
+            customers,
+            visits,
+            memberships,
+        })
+    }
+
+    /// Everything stored about the batch's `i`-th customer.
+    pub fn input(&self, i: usize) -> Option<CustomerInput<'_>> {
+        let customer = self.customers.get(i)?;
+        Some(CustomerInput {
+            customer,
+            visits: self
+                .visits
+                .get(&customer.customer_id)
+                .map_or(&[], Vec::as_slice),
+            memberships: self
+                .memberships
+                .get(&customer.customer_id)
+                .map_or(&[], Vec::as_slice),
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! Live tagging: after a profile event changed a customer's facts, re-evaluate that
+//! customer's applied rule tags in the consumer's transaction (seed 002 §2 "实时打标").
+
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+
+use super::{
+    apply::apply_changes,
+    evaluate::{Change, CustomerInput, Evaluator, today_at},
+};
+use crate::{
+    error::Result,
+    state::Deps,
+    storage::{
+        facts::{find_customer, visits_of},
+        membership::memberships_of,
+    },
+};
+
+/// Re-evaluates one customer and writes the changes; returns them.
+pub async fn reevaluate_customer(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    chain_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>> {
+    let Some(customer) = find_customer(conn, chain_id, customer_id).await? else {
+        return Ok(Vec::new());
+    };
+    let set = deps.rules.load(conn, chain_id).await?;
+    if set.rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let visits = visits_of(conn, chain_id, customer_id).await?;
+    let memberships = memberships_of(conn, chain_id, customer_id).await?;
+    let input = CustomerInput {
+        customer: &customer,
+        visits: &visits,
+        memberships: &memberships,
+    };
+    let changes = Evaluator::new(&set).changes(&input, today_at(now));
+    apply_changes(
+        conn,
+        &deps.runtime.events,
+        chain_id,
+        changes,
+        now.timestamp_micros(),
+    )
+    .await
+}

@@ -1,0 +1,300 @@
+//! What the service consumes: profile's `Watch` stream. Each event updates the customer
+//! facts rules read (visits, birthday, attributes, class; merges and erasures) and then
+//! re-evaluates that customer's rule tags, all in the consumer's transaction, so the
+//! cursor, the facts, the memberships and the emitted `TagAdded`/`TagRemoved` commit
+//! together. What it emits is written by `engine::apply`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use maitre_kit::{
+    auth::ALL_CHAINS,
+    client::{lazy_channel, outgoing},
+    config::ServiceName,
+    eventlog::{ConsumeError, Consumer, EventHandler},
+};
+use maitre_proto::{
+    common::v1::CustomerClass,
+    events::v1::{ContactKind, ContactRecorded, Event, event::Payload},
+    profile::v1::{WatchRequest, profile_service_client::ProfileServiceClient},
+};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+
+use crate::{
+    domain::rule::epoch_day,
+    engine::{
+        apply::apply_changes,
+        evaluate::{CHAIN_TIME_ZONE, Change},
+        live::reevaluate_customer,
+    },
+    error::Result,
+    state::Deps,
+    storage::{
+        facts::{
+            VisitRow, ensure_customer, erase_customer, insert_visit, move_visits,
+            replace_attributes, set_birthday, set_class,
+        },
+        membership::{delete_history_of, memberships_of},
+    },
+};
+
+/// The consumer's name (its cursor row).
+pub const PROFILE_CONSUMER: &str = "tagging<-profile";
+
+/// The visit a contact records, if it is a visit (bookings, reviews and campaign responses
+/// are not). Its day is the customer's store-local date profile sent, else the chain-local
+/// date of `occurred_at`.
+pub fn visit_of_contact(contact: &ContactRecorded) -> Option<VisitRow> {
+    if contact.kind != ContactKind::Visit as i32 {
+        return None;
+    }
+    let date = NaiveDate::parse_from_str(&contact.local_date, "%Y-%m-%d")
+        .ok()
+        .or_else(|| {
+            let at = contact.occurred_at.as_ref()?;
+            let utc = DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)?;
+            Some(utc.with_timezone(&CHAIN_TIME_ZONE).date_naive())
+        })?;
+    Some(VisitRow {
+        customer_id: contact.customer_id.clone(),
+        day: epoch_day(date),
+        amount_fen: contact.amount_fen.max(0),
+        store_id: contact.store_id.clone(),
+        dish_categories: contact
+            .lines
+            .iter()
+            .map(|line| (!line.category.is_empty()).then(|| line.category.clone()))
+            .collect(),
+    })
+}
+
+fn class_letter(class: i32) -> Option<&'static str> {
+    match CustomerClass::try_from(class).ok()? {
+        CustomerClass::A => Some("A"),
+        CustomerClass::B => Some("B"),
+        CustomerClass::C => Some("C"),
+        CustomerClass::Unspecified => None,
+    }
+}
+
+/// Applies one profile event; returns the membership changes it caused.
+pub async fn apply_profile_event(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>> {
+    let chain = event.chain_id.as_str();
+    let now_us = now.timestamp_micros();
+    let customer = match &event.payload {
+        Some(Payload::CustomerCreated(e)) => &e.customer_id,
+        Some(Payload::ContactRecorded(e)) => {
+            if ensure_customer(conn, chain, &e.customer_id, now_us)
+                .await?
+                .is_none()
+            {
+                return Ok(Vec::new());
+            }
+            if let Some(visit) = visit_of_contact(e) {
+                insert_visit(conn, chain, &e.event_id, &visit).await?;
+            }
+            &e.customer_id
+        }
+        Some(Payload::CustomerUpdated(e)) => {
+            if ensure_customer(conn, chain, &e.customer_id, now_us)
+                .await?
+                .is_none()
+            {
+                return Ok(Vec::new());
+            }
+            let birthday = e.birthday.as_ref().and_then(|d| {
+                let (month, day) = (u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?);
+                (month > 0 && day > 0).then_some((month, day))
+            });
+            set_birthday(conn, chain, &e.customer_id, birthday).await?;
+            let mut attributes: Vec<(String, String)> = e
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            attributes.sort();
+            replace_attributes(conn, chain, &e.customer_id, &attributes).await?;
+            &e.customer_id
+        }
+        Some(Payload::ClassChanged(e)) => {
+            if ensure_customer(conn, chain, &e.customer_id, now_us)
+                .await?
+                .is_none()
+            {
+                return Ok(Vec::new());
+            }
+            set_class(conn, chain, &e.customer_id, class_letter(e.to)).await?;
+            &e.customer_id
+        }
+        Some(Payload::CustomerMerged(e)) => {
+            return merge(conn, deps, chain, &e.survivor_id, &e.absorbed_ids, now).await;
+        }
+        Some(Payload::CustomerErased(e)) => {
+            let changes =
+                drop_memberships(conn, deps, chain, &e.customer_id, "erased", now_us).await?;
+            erase_customer(conn, chain, &e.customer_id).await?;
+            delete_history_of(conn, chain, &e.customer_id).await?;
+            return Ok(changes);
+        }
+        _ => return Ok(Vec::new()),
+    };
+    if ensure_customer(conn, chain, customer, now_us)
+        .await?
+        .is_none()
+    {
+        return Ok(Vec::new());
+    }
+    reevaluate_customer(conn, deps, chain, customer, now).await
+}
+
+/// Removes every membership of a customer who leaves the chain's roster.
+async fn drop_memberships(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    chain: &str,
+    customer_id: &str,
+    actor: &str,
+    now_us: i64,
+) -> Result<Vec<Change>> {
+    let set = deps.rules.load(conn, chain).await?;
+    let changes = memberships_of(conn, chain, customer_id)
+        .await?
+        .into_iter()
+        .map(|m| Change {
+            tag_name: set.names.get(&m.tag_id).cloned().unwrap_or_default(),
+            tag_id: m.tag_id,
+            customer_id: m.customer_id,
+            number: m.number,
+            added: false,
+            source: m.source,
+            rule_version: m.rule_version,
+            actor: actor.to_owned(),
+            reason: format!("customer {actor}"),
+        })
+        .collect();
+    apply_changes(conn, &deps.runtime.events, chain, changes, now_us).await
+}
+
+/// A merge: the absorbed customers' visits and manual/model tags move to the survivor, the
+/// absorbed leave the roster, and the survivor is re-evaluated.
+async fn merge(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    chain: &str,
+    survivor: &str,
+    absorbed: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>> {
+    let now_us = now.timestamp_micros();
+    let Some(survivor_number) = ensure_customer(conn, chain, survivor, now_us).await? else {
+        return Ok(Vec::new());
+    };
+    let mut all = Vec::new();
+    for old in absorbed.iter().filter(|id| *id != survivor) {
+        move_visits(conn, chain, old, survivor).await?;
+        let removed = drop_memberships(conn, deps, chain, old, "merge", now_us).await?;
+        let carried: Vec<Change> = removed
+            .iter()
+            .filter(|c| c.source != crate::storage::catalog::SOURCE_RULE)
+            .map(|c| Change {
+                customer_id: survivor.to_owned(),
+                number: survivor_number,
+                added: true,
+                reason: format!("merged from {old}"),
+                ..c.clone()
+            })
+            .collect();
+        all.extend(removed);
+        all.extend(apply_changes(conn, &deps.runtime.events, chain, carried, now_us).await?);
+        erase_customer(conn, chain, old).await?;
+    }
+    all.extend(reevaluate_customer(conn, deps, chain, survivor, now).await?);
+    Ok(all)
+}
+
+/// The consumer's handler.
+pub struct ProfileEvents {
+    pub deps: Arc<Deps>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for ProfileEvents {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
+        apply_profile_event(txn, &self.deps, event, Utc::now()).await?;
+        Ok(())
+    }
+}
+
+/// Follows profile's `Watch` until `shutdown`, reconnecting by itself.
+pub async fn consume_profile(deps: Arc<Deps>, shutdown: impl std::future::Future<Output = ()>) {
+    let url = deps
+        .runtime
+        .config
+        .upstream(ServiceName::Profile)
+        .to_owned();
+    let channel = match lazy_channel(&url) {
+        Ok(channel) => channel,
+        Err(e) => {
+            tracing::error!(url = %url, error = %e, "profile URL unusable; live tagging is off");
+            return;
+        }
+    };
+    let minter = deps.runtime.minter.clone();
+    let connect = move |from_sequence: u64| {
+        let mut client = ProfileServiceClient::new(channel.clone());
+        let token = minter.service_token("tagging", ALL_CHAINS);
+        async move {
+            let token = token.map_err(|e| -> ConsumeError { Box::new(e) })?;
+            let response = client
+                .watch(outgoing(WatchRequest { from_sequence }, &token))
+                .await?;
+            Ok::<_, ConsumeError>(response.into_inner())
+        }
+    };
+    let consumer = Consumer::new(PROFILE_CONSUMER, deps.runtime.db.clone());
+    let handler = Arc::new(ProfileEvents { deps });
+    consumer.run(connect, handler, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use maitre_proto::events::v1::OrderLine;
+
+    use super::*;
+
+    #[test]
+    fn only_visits_become_visits_on_their_local_day() {
+        let mut contact = ContactRecorded {
+            customer_id: "c1".into(),
+            kind: ContactKind::Visit as i32,
+            amount_fen: 18_800,
+            store_id: "s1".into(),
+            local_date: "2024-03-01".into(),
+            lines: vec![
+                OrderLine {
+                    category: "dessert".into(),
+                    ..Default::default()
+                },
+                OrderLine::default(),
+            ],
+            ..Default::default()
+        };
+        let visit = visit_of_contact(&contact).expect("a visit");
+        assert_eq!(visit.day, 19_783);
+        assert_eq!(visit.dish_categories, vec![Some("dessert".into()), None]);
+        // No local date: the chain-local date of the instant (16:30 UTC is the next day in Shanghai).
+        contact.local_date.clear();
+        contact.occurred_at = Some(prost_types::Timestamp {
+            seconds: 1_709_310_600,
+            nanos: 0,
+        });
+        assert_eq!(visit_of_contact(&contact).map(|v| v.day), Some(19_784));
+        contact.kind = ContactKind::Booking as i32;
+        assert_eq!(visit_of_contact(&contact), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! Storage of the tagging service: its migrations (the kit's tables first) and the SQL
+//! of each table family. Raw statements through `kit::db::stmt` (upserts, ranges and
+//! aggregates that sea-orm's builder would obscure), valid on PostgreSQL and SQLite.
+
+pub mod catalog;
+pub mod facts;
+pub mod jobs;
+pub mod membership;
+pub mod roster;
+mod schema;
+pub mod segments;
+
+use maitre_kit::eventlog::KitTables;
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait, TryGetable,
+};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+pub use schema::TaggingTables;
+
+/// The service's migrations, applied at start and by `maitre migrate`.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(KitTables), Box::new(TaggingTables)]
+    }
+}
+
+/// Column `i` of a row.
+pub(crate) fn col<T: TryGetable>(row: &QueryResult, i: usize) -> Result<T, DbErr> {
+    row.try_get_by_index::<T>(i)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (IMMEDIATE): a deferred transaction that reads first cannot upgrade once another
+/// connection has committed (busy snapshot, which the busy timeout does not wait out).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -1,0 +1,295 @@
+//! Harness: the real tagging service on port 0 over fresh storage, fed by a fake profile
+//! `Watch` stream the test appends events to.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::Utc;
+use maitre_kit::{
+    auth::Role,
+    client::outgoing,
+    config::ServiceName,
+    testing::{self, Backend, RunningService, TestConfig},
+};
+use maitre_proto::{
+    events::v1::{ContactKind, ContactRecorded, CustomerCreated, Event, OrderLine, event::Payload},
+    profile::v1::{
+        WatchRequest,
+        profile_service_server::{ProfileService, ProfileServiceServer},
+    },
+    tagging::v1::{
+        CreateTagRequest, GetJobRequest, ListCustomerTagsRequest, Tag, TagLifecycle, TagSource,
+        TransitionTagRequest, tagging_service_client::TaggingServiceClient,
+    },
+};
+use tonic::{Request, Response, Status, codegen::BoxStream, transport::Channel};
+
+/// A profile service that only streams the events a test appends.
+#[derive(Clone, Default)]
+pub struct FakeProfile {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl FakeProfile {
+    pub fn push(&self, chain: &str, payload: Payload) {
+        let mut events = self.events.lock().expect("events");
+        let sequence = events.len() as u64 + 1;
+        events.push(Event {
+            sequence,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            chain_id: chain.to_owned(),
+            source: "profile".into(),
+            payload: Some(payload),
+            ..Default::default()
+        });
+    }
+
+    fn after(&self, sequence: u64) -> Vec<Event> {
+        let events = self.events.lock().expect("events");
+        events
+            .iter()
+            .filter(|e| e.sequence > sequence)
+            .cloned()
+            .collect()
+    }
+}
+
+#[tonic::async_trait]
+impl ProfileService for FakeProfile {
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<BoxStream<Event>>, Status> {
+        let mut cursor = request.get_ref().from_sequence;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let source = self.clone();
+        tokio::spawn(async move {
+            loop {
+                for event in source.after(cursor) {
+                    cursor = event.sequence;
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+pub struct Harness {
+    pub profile: FakeProfile,
+    pub client: TaggingServiceClient<Channel>,
+    _service: RunningService,
+    _config: TestConfig,
+}
+
+pub async fn start(backend: Backend) -> Harness {
+    let profile = FakeProfile::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let profile_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = ProfileServiceServer::new(profile.clone());
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(server)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    });
+    let config = TestConfig::new(
+        ServiceName::Tagging,
+        backend,
+        &[("MAITRE_PROFILE_URL", &profile_url)],
+    );
+    let service = testing::spawn(config.config.clone(), |c, l, s| {
+        maitre_tagging::serve(c, l, s)
+    })
+    .await;
+    let client = TaggingServiceClient::connect(service.url.clone())
+        .await
+        .expect("connect");
+    Harness {
+        profile,
+        client,
+        _service: service,
+        _config: config,
+    }
+}
+
+/// A request from `role` of `chain`.
+pub fn req<T>(chain: &str, role: Role, message: T) -> Request<T> {
+    outgoing(message, &testing::token(chain, role, "staff-1", &[]))
+}
+
+pub fn admin<T>(chain: &str, message: T) -> Request<T> {
+    req(chain, Role::HqAdmin, message)
+}
+
+/// Today in the chains' calendar, as profile sends `local_date`.
+pub fn today() -> String {
+    Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+pub fn created(customer: &str) -> Payload {
+    Payload::CustomerCreated(CustomerCreated {
+        customer_id: customer.into(),
+        home_store_id: "store-1".into(),
+    })
+}
+
+/// A visit today with `amount_fen` and one dish line per category.
+pub fn visit(customer: &str, amount_fen: i64, categories: &[&str]) -> Payload {
+    Payload::ContactRecorded(ContactRecorded {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        customer_id: customer.into(),
+        kind: ContactKind::Visit as i32,
+        store_id: "store-1".into(),
+        amount_fen,
+        local_date: today(),
+        lines: categories
+            .iter()
+            .map(|c| OrderLine {
+                category: (*c).into(),
+                quantity: 1,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+impl Harness {
+    /// Another replica of the service over the same storage (and the same profile).
+    pub async fn second_replica(&self) -> (TaggingServiceClient<Channel>, RunningService) {
+        let service = testing::spawn(self._config.config.clone(), |c, l, s| {
+            maitre_tagging::serve(c, l, s)
+        })
+        .await;
+        let client = TaggingServiceClient::connect(service.url.clone())
+            .await
+            .expect("connect");
+        (client, service)
+    }
+
+    /// Creates a tag and moves it to active.
+    pub async fn active_tag(
+        &mut self,
+        chain: &str,
+        name: &str,
+        source: TagSource,
+        rule: &str,
+    ) -> Tag {
+        let tag = self
+            .client
+            .create_tag(admin(
+                chain,
+                CreateTagRequest {
+                    tag: Some(Tag {
+                        name: name.into(),
+                        category: 2,
+                        source: source as i32,
+                        rule: rule.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .expect("create tag")
+            .into_inner()
+            .tag
+            .expect("tag");
+        self.client
+            .transition_tag(admin(
+                chain,
+                TransitionTagRequest {
+                    tag_id: tag.tag_id.clone(),
+                    lifecycle: TagLifecycle::Active as i32,
+                },
+            ))
+            .await
+            .expect("activate")
+            .into_inner()
+            .tag
+            .expect("tag")
+    }
+
+    /// Waits until the consumer has applied everything up to a `CustomerCreated` of `marker`.
+    pub async fn sync_profile(&mut self, chain: &str, marker: &str) {
+        self.profile.push(chain, created(marker));
+        for _ in 0..400 {
+            let known = self
+                .client
+                .list_customer_tags(admin(
+                    chain,
+                    ListCustomerTagsRequest {
+                        customer_id: marker.into(),
+                    },
+                ))
+                .await;
+            if known.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the profile consumer did not reach {marker}");
+    }
+
+    /// Waits for a job to end and returns its final state.
+    pub async fn wait_job(
+        &mut self,
+        chain: &str,
+        job_id: &str,
+    ) -> maitre_proto::common::v1::JobProgress {
+        for _ in 0..400 {
+            let job = self
+                .client
+                .get_job(admin(
+                    chain,
+                    GetJobRequest {
+                        job_id: job_id.into(),
+                    },
+                ))
+                .await
+                .expect("get job")
+                .into_inner()
+                .progress
+                .expect("progress");
+            if job.state >= 3 {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("job {job_id} did not finish");
+    }
+
+    /// Customer ids carrying the tag, sorted.
+    pub async fn members(&mut self, chain: &str, tag_id: &str) -> Vec<String> {
+        let mut ids = self
+            .client
+            .list_tag_members(admin(
+                chain,
+                maitre_proto::tagging::v1::ListTagMembersRequest {
+                    tag_id: tag_id.into(),
+                    page_size: 1000,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .expect("members")
+            .into_inner()
+            .customer_ids;
+        ids.sort();
+        ids
+    }
+}
