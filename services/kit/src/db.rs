@@ -54,7 +54,8 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbError> {
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
     }
     let mut options = base_options(url, 8);
     options.map_sqlx_sqlite_opts(|o| {
@@ -96,6 +97,18 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     let db = connect(url, schema).await?;
     M::up(&db, None).await?;
     Ok(db)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (IMMEDIATE): a deferred transaction that reads first cannot upgrade its lock once another
+/// connection has committed (a busy snapshot, which the busy timeout does not wait out).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// True on PostgreSQL (some statements differ: locks, returning, types).

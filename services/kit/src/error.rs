@@ -55,7 +55,10 @@ pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> Status {
 /// The field a status names, if it carries a BadRequest or PreconditionFailure detail.
 pub fn field_of(status: &Status) -> Option<String> {
     let details = status.get_error_details();
-    if let Some(v) = details.bad_request().and_then(|bad| bad.field_violations.first()) {
+    if let Some(v) = details
+        .bad_request()
+        .and_then(|bad| bad.field_violations.first())
+    {
         return Some(v.field.clone());
     }
     details

@@ -12,7 +12,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tower::{Layer, Service};
 
 /// Latency buckets in seconds: sub-millisecond service calls up to slow batch imports.
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Installs the process-wide recorder and serves `/metrics` on `listen` (once per process).
 pub fn install(listen: SocketAddr) -> Result<(), String> {
@@ -64,12 +66,18 @@ where
             // Errors travel in a trailers-only response (status in the headers); success
             // puts `grpc-status: 0` in the trailers, which this layer does not wait for.
             let code = match &result {
-                Ok(r) => r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned(),
+                Ok(r) => r
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_owned(),
                 Err(_) => "transport".to_owned(),
             };
             let labels = [("service", service), ("method", method), ("code", code)];
             metrics::counter!("grpc_server_requests_total", &labels).increment(1);
-            metrics::histogram!("grpc_server_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+            metrics::histogram!("grpc_server_request_duration_seconds", &labels)
+                .record(started.elapsed().as_secs_f64());
             result
         })
     }
@@ -91,7 +99,10 @@ mod tests {
     fn splits_grpc_paths() {
         assert_eq!(
             split_path("/maitre.profile.v1.ProfileService/GetCustomer"),
-            ("maitre.profile.v1.ProfileService".into(), "GetCustomer".into())
+            (
+                "maitre.profile.v1.ProfileService".into(),
+                "GetCustomer".into()
+            )
         );
         assert_eq!(split_path("/"), (String::new(), String::new()));
     }
@@ -102,11 +113,16 @@ mod tests {
         let handle = recorder.handle();
         let service = tower::service_fn(|_req: http::Request<()>| async {
             let mut response = http::Response::new(());
-            response.headers_mut().insert("grpc-status", http::HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert("grpc-status", http::HeaderValue::from_static("5"));
             Ok::<_, std::convert::Infallible>(response)
         });
         let mut service = MetricsLayer.layer(service);
-        let request = http::Request::builder().uri("/maitre.profile.v1.ProfileService/GetCustomer").body(()).unwrap();
+        let request = http::Request::builder()
+            .uri("/maitre.profile.v1.ProfileService/GetCustomer")
+            .body(())
+            .unwrap();
         metrics::with_local_recorder(&recorder, || {
             let future = service.call(request);
             futures::executor::block_on(future).unwrap();

@@ -261,13 +261,23 @@ pub fn token(chain: &str, role: crate::auth::Role, staff_id: &str, stores: &[&st
 }
 
 /// Like [`spawn`] for an HTTP server: ready when `GET <ready_path>` answers 200.
-pub async fn spawn_http<F, Fut, E>(config: crate::config::Config, ready_path: &str, serve: F) -> RunningService
+pub async fn spawn_http<F, Fut, E>(
+    config: crate::config::Config,
+    ready_path: &str,
+    serve: F,
+) -> RunningService
 where
-    F: FnOnce(crate::config::Config, tokio::net::TcpListener, futures::future::BoxFuture<'static, ()>) -> Fut,
+    F: FnOnce(
+        crate::config::Config,
+        tokio::net::TcpListener,
+        futures::future::BoxFuture<'static, ()>,
+    ) -> Fut,
     Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown: futures::future::BoxFuture<'static, ()> = Box::pin(async {
@@ -285,13 +295,18 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    RunningService { url: format!("http://{addr}"), stop: Some(stop) }
+    RunningService {
+        url: format!("http://{addr}"),
+        stop: Some(stop),
+    }
 }
 
 /// A minimal HTTP/1.1 GET, enough to poll readiness without an HTTP client dependency.
 async fn http_get_ok(addr: std::net::SocketAddr, path: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return false };
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;

@@ -9,7 +9,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
 use maitre_proto::events::v1::Event;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
 use crate::db::{DbError, is_postgres, stmt};
 
@@ -77,7 +77,7 @@ impl Consumer {
                 [self.name.clone().into()],
             ))
             .await?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let lock = if is_postgres(&txn) { " FOR UPDATE" } else { "" };
         let row = txn
             .query_one_raw(stmt(

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 use super::EventLog;
 use crate::db::{DbError, is_postgres, stmt};
@@ -34,7 +34,7 @@ impl EventLog {
     }
 
     async fn publish_batch(&self) -> Result<u64, DbError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         if is_postgres(&txn) {
             // One publisher at a time per schema, so `max(seq)` is stable until commit.
             txn.execute_unprepared(

@@ -11,10 +11,7 @@ mod schema;
 pub mod segments;
 
 use maitre_kit::eventlog::KitTables;
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait, TryGetable,
-};
+use sea_orm::{DbErr, QueryResult, TryGetable};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 pub use schema::TaggingTables;
@@ -33,13 +30,4 @@ pub(crate) fn col<T: TryGetable>(row: &QueryResult, i: usize) -> Result<T, DbErr
     row.try_get_by_index::<T>(i)
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
-/// (IMMEDIATE): a deferred transaction that reads first cannot upgrade once another
-/// connection has committed (busy snapshot, which the busy timeout does not wait out).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
-}
+pub use maitre_kit::db::begin_write;
