@@ -1,10 +1,14 @@
 //! Maitre profile service: a library (`serve`, api, domain, storage) under the thin `maitre serve profile`.
 
 pub mod api;
+pub mod convert;
 pub mod domain;
+pub mod error;
+pub mod owner;
+pub mod service;
 pub mod storage;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use maitre_kit::{
     config::Config,
@@ -12,6 +16,8 @@ use maitre_kit::{
 };
 use maitre_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use tokio::net::TcpListener;
+
+use crate::owner::OwnerDecider;
 use tonic::service::Routes;
 
 /// The fully qualified gRPC service name.
@@ -23,12 +29,49 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RuntimeError> {
+    serve_with(config, listener, shutdown, None).await
+}
+
+/// [`serve`] with another owner decider than the assignment service (tests use a fake).
+pub async fn serve_with(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    owner: Option<Arc<dyn OwnerDecider>>,
+) -> Result<(), RuntimeError> {
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
-    let api = api::ProfileServiceApi::new(runtime.clone());
+    let api = match owner {
+        Some(owner) => api::ProfileServiceApi::with_owner_decider(runtime.clone(), owner),
+        None => api::ProfileServiceApi::new(runtime.clone()),
+    };
     let routes = Routes::new(ProfileServiceServer::with_interceptor(api, runtime.auth()));
-    runtime
+    // Background jobs (each under its own leader lease) stop with the server.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let jobs = [
+        tokio::spawn(service::classify::run_daily(
+            runtime.db.clone(),
+            runtime.coord.clone(),
+            runtime.events.clone(),
+            until_stopped(stopped.clone()),
+        )),
+        tokio::spawn(service::reminders::run(
+            runtime.db.clone(),
+            runtime.coord.clone(),
+            runtime.events.clone(),
+            until_stopped(stopped),
+        )),
+    ];
+    let result = runtime
         .serve(&[SERVICE_NAME], routes, listener, shutdown)
-        .await
+        .await;
+    let _ = stop.send(true);
+    for job in jobs {
+        let _ = job.await;
+    }
+    result
 }
 
 /// Brings the service's database schema up to date and returns (`maitre migrate`).

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::ids::StoreId;
 
@@ -33,7 +34,7 @@ pub struct VisitFacts {
 }
 
 /// Visit figures for one store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreFigures {
     pub visit_count: u64,
     pub spend_fen: i64,
@@ -61,7 +62,8 @@ impl StoreFigures {
 }
 
 /// A customer's aggregates across the chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Aggregates {
     pub visit_count: u64,
     pub spend_fen: i64,

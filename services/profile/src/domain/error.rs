@@ -112,6 +112,11 @@ impl FieldErrors {
     }
 }
 
+/// [`check_max_chars`] for the service layer (fields outside the domain types).
+pub fn check_max_chars_public(field: &str, text: &str, max_chars: usize) -> Result<(), FieldError> {
+    check_max_chars(field, text, max_chars)
+}
+
 /// Checks that `text` has at most `max_chars` characters (Unicode scalar
 /// values, so a Chinese character counts as one).
 pub(crate) fn check_max_chars(field: &str, text: &str, max_chars: usize) -> Result<(), FieldError> {

@@ -26,6 +26,8 @@ pub enum Channel {
     DeliveryPlatform,
     PhoneBooking,
     FrontDesk,
+    /// A customer manager's own app.
+    ManagerApp,
 }
 
 /// One event as a channel delivered it.

@@ -211,6 +211,99 @@ pub fn parse_identity(prefix: &str, raw: &RawIdentity) -> Result<ParsedIdentity,
     }
 }
 
+/// The kind of one key as an API sends it (`IdentityKind` of the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    Phone,
+    WechatUnionid,
+    /// `<appid>:<openid>`, or the openid alone (then the chain's default app).
+    WechatOpenid,
+    /// `<platform>:<user id>`.
+    Platform,
+    MemberCard,
+    /// A delivery platform's masked phone: a hint, never a key.
+    MaskedPhone,
+}
+
+/// One key as sent: an identity key, or a masked phone kept as a hint only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyInput {
+    Key(IdentityKey),
+    Hint(MaskedPhone),
+}
+
+/// The appid given to an openid sent without one (a chain with one WeChat app).
+pub const DEFAULT_WECHAT_APPID: &str = "default";
+
+/// Parses one typed key value (`IdentityKey{kind, value}` of the contract);
+/// errors name `field` (e.g. `event.identity_keys[0].value`).
+pub fn parse_key(field: &str, kind: KeyKind, value: &str) -> Result<KeyInput, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(FieldError::Missing {
+            field: field.to_owned(),
+        });
+    }
+    let key = match kind {
+        KeyKind::Phone => match parse_phone_input(field, value)? {
+            PhoneInput::Full(phone) => IdentityKey::Phone(phone),
+            // Masked phones are never an identity on their own (issue 3).
+            PhoneInput::Masked(mask) => return Ok(KeyInput::Hint(mask)),
+        },
+        KeyKind::MaskedPhone => {
+            return match parse_phone_input(field, value)? {
+                PhoneInput::Masked(mask) => Ok(KeyInput::Hint(mask)),
+                PhoneInput::Full(_) => Err(FieldError::InvalidPhone {
+                    field: field.to_owned(),
+                    reason: "a masked phone must hide digits with '*'".to_owned(),
+                }),
+            };
+        }
+        KeyKind::WechatUnionid => IdentityKey::WechatUnionid(token(field, value)?),
+        KeyKind::MemberCard => IdentityKey::MemberCard(token(field, value)?),
+        KeyKind::WechatOpenid => {
+            let (appid, openid) = value
+                .split_once(':')
+                .unwrap_or((DEFAULT_WECHAT_APPID, value));
+            IdentityKey::WechatOpenid {
+                appid: token(field, appid)?,
+                openid: token(field, openid)?,
+            }
+        }
+        KeyKind::Platform => {
+            let (platform, user_id) =
+                value
+                    .split_once(':')
+                    .ok_or_else(|| FieldError::InvalidIdentifier {
+                        field: field.to_owned(),
+                        reason: "expected <platform>:<user id>".to_owned(),
+                    })?;
+            IdentityKey::Platform {
+                platform: platform_slug(field, platform)?,
+                user_id: token(field, user_id)?,
+            }
+        }
+    };
+    Ok(KeyInput::Key(key))
+}
+
+impl IdentityKey {
+    /// The contract's kind and value of this key (inverse of [`parse_key`]).
+    pub fn kind_and_value(&self) -> (KeyKind, String) {
+        match self {
+            IdentityKey::Phone(phone) => (KeyKind::Phone, phone.as_str().to_owned()),
+            IdentityKey::WechatUnionid(id) => (KeyKind::WechatUnionid, id.clone()),
+            IdentityKey::WechatOpenid { appid, openid } => {
+                (KeyKind::WechatOpenid, format!("{appid}:{openid}"))
+            }
+            IdentityKey::Platform { platform, user_id } => {
+                (KeyKind::Platform, format!("{platform}:{user_id}"))
+            }
+            IdentityKey::MemberCard(card) => (KeyKind::MemberCard, card.clone()),
+        }
+    }
+}
+
 /// An opaque identifier token: printable ASCII without spaces or `:` (the
 /// canonical form's separator), at most [`MAX_TOKEN_CHARS`].
 fn token(field: &str, value: &str) -> Result<String, FieldError> {
@@ -250,114 +343,5 @@ fn platform_slug(field: &str, value: &str) -> Result<String, FieldError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn raw_phone(phone: &str) -> RawIdentity {
-        RawIdentity {
-            phone: Some(phone.into()),
-            ..RawIdentity::default()
-        }
-    }
-
-    #[test]
-    fn canonical_forms() {
-        let raw = RawIdentity {
-            phone: Some("138 0013 8000".into()),
-            wechat_unionid: Some("oU1".into()),
-            wechat_appid: Some("wx42".into()),
-            wechat_openid: Some("oP9".into()),
-            platform: Some("Meituan".into()),
-            platform_user_id: Some("123".into()),
-            member_card: Some("VIP-0001".into()),
-        };
-        let keys: Vec<String> = parse_identity("identity", &raw)
-            .unwrap()
-            .keys
-            .iter()
-            .map(IdentityKey::canonical)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "phone:+8613800138000",
-                "wechat_unionid:oU1",
-                "wechat_openid:wx42:oP9",
-                "platform:meituan:123",
-                "member_card:VIP-0001",
-            ]
-        );
-        for key in &keys {
-            assert_eq!(&key.parse::<IdentityKey>().unwrap().canonical(), key);
-        }
-    }
-
-    #[test]
-    fn spellings_of_one_phone_give_one_key() {
-        let a = parse_identity("id", &raw_phone("+86 13800138000")).unwrap();
-        let b = parse_identity("id", &raw_phone("8613800138000")).unwrap();
-        assert_eq!(a.keys, b.keys);
-        assert_eq!(a.keys.len(), 1);
-    }
-
-    #[test]
-    fn masked_phone_becomes_a_hint_not_a_key() {
-        let parsed = parse_identity("id", &raw_phone("138****8000")).unwrap();
-        assert!(parsed.keys.is_empty());
-        assert_eq!(parsed.masked_phone_hint.unwrap().as_str(), "138****8000");
-    }
-
-    #[test]
-    fn every_bad_field_is_named() {
-        let raw = RawIdentity {
-            phone: Some("12".into()),
-            wechat_openid: Some("oP9".into()),
-            platform_user_id: Some("7".into()),
-            member_card: Some("has space".into()),
-            ..RawIdentity::default()
-        };
-        let errors = parse_identity("visit.identity", &raw).unwrap_err();
-        assert_eq!(
-            errors.fields(),
-            [
-                "visit.identity.phone",
-                "visit.identity.wechat_appid",
-                "visit.identity.platform",
-                "visit.identity.member_card",
-            ]
-        );
-    }
-
-    #[test]
-    fn non_canonical_strings_are_rejected() {
-        for bad in [
-            "phone:13800138000",
-            "platform:Meituan:1",
-            "wechat_openid:only",
-            "email:a@b",
-            "member_card:",
-            "nokind",
-        ] {
-            assert!(bad.parse::<IdentityKey>().is_err(), "{bad}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn canonical_parse_never_panics(raw in "\\PC{0,80}") {
-            if let Ok(key) = raw.parse::<IdentityKey>() {
-                prop_assert_eq!(key.canonical(), raw);
-            }
-        }
-
-        #[test]
-        fn token_keys_round_trip(
-            platform in "[a-z][a-z0-9_]{0,10}", user in "[!-9;-~]{1,40}"
-        ) {
-            let key = IdentityKey::Platform { platform, user_id: user };
-            prop_assert_eq!(key.canonical().parse::<IdentityKey>(), Ok(key));
-        }
-    }
-}
+#[path = "identity_tests.rs"]
+mod tests;

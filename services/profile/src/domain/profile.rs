@@ -6,7 +6,10 @@
 //! a patch plus a field mask; [`apply_mask`] copies only the named fields and
 //! rejects unknown paths by name. Aggregates and class live elsewhere.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::error::{FieldError, check_max_chars};
 
@@ -15,11 +18,16 @@ const MAX_ENTRY_CHARS: usize = 64;
 const MAX_SEAT_PREFERENCE_CHARS: usize = 200;
 const MAX_NOTES_CHARS: usize = 2_000;
 const MAX_ANNIVERSARIES: usize = 20;
+const MAX_NAME_CHARS: usize = 64;
+const MAX_ATTRIBUTES: usize = 50;
+const MAX_ATTRIBUTE_VALUE_CHARS: usize = 256;
+/// Genders a profile may carry (proto `Profile.gender`); empty means not given.
+const GENDERS: &[&str] = &["", "female", "male"];
 /// Oldest birth year we accept; older is a typo, not a guest.
 const MIN_BIRTH_YEAR: i32 = 1900;
 
 /// A birthday; guests often give month and day only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Birthday {
     pub month: u32,
     pub day: u32,
@@ -27,7 +35,7 @@ pub struct Birthday {
 }
 
 /// A date the guest celebrates (结婚纪念日, 公司周年 ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anniversary {
     pub label: String,
     pub date: NaiveDate,
@@ -43,7 +51,7 @@ pub enum MarketingChannel {
 }
 
 /// Marketing opt-in per channel; everything is off until the guest agrees.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketingConsent {
     pub sms: bool,
     pub wechat: bool,
@@ -62,8 +70,13 @@ impl MarketingConsent {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
+    /// Name as the guest gave it.
+    pub name: String,
+    /// "female", "male" or empty.
+    pub gender: String,
     pub dietary_habits: Vec<String>,
     pub allergies: Vec<String>,
     pub seat_preference: Option<String>,
@@ -71,10 +84,17 @@ pub struct Profile {
     pub anniversaries: Vec<Anniversary>,
     pub notes: String,
     pub consent: MarketingConsent,
+    /// Channels the guest opted out of entirely (also no service messages).
+    pub opted_out: MarketingConsent,
+    /// Further attributes readable by tag rules (`attr("...")`).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// Every field path [`apply_mask`] accepts. `*` replaces the whole profile.
 pub const PROFILE_PATHS: &[&str] = &[
+    "name",
+    "gender",
+    "attributes",
     "dietary_habits",
     "allergies",
     "seat_preference",
@@ -163,7 +183,38 @@ fn copy_field(target: &mut Profile, patch: &Profile, path: &str) -> Result<(), F
             check_max_chars(path, &patch.notes, MAX_NOTES_CHARS)?;
             target.notes = patch.notes.clone();
         }
-        "consent" => target.consent = patch.consent,
+        "name" => {
+            let name = patch.name.trim();
+            check_max_chars(path, name, MAX_NAME_CHARS)?;
+            target.name = name.to_owned();
+        }
+        "gender" => {
+            if !GENDERS.contains(&patch.gender.as_str()) {
+                return Err(FieldError::invalid(
+                    path,
+                    "must be \"female\", \"male\" or empty",
+                ));
+            }
+            target.gender = patch.gender.clone();
+        }
+        "attributes" => {
+            if patch.attributes.len() > MAX_ATTRIBUTES {
+                return Err(too_many(path, patch.attributes.len(), MAX_ATTRIBUTES));
+            }
+            for (key, value) in &patch.attributes {
+                let field = format!("attributes[{key}]");
+                if key.trim().is_empty() {
+                    return Err(FieldError::Missing { field });
+                }
+                check_max_chars(&field, key, MAX_ENTRY_CHARS)?;
+                check_max_chars(&field, value, MAX_ATTRIBUTE_VALUE_CHARS)?;
+            }
+            target.attributes = patch.attributes.clone();
+        }
+        "consent" => {
+            target.consent = patch.consent;
+            target.opted_out = patch.opted_out;
+        }
         "consent.sms" => target.consent.sms = patch.consent.sms,
         "consent.wechat" => target.consent.wechat = patch.consent.wechat,
         "consent.email" => target.consent.email = patch.consent.email,
@@ -215,127 +266,5 @@ fn too_many(field: &str, count: usize, max: usize) -> FieldError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn paths(list: &[&str]) -> Vec<String> {
-        list.iter().map(|p| (*p).to_owned()).collect()
-    }
-
-    fn stored() -> Profile {
-        Profile {
-            dietary_habits: vec!["少辣".into()],
-            allergies: vec!["花生".into()],
-            seat_preference: Some("靠窗".into()),
-            notes: "老客户".into(),
-            consent: MarketingConsent {
-                sms: true,
-                ..MarketingConsent::default()
-            },
-            ..Profile::default()
-        }
-    }
-
-    #[test]
-    fn only_masked_fields_change() {
-        let patch = Profile {
-            allergies: vec![" 虾 ".into(), "虾".into(), "".into(), "芒果".into()],
-            notes: "ignored".into(),
-            consent: MarketingConsent {
-                wechat: true,
-                ..MarketingConsent::default()
-            },
-            ..Profile::default()
-        };
-        let updated =
-            apply_mask(&stored(), &patch, &paths(&["allergies", "consent.wechat"])).unwrap();
-        assert_eq!(updated.allergies, ["虾", "芒果"]);
-        assert_eq!(updated.notes, "老客户");
-        assert!(updated.consent.sms, "sms consent untouched");
-        assert!(updated.consent.allows(MarketingChannel::Wechat));
-        assert_eq!(updated.dietary_habits, ["少辣"]);
-    }
-
-    #[test]
-    fn unknown_path_is_named_and_changes_nothing() {
-        let error = apply_mask(
-            &stored(),
-            &Profile::default(),
-            &paths(&["notes", "consent.fax"]),
-        )
-        .unwrap_err();
-        assert_eq!(
-            error,
-            FieldError::UnknownPath {
-                path: "consent.fax".into()
-            }
-        );
-    }
-
-    #[test]
-    fn empty_mask_is_rejected_and_star_replaces_everything() {
-        assert!(apply_mask(&stored(), &Profile::default(), &[]).is_err());
-        let replaced = apply_mask(&stored(), &Profile::default(), &paths(&["*"])).unwrap();
-        assert_eq!(replaced, Profile::default());
-    }
-
-    #[test]
-    fn clearing_a_field_through_the_mask() {
-        let patch = Profile {
-            seat_preference: Some("   ".into()),
-            ..Profile::default()
-        };
-        let updated = apply_mask(&stored(), &patch, &paths(&["seat_preference"])).unwrap();
-        assert_eq!(updated.seat_preference, None);
-    }
-
-    #[test]
-    fn birthdays_are_checked() {
-        let with = |month, day, year| Profile {
-            birthday: Some(Birthday { month, day, year }),
-            ..Profile::default()
-        };
-        let mask = paths(&["birthday"]);
-        assert!(apply_mask(&stored(), &with(2, 29, None), &mask).is_ok());
-        assert_eq!(
-            apply_mask(&stored(), &with(2, 29, Some(2023)), &mask)
-                .unwrap_err()
-                .field(),
-            "birthday"
-        );
-        assert_eq!(
-            apply_mask(&stored(), &with(13, 1, None), &mask)
-                .unwrap_err()
-                .field(),
-            "birthday"
-        );
-        assert_eq!(
-            apply_mask(&stored(), &with(1, 1, Some(1850)), &mask)
-                .unwrap_err()
-                .field(),
-            "birthday.year"
-        );
-    }
-
-    #[test]
-    fn oversize_inputs_name_their_field() {
-        let patch = Profile {
-            notes: "注".repeat(2_001),
-            anniversaries: vec![Anniversary {
-                label: " ".into(),
-                date: NaiveDate::from_ymd_opt(2020, 5, 20).unwrap(),
-            }],
-            dietary_habits: (0..31).map(|i| format!("习惯{i}")).collect(),
-            ..Profile::default()
-        };
-        let field = |path: &str| {
-            apply_mask(&stored(), &patch, &paths(&[path]))
-                .unwrap_err()
-                .field()
-                .to_owned()
-        };
-        assert_eq!(field("notes"), "notes");
-        assert_eq!(field("anniversaries"), "anniversaries[0].label");
-        assert_eq!(field("dietary_habits"), "dietary_habits");
-    }
-}
+#[path = "profile_tests.rs"]
+mod tests;

@@ -12,6 +12,7 @@
 //! a single visit shows no preference yet and scores 1.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::aggregates::Aggregates;
 
@@ -35,7 +36,7 @@ impl RfmScores {
 }
 
 /// Cut-offs for scores 5..2 (recency) or 2..5 (the others), each ascending.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RfmCutoffs {
     /// Recency scores one point for every entry the days since the last visit
     /// are at or below: `[7, 30, 90, 180]` gives 5 within a week, 1 after 180.

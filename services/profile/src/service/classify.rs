@@ -1,0 +1,200 @@
+//! RFM classes kept current: the chain's policy and cut-offs loaded once per call, the
+//! class recomputed whenever aggregates change (ClassChanged emitted on a change), and a
+//! daily recompute of every customer under a leader lease (time alone moves recency).
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use maitre_kit::{coord::Coordination, eventlog::EventLog};
+use maitre_proto::events::v1::{ClassChanged, EventScope, event::Payload};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::{
+    convert::policy::{classification, default_policy, proto_class, to_domain},
+    domain::{
+        classification::{ClassificationPolicy, RfmScoring, classify},
+        followup::FollowUpRules,
+        rfm::RfmCutoffs,
+    },
+    error::Result,
+    storage::{customers, customers::CustomerRow, policy},
+};
+
+/// What classifying a chain's customers needs.
+#[derive(Debug, Clone)]
+pub struct ClassContext {
+    pub policy: ClassificationPolicy,
+    pub rules: FollowUpRules,
+    pub cutoffs: RfmCutoffs,
+}
+
+/// Cut-offs of the chain's policy: fixed ones, or the quintiles last computed (computed
+/// now when there are none yet).
+pub async fn load_context(
+    db: &DatabaseConnection,
+    chain: &str,
+    now: DateTime<Utc>,
+) -> Result<ClassContext> {
+    let stored = policy::get(db, chain).await?.unwrap_or_else(default_policy);
+    let (policy, rules) = to_domain(&stored)?;
+    let cutoffs = match &policy.scoring {
+        RfmScoring::Fixed(cutoffs) => cutoffs.clone(),
+        RfmScoring::Quintiles { .. } => match policy::cutoffs(db, chain).await? {
+            Some(stored) if !stale(&stored, now) => stored.cutoffs,
+            _ => refresh_cutoffs(db, chain, &policy, now).await?,
+        },
+    };
+    Ok(ClassContext {
+        policy,
+        rules,
+        cutoffs,
+    })
+}
+
+/// Below this many customers quintiles move quickly (a young chain), so they are
+/// recomputed at most every [`SMALL_CHAIN_REFRESH_US`] instead of daily.
+const SMALL_CHAIN: i64 = 1_000;
+const SMALL_CHAIN_REFRESH_US: i64 = 60 * 1_000_000;
+/// Cut-offs older than this were missed by the daily job: recompute on use.
+const MAX_AGE_US: i64 = 26 * 3600 * 1_000_000;
+
+fn stale(stored: &policy::StoredCutoffs, now: DateTime<Utc>) -> bool {
+    let age_us = now.timestamp_micros() - stored.computed_at_us;
+    age_us > MAX_AGE_US || (stored.population < SMALL_CHAIN && age_us > SMALL_CHAIN_REFRESH_US)
+}
+
+/// Recomputes the chain's cut-offs over its customers and stores them.
+pub async fn refresh_cutoffs(
+    db: &DatabaseConnection,
+    chain: &str,
+    policy: &ClassificationPolicy,
+    now: DateTime<Utc>,
+) -> Result<RfmCutoffs> {
+    let population = customers::all_aggregates(db, chain).await?;
+    let cutoffs = policy.cutoffs(population.iter().map(|(_, a)| a), now);
+    let size = i64::try_from(population.len()).unwrap_or(i64::MAX);
+    policy::put_cutoffs(db, chain, &cutoffs, size, now.timestamp_micros()).await?;
+    Ok(cutoffs)
+}
+
+/// Classes `row` as of `now`; returns `(from, to)` contract class numbers when it changed.
+pub fn reclassify(
+    row: &mut CustomerRow,
+    ctx: &ClassContext,
+    now: DateTime<Utc>,
+) -> Option<(i32, i32)> {
+    let computed = classify(&row.aggregates, now, &ctx.policy, &ctx.cutoffs);
+    let to = proto_class(computed.class) as i32;
+    let from = row.class;
+    row.classification = Some(classification(&computed, now));
+    row.class = to;
+    (from != to).then_some((from, to))
+}
+
+/// Appends `ClassChanged` for a change returned by [`reclassify`].
+pub async fn emit_change(
+    conn: &impl ConnectionTrait,
+    events: &EventLog,
+    chain: &str,
+    row: &CustomerRow,
+    (from, to): (i32, i32),
+) -> Result<()> {
+    events
+        .append(
+            conn,
+            chain,
+            EventScope {
+                customer_id: row.customer_id.clone(),
+                store_id: row.home_store_id.clone(),
+                manager_id: row.owner_manager_id.clone(),
+            },
+            Payload::ClassChanged(ClassChanged {
+                customer_id: row.customer_id.clone(),
+                from,
+                to,
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Recomputes cut-offs and every class of `chain`; returns how many classes changed.
+pub async fn recompute_chain(
+    db: &DatabaseConnection,
+    events: &EventLog,
+    chain: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut ctx = load_context(db, chain, now).await?;
+    ctx.cutoffs = refresh_cutoffs(db, chain, &ctx.policy, now).await?;
+    let ids: Vec<String> = customers::all_aggregates(db, chain)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut changed = 0;
+    for chunk in ids.chunks(500) {
+        let txn = super::begin_write(db).await?;
+        for id in chunk {
+            let Some(mut row) = customers::get_for_update(&txn, chain, id).await? else {
+                continue;
+            };
+            if let Some(change) = reclassify(&mut row, &ctx, now) {
+                customers::save(&txn, chain, &row).await?;
+                emit_change(&txn, events, chain, &row, change).await?;
+                changed += 1;
+            }
+        }
+        txn.commit().await?;
+        events.committed();
+    }
+    Ok(changed)
+}
+
+/// The daily recompute: one replica (the lease holder) recomputes every chain once a day.
+pub async fn run_daily(
+    db: DatabaseConnection,
+    coord: Arc<dyn Coordination>,
+    events: Arc<EventLog>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let holder = uuid::Uuid::new_v4().to_string();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+        let today = Utc::now().date_naive().to_string();
+        let leader = coord
+            .lease_acquire("daily-classes", &holder, Duration::from_secs(3600))
+            .await;
+        if !matches!(leader, Ok(Some(_))) {
+            continue;
+        }
+        if coord
+            .get("daily-classes-done")
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some(today.as_str())
+        {
+            continue;
+        }
+        let chains = match customers::chains(&db).await {
+            Ok(chains) => chains,
+            Err(e) => {
+                tracing::warn!(error = %e, "daily classes: listing chains failed");
+                continue;
+            }
+        };
+        for chain in chains {
+            match recompute_chain(&db, &events, &chain, Utc::now()).await {
+                Ok(changed) => tracing::info!(chain, changed, "daily classes recomputed"),
+                Err(e) => tracing::warn!(chain, error = %e, "daily classes failed"),
+            }
+        }
+        let _ = coord.set("daily-classes-done", &today, None).await;
+    }
+}

@@ -1,0 +1,54 @@
+//! Operations that combine domain rules and storage inside one transaction, shared by
+//! the handlers: recording events, merging, erasing, classifying, locking identity keys.
+
+pub mod classify;
+pub mod ingest;
+pub mod locks;
+pub mod merge;
+pub mod reminders;
+pub mod view;
+
+use maitre_kit::db::is_postgres;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+
+use crate::error::{Error, Result};
+
+/// Begins a transaction that holds the write lock from its first statement on SQLite
+/// (a deferred SQLite transaction that read first fails, not waits, when another writer
+/// committed meanwhile); PostgreSQL transactions begin as usual.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let txn = db.begin().await?;
+    if !is_postgres(&txn) {
+        // Any write statement takes SQLite's write lock, waiting for the busy timeout.
+        txn.execute_unprepared("DELETE FROM kit_idempotency WHERE 1 = 0")
+            .await?;
+    }
+    Ok(txn)
+}
+
+/// True for failures a retry of the whole transaction may cure: a racing insert of the
+/// same unique value, a deadlock or serialization failure, a busy database.
+pub fn is_retryable(error: &Error) -> bool {
+    if crate::storage::is_unique_violation(error) {
+        return true;
+    }
+    match error {
+        Error::Db(e) => {
+            let text = e.to_string().to_ascii_lowercase();
+            [
+                "deadlock",
+                "could not serialize",
+                "database is locked",
+                "busy",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
+        }
+        _ => false,
+    }
+}
+
+/// Microseconds since the epoch of a UTC time.
+pub fn micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_micros()
+}

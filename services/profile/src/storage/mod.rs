@@ -1,0 +1,85 @@
+//! Storage of the profile service: migrations (the kit's tables first) and the SQL of
+//! each table family. Every function takes the caller's chain and filters by it.
+
+mod schema;
+
+pub mod customers;
+pub mod events;
+pub mod followups;
+pub mod identity;
+pub mod menu;
+pub mod policy;
+pub mod stores;
+
+use maitre_kit::eventlog::KitTables;
+use sea_orm::{DbErr, QueryResult, Value};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+pub use schema::ProfileTables;
+
+use crate::error::{Error, Result};
+
+/// The service's migrations, applied at start and by `maitre migrate`.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(KitTables), Box::new(ProfileTables)]
+    }
+}
+
+/// `$from, $from+1, …` placeholders for an `IN (…)` list of `count` values.
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A column of a row, naming the column when it cannot be read.
+pub(crate) fn col<T: sea_orm::TryGetable>(row: &QueryResult, name: &str) -> Result<T> {
+    row.try_get::<T>("", name).map_err(Error::from)
+}
+
+/// JSON text of a domain value.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_string(value)
+        .map(Value::from)
+        .map_err(|e| Error::from(DbErr::Custom(format!("encoding json: {e}"))))
+}
+
+/// A domain value from JSON text.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::Db(maitre_kit::db::DbError::Corrupt {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// A protobuf message from stored bytes.
+pub(crate) fn from_proto<M: prost::Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|e| {
+        Error::Db(maitre_kit::db::DbError::Corrupt {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// True when the database refused a row for a unique constraint.
+pub(crate) fn is_unique_violation(error: &Error) -> bool {
+    match error {
+        Error::Db(maitre_kit::db::DbError::Db(e)) => matches!(
+            e.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ),
+        _ => false,
+    }
+}
+
+/// An `i64` bound value from a `u64` count (saturating).
+pub(crate) fn count_value(n: u64) -> Value {
+    Value::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
