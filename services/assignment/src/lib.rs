@@ -1,8 +1,18 @@
 //! Maitre assignment service: a library (`serve`, api, domain, storage) under the thin `maitre serve assignment`.
+//!
+//! Layout: `api/` decodes, authorises and encodes; `engine/` runs the use cases over
+//! `storage/` (SQL), coordination (`cache`, balances, locks) and the pure `domain/`.
 
 pub mod api;
+pub mod cache;
+pub mod convert;
 pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod explain;
 pub mod storage;
+pub mod time;
+mod upstream;
 
 use std::future::Future;
 
@@ -24,14 +34,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RuntimeError> {
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
-    let api = api::AssignmentServiceApi::new(runtime.clone());
+    let engine = engine::Engine::new(runtime.clone());
+    let (stop_consumer, consumer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = tokio::spawn(upstream::follow_profile(engine.clone(), async {
+        let _ = consumer_stopped.await;
+    }));
+    let api = api::AssignmentServiceApi::new(engine);
     let routes = Routes::new(AssignmentServiceServer::with_interceptor(
         api,
         runtime.auth(),
     ));
-    runtime
+    let result = runtime
         .serve(&[SERVICE_NAME], routes, listener, shutdown)
-        .await
+        .await;
+    let _ = stop_consumer.send(());
+    let _ = consumer.await;
+    result
 }
 
 /// Brings the service's database schema up to date and returns (`maitre migrate`).

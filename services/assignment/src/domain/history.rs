@@ -32,10 +32,14 @@ pub enum HistoryReason {
     Expiry,
     /// Two customer records merged; the survivor took this owner.
     Merge,
+    /// Nobody eligible had room: the customer waits in the store's unassigned pool.
+    Unassigned,
+    /// Locked to the current owner by hand (store manager or HQ).
+    ManualLock,
 }
 
 impl HistoryReason {
-    pub const ALL: [HistoryReason; 10] = [
+    pub const ALL: [HistoryReason; 12] = [
         HistoryReason::LastContact,
         HistoryReason::ValueLock,
         HistoryReason::DailyEvenSplit,
@@ -46,6 +50,8 @@ impl HistoryReason {
         HistoryReason::Unlock,
         HistoryReason::Expiry,
         HistoryReason::Merge,
+        HistoryReason::Unassigned,
+        HistoryReason::ManualLock,
     ];
 
     /// The stored name of the reason.
@@ -61,6 +67,8 @@ impl HistoryReason {
             HistoryReason::Unlock => "unlock",
             HistoryReason::Expiry => "expiry",
             HistoryReason::Merge => "merge",
+            HistoryReason::Unassigned => "unassigned",
+            HistoryReason::ManualLock => "manual_lock",
         }
     }
 
@@ -117,7 +125,9 @@ mod tests {
                 "bulk_transfer",
                 "unlock",
                 "expiry",
-                "merge"
+                "merge",
+                "unassigned",
+                "manual_lock"
             ]
         );
     }

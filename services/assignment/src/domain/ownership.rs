@@ -169,6 +169,28 @@ pub fn expire_lock_if_due(
     decision
 }
 
+/// Manual lock by a store manager or HQ on the current owner. A no-op when already locked;
+/// `None` when the customer has no owner (nothing to lock to).
+pub fn lock_manually(state: &OwnerState, now: DateTime<Utc>) -> Option<Decision> {
+    let owner = state.owner.clone()?;
+    let mut decision = Decision::start(state);
+    if state.is_locked() {
+        return Some(decision);
+    }
+    decision.next.lock = Some(ValueLock {
+        locked_at: now,
+        reason: crate::domain::value_lock::LockReason::Manual,
+    });
+    decision.history.push(HistoryEntry {
+        from: Some(owner.clone()),
+        to: Some(owner),
+        reason: HistoryReason::ManualLock,
+        locked_after: true,
+        at: now,
+    });
+    Some(decision)
+}
+
 /// Manual unlock by a store manager or HQ; the owner stays. A no-op when not locked.
 pub fn unlock_manually(state: &OwnerState, now: DateTime<Utc>) -> Decision {
     let mut decision = Decision::start(state);

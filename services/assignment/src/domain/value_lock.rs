@@ -46,6 +46,8 @@ pub enum LockReason {
         counted_spend_fen: i64,
         threshold_fen: i64,
     },
+    /// Locked by hand (a store manager or HQ), whatever the spend.
+    Manual,
 }
 
 /// A value lock on the current owner. Moves with the customer on transfer.

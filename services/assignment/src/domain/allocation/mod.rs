@@ -61,8 +61,10 @@ pub struct StoreCounters<'a> {
     pub this_month: &'a Tally,
 }
 
-/// The eligible managers in roster order, or why there are none.
-fn eligible_or_pool(
+/// The eligible managers in roster order, or why there are none (the pool), or the
+/// configuration error of a store without members. Public so the service can run the
+/// even splits as one atomic balance pick across replicas with the same candidates.
+pub fn eligible_or_pool(
     request: &StoreAllocation<'_>,
 ) -> Result<Result<Vec<ManagerId>, PoolReason>, AssignmentError> {
     let mut members = request.roster.store_members(request.store_id).peekable();

@@ -357,3 +357,27 @@ fn a_lock_without_expiry_never_expires() {
     assert!(locked.is_locked());
     assert!(expire_lock_if_due(&locked, None, &policy, day(10_000)).is_fast_path());
 }
+
+#[test]
+fn manual_lock_needs_an_owner_and_is_idempotent() {
+    assert!(lock_manually(&OwnerState::default(), day(0)).is_none());
+    let owned = OwnerState {
+        owner: Some("wang".into()),
+        lock: None,
+    };
+    let d = lock_manually(&owned, day(1)).expect("has an owner");
+    assert!(d.next.is_locked());
+    assert_eq!(d.history.len(), 1);
+    assert_eq!(d.history[0].reason, HistoryReason::ManualLock);
+    assert_eq!(owner(&d.next), Some("wang"));
+    let again = lock_manually(&d.next, day(2)).expect("has an owner");
+    assert!(again.is_fast_path());
+    // A manual lock holds against another manager's booking like a value lock.
+    let moved = decide_on_contact(
+        &d.next,
+        &booking(Some("zhang"), 0, Some(day(1))),
+        &policy(LockOwnerOnCrossing::OwnerBeforeContact),
+        day(3),
+    );
+    assert!(moved.is_fast_path());
+}

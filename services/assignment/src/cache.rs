@@ -1,0 +1,122 @@
+//! Caches in front of the database, never instead of it.
+//!
+//! - The owner cache (coordination, shared by replicas): `owner:<chain>:<customer>` holds the
+//!   customer's row as JSON with its version. It lets `AssignOnContact` answer the common
+//!   case — the owner does not change — with ONE Redis round trip and no database write.
+//!   Writers delete the entry before their transaction and publish the new row after the
+//!   commit; a publish never replaces a newer version, so replicas racing to publish, or a
+//!   reader filling a miss from an older read, cannot leave an older row behind for long
+//!   (entries also expire). Losing the cache (Redis flush) only costs a database read.
+//! - The policy cache (in process): effective policies per store for a few seconds, so the
+//!   fast path needs no database read either. Updates on this replica clear it at once;
+//!   other replicas see a change within [`POLICY_TTL`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use maitre_kit::coord::Coordination;
+
+use crate::domain::policy::AssignmentPolicy;
+use crate::storage::customers::CustomerRow;
+use crate::storage::policies::PolicyFields;
+
+/// How long a cached owner row lives without being refreshed.
+const OWNER_TTL: Duration = Duration::from_secs(3600);
+/// How long a replica trusts its copy of a policy.
+pub const POLICY_TTL: Duration = Duration::from_secs(2);
+
+fn owner_key(chain_id: &str, customer_id: &str) -> String {
+    format!("owner:{chain_id}:{customer_id}")
+}
+
+/// The cached row, if any (errors and undecodable entries count as a miss).
+pub async fn cached_owner(
+    coord: &dyn Coordination,
+    chain_id: &str,
+    customer_id: &str,
+) -> Option<CustomerRow> {
+    match coord.get(&owner_key(chain_id, customer_id)).await {
+        Ok(Some(json)) => serde_json::from_str(&json).ok(),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::debug!(%error, "owner cache unavailable");
+            None
+        }
+    }
+}
+
+/// Drops the cached row (before a change is written).
+pub async fn forget_owner(coord: &dyn Coordination, chain_id: &str, customer_id: &str) {
+    if let Err(error) = coord.delete(&owner_key(chain_id, customer_id)).await {
+        tracing::debug!(%error, "owner cache unavailable");
+    }
+}
+
+/// Publishes `row` unless the cache already holds the same or a newer version.
+pub async fn publish_owner(coord: &dyn Coordination, chain_id: &str, row: &CustomerRow) {
+    let key = owner_key(chain_id, &row.customer_id);
+    let Ok(json) = serde_json::to_string(row) else {
+        return;
+    };
+    for _ in 0..3 {
+        let current = match coord.get(&key).await {
+            Ok(current) => current,
+            Err(_) => return,
+        };
+        if let Some(current_json) = &current {
+            let newer = serde_json::from_str::<CustomerRow>(current_json)
+                .is_ok_and(|cached| cached.version >= row.version);
+            if newer {
+                return;
+            }
+        }
+        match coord
+            .compare_and_set(&key, current.as_deref(), Some(&json), Some(OWNER_TTL))
+            .await
+        {
+            Ok(true) | Err(_) => return,
+            Ok(false) => continue,
+        }
+    }
+}
+
+/// The effective policy of one store: the stored fields and the validated rules.
+#[derive(Debug)]
+pub struct EffectivePolicy {
+    pub fields: PolicyFields,
+    pub rules: AssignmentPolicy,
+}
+
+/// A cached policy with the moment it was loaded, per (chain, store).
+type PolicyEntries = HashMap<(String, String), (Instant, Arc<EffectivePolicy>)>;
+
+/// Per-replica cache of effective policies.
+#[derive(Default)]
+pub struct PolicyCache {
+    entries: Mutex<PolicyEntries>,
+}
+
+impl PolicyCache {
+    pub fn get(&self, chain_id: &str, store_id: &str) -> Option<Arc<EffectivePolicy>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, policy) = entries.get(&(chain_id.to_owned(), store_id.to_owned()))?;
+        (at.elapsed() < POLICY_TTL).then(|| policy.clone())
+    }
+
+    pub fn put(&self, chain_id: &str, store_id: &str, policy: Arc<EffectivePolicy>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(
+                (chain_id.to_owned(), store_id.to_owned()),
+                (Instant::now(), policy),
+            );
+        }
+    }
+
+    /// Forgets every policy of the chain (after an update on this replica).
+    pub fn forget_chain(&self, chain_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|(chain, _), _| chain != chain_id);
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Allocation of customers without a contact manager by the store's strategy, atomically
+//! across replicas: the even splits are one `balance_pick` on the store's balances for the
+//! store-local day and month (ties rotated by a per-store counter that never resets; the
+//! monthly daily cap as the pick's ceiling). Balances missing from coordination (expiry, a
+//! flushed Redis) are re-seeded from the allocations recorded in the database first, so a
+//! flush never breaks evenness. If coordination is down the same domain rule runs on the
+//! database counts. Customers nobody can take wait in the unassigned pool.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use maitre_kit::coord::{CoordError, Pick};
+use sea_orm::ConnectionTrait;
+
+use super::Engine;
+use crate::cache::EffectivePolicy;
+use crate::domain::allocation::{
+    Allocation, StoreAllocation, StoreCounters, allocate_daily_rotation, allocate_for_store,
+    eligible_or_pool,
+};
+use crate::domain::bucket::DayBucket;
+use crate::domain::policy::AllocationStrategy;
+use crate::domain::roster::{Roster, Tally};
+use crate::domain::{HistoryReason, ManagerId, StoreId};
+use crate::error::Error;
+use crate::storage::decisions::{self, BucketColumn};
+use crate::storage::managers::{self, ManagerRow};
+
+/// Balances outlive their bucket a little (a month bucket is read all month).
+const BALANCE_TTL: Duration = Duration::from_secs(40 * 24 * 3600);
+
+/// The outcome of running the store's strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocated {
+    Manager {
+        manager_id: ManagerId,
+        reason: HistoryReason,
+        /// Bucket segments recorded with the decision (`day:2025-10-30`, `month:2025-10`).
+        day: String,
+        month: String,
+        /// Balances counted for the pick: to count back if the change is not written.
+        counted: Vec<String>,
+    },
+    /// Nobody eligible has room: the customer waits in the pool.
+    Pool,
+}
+
+struct Keys {
+    day: String,
+    month: String,
+    rotation: String,
+}
+
+fn keys(chain_id: &str, store_id: &str, day: DayBucket) -> Keys {
+    Keys {
+        day: format!("balance:{chain_id}:{store_id}:{}", day.key_segment()),
+        month: format!(
+            "balance:{chain_id}:{store_id}:{}",
+            day.month().key_segment()
+        ),
+        rotation: format!("rotation:{chain_id}:{store_id}"),
+    }
+}
+
+fn tally(counts: &[(String, i64)]) -> Tally {
+    counts
+        .iter()
+        .map(|(m, n)| (ManagerId::new(m), u64::try_from(*n).unwrap_or(0)))
+        .collect()
+}
+
+impl Engine {
+    /// Runs the store's strategy for one customer at `at` (store-local day of the contact).
+    pub async fn allocate(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        store_id: &str,
+        at: DateTime<Utc>,
+        policy: &EffectivePolicy,
+    ) -> Result<Allocated, Error> {
+        let rows = managers::of_store(conn, chain_id, store_id).await?;
+        let roster = Roster::new(rows.iter().map(ManagerRow::to_domain).collect())
+            .map_err(Error::rule("store_id"))?;
+        let owned: Tally = rows
+            .iter()
+            .map(|m| (ManagerId::new(&m.manager_id), m.owned()))
+            .collect();
+        let store = StoreId::new(store_id);
+        let request = StoreAllocation {
+            store_id: &store,
+            roster: &roster,
+            owned_customers: &owned,
+            tie_offset: 0,
+        };
+        let candidates = match eligible_or_pool(&request).map_err(Error::rule("store_id"))? {
+            Ok(candidates) => candidates,
+            Err(_) => return Ok(Allocated::Pool),
+        };
+        let day = DayBucket::at(at, policy.rules.time_zone());
+        let segments = (day.key_segment(), day.month().key_segment());
+        if policy.rules.strategy() == AllocationStrategy::DailyRotation {
+            return Ok(assigned(
+                allocate_daily_rotation(&request, day.date()).map_err(Error::rule("store_id"))?,
+                segments,
+                Vec::new(),
+            ));
+        }
+        match self
+            .pick_balanced(conn, chain_id, store_id, day, &candidates, &rows, policy)
+            .await
+        {
+            Ok(Some((manager_id, counted))) => Ok(Allocated::Manager {
+                manager_id,
+                reason: strategy_reason(policy.rules.strategy()),
+                day: segments.0,
+                month: segments.1,
+                counted,
+            }),
+            Ok(None) => Ok(Allocated::Pool),
+            Err(Error::Coord(error)) => {
+                tracing::warn!(%error, "coordination down: allocating from database counts");
+                let counters = (
+                    bucket_counts(conn, chain_id, store_id, BucketColumn::Day, &segments.0).await?,
+                    bucket_counts(conn, chain_id, store_id, BucketColumn::Month, &segments.1)
+                        .await?,
+                );
+                let tie_offset = counters.1.values().sum();
+                let request = StoreAllocation {
+                    tie_offset,
+                    ..request
+                };
+                let counters = StoreCounters {
+                    today: &counters.0,
+                    this_month: &counters.1,
+                };
+                let allocation = allocate_for_store(&policy.rules, &request, &counters, at)
+                    .map_err(Error::rule("store_id"))?;
+                Ok(assigned(allocation, segments, Vec::new()))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Counts back the balances of an allocation whose change was not written.
+    pub async fn uncount(&self, allocated: &Allocated) {
+        if let Allocated::Manager {
+            manager_id,
+            counted,
+            ..
+        } = allocated
+        {
+            for key in counted {
+                if let Err(error) = self
+                    .runtime
+                    .coord
+                    .balance_add(key, manager_id.as_str(), -1, Some(BALANCE_TTL))
+                    .await
+                {
+                    tracing::warn!(%error, key, "could not count back an unwritten allocation");
+                }
+            }
+        }
+    }
+
+    /// Seeds a balance from the database when coordination lost it: every store member,
+    /// zeros included, so the balance exists afterwards.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_balance(
+        &self,
+        conn: &impl ConnectionTrait,
+        key: &str,
+        chain_id: &str,
+        store_id: &str,
+        column: BucketColumn,
+        bucket: &str,
+        members: &[ManagerRow],
+    ) -> Result<(), Error> {
+        let coord = &self.runtime.coord;
+        if coord.balance_exists(key).await? {
+            return Ok(());
+        }
+        let counts = bucket_counts(conn, chain_id, store_id, column, bucket).await?;
+        let entries: Vec<(String, i64)> = members
+            .iter()
+            .map(|m| {
+                let count = counts
+                    .get(&ManagerId::new(&m.manager_id))
+                    .copied()
+                    .unwrap_or(0);
+                (
+                    m.manager_id.clone(),
+                    i64::try_from(count).unwrap_or(i64::MAX),
+                )
+            })
+            .collect();
+        coord.balance_seed(key, &entries, Some(BALANCE_TTL)).await?;
+        Ok(())
+    }
+
+    /// The even-split pick: `Some((winner, balances counted))`, `None` when nobody qualifies.
+    #[allow(clippy::too_many_arguments)]
+    async fn pick_balanced(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        store_id: &str,
+        day: DayBucket,
+        candidates: &[ManagerId],
+        members: &[ManagerRow],
+        policy: &EffectivePolicy,
+    ) -> Result<Option<(ManagerId, Vec<String>)>, Error> {
+        let keys = keys(chain_id, store_id, day);
+        let (day_segment, month_segment) = (day.key_segment(), day.month().key_segment());
+        self.ensure_balance(
+            conn,
+            &keys.day,
+            chain_id,
+            store_id,
+            BucketColumn::Day,
+            &day_segment,
+            members,
+        )
+        .await?;
+        self.ensure_balance(
+            conn,
+            &keys.month,
+            chain_id,
+            store_id,
+            BucketColumn::Month,
+            &month_segment,
+            members,
+        )
+        .await?;
+        let coord = &self.runtime.coord;
+        let tie_offset = u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1).unwrap_or(0);
+        let names: Vec<String> = candidates.iter().map(|c| c.as_str().to_owned()).collect();
+        let counted = vec![keys.day.clone(), keys.month.clone()];
+        let month_also = [keys.month.as_str()];
+        let day_also = [keys.day.as_str()];
+        let cap = policy.rules.monthly_daily_cap();
+        let picked = match policy.rules.strategy() {
+            AllocationStrategy::MonthlyEvenSplit => {
+                let ceiling =
+                    cap.map(|cap| (keys.day.as_str(), i64::try_from(cap).unwrap_or(i64::MAX)));
+                let first = coord
+                    .balance_pick(Pick {
+                        balance: &keys.month,
+                        candidates: &names,
+                        tie_offset,
+                        ceiling,
+                        also_increment: &day_also,
+                        ttl: Some(BALANCE_TTL),
+                    })
+                    .await?;
+                match (first, cap) {
+                    // Everyone reached the daily cap: the overflow is split by today's counts
+                    // (the cap spreads catch-up; it never refuses a customer someone can take).
+                    (None, Some(_)) => {
+                        daily_pick(coord.as_ref(), &keys.day, &names, tie_offset, &month_also)
+                            .await?
+                    }
+                    (first, _) => first,
+                }
+            }
+            _ => daily_pick(coord.as_ref(), &keys.day, &names, tie_offset, &month_also).await?,
+        };
+        Ok(picked.map(|(winner, _)| (ManagerId::new(winner), counted)))
+    }
+}
+
+async fn bucket_counts(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    store_id: &str,
+    column: BucketColumn,
+    bucket: &str,
+) -> Result<Tally, Error> {
+    let counts = decisions::allocations_in_bucket(conn, chain_id, store_id, column, bucket).await?;
+    Ok(tally(&counts))
+}
+
+async fn daily_pick(
+    coord: &dyn maitre_kit::coord::Coordination,
+    day_key: &str,
+    names: &[String],
+    tie_offset: u64,
+    also: &[&str],
+) -> Result<Option<(String, i64)>, CoordError> {
+    coord
+        .balance_pick(Pick {
+            balance: day_key,
+            candidates: names,
+            tie_offset,
+            ceiling: None,
+            also_increment: also,
+            ttl: Some(BALANCE_TTL),
+        })
+        .await
+}
+
+fn strategy_reason(strategy: AllocationStrategy) -> HistoryReason {
+    match strategy {
+        AllocationStrategy::DailyEvenSplit => HistoryReason::DailyEvenSplit,
+        AllocationStrategy::MonthlyEvenSplit => HistoryReason::MonthlyEvenSplit,
+        AllocationStrategy::DailyRotation => HistoryReason::DailyRotation,
+    }
+}
+
+fn assigned(allocation: Allocation, segments: (String, String), counted: Vec<String>) -> Allocated {
+    match allocation {
+        Allocation::Assigned { manager_id, reason } => Allocated::Manager {
+            manager_id,
+            reason,
+            day: segments.0,
+            month: segments.1,
+            counted,
+        },
+        Allocation::Unassigned { .. } => Allocated::Pool,
+    }
+}

@@ -1,0 +1,311 @@
+//! `AssignOnContact`: the per-contact decision (seed 二: last contact, value lock, expiry,
+//! allocation of customers nobody booked with).
+//!
+//! Fast path — the owner does not change (a regular guest booking with their own manager,
+//! an online booking of an owned customer, any booking of a locked one): for a contact
+//! without spend, ONE coordination round trip (GET of the cached owner row) and the domain
+//! rule on it; no database write. Contacts with spend always reach the database: they go
+//! into the ledger the value lock counts. A cache miss reads the database once and fills it.
+//!
+//! Slow path: under the customer lock, one transaction records the contact (its event id
+//! is the key: a replay changes nothing), reads the row and the ledger, decides, allocates
+//! if needed and writes the change conditionally on the version read.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::TransactionTrait;
+
+use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
+use crate::cache::{self, EffectivePolicy};
+use crate::domain::HistoryReason;
+use crate::domain::ManagerId;
+use crate::domain::history::HistoryEntry;
+use crate::domain::ownership::{Contact, assign_allocated, decide_on_contact};
+use crate::domain::policy::SpendWindow;
+use crate::domain::roster::Roster;
+use crate::domain::value_lock::{SpendEntry, counted_spend_fen};
+use crate::error::Error;
+use crate::storage::contacts::{self, ContactRow};
+use crate::storage::customers::{self, CustomerRow};
+use crate::storage::managers;
+use crate::time::from_micros;
+
+/// One validated contact.
+#[derive(Debug, Clone)]
+pub struct ContactInput {
+    pub chain_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    /// Empty when the guest booked with nobody.
+    pub contact_manager_id: String,
+    pub amount_fen: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub source_event_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContactOutcome {
+    pub row: CustomerRow,
+    pub changed: bool,
+}
+
+fn last_visit(row: &CustomerRow) -> Option<DateTime<Utc>> {
+    (row.last_visit_us != 0).then(|| from_micros(row.last_visit_us))
+}
+
+impl Engine {
+    pub async fn assign_on_contact(&self, input: ContactInput) -> Result<ContactOutcome, Error> {
+        let policy = self
+            .effective_policy(&input.chain_id, &input.store_id)
+            .await?;
+        if input.amount_fen == 0
+            && let Some(outcome) = self.contact_fast_path(&input, &policy).await?
+        {
+            return Ok(outcome);
+        }
+        retry_conflicts(|| {
+            let (input, policy) = (&input, policy.clone());
+            async move {
+                let fence = self
+                    .lock_customer(&input.chain_id, &input.customer_id)
+                    .await;
+                cache::forget_owner(
+                    self.runtime.coord.as_ref(),
+                    &input.chain_id,
+                    &input.customer_id,
+                )
+                .await;
+                let result = self.contact_slow_path(input, policy).await;
+                if let Ok(outcome) = &result {
+                    cache::publish_owner(
+                        self.runtime.coord.as_ref(),
+                        &input.chain_id,
+                        &outcome.row,
+                    )
+                    .await;
+                }
+                self.unlock_customer(&input.chain_id, &input.customer_id, fence)
+                    .await;
+                result
+            }
+        })
+        .await
+    }
+
+    /// `Some` when the domain keeps the owner on the cached (or freshly loaded) row.
+    async fn contact_fast_path(
+        &self,
+        input: &ContactInput,
+        policy: &EffectivePolicy,
+    ) -> Result<Option<ContactOutcome>, Error> {
+        let coord = self.runtime.coord.as_ref();
+        let row = match cache::cached_owner(coord, &input.chain_id, &input.customer_id).await {
+            Some(row) => row,
+            None => {
+                let Some(row) =
+                    customers::get(&self.runtime.db, &input.chain_id, &input.customer_id).await?
+                else {
+                    return Ok(None);
+                };
+                cache::publish_owner(coord, &input.chain_id, &row).await;
+                row
+            }
+        };
+        let contact = Contact {
+            via_manager: (!input.contact_manager_id.is_empty())
+                .then(|| ManagerId::new(&input.contact_manager_id)),
+            spend_before_fen: row.counted_spend_fen,
+            spend_after_fen: row.counted_spend_fen,
+            last_visit_at: last_visit(&row),
+        };
+        let decision = decide_on_contact(&row.state(), &contact, &policy.rules, input.occurred_at);
+        Ok(decision.is_fast_path().then_some(ContactOutcome {
+            row,
+            changed: false,
+        }))
+    }
+
+    async fn contact_slow_path(
+        &self,
+        input: &ContactInput,
+        policy: Arc<EffectivePolicy>,
+    ) -> Result<ContactOutcome, Error> {
+        let chain_id = input.chain_id.as_str();
+        let occurred_us = input.occurred_at.timestamp_micros();
+        let txn = self.runtime.db.begin().await?;
+        let fresh = contacts::record(
+            &txn,
+            chain_id,
+            &ContactRow {
+                source_event_id: input.source_event_id.clone(),
+                customer_id: input.customer_id.clone(),
+                store_id: input.store_id.clone(),
+                manager_id: input.contact_manager_id.clone(),
+                amount_fen: input.amount_fen,
+                occurred_at_us: occurred_us,
+            },
+        )
+        .await?;
+        if !fresh {
+            txn.rollback().await?;
+            let row = customers::get(&self.runtime.db, chain_id, &input.customer_id)
+                .await?
+                .ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
+            return Ok(ContactOutcome {
+                row,
+                changed: false,
+            });
+        }
+        let mut before = customers::get(&txn, chain_id, &input.customer_id).await?;
+        if before.is_none() {
+            customers::insert(
+                &txn,
+                chain_id,
+                &CustomerRow::new(&input.customer_id, &input.store_id),
+            )
+            .await?;
+            before = customers::get(&txn, chain_id, &input.customer_id).await?;
+        }
+        let before = before.ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
+        // A contact older than the last recorded one is not the *last* contact (a late or
+        // replayed delivery): it counts its spend but names no manager.
+        let stale = occurred_us < before.last_contact_us;
+        let via = if stale || input.contact_manager_id.is_empty() {
+            None
+        } else {
+            let manager = managers::get(&txn, chain_id, &input.contact_manager_id)
+                .await?
+                .ok_or_else(|| Error::not_found("manager", &input.contact_manager_id))?;
+            Roster::new(vec![manager.to_domain()])
+                .map_err(Error::rule("contact_manager_id"))?
+                .contact_manager(&ManagerId::new(&input.contact_manager_id))
+        };
+        // Spend is counted as of the customer's latest known contact, so a late delivery
+        // neither hides spend recorded after it nor misses a crossing.
+        let counted_at = from_micros(occurred_us.max(before.last_contact_us));
+        let window = policy
+            .rules
+            .value_lock()
+            .map_or(SpendWindow::Lifetime, |l| l.window());
+        let since = match window {
+            SpendWindow::Lifetime => None,
+            SpendWindow::LastDays(days) => {
+                Some((counted_at - Duration::days(i64::from(days))).timestamp_micros())
+            }
+        };
+        let mut entries = contacts::spend_entries(
+            &txn,
+            chain_id,
+            &input.customer_id,
+            &input.source_event_id,
+            since,
+            counted_at.timestamp_micros(),
+        )
+        .await?;
+        let spend_before_fen = counted_spend_fen(&entries, window, counted_at);
+        entries.push(SpendEntry {
+            at: input.occurred_at,
+            amount_fen: input.amount_fen,
+        });
+        let spend_after_fen = counted_spend_fen(&entries, window, counted_at);
+        let contact = Contact {
+            via_manager: via,
+            spend_before_fen,
+            spend_after_fen,
+            last_visit_at: last_visit(&before),
+        };
+        let at = input.occurred_at;
+        let decision = decide_on_contact(&before.state(), &contact, &policy.rules, at);
+        let mut history = decision.history;
+        let mut next = decision.next;
+        let mut context = ChangeContext {
+            actor: "system".to_owned(),
+            source_event_id: input.source_event_id.clone(),
+            skip_capacity: true,
+            facts: crate::explain::Facts {
+                store_id: input.store_id.clone(),
+                expiry_days: policy.rules.value_lock().and_then(|l| l.expiry_days()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut after = before.clone();
+        let mut allocated = Allocated::Pool;
+        if let Some(pending) = decision.allocation {
+            allocated = self
+                .allocate(&txn, chain_id, &input.store_id, at, &policy)
+                .await?;
+            match &allocated {
+                Allocated::Manager {
+                    manager_id,
+                    reason,
+                    day,
+                    month,
+                    ..
+                } => {
+                    let assigned = assign_allocated(&next, manager_id, *reason, &pending, at);
+                    history.extend(assigned.history);
+                    next = assigned.next;
+                    context.alloc_day.clone_from(day);
+                    context.alloc_month.clone_from(month);
+                    context.skip_capacity = false;
+                }
+                Allocated::Pool if before.reason != HistoryReason::Unassigned.as_str() => {
+                    history.push(HistoryEntry {
+                        from: None,
+                        to: None,
+                        reason: HistoryReason::Unassigned,
+                        locked_after: false,
+                        at,
+                    });
+                }
+                Allocated::Pool => {}
+            }
+        }
+        after.set_state(&next);
+        if let Some(last) = history.last() {
+            after.reason = last.reason.as_str().to_owned();
+        }
+        if after.manager_id != before.manager_id {
+            after.since_us = occurred_us;
+        }
+        if !stale {
+            after.last_contact_us = occurred_us;
+            after.store_id.clone_from(&input.store_id);
+        }
+        if input.amount_fen > 0 {
+            after.last_visit_us = after.last_visit_us.max(occurred_us);
+        }
+        after.counted_spend_fen = spend_after_fen;
+        let written = self
+            .write_change(
+                &txn,
+                chain_id,
+                Change {
+                    before: &before,
+                    after,
+                    history: &history,
+                    context: &context,
+                },
+            )
+            .await;
+        let committed = match written {
+            Ok(row) => txn.commit().await.map(|()| row).map_err(Error::from),
+            Err(error) => Err(error),
+        };
+        match committed {
+            Ok(row) => {
+                self.runtime.events.committed();
+                Ok(ContactOutcome {
+                    changed: row.manager_id != before.manager_id,
+                    row,
+                })
+            }
+            Err(error) => {
+                self.uncount(&allocated).await;
+                Err(error)
+            }
+        }
+    }
+}

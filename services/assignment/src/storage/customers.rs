@@ -1,0 +1,283 @@
+//! `asg_customer`: the current ownership of each customer. Every change is an update
+//! conditional on the version that was read ([`update_if_version`]), so two replicas
+//! deciding for one customer at once cannot both win — whatever Redis says.
+
+use sea_orm::{ConnectionTrait, QueryResult, Value};
+
+use super::{all, exec, one};
+use crate::domain::HistoryReason;
+use crate::domain::ManagerId;
+use crate::domain::ownership::OwnerState;
+use crate::domain::value_lock::ValueLock;
+use crate::error::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerRow {
+    pub customer_id: String,
+    /// Empty when unassigned.
+    pub manager_id: String,
+    pub lock: Option<ValueLock>,
+    /// The stored name of the reason of the decision that made the owner (or "unassigned").
+    pub reason: String,
+    pub since_us: i64,
+    pub store_id: String,
+    pub last_contact_us: i64,
+    /// Last paid contact (visit/order), for lock expiry; 0 = none.
+    pub last_visit_us: i64,
+    pub counted_spend_fen: i64,
+    pub erased: bool,
+    pub version: i64,
+}
+
+impl CustomerRow {
+    /// A customer seen for the first time, owned by nobody yet.
+    pub fn new(customer_id: &str, store_id: &str) -> Self {
+        Self {
+            customer_id: customer_id.to_owned(),
+            manager_id: String::new(),
+            lock: None,
+            reason: String::new(),
+            since_us: 0,
+            store_id: store_id.to_owned(),
+            last_contact_us: 0,
+            last_visit_us: 0,
+            counted_spend_fen: 0,
+            erased: false,
+            version: 0,
+        }
+    }
+
+    pub fn state(&self) -> OwnerState {
+        OwnerState {
+            owner: (!self.manager_id.is_empty()).then(|| ManagerId::new(&self.manager_id)),
+            lock: self.lock,
+        }
+    }
+
+    pub fn reason(&self) -> Option<HistoryReason> {
+        HistoryReason::parse(&self.reason)
+    }
+
+    /// Applies a new owner state (the domain's `Decision::next`).
+    pub fn set_state(&mut self, state: &OwnerState) {
+        self.manager_id = state
+            .owner
+            .as_ref()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        self.lock = state.lock;
+    }
+}
+
+const COLUMNS: &str = "customer_id, manager_id, lock_json, reason, since_us, store_id, last_contact_us, last_visit_us, counted_spend_fen, erased, version";
+
+fn from_row(row: &QueryResult) -> Result<CustomerRow, Error> {
+    let lock_json: String = row.try_get("", "lock_json")?;
+    let lock = if lock_json.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_str(&lock_json).map_err(|e| Error::Corrupt {
+                what: "customer lock",
+                reason: e.to_string(),
+            })?,
+        )
+    };
+    Ok(CustomerRow {
+        customer_id: row.try_get("", "customer_id")?,
+        manager_id: row.try_get("", "manager_id")?,
+        lock,
+        reason: row.try_get("", "reason")?,
+        since_us: row.try_get("", "since_us")?,
+        store_id: row.try_get("", "store_id")?,
+        last_contact_us: row.try_get("", "last_contact_us")?,
+        last_visit_us: row.try_get("", "last_visit_us")?,
+        counted_spend_fen: row.try_get("", "counted_spend_fen")?,
+        erased: row.try_get::<i64>("", "erased")? != 0,
+        version: row.try_get("", "version")?,
+    })
+}
+
+fn lock_json(lock: &Option<ValueLock>) -> Result<String, Error> {
+    match lock {
+        None => Ok(String::new()),
+        Some(lock) => serde_json::to_string(lock).map_err(|e| Error::Corrupt {
+            what: "customer lock",
+            reason: e.to_string(),
+        }),
+    }
+}
+
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<Option<CustomerRow>, Error> {
+    one(
+        conn,
+        &format!("SELECT {COLUMNS} FROM asg_customer WHERE chain_id = $1 AND customer_id = $2"),
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Inserts `row` as version 1 unless the customer exists; `true` when inserted.
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    row: &CustomerRow,
+) -> Result<bool, Error> {
+    Ok(exec(
+        conn,
+        &format!(
+            "INSERT INTO asg_customer (chain_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)
+             ON CONFLICT (chain_id, customer_id) DO NOTHING"
+        ),
+        [
+            chain_id.into(),
+            row.customer_id.clone().into(),
+            row.manager_id.clone().into(),
+            lock_json(&row.lock)?.into(),
+            row.reason.clone().into(),
+            row.since_us.into(),
+            row.store_id.clone().into(),
+            row.last_contact_us.into(),
+            row.last_visit_us.into(),
+            row.counted_spend_fen.into(),
+            i64::from(row.erased).into(),
+        ],
+    )
+    .await?
+        == 1)
+}
+
+/// Writes `row` as version `expected_version + 1` only if the stored version is still
+/// `expected_version`; `false` when another decision got there first.
+pub async fn update_if_version(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    row: &CustomerRow,
+    expected_version: i64,
+) -> Result<bool, Error> {
+    Ok(exec(
+        conn,
+        "UPDATE asg_customer SET manager_id = $1, lock_json = $2, reason = $3, since_us = $4, store_id = $5,
+           last_contact_us = $6, last_visit_us = $7, counted_spend_fen = $8, erased = $9, version = $10 + 1
+         WHERE chain_id = $11 AND customer_id = $12 AND version = $10",
+        [
+            row.manager_id.clone().into(),
+            lock_json(&row.lock)?.into(),
+            row.reason.clone().into(),
+            row.since_us.into(),
+            row.store_id.clone().into(),
+            row.last_contact_us.into(),
+            row.last_visit_us.into(),
+            row.counted_spend_fen.into(),
+            i64::from(row.erased).into(),
+            expected_version.into(),
+            chain_id.into(),
+            row.customer_id.clone().into(),
+        ],
+    )
+    .await?
+        == 1)
+}
+
+pub async fn delete(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<(), Error> {
+    exec(
+        conn,
+        "DELETE FROM asg_customer WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A page (by customer id) of a manager's customers.
+pub async fn of_manager(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    manager_id: &str,
+    locked_only: bool,
+    after: &str,
+    limit: u64,
+) -> Result<Vec<CustomerRow>, Error> {
+    let locked = if locked_only {
+        " AND lock_json <> ''"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM asg_customer WHERE chain_id = $1 AND manager_id = $2 AND customer_id > $3{locked}
+         ORDER BY customer_id LIMIT $4"
+    );
+    let values: [Value; 4] = [
+        chain_id.into(),
+        manager_id.into(),
+        after.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    all(conn, &sql, values)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// A page (by customer id) of the unassigned pool, optionally of one store.
+pub async fn pool(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    store_id: Option<&str>,
+    after: &str,
+    limit: u64,
+) -> Result<Vec<CustomerRow>, Error> {
+    let mut values: Vec<Value> = vec![
+        chain_id.into(),
+        HistoryReason::Unassigned.as_str().into(),
+        after.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    let store = match store_id {
+        Some(store_id) => {
+            values.push(store_id.into());
+            " AND store_id = $5"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM asg_customer WHERE chain_id = $1 AND reason = $2 AND manager_id = '' AND customer_id > $3{store}
+         ORDER BY customer_id LIMIT $4"
+    );
+    all(conn, &sql, values)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Customers a manager owns now, and how many of them are locked.
+pub async fn owned_and_locked(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    manager_id: &str,
+) -> Result<(i64, i64), Error> {
+    let row = one(
+        conn,
+        "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN lock_json <> '' THEN 1 ELSE 0 END), 0) AS BIGINT)
+         FROM asg_customer WHERE chain_id = $1 AND manager_id = $2",
+        [chain_id.into(), manager_id.into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(row) => (row.try_get_by_index(0)?, row.try_get_by_index(1)?),
+        None => (0, 0),
+    })
+}
