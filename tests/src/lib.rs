@@ -1,6 +1,8 @@
 //! Cross-service test harness: the whole system (four services and the gateway) started
 //! on ephemeral ports, on the embedded backends or on PostgreSQL + Redis.
 
+pub mod rest;
+
 use maitre_kit::{
     config::ServiceName,
     testing::{Backend, RunningService, TestConfig, spawn},

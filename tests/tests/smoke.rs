@@ -64,10 +64,28 @@ async fn smoke(backend: Backend) {
     let mut n = notification::v1::notification_service_client::NotificationServiceClient::new(channel(&system.notification.url).await);
     n.watch(outgoing(notification::v1::WatchRequest { from_sequence: 0 }, &admin)).await.expect("notification watch");
 
-    // The gateway is up and refuses anonymous API calls.
-    let http = reqwest::Client::new();
+    // The gateway lists all four APIs by reflection (what grpcurl shows).
+    let listed = listed_services(&system.gateway.url).await;
+    for name in maitre_proto::SERVICE_NAMES {
+        assert!(listed.iter().any(|s| s == name), "gateway reflection lists {name}: {listed:?}");
+    }
+
+    // The gateway is up and ready, refuses anonymous API calls, and answers authenticated ones.
+    let http = maitre_kit::http::client();
     let health = http.get(format!("{}/healthz", system.gateway.url)).send().await.expect("gateway healthz");
     assert_eq!(health.status(), 200);
+    let ready = http.get(format!("{}/readyz", system.gateway.url)).send().await.expect("gateway readyz");
+    assert_eq!(ready.status(), 200, "every upstream serving");
+    let anonymous = http.get(format!("{}/v1/tags", system.gateway.url)).send().await.expect("gateway");
+    assert_eq!(anonymous.status(), 401);
+    let rest = maitre_tests::rest::Rest::new(&system.gateway.url, &admin);
+    let tags = rest.get("/v1/tags").await;
+    assert_eq!(tags.status, 200, "{:?}", tags.body);
+    let openapi = http.get(format!("{}/openapi.json", system.gateway.url)).send().await.expect("openapi");
+    let document: serde_json::Value = openapi.json().await.expect("json");
+    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with('3')), "OpenAPI 3");
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.keys().any(|p| p.starts_with("/v1/customers/{") && p.ends_with("ownership")), "{:?}", paths.keys());
 }
 
 #[tokio::test]

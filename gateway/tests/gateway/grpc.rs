@@ -118,7 +118,7 @@ fn frames(mut body: &[u8]) -> Vec<(u8, Vec<u8>)> {
 async fn grpc_web_is_framed_with_trailers_in_the_body() {
     let s = setup(Backend::Embedded, GatewayOptions::default()).await;
     let hq = format!("Bearer {}", token(maitre_kit::auth::Role::HqAdmin, "hq-1"));
-    let client = reqwest::Client::new();
+    let client = maitre_kit::http::client();
     let create = CreateStoreRequest {
         store: Some(Store {
             name: "Harbour".into(),

@@ -9,14 +9,14 @@ use maitre_kit::{
     auth::{Claims, DEVELOPMENT_SECRET, Minter, Role},
     testing::Backend,
 };
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{hq, setup, token};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-async fn create_store(client: &Client, url: &str, name: &str) -> reqwest::Response {
+async fn create_store(client: &reqwest::Client, url: &str, name: &str) -> reqwest::Response {
     client
         .post(format!("{url}/v1/stores"))
         .header("authorization", hq())
@@ -28,7 +28,7 @@ async fn create_store(client: &Client, url: &str, name: &str) -> reqwest::Respon
 
 async fn rest_round_trip_and_errors(backend: Backend) {
     let s = setup(backend, GatewayOptions::default()).await;
-    let client = Client::new();
+    let client = maitre_kit::http::client();
     let created = create_store(&client, &s.url, "Main street").await;
     assert_eq!(created.status(), StatusCode::OK);
     assert!(created.headers().contains_key("x-request-id"));
@@ -170,7 +170,7 @@ fn claims(exp_offset_secs: i64) -> Claims {
 
 async fn unauthenticated_requests_never_reach_a_service(backend: Backend) {
     let s = setup(backend, GatewayOptions::default()).await;
-    let client = Client::new();
+    let client = maitre_kit::http::client();
     let secret = EncodingKey::from_secret(DEVELOPMENT_SECRET.as_bytes());
     let forged = Minter::hs256("not-the-key")
         .mint("hq-1", "chain-1", Role::HqAdmin, &[], 60)
@@ -238,7 +238,7 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
         ..GatewayOptions::default()
     };
     let s = setup(backend, options).await;
-    let client = Client::new();
+    let client = maitre_kit::http::client();
     let first = hq();
     for _ in 0..3 {
         let response = client
@@ -304,7 +304,7 @@ fn annotated_unary_rpcs() -> usize {
 #[tokio::test]
 async fn openapi_lists_every_annotated_rpc_and_docs_render_it() {
     let s = setup(Backend::Embedded, GatewayOptions::default()).await;
-    let client = Client::new();
+    let client = maitre_kit::http::client();
     let doc: Value = client
         .get(format!("{}/openapi.json", s.url))
         .send()
@@ -344,7 +344,7 @@ async fn cors_allows_only_configured_origins() {
         ..GatewayOptions::default()
     };
     let s = setup(Backend::Embedded, options).await;
-    let client = Client::new();
+    let client = maitre_kit::http::client();
     let preflight = |origin: &'static str| {
         client
             .request(reqwest::Method::OPTIONS, format!("{}/v1/stores", s.url))

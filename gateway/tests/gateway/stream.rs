@@ -61,7 +61,7 @@ async fn create_store(client: &reqwest::Client, url: &str, name: &str) {
 
 async fn stream_delivers_and_resumes(backend: Backend) {
     let s = setup(backend, GatewayOptions::default()).await;
-    let client = reqwest::Client::new();
+    let client = maitre_kit::http::client();
     create_store(&client, &s.url, "One").await;
     create_store(&client, &s.url, "Two").await;
 

@@ -17,6 +17,7 @@ pub mod coord;
 pub mod db;
 pub mod error;
 pub mod eventlog;
+pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod page;

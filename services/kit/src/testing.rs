@@ -34,9 +34,68 @@ pub fn redis_url() -> String {
     std::env::var("MAITRE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A unique lower-case name for this test's schema, file or key prefix.
+/// A unique lower-case name for this test's schema, file or key prefix; it starts with the
+/// creation time so [`sweep_stale_schemas`] can tell abandoned schemas from live ones.
 pub fn unique_name(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple()).to_lowercase()
+    let now = chrono::Utc::now().timestamp();
+    format!("{prefix}{now}_{}", uuid::Uuid::new_v4().simple()).to_lowercase()
+}
+
+/// Drops a test schema without blocking the caller: a stopping service may still hold
+/// locks on it, and it needs the test's runtime to finish. Retries briefly with a lock
+/// timeout; whatever is left is swept by a later run.
+fn drop_schema_in_background(url: String, schema: String) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            for _ in 0..20 {
+                if db::drop_schema(&url, &schema).await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        });
+    });
+}
+
+/// Drops test schemas (`t<unix time>_…`) older than an hour, left by killed test processes.
+pub async fn sweep_stale_schemas(url: &str) {
+    use sea_orm::ConnectionTrait;
+    let Ok(conn) = sea_orm::Database::connect(url).await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - 3600;
+    let Ok(rows) = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_[0-9a-f]+$'",
+        ))
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get_by_index::<String>(0) else {
+            continue;
+        };
+        let created: i64 = name[1..]
+            .split('_')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(i64::MAX);
+        if created < cutoff {
+            let _ = conn.execute_unprepared("SET lock_timeout = '1s'").await;
+            let _ = conn
+                .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .await;
+        }
+    }
+    let _ = conn.close().await;
 }
 
 /// A database (and its URL/schema) that disappears with the value.
@@ -59,7 +118,10 @@ impl TestDb {
                 let file = std::env::temp_dir().join(format!("maitre-{schema}.db"));
                 (format!("sqlite://{}?mode=rwc", file.display()), Some(file))
             }
-            Backend::Production => (postgres_url(), None),
+            Backend::Production => {
+                sweep_once();
+                (postgres_url(), None)
+            }
         };
         let db = db::connect_and_migrate::<M>(&url, &schema)
             .await
@@ -87,19 +149,24 @@ impl Drop for TestDb {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
             }
         } else {
-            // Best effort, on a separate thread: Drop cannot await on the test's runtime.
-            let (url, schema) = (self.url.clone(), self.schema.clone());
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    let _ = rt.block_on(db::drop_schema(&url, &schema));
-                }
-            })
-            .join();
+            drop_schema_in_background(self.url.clone(), self.schema.clone());
         }
     }
+}
+
+/// Sweeps stale test schemas once per test process, in the background.
+fn sweep_once() {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        std::thread::spawn(|| {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(sweep_stale_schemas(&postgres_url()));
+            }
+        });
+    });
 }
 
 /// Fresh coordination for `backend`: in-process, or Redis under a unique key prefix.
@@ -143,6 +210,7 @@ impl TestConfig {
                 (Some(file), None)
             }
             Backend::Production => {
+                sweep_once();
                 vars.insert("MAITRE_DATABASE_URL".into(), postgres_url());
                 vars.insert("MAITRE_DATABASE_SCHEMA".into(), name.clone());
                 vars.insert("MAITRE_REDIS_URL".into(), redis_url());
@@ -171,16 +239,7 @@ impl Drop for TestConfig {
             }
         }
         if let Some(schema) = self.schema.clone() {
-            let url = self.config.database_url.clone();
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    let _ = rt.block_on(db::drop_schema(&url, &schema));
-                }
-            })
-            .join();
+            drop_schema_in_background(self.config.database_url.clone(), schema);
         }
     }
 }

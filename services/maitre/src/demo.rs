@@ -113,7 +113,7 @@ struct Guest {
 }
 
 pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
-    let api = Api { http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?, base: gateway.trim_end_matches('/').into(), token: token.into() };
+    let api = Api { http: maitre_kit::http::client_builder().timeout(Duration::from_secs(60)).build()?, base: gateway.trim_end_matches('/').into(), token: token.into() };
     let mut rng = StdRng::seed_from_u64(seed);
     let now = Utc::now();
     println!("Loading the demo chain into {gateway} …");
@@ -214,7 +214,12 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
     step.report("rule tags (created and activated)");
 
     let mut step = Step::default();
-    for preset in ["birthday_dessert", "winback_60d", "new_owner_intro", "a_class_visit_follow_up"] {
+    let presets = api.call(reqwest::Method::GET, "/v1/automation-presets", None).await?;
+    step.record(&presets);
+    let keys: Vec<String> = presets
+        .map(|p| p["presets"].as_array().into_iter().flatten().filter_map(|p| p["preset"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    for preset in keys {
         step.record(&api.post(&format!("/v1/automation-presets/{preset}:install"), json!({"enable": true, "coupon": "DEMO2026"})).await?);
     }
     step.report("automation presets");

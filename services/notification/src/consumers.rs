@@ -86,18 +86,29 @@ impl EventHandler for AutomationHandler {
                 })
             }
             Payload::CustomerUpdated(e) => {
-                if let Some(date) = &e.birthday {
-                    let mut known = facts::get(txn, chain, &e.customer_id).await?;
-                    known.birthday = NaiveDate::from_ymd_opt(
+                let birthday = e.birthday.as_ref().and_then(|date| {
+                    NaiveDate::from_ymd_opt(
                         date.year,
                         u32::try_from(date.month).unwrap_or(0),
                         u32::try_from(date.day).unwrap_or(0),
                     )
-                    .map(|d| d.to_string())
-                    .unwrap_or_default();
+                });
+                if e.birthday.is_some() {
+                    let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                    known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default();
                     facts::put(txn, chain, &known).await?;
                 }
-                None
+                // A birthday set or changed after today's scan is checked now, not tomorrow;
+                // the occurrence's de-duplication key keeps it to one message.
+                birthday.map(|birthday| {
+                    AutomationEvent::DayStarted(DayStarted {
+                        customer_id: CustomerId::new(e.customer_id.clone()),
+                        store_today: store_today(None),
+                        birthday: Some(birthday),
+                        anniversaries: Vec::new(),
+                        follow_ups: Vec::new(),
+                    })
+                })
             }
             Payload::ClassChanged(e) => {
                 use maitre_proto::common::v1::CustomerClass as P;

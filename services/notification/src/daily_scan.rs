@@ -31,6 +31,11 @@ pub fn store_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&zone).date_naive()
 }
 
+/// The coordination key saying `chain` was scanned on `today`.
+pub fn marker(chain: &str, today: NaiveDate) -> String {
+    format!("daily-scan:{chain}:{today}")
+}
+
 /// The scan of one replica.
 #[derive(Clone)]
 pub struct DailyScan {
@@ -73,6 +78,7 @@ impl DailyScan {
                     return;
                 }
                 _ = tokio::time::sleep(self.every) => {}
+                _ = self.pipeline.rescan.notified() => {}
             }
         }
     }
@@ -87,7 +93,7 @@ impl DailyScan {
         let db = &self.pipeline.db;
         let mut written = 0;
         for chain in automations::chains_with_enabled(db, &kinds).await? {
-            let marker = format!("daily-scan:{chain}:{today}");
+            let marker = marker(&chain, today);
             if self.pipeline.coord.get(&marker).await?.is_some() {
                 continue;
             }

@@ -15,7 +15,7 @@ use maitre_kit::{
 };
 use maitre_proto::{
     common::v1::CustomerClass,
-    events::v1::{ContactKind, ContactRecorded, Event, event::Payload},
+    events::v1::{ContactKind, ContactRecorded, DishChanged, Event, event::Payload},
     profile::v1::{WatchRequest, profile_service_client::ProfileServiceClient},
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
@@ -26,15 +26,20 @@ use crate::{
         apply::apply_changes,
         evaluate::{CHAIN_TIME_ZONE, Change},
         live::reevaluate_customer,
+        scores::rescore_customer,
     },
     error::Result,
     state::Deps,
     storage::{
+        campaigns::move_sends,
         facts::{
             VisitRow, ensure_customer, erase_customer, insert_visit, move_visits,
             replace_attributes, set_birthday, set_class,
         },
         membership::{delete_history_of, memberships_of},
+        menu::{
+            DishRow, erase_customer_analysis, insert_visit_lines, move_visit_lines, upsert_dish,
+        },
     },
 };
 
@@ -68,6 +73,24 @@ pub fn visit_of_contact(contact: &ContactRecorded) -> Option<VisitRow> {
     })
 }
 
+/// The menu row of a `DishChanged` (a launch date that does not parse is left unknown).
+pub fn dish_of(e: &DishChanged) -> DishRow {
+    DishRow {
+        dish_id: e.dish_id.clone(),
+        name: e.name.trim().to_owned(),
+        category: e.category.clone(),
+        ingredients: e
+            .ingredients
+            .iter()
+            .map(|i| i.trim().to_owned())
+            .filter(|i| !i.is_empty())
+            .collect(),
+        launch_day: NaiveDate::parse_from_str(&e.launch_date, "%Y-%m-%d")
+            .ok()
+            .map(epoch_day),
+    }
+}
+
 fn class_letter(class: i32) -> Option<&'static str> {
     match CustomerClass::try_from(class).ok()? {
         CustomerClass::A => Some("A"),
@@ -97,6 +120,24 @@ pub async fn apply_profile_event(
             }
             if let Some(visit) = visit_of_contact(e) {
                 insert_visit(conn, chain, &e.event_id, &visit).await?;
+                let lines: Vec<(String, String, String)> = e
+                    .lines
+                    .iter()
+                    .map(|l| (l.dish_id.clone(), l.dish_name.clone(), l.category.clone()))
+                    .collect();
+                insert_visit_lines(
+                    conn,
+                    chain,
+                    &e.event_id,
+                    &e.customer_id,
+                    visit.day,
+                    &visit.store_id,
+                    &lines,
+                )
+                .await?;
+                let mut changes = rescore_customer(conn, deps, chain, &e.customer_id, now).await?;
+                changes.extend(reevaluate_customer(conn, deps, chain, &e.customer_id, now).await?);
+                return Ok(changes);
             }
             &e.customer_id
         }
@@ -134,10 +175,15 @@ pub async fn apply_profile_event(
         Some(Payload::CustomerMerged(e)) => {
             return merge(conn, deps, chain, &e.survivor_id, &e.absorbed_ids, now).await;
         }
+        Some(Payload::DishChanged(e)) if !e.dish_id.is_empty() => {
+            upsert_dish(conn, chain, &dish_of(e)).await?;
+            return Ok(Vec::new());
+        }
         Some(Payload::CustomerErased(e)) => {
             let changes =
                 drop_memberships(conn, deps, chain, &e.customer_id, "erased", now_us).await?;
             erase_customer(conn, chain, &e.customer_id).await?;
+            erase_customer_analysis(conn, chain, &e.customer_id).await?;
             delete_history_of(conn, chain, &e.customer_id).await?;
             return Ok(changes);
         }
@@ -197,6 +243,8 @@ async fn merge(
     let mut all = Vec::new();
     for old in absorbed.iter().filter(|id| *id != survivor) {
         move_visits(conn, chain, old, survivor).await?;
+        move_visit_lines(conn, chain, old, survivor).await?;
+        move_sends(conn, chain, old, survivor).await?;
         let removed = drop_memberships(conn, deps, chain, old, "merge", now_us).await?;
         let carried: Vec<Change> = removed
             .iter()
@@ -212,7 +260,10 @@ async fn merge(
         all.extend(removed);
         all.extend(apply_changes(conn, &deps.runtime.events, chain, carried, now_us).await?);
         erase_customer(conn, chain, old).await?;
+        erase_customer_analysis(conn, chain, old).await?;
     }
+    // The survivor's visits changed: rescore before the rules read the scores.
+    all.extend(rescore_customer(conn, deps, chain, survivor, now).await?);
     all.extend(reevaluate_customer(conn, deps, chain, survivor, now).await?);
     Ok(all)
 }

@@ -1,11 +1,13 @@
 //! Maitre tagging service: a library (`serve`, api, domain, storage) under the thin `maitre serve tagging`.
 //!
-//! Besides the gRPC API, `serve` runs three background tasks: the profile consumer (live
-//! tagging), the follower of the service's own log (keeps every replica's bitmaps fresh)
-//! and the daily schedule of time-driven rules (under a leader lease).
+//! Besides the gRPC API, `serve` runs five background tasks: the profile consumer (live
+//! tagging and live scores), the notification consumer (campaign responders), the follower
+//! of the service's own log (keeps every replica's bitmaps fresh), and, under leader
+//! leases, the daily schedule of time-driven rules and the daily refit of the models.
 
 pub mod api;
 pub mod bitmaps;
+pub mod campaigns;
 pub mod domain;
 pub mod engine;
 pub mod error;
@@ -52,7 +54,13 @@ pub async fn serve(
         from,
     ));
     tokio::spawn(events::consume_profile(deps.clone(), stop_signal()));
+    tokio::spawn(campaigns::consume_notification(deps.clone(), stop_signal()));
     tokio::spawn(engine::schedule::run_time_rules(
+        deps.clone(),
+        uuid::Uuid::new_v4().to_string(),
+        stop_signal(),
+    ));
+    tokio::spawn(engine::refit_job::run_daily_refit(
         deps.clone(),
         uuid::Uuid::new_v4().to_string(),
         stop_signal(),

@@ -327,6 +327,9 @@ impl NotificationServiceApi {
             Utc::now().timestamp_micros(),
         )
         .await?;
+        if request.enabled {
+            self.pipeline.date_automations_changed(&chain).await;
+        }
         Ok(Response::new(SetAutomationEnabledResponse {
             automation: Some(self.automation(&chain, &stored.automation_id).await?),
         }))
@@ -379,6 +382,9 @@ impl NotificationServiceApi {
         to_domain(&txn, &chain, &automation).await?;
         automations::upsert(&txn, &chain, &automation, now_us).await?;
         txn.commit().await.map_err(Error::from)?;
+        if request.enable {
+            self.pipeline.date_automations_changed(&chain).await;
+        }
         Ok(Response::new(InstallPresetResponse {
             automation: Some(self.automation(&chain, &automation.automation_id).await?),
         }))

@@ -32,6 +32,8 @@ pub struct Pipeline {
     pub wake: Arc<Notify>,
     /// Wakes this replica's inbox streams after an inbox item committed (other replicas poll).
     pub inbox: Arc<Notify>,
+    /// Wakes this replica's daily scan when date automations change (other replicas poll).
+    pub rescan: Arc<Notify>,
 }
 
 /// Whether a stored status is announced on the event stream (queued and sending are internal).
@@ -83,7 +85,23 @@ impl Pipeline {
             events,
             wake: Arc::new(Notify::new()),
             inbox: Arc::new(Notify::new()),
+            rescan: Arc::new(Notify::new()),
         }
+    }
+
+    /// A date automation (birthday, anniversary) was enabled for `chain`: today's scan of the
+    /// chain is done again, so it does not wait for tomorrow. Occurrences already handled
+    /// are not repeated (their de-duplication keys exist).
+    pub async fn date_automations_changed(&self, chain: &str) {
+        let today = crate::daily_scan::store_today(chrono::Utc::now());
+        if let Err(e) = self
+            .coord
+            .delete(&crate::daily_scan::marker(chain, today))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot reset today's scan marker; the next day's scan will cover it");
+        }
+        self.rescan.notify_one();
     }
 
     /// Writes an inbox item (once per key) with its `InboxItemCreated` event in the caller's

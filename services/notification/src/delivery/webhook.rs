@@ -38,10 +38,7 @@ impl WebhookProvider {
         if secret.is_empty() {
             return Err(WebhookConfigError::EmptySecret);
         }
-        // reqwest is built without a bundled crypto provider; rustls uses ring (already linked by sqlx).
-        // An error only means a provider was installed before, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let client = maitre_kit::http::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|e| WebhookConfigError::Client(e.to_string()))?;

@@ -1,15 +1,15 @@
 //! gRPC handlers of the tagging service: decode, authorise, call the engine and storage,
 //! encode. One module per family of RPCs; this file only routes.
 //!
-//! The predictive and analysis RPCs (GetCustomerPrediction, GetModelReport, RefitModels,
-//! CompareGroups, GetDishDemand, GetIngredientAudience, GetNewDishAcceptance) still answer
-//! `UNIMPLEMENTED` (the generated default stubs).
+//! Every RPC of the contract is implemented.
 
+mod analysis;
 mod catalog;
 mod convert;
 mod jobs;
 mod lifecycle;
 mod members;
+mod predict;
 mod rule_check;
 mod rules;
 mod segments;
@@ -139,6 +139,45 @@ impl TaggingService for TaggingServiceApi {
         r: Request<ExportSegmentRequest>,
     ) -> Answer<BoxStream<ExportSegmentResponse>> {
         Ok(segments::export_segment(&self.deps, r).await?)
+    }
+    async fn get_customer_prediction(
+        &self,
+        r: Request<GetCustomerPredictionRequest>,
+    ) -> Answer<GetCustomerPredictionResponse> {
+        Ok(predict::get_customer_prediction(&self.deps, r).await?)
+    }
+    async fn get_model_report(
+        &self,
+        r: Request<GetModelReportRequest>,
+    ) -> Answer<GetModelReportResponse> {
+        Ok(predict::get_model_report(&self.deps, r).await?)
+    }
+    async fn refit_models(&self, r: Request<RefitModelsRequest>) -> Answer<RefitModelsResponse> {
+        Ok(predict::refit_models(&self.deps, r).await?)
+    }
+    async fn compare_groups(
+        &self,
+        r: Request<CompareGroupsRequest>,
+    ) -> Answer<CompareGroupsResponse> {
+        Ok(analysis::compare_groups(&self.deps, r).await?)
+    }
+    async fn get_dish_demand(
+        &self,
+        r: Request<GetDishDemandRequest>,
+    ) -> Answer<GetDishDemandResponse> {
+        Ok(analysis::get_dish_demand(&self.deps, r).await?)
+    }
+    async fn get_ingredient_audience(
+        &self,
+        r: Request<GetIngredientAudienceRequest>,
+    ) -> Answer<GetIngredientAudienceResponse> {
+        Ok(analysis::get_ingredient_audience(&self.deps, r).await?)
+    }
+    async fn get_new_dish_acceptance(
+        &self,
+        r: Request<GetNewDishAcceptanceRequest>,
+    ) -> Answer<GetNewDishAcceptanceResponse> {
+        Ok(analysis::get_new_dish_acceptance(&self.deps, r).await?)
     }
     async fn start_recompute(
         &self,

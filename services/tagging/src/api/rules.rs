@@ -19,6 +19,7 @@ use crate::{
         batch::{BATCH_CUSTOMERS, Batch},
         evaluate::{CustomerInput, Evaluator, today_at},
         ruleset::compile_against,
+        scores::rule_scores,
     },
     error::{Result, TaggingError},
     state::Deps,
@@ -26,6 +27,7 @@ use crate::{
         catalog::all_tags,
         facts::{find_customer, visits_of},
         membership::memberships_of,
+        predictions::find_prediction,
         roster::roster,
     },
 };
@@ -162,6 +164,10 @@ pub async fn explain_tag(
             customer: &customer,
             visits: &visits,
             memberships: &memberships,
+            scores: find_prediction(db, chain, &r.customer_id)
+                .await?
+                .as_ref()
+                .map(rule_scores),
         });
         evaluator.evaluate(today);
         response.terms = rule

@@ -5,11 +5,15 @@ use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
 
-use super::evaluate::CustomerInput;
+use super::{
+    evaluate::CustomerInput,
+    scores::{RuleScores, rule_scores},
+};
 use crate::error::Result;
 use crate::storage::{
     facts::{CustomerRow, VisitRow, customers_in_range, visits_in_range},
     membership::{MembershipRow, memberships_in_range},
+    predictions::predictions_in_range,
 };
 
 /// Customers per batch (one transaction each in a recompute).
@@ -19,6 +23,7 @@ pub struct Batch {
     pub customers: Vec<CustomerRow>,
     visits: HashMap<String, Vec<VisitRow>>,
     memberships: HashMap<String, Vec<MembershipRow>>,
+    scores: HashMap<String, RuleScores>,
 }
 
 impl Batch {
@@ -41,10 +46,16 @@ impl Batch {
                 .or_default()
                 .push(m);
         }
+        let scores = predictions_in_range(conn, chain_id, from, to)
+            .await?
+            .iter()
+            .map(|p| (p.customer_id.clone(), rule_scores(p)))
+            .collect();
         Ok(Batch {
             customers,
             visits,
             memberships,
+            scores,
         })
     }
 
@@ -61,6 +72,7 @@ impl Batch {
                 .memberships
                 .get(&customer.customer_id)
                 .map_or(&[], Vec::as_slice),
+            scores: self.scores.get(&customer.customer_id).copied(),
         })
     }
 }

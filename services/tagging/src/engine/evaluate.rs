@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::ruleset::RuleSet;
+use super::{ruleset::RuleSet, scores::RuleScores};
 use crate::domain::rule::{Birthday, CustomerFacts, EpochDay, Interner, epoch_day};
 use crate::storage::{
     catalog::SOURCE_RULE,
@@ -44,6 +44,8 @@ pub struct CustomerInput<'a> {
     pub customer: &'a CustomerRow,
     pub visits: &'a [VisitRow],
     pub memberships: &'a [MembershipRow],
+    /// The customer's stored model scores (the `p_alive` and `expected_visits(Nd)` facts).
+    pub scores: Option<RuleScores>,
 }
 
 /// Evaluates rules for many customers, reusing its buffers.
@@ -95,6 +97,8 @@ impl<'r> Evaluator<'r> {
                 .as_deref()
                 .and_then(|c| c.chars().next()),
         );
+        facts.set_p_alive(input.scores.map(|s| s.p_alive));
+        facts.set_expected_visits_per_day(input.scores.map(|s| s.expected_visits_per_day));
         for (name, value) in &input.customer.attributes {
             let id = interner.attribute(name);
             facts.set_attribute(id, value);
@@ -240,6 +244,7 @@ mod tests {
             customer: &customer,
             visits: &visits,
             memberships: &memberships,
+            scores: None,
         };
         let mut evaluator = Evaluator::new(&set);
         let mut added: Vec<_> = evaluator

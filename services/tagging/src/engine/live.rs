@@ -7,6 +7,7 @@ use sea_orm::ConnectionTrait;
 use super::{
     apply::apply_changes,
     evaluate::{Change, CustomerInput, Evaluator, today_at},
+    scores::rule_scores,
 };
 use crate::{
     error::Result,
@@ -14,6 +15,7 @@ use crate::{
     storage::{
         facts::{find_customer, visits_of},
         membership::memberships_of,
+        predictions::find_prediction,
     },
 };
 
@@ -34,10 +36,15 @@ pub async fn reevaluate_customer(
     }
     let visits = visits_of(conn, chain_id, customer_id).await?;
     let memberships = memberships_of(conn, chain_id, customer_id).await?;
+    let scores = find_prediction(conn, chain_id, customer_id)
+        .await?
+        .as_ref()
+        .map(rule_scores);
     let input = CustomerInput {
         customer: &customer,
         visits: &visits,
         memberships: &memberships,
+        scores,
     };
     let changes = Evaluator::new(&set).changes(&input, today_at(now));
     apply_changes(

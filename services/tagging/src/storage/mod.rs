@@ -2,10 +2,15 @@
 //! of each table family. Raw statements through `kit::db::stmt` (upserts, ranges and
 //! aggregates that sea-orm's builder would obscure), valid on PostgreSQL and SQLite.
 
+pub mod campaigns;
 pub mod catalog;
 pub mod facts;
 pub mod jobs;
 pub mod membership;
+pub mod menu;
+mod model_schema;
+pub mod models;
+pub mod predictions;
 pub mod roster;
 mod schema;
 pub mod segments;
@@ -14,6 +19,7 @@ use maitre_kit::eventlog::KitTables;
 use sea_orm::{DbErr, QueryResult, TryGetable};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
+pub use model_schema::ModelTables;
 pub use schema::TaggingTables;
 
 /// The service's migrations, applied at start and by `maitre migrate`.
@@ -21,7 +27,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(TaggingTables)]
+        vec![
+            Box::new(KitTables),
+            Box::new(TaggingTables),
+            Box::new(ModelTables),
+        ]
     }
 }
 

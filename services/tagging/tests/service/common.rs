@@ -1,5 +1,5 @@
-//! Harness: the real tagging service on port 0 over fresh storage, fed by a fake profile
-//! `Watch` stream the test appends events to.
+//! Harness: the real tagging service on port 0 over fresh storage, fed by fake profile and
+//! notification `Watch` streams the test appends events to.
 
 use std::{
     sync::{Arc, Mutex},
@@ -15,6 +15,9 @@ use maitre_kit::{
 };
 use maitre_proto::{
     events::v1::{ContactKind, ContactRecorded, CustomerCreated, Event, OrderLine, event::Payload},
+    notification::v1::notification_service_server::{
+        NotificationService, NotificationServiceServer,
+    },
     profile::v1::{
         WatchRequest,
         profile_service_server::{ProfileService, ProfileServiceServer},
@@ -34,6 +37,16 @@ pub struct FakeProfile {
 
 impl FakeProfile {
     pub fn push(&self, chain: &str, payload: Payload) {
+        self.push_at(chain, payload, None);
+    }
+
+    /// Appends an event that happened at `occurred_at`.
+    pub fn push_at(
+        &self,
+        chain: &str,
+        payload: Payload,
+        occurred_at: Option<chrono::DateTime<Utc>>,
+    ) {
         let mut events = self.events.lock().expect("events");
         let sequence = events.len() as u64 + 1;
         events.push(Event {
@@ -42,6 +55,10 @@ impl FakeProfile {
             chain_id: chain.to_owned(),
             source: "profile".into(),
             payload: Some(payload),
+            occurred_at: occurred_at.map(|at| prost_types::Timestamp {
+                seconds: at.timestamp(),
+                nanos: 0,
+            }),
             ..Default::default()
         });
     }
@@ -54,15 +71,8 @@ impl FakeProfile {
             .cloned()
             .collect()
     }
-}
 
-#[tonic::async_trait]
-impl ProfileService for FakeProfile {
-    async fn watch(
-        &self,
-        request: Request<WatchRequest>,
-    ) -> Result<Response<BoxStream<Event>>, Status> {
-        let mut cursor = request.get_ref().from_sequence;
+    fn stream_from(&self, mut cursor: u64) -> BoxStream<Event> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let source = self.clone();
         tokio::spawn(async move {
@@ -76,14 +86,55 @@ impl ProfileService for FakeProfile {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
     }
+}
+
+#[tonic::async_trait]
+impl ProfileService for FakeProfile {
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<BoxStream<Event>>, Status> {
+        Ok(Response::new(
+            self.stream_from(request.get_ref().from_sequence),
+        ))
+    }
+}
+
+/// A notification service that only streams the events a test appends.
+#[derive(Clone, Default)]
+pub struct FakeNotification(pub FakeProfile);
+
+#[tonic::async_trait]
+impl NotificationService for FakeNotification {
+    async fn watch(
+        &self,
+        request: Request<maitre_proto::notification::v1::WatchRequest>,
+    ) -> Result<Response<BoxStream<Event>>, Status> {
+        Ok(Response::new(
+            self.0.stream_from(request.get_ref().from_sequence),
+        ))
+    }
+}
+
+/// Serves `router` on an ephemeral port; returns its URL.
+async fn serve_fake(router: tonic::transport::server::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = router
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    });
+    url
 }
 
 pub struct Harness {
     pub profile: FakeProfile,
+    pub notification: FakeProfile,
     pub client: TaggingServiceClient<Channel>,
     _service: RunningService,
     _config: TestConfig,
@@ -91,21 +142,22 @@ pub struct Harness {
 
 pub async fn start(backend: Backend) -> Harness {
     let profile = FakeProfile::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let profile_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = ProfileServiceServer::new(profile.clone());
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await;
-    });
+    let notification = FakeProfile::default();
+    let profile_url = serve_fake(
+        tonic::transport::Server::builder().add_service(ProfileServiceServer::new(profile.clone())),
+    )
+    .await;
+    let notification_url = serve_fake(tonic::transport::Server::builder().add_service(
+        NotificationServiceServer::new(FakeNotification(notification.clone())),
+    ))
+    .await;
     let config = TestConfig::new(
         ServiceName::Tagging,
         backend,
-        &[("MAITRE_PROFILE_URL", &profile_url)],
+        &[
+            ("MAITRE_PROFILE_URL", &profile_url),
+            ("MAITRE_NOTIFICATION_URL", &notification_url),
+        ],
     );
     let service = testing::spawn(config.config.clone(), |c, l, s| {
         maitre_tagging::serve(c, l, s)
@@ -116,6 +168,7 @@ pub async fn start(backend: Backend) -> Harness {
         .expect("connect");
     Harness {
         profile,
+        notification,
         client,
         _service: service,
         _config: config,

@@ -1,11 +1,14 @@
 //! Integration tests of the tagging service: the real service on both backends
 //! (SQLite + in-process coordination, PostgreSQL + Redis), fed by a fake profile stream.
 
+mod analysis;
 mod catalog;
 mod common;
 mod live;
 mod members;
+mod predict;
 mod recompute;
+mod responders;
 mod segments;
 
 /// Declares the embedded and production variants of a scenario `async fn(Backend)`.

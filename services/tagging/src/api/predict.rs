@@ -1,0 +1,142 @@
+//! Predictive RPCs: GetCustomerPrediction (a customer's stored scores), GetModelReport (the
+//! chain's parameters, fit and calibration table) and RefitModels (a refit job; too little
+//! history is FAILED_PRECONDITION naming the minimum, before anything is written).
+
+use std::sync::Arc;
+
+use maitre_kit::{
+    auth::Caller,
+    idempotency::{recall, remember},
+};
+use maitre_proto::tagging::v1::*;
+use tonic::{Request, Response};
+
+use super::convert::{AUDIENCE_READERS, CATALOG_ADMINS, job_message, timestamp};
+use crate::{
+    engine::refit_job::start_refit,
+    error::{Result, TaggingError},
+    state::Deps,
+    storage::{facts::find_customer, models::load_model, predictions::find_prediction},
+};
+
+/// A finite value, or 0: NaN and infinity never reach a response.
+fn finite_or_zero(value: f64) -> f64 {
+    if value.is_finite() { value } else { 0.0 }
+}
+
+pub async fn get_customer_prediction(
+    deps: &Arc<Deps>,
+    request: Request<GetCustomerPredictionRequest>,
+) -> Result<Response<GetCustomerPredictionResponse>> {
+    let caller = Caller::from_request(&request)?;
+    caller.require_role(AUDIENCE_READERS)?;
+    let chain = caller.chain()?;
+    let customer_id = &request.get_ref().customer_id;
+    if customer_id.is_empty() {
+        return Err(TaggingError::invalid("customer_id", "required"));
+    }
+    let db = &deps.runtime.db;
+    if find_customer(db, chain, customer_id).await?.is_none() {
+        return Err(TaggingError::not_found("customer", customer_id));
+    }
+    let p = find_prediction(db, chain, customer_id).await?.ok_or_else(|| {
+        TaggingError::precondition(
+            "customer_id",
+            "no prediction yet: the chain's models are not fitted (RefitModels) or the customer has no visit",
+        )
+    })?;
+    Ok(Response::new(GetCustomerPredictionResponse {
+        prediction: Some(Prediction {
+            customer_id: p.customer_id,
+            p_alive: finite_or_zero(p.p_alive),
+            expected_visits_30d: finite_or_zero(p.expected_visits_30d),
+            expected_ticket_fen: p.expected_ticket_fen,
+            expected_value_fen: p.expected_value_fen,
+            response_rate: finite_or_zero(p.response_rate),
+            new_dish_acceptance: finite_or_zero(p.new_dish_acceptance),
+            compute_time: timestamp(p.computed_at_us),
+        }),
+    }))
+}
+
+pub async fn get_model_report(
+    deps: &Arc<Deps>,
+    request: Request<GetModelReportRequest>,
+) -> Result<Response<GetModelReportResponse>> {
+    let caller = Caller::from_request(&request)?;
+    caller.require_role(AUDIENCE_READERS)?;
+    let chain = caller.chain()?;
+    let model = load_model(&deps.runtime.db, chain)
+        .await?
+        .filter(|m| m.visits.is_some() || !m.note.is_empty())
+        .ok_or_else(|| TaggingError::not_found("model report", chain))?;
+    let visits = model.visits.unwrap_or(crate::domain::model::BgNbdParams {
+        r: 0.0,
+        alpha: 0.0,
+        a: 0.0,
+        b: 0.0,
+    });
+    let spend = model
+        .spend
+        .unwrap_or(crate::domain::model::GammaGammaParams {
+            p: 0.0,
+            q: 0.0,
+            gamma: 0.0,
+        });
+    Ok(Response::new(GetModelReportResponse {
+        report: Some(ModelReport {
+            r: finite_or_zero(visits.r),
+            alpha: finite_or_zero(visits.alpha),
+            a: finite_or_zero(visits.a),
+            b: finite_or_zero(visits.b),
+            log_likelihood: finite_or_zero(model.log_likelihood),
+            gg_p: finite_or_zero(spend.p),
+            gg_q: finite_or_zero(spend.q),
+            gg_gamma: finite_or_zero(spend.gamma),
+            customers: model.customers,
+            fit_time: timestamp(model.fit_at_us),
+            calibration: model
+                .calibration
+                .iter()
+                .map(|row| CalibrationRow {
+                    calibration_visits: i64::from(row.calibration_visits),
+                    customers: row.customers as i64,
+                    predicted_holdout_visits: finite_or_zero(row.predicted_mean_visits),
+                    actual_holdout_visits: finite_or_zero(row.actual_mean_visits),
+                })
+                .collect(),
+            last_fit_converged: model.converged,
+            note: model.note,
+        }),
+    }))
+}
+
+pub async fn refit_models(
+    deps: &Arc<Deps>,
+    request: Request<RefitModelsRequest>,
+) -> Result<Response<RefitModelsResponse>> {
+    let caller = Caller::from_request(&request)?;
+    caller.require_role(CATALOG_ADMINS)?;
+    let chain = caller.chain()?;
+    let request_id = &request.get_ref().request_id;
+    let db = &deps.runtime.db;
+    if let Some(done) = recall::<RefitModelsResponse>(db, chain, "refit_models", request_id).await?
+    {
+        return Ok(Response::new(done));
+    }
+    let job = start_refit(deps, chain).await?;
+    let response = RefitModelsResponse {
+        progress: Some(job_message(&job)),
+    };
+    // As for recompute: the job runs outside any transaction; this record makes replays
+    // return the first job.
+    if let Err(e) = remember(db, chain, "refit_models", request_id, &response).await {
+        tracing::warn!(error = %e, "recording the refit request failed");
+        if let Some(done) =
+            recall::<RefitModelsResponse>(db, chain, "refit_models", request_id).await?
+        {
+            return Ok(Response::new(done));
+        }
+    }
+    Ok(Response::new(response))
+}

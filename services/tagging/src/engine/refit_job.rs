@@ -1,0 +1,143 @@
+//! Refits as jobs (RefitModels) and the daily refit of every chain under a leader lease
+//! (one replica refits; each chain once per chain-local day).
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+
+use super::{
+    evaluate::today_at,
+    recompute::uuid_v7,
+    refit::{check_chain_history, refit_chain},
+};
+use crate::{
+    error::Result,
+    state::Deps,
+    storage::{
+        begin_write,
+        jobs::{
+            JobRow, STATE_FAILED, STATE_PENDING, STATE_RUNNING, STATE_SUCCEEDED, insert_job,
+            update_job,
+        },
+        models::{chains_with_customers, load_model, save_model},
+    },
+};
+
+/// Job kind of a refit.
+pub const REFIT_JOB: &str = "refit";
+const LEASE: &str = "tagging:model-refit";
+const LEASE_TTL: Duration = Duration::from_secs(30 * 60);
+const WAKE_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Checks the chain's history (FAILED_PRECONDITION naming the minimum, nothing written),
+/// records a pending refit job and runs it in the background.
+pub async fn start_refit(deps: &Arc<Deps>, chain_id: &str) -> Result<JobRow> {
+    let db = &deps.runtime.db;
+    check_chain_history(deps, chain_id, Utc::now()).await?;
+    let job = JobRow {
+        job_id: uuid_v7(),
+        kind: REFIT_JOB.to_owned(),
+        state: STATE_PENDING,
+        done: 0,
+        total: 1,
+        failed: 0,
+        error: String::new(),
+    };
+    insert_job(db, chain_id, &job, Utc::now().timestamp_micros()).await?;
+    let (deps, chain, mut running) = (deps.clone(), chain_id.to_owned(), job.clone());
+    tokio::spawn(async move {
+        let db = deps.runtime.db.clone();
+        running.state = STATE_RUNNING;
+        let _ = update_job(&db, &chain, &running, Utc::now().timestamp_micros()).await;
+        match refit_chain(&deps, &chain, Utc::now()).await {
+            Ok(outcome) => {
+                running.state = STATE_SUCCEEDED;
+                running.done = 1;
+                if !outcome.converged {
+                    running.error = outcome.note;
+                }
+            }
+            Err(e) => {
+                tracing::error!(chain = %chain, error = %e, "refit failed");
+                running.state = STATE_FAILED;
+                running.failed = 1;
+                running.error = e.to_string();
+            }
+        }
+        if let Err(e) = update_job(&db, &chain, &running, Utc::now().timestamp_micros()).await {
+            tracing::error!(chain = %chain, error = %e, "recording the refit job failed");
+        }
+    });
+    Ok(job)
+}
+
+/// One pass: refits every chain not yet attempted today. A chain with too little history
+/// is marked attempted so it is not retried every few minutes.
+pub async fn refit_due_chains(deps: &Deps) {
+    let db = &deps.runtime.db;
+    let now = Utc::now();
+    let today = i64::from(today_at(now));
+    let chains = match chains_with_customers(db).await {
+        Ok(chains) => chains,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing chains to refit failed");
+            return;
+        }
+    };
+    for chain in chains {
+        let model = match load_model(db, &chain).await {
+            Ok(model) => model,
+            Err(e) => {
+                tracing::warn!(chain = %chain, error = %e, "loading the model failed");
+                continue;
+            }
+        };
+        if model.as_ref().is_some_and(|m| m.refit_day >= today) {
+            continue;
+        }
+        match refit_chain(deps, &chain, now).await {
+            Ok(outcome) => {
+                tracing::info!(chain = %chain, customers = outcome.customers, converged = outcome.converged, "models refitted")
+            }
+            Err(e) => {
+                tracing::info!(chain = %chain, error = %e, "daily refit skipped");
+                let mut marked = model.unwrap_or_default();
+                marked.refit_day = today;
+                let saved = async {
+                    let txn = begin_write(db).await?;
+                    save_model(&txn, &chain, &marked).await?;
+                    txn.commit().await
+                };
+                if let Err(e) = saved.await {
+                    tracing::warn!(chain = %chain, error = %e, "marking the refit attempt failed");
+                }
+            }
+        }
+    }
+}
+
+/// Runs the daily refit until `shutdown`.
+pub async fn run_daily_refit(
+    deps: Arc<Deps>,
+    holder: String,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(WAKE_EVERY) => {}
+        }
+        match deps
+            .runtime
+            .coord
+            .lease_acquire(LEASE, &holder, LEASE_TTL)
+            .await
+        {
+            Ok(Some(_fence)) => refit_due_chains(&deps).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "refit lease unavailable"),
+        }
+    }
+    let _ = deps.runtime.coord.lease_release(LEASE, &holder).await;
+}
