@@ -18,7 +18,7 @@ fmt:
 	$(CARGO) fmt --all
 
 bench:          ## Benchmarks that print tables (release builds; see bench/README.md)
-	$(CARGO) run --release -p maitre-bench --bin predictive
+	$(CARGO) run --release -p maitre-bench --bin predictive && $(CARGO) run --release -p maitre-bench --bin tagging
 
 chart-check:    ## helm lint + rendered manifests against the Kubernetes schemas
 	bash charts/check.sh

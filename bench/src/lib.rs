@@ -4,9 +4,12 @@
 //!
 //! - `predictive`: BG/NBD fit and scoring (`maitre_tagging::domain::model`) against Python
 //!   `lifetimes` on the same synthetic chain (issue 11, "Benchmarks").
+//! - `tagging`: live re-evaluation, full recompute and segment counts against PostgreSQL
+//!   (issue 5, "Benchmarks"); its pieces are in [`tagging`].
 
 pub mod python;
 pub mod report;
 pub mod summary_csv;
 pub mod synthetic;
+pub mod tagging;
 pub mod timing;
