@@ -31,9 +31,17 @@ impl System {
         let mut configs = Vec::new();
         let a = TestConfig::new(ServiceName::Assignment, backend, &[]);
         let assignment = spawn(a.config.clone(), maitre_assignment::serve).await;
-        let p = TestConfig::new(ServiceName::Profile, backend, &[("MAITRE_ASSIGNMENT_URL", &assignment.url)]);
+        let p = TestConfig::new(
+            ServiceName::Profile,
+            backend,
+            &[("MAITRE_ASSIGNMENT_URL", &assignment.url)],
+        );
         let profile = spawn(p.config.clone(), maitre_profile::serve).await;
-        let t = TestConfig::new(ServiceName::Tagging, backend, &[("MAITRE_PROFILE_URL", &profile.url)]);
+        let t = TestConfig::new(
+            ServiceName::Tagging,
+            backend,
+            &[("MAITRE_PROFILE_URL", &profile.url)],
+        );
         let tagging = spawn(t.config.clone(), maitre_tagging::serve).await;
         let n = TestConfig::new(
             ServiceName::Notification,
@@ -57,7 +65,14 @@ impl System {
         );
         let gateway = spawn_gateway(g.config.clone()).await;
         configs.extend([a, p, t, n, g]);
-        System { gateway, profile, assignment, tagging, notification, _configs: configs }
+        System {
+            gateway,
+            profile,
+            assignment,
+            tagging,
+            notification,
+            _configs: configs,
+        }
     }
 }
 

@@ -23,7 +23,12 @@ impl Reply {
     /// The body, asserting a 2xx status.
     #[track_caller]
     pub fn ok(self) -> Value {
-        assert!((200..300).contains(&self.status), "expected success, got {} {}", self.status, self.body);
+        assert!(
+            (200..300).contains(&self.status),
+            "expected success, got {} {}",
+            self.status,
+            self.body
+        );
         self.body
     }
 }
@@ -31,19 +36,29 @@ impl Reply {
 impl Rest {
     /// A client of `gateway_url` calling with `token`.
     pub fn new(gateway_url: &str, token: &str) -> Self {
-        Self { http: maitre_kit::http::client(), base: gateway_url.trim_end_matches('/').into(), token: token.into() }
+        Self {
+            http: maitre_kit::http::client(),
+            base: gateway_url.trim_end_matches('/').into(),
+            token: token.into(),
+        }
     }
 
     /// Sends a request with an optional JSON body.
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.expect("gateway reachable");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     /// GET.

@@ -20,14 +20,38 @@ const MANAGERS_PER_STORE: usize = 4;
 const GUESTS: usize = 5_000;
 const BATCH: usize = 2_000;
 
-const SURNAMES: &[&str] = &["李", "王", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高"];
-const MANAGER_NAMES: &[&str] =
-    &["王经理", "张经理", "李经理", "赵经理", "陈经理", "刘经理", "杨经理", "黄经理", "周经理", "吴经理", "徐经理", "孙经理"];
+const SURNAMES: &[&str] = &[
+    "李", "王", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高",
+];
+const MANAGER_NAMES: &[&str] = &[
+    "王经理",
+    "张经理",
+    "李经理",
+    "赵经理",
+    "陈经理",
+    "刘经理",
+    "杨经理",
+    "黄经理",
+    "周经理",
+    "吴经理",
+    "徐经理",
+    "孙经理",
+];
 /// (dish, category, price in fen, ingredients)
 const MENU: &[(&str, &str, i64, &[&str])] = &[
     ("清蒸石斑鱼", "seafood", 18_800, &["grouper", "ginger"]),
-    ("椒盐濑尿虾", "seafood", 12_800, &["mantis shrimp", "pepper salt"]),
-    ("蒜蓉粉丝蒸扇贝", "seafood", 6_800, &["scallop", "garlic", "vermicelli"]),
+    (
+        "椒盐濑尿虾",
+        "seafood",
+        12_800,
+        &["mantis shrimp", "pepper salt"],
+    ),
+    (
+        "蒜蓉粉丝蒸扇贝",
+        "seafood",
+        6_800,
+        &["scallop", "garlic", "vermicelli"],
+    ),
     ("白切鸡", "poultry", 7_800, &["chicken", "ginger"]),
     ("烧鹅", "poultry", 9_800, &["goose"]),
     ("麻婆豆腐", "spicy", 3_800, &["tofu", "chili"]),
@@ -47,12 +71,23 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Result<Value, String>> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Result<Value, String>> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.with_context(|| format!("calling {path}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
@@ -89,7 +124,12 @@ impl Step {
     fn report(&self, what: &str) {
         match &self.first_error {
             None => println!("  ✓ {what}: {}", self.ok),
-            Some(e) => println!("  ✗ {what}: {} ok, {} failed — first error: {}", self.ok, self.failed, truncate(e)),
+            Some(e) => println!(
+                "  ✗ {what}: {} ok, {} failed — first error: {}",
+                self.ok,
+                self.failed,
+                truncate(e)
+            ),
         }
     }
 }
@@ -113,7 +153,13 @@ struct Guest {
 }
 
 pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
-    let api = Api { http: maitre_kit::http::client_builder().timeout(Duration::from_secs(60)).build()?, base: gateway.trim_end_matches('/').into(), token: token.into() };
+    let api = Api {
+        http: maitre_kit::http::client_builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        base: gateway.trim_end_matches('/').into(),
+        token: token.into(),
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let now = Utc::now();
     println!("Loading the demo chain into {gateway} …");
@@ -126,7 +172,12 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
             .await?;
         step.record(&outcome);
         if let Ok(v) = outcome {
-            stores.push(v["store"]["storeId"].as_str().unwrap_or_default().to_owned());
+            stores.push(
+                v["store"]["storeId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
         }
     }
     step.report("stores");
@@ -135,11 +186,19 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
     }
 
     let mut step = Step::default();
-    let managers: Vec<(String, usize)> =
-        (0..STORES * MANAGERS_PER_STORE).map(|i| (format!("m{:02}", i + 1), i / MANAGERS_PER_STORE)).collect();
+    let managers: Vec<(String, usize)> = (0..STORES * MANAGERS_PER_STORE)
+        .map(|i| (format!("m{:02}", i + 1), i / MANAGERS_PER_STORE))
+        .collect();
     for (i, (id, store)) in managers.iter().enumerate() {
         let body = json!({"manager": {"managerId": id, "name": MANAGER_NAMES[i % MANAGER_NAMES.len()], "storeIds": [stores[*store]], "capacity": "600", "status": "MANAGER_STATUS_ON_DUTY"}, "requestId": format!("demo-manager-{id}")});
-        step.record(&api.call(reqwest::Method::PUT, &format!("/v1/managers/{id}"), Some(body)).await?);
+        step.record(
+            &api.call(
+                reqwest::Method::PUT,
+                &format!("/v1/managers/{id}"),
+                Some(body),
+            )
+            .await?,
+        );
     }
     step.report("managers");
 
@@ -160,10 +219,15 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
                    "launchDate": {"year": launch.year(), "month": launch.month(), "day": launch.day()}})
         })
         .collect();
-    step.record(&api.post("/v1/dishes:import", json!({"dishes": dishes})).await?);
+    step.record(
+        &api.post("/v1/dishes:import", json!({"dishes": dishes}))
+            .await?,
+    );
     step.report("menu");
 
-    let guests: Vec<Guest> = (0..GUESTS).map(|i| guest(&mut rng, i, managers.len())).collect();
+    let guests: Vec<Guest> = (0..GUESTS)
+        .map(|i| guest(&mut rng, i, managers.len()))
+        .collect();
     let mut step = Step::default();
     for g in &guests {
         let body = json!({"identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": g.phone}], "storeId": stores[g.home_store],
@@ -179,28 +243,54 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
         for g in &guests {
             all.extend(visits(&mut rng, g, &stores, &managers, now));
         }
-        all.into_iter().partition(|(at, _)| *at < now - Days::days(30))
+        all.into_iter()
+            .partition(|(at, _)| *at < now - Days::days(30))
     };
     let history: Vec<Value> = history.into_iter().map(|(_, e)| e).collect();
     let mut step = Step::default();
     for chunk in history.chunks(BATCH) {
-        step.record(&api.post("/v1/events:batch", json!({"events": chunk})).await?);
+        step.record(
+            &api.post("/v1/events:batch", json!({"events": chunk}))
+                .await?,
+        );
     }
-    step.report(&format!("history import ({} visits in batches)", history.len()));
+    step.report(&format!(
+        "history import ({} visits in batches)",
+        history.len()
+    ));
     let mut step = Step::default();
     let mut recent = recent;
     recent.sort_by_key(|(at, _)| *at);
     for (_, event) in &recent {
         step.record(&api.post("/v1/events", json!({"event": event})).await?);
     }
-    step.report(&format!("recent contacts ({} visits and bookings, owners decided)", recent.len()));
+    step.report(&format!(
+        "recent contacts ({} visits and bookings, owners decided)",
+        recent.len()
+    ));
 
     let mut step = Step::default();
     for (name, display, rule) in [
-        ("likes_dessert", "喜欢甜点", r#"dish_share("dessert", 180d) >= 0.2"#),
-        ("likes_seafood", "海鲜爱好者", r#"dish_share("seafood", 180d) >= 0.3"#),
-        ("high_value_regular", "高价值常客", "visits(30d) > 5 and avg_ticket(30d) > 150"),
-        ("lapsed_60d", "超过60天未消费", "days_since_last_visit >= 60"),
+        (
+            "likes_dessert",
+            "喜欢甜点",
+            r#"dish_share("dessert", 180d) >= 0.2"#,
+        ),
+        (
+            "likes_seafood",
+            "海鲜爱好者",
+            r#"dish_share("seafood", 180d) >= 0.3"#,
+        ),
+        (
+            "high_value_regular",
+            "高价值常客",
+            "visits(30d) > 5 and avg_ticket(30d) > 150",
+        ),
+        (
+            "lapsed_60d",
+            "超过60天未消费",
+            "days_since_last_visit >= 60",
+        ),
     ] {
         let created = api
             .post("/v1/tags", json!({"tag": {"name": name, "displayName": display, "category": "TAG_CATEGORY_BEHAVIOUR", "source": "TAG_SOURCE_RULE", "rule": rule}, "requestId": format!("demo-tag-{name}")}))
@@ -208,19 +298,40 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
         step.record(&created);
         if let Ok(tag) = created {
             let id = tag["tag"]["tagId"].as_str().unwrap_or_default();
-            step.record(&api.post(&format!("/v1/tags/{id}:transition"), json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"})).await?);
+            step.record(
+                &api.post(
+                    &format!("/v1/tags/{id}:transition"),
+                    json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
+                )
+                .await?,
+            );
         }
     }
     step.report("rule tags (created and activated)");
 
     let mut step = Step::default();
-    let presets = api.call(reqwest::Method::GET, "/v1/automation-presets", None).await?;
+    let presets = api
+        .call(reqwest::Method::GET, "/v1/automation-presets", None)
+        .await?;
     step.record(&presets);
     let keys: Vec<String> = presets
-        .map(|p| p["presets"].as_array().into_iter().flatten().filter_map(|p| p["preset"].as_str().map(str::to_owned)).collect())
+        .map(|p| {
+            p["presets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["preset"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     for preset in keys {
-        step.record(&api.post(&format!("/v1/automation-presets/{preset}:install"), json!({"enable": true, "coupon": "DEMO2026"})).await?);
+        step.record(
+            &api.post(
+                &format!("/v1/automation-presets/{preset}:install"),
+                json!({"enable": true, "coupon": "DEMO2026"}),
+            )
+            .await?,
+        );
     }
     step.report("automation presets");
     step_summary(&api).await
@@ -229,7 +340,14 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
 /// Prints what a newcomer can look at next.
 async fn step_summary(api: &Api) -> anyhow::Result<()> {
     println!("\nTry next (with the same token):");
-    for path in ["/v1/managers", "/v1/unassigned", "/v1/tags", "/v1/classification-policy", "/v1/automations", "/v1/models/report"] {
+    for path in [
+        "/v1/managers",
+        "/v1/unassigned",
+        "/v1/tags",
+        "/v1/classification-policy",
+        "/v1/automations",
+        "/v1/models/report",
+    ] {
         let outcome = api.call(reqwest::Method::GET, path, None).await?;
         let state = match outcome {
             Ok(_) => "ok".to_owned(),
@@ -243,13 +361,25 @@ async fn step_summary(api: &Api) -> anyhow::Result<()> {
 fn guest(rng: &mut StdRng, i: usize, managers: usize) -> Guest {
     // Heterogeneous frequency (gamma-like): many occasional guests, a few regulars.
     let u: f64 = rng.random();
-    let rate = if u < 0.05 { rng.random_range(4.0..8.0) } else if u < 0.25 { rng.random_range(1.0..3.0) } else { rng.random_range(0.1..0.8) };
+    let rate = if u < 0.05 {
+        rng.random_range(4.0..8.0)
+    } else if u < 0.25 {
+        rng.random_range(1.0..3.0)
+    } else {
+        rng.random_range(0.1..0.8)
+    };
     let drops_out_after = (rng.random::<f64>() < 0.3).then(|| rng.random_range(30..330));
     let favourite = ["dessert", "seafood", "spicy", "poultry", "vegetable"][rng.random_range(0..5)];
     let home_store = i % STORES;
-    let booked_with = (rng.random::<f64>() < 0.5).then(|| home_store * MANAGERS_PER_STORE + rng.random_range(0..MANAGERS_PER_STORE)).filter(|m| *m < managers);
+    let booked_with = (rng.random::<f64>() < 0.5)
+        .then(|| home_store * MANAGERS_PER_STORE + rng.random_range(0..MANAGERS_PER_STORE))
+        .filter(|m| *m < managers);
     let surname = SURNAMES[rng.random_range(0..SURNAMES.len())];
-    let title = if rng.random::<bool>() { "女士" } else { "先生" };
+    let title = if rng.random::<bool>() {
+        "女士"
+    } else {
+        "先生"
+    };
     Guest {
         phone: format!("+86139{:08}", 10_000_000 + i),
         name: format!("{surname}{title}"),
@@ -263,7 +393,13 @@ fn guest(rng: &mut StdRng, i: usize, managers: usize) -> Guest {
 }
 
 /// The guest's visits (and some bookings) over the last 365 days.
-fn visits(rng: &mut StdRng, g: &Guest, stores: &[String], managers: &[(String, usize)], now: DateTime<Utc>) -> Vec<(DateTime<Utc>, Value)> {
+fn visits(
+    rng: &mut StdRng,
+    g: &Guest,
+    stores: &[String],
+    managers: &[(String, usize)],
+    now: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, Value)> {
     let mut out = Vec::new();
     let mut day = rng.random_range(0..60) as i64;
     let mut n = 0;
@@ -283,8 +419,20 @@ fn visits(rng: &mut StdRng, g: &Guest, stores: &[String], managers: &[(String, u
                     json!({"dishName": name, "category": category, "quantity": 1, "amountFen": price.to_string()})
                 })
                 .collect();
-            let amount: i64 = lines.iter().map(|l| l["amountFen"].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)).sum::<i64>() * (1 + party as i64 / 4);
-            let manager = g.booked_with.map(|m| managers[m].0.clone()).unwrap_or_default();
+            let amount: i64 = lines
+                .iter()
+                .map(|l| {
+                    l["amountFen"]
+                        .as_str()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .unwrap_or(0)
+                })
+                .sum::<i64>()
+                * (1 + party as i64 / 4);
+            let manager = g
+                .booked_with
+                .map(|m| managers[m].0.clone())
+                .unwrap_or_default();
             out.push((at, json!({
                 "channel": "EVENT_CHANNEL_POS", "externalId": format!("pos-{}-{n}", g.phone), "kind": "CONTACT_KIND_VISIT",
                 "identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": g.phone}], "storeId": stores[g.home_store],

@@ -17,7 +17,11 @@ use maitre_kit::{
 use tokio::{net::TcpListener, sync::watch};
 
 #[derive(Parser)]
-#[command(name = "maitre", version, about = "Maitre: the customer backend of restaurant chains")]
+#[command(
+    name = "maitre",
+    version,
+    about = "Maitre: the customer backend of restaurant chains"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +53,11 @@ enum Command {
     /// the gateway's REST API (with `maitre run` serving).
     Demo {
         /// The gateway.
-        #[arg(long, env = "MAITRE_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "MAITRE_GATEWAY_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
         gateway: String,
         /// Random seed (the same seed loads the same chain).
         #[arg(long, default_value_t = 2026)]
@@ -84,30 +92,51 @@ async fn main() -> anyhow::Result<()> {
             let _telemetry = maitre_kit::telemetry::init(service.as_str());
             let config = Config::from_env(service)?;
             if let Some(addr) = config.metrics_listen {
-                maitre_kit::metrics::install(addr).map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
+                maitre_kit::metrics::install(addr)
+                    .map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
             }
-            let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
             tracing::info!(service = service.as_str(), listen = %config.listen, "serving");
             serve(config, listener, Box::pin(shutdown_signal())).await
         }
         Command::Migrate { services } => {
             let _telemetry = maitre_kit::telemetry::init("migrate");
-            let services = if services.is_empty() { ServiceName::ALL.to_vec() } else { services };
+            let services = if services.is_empty() {
+                ServiceName::ALL.to_vec()
+            } else {
+                services
+            };
             for service in services.into_iter().filter(|s| *s != ServiceName::Gateway) {
                 let mut config = Config::from_env(service)?;
                 // One database for several services: each keeps its own schema.
                 config.database_schema = service.as_str().into();
-                migrate(&config).await.with_context(|| format!("migrating {}", service.as_str()))?;
+                migrate(&config)
+                    .await
+                    .with_context(|| format!("migrating {}", service.as_str()))?;
                 tracing::info!(service = service.as_str(), "migrated");
             }
             Ok(())
         }
         Command::Demo { gateway, seed } => {
             let config = Config::from_env(ServiceName::Gateway)?;
-            let token = Minter::from_config(&config)?.mint("demo-loader", "demo", Role::HqAdmin, &[], 3600)?;
+            let token = Minter::from_config(&config)?.mint(
+                "demo-loader",
+                "demo",
+                Role::HqAdmin,
+                &[],
+                3600,
+            )?;
             demo::run(&gateway, &token, seed).await
         }
-        Command::Token { chain, role, staff, stores, ttl } => {
+        Command::Token {
+            chain,
+            role,
+            staff,
+            stores,
+            ttl,
+        } => {
             let config = Config::from_env(ServiceName::Gateway)?;
             let token = Minter::from_config(&config)?.mint(&staff, &chain, role, &stores, ttl)?;
             println!("{token}");
@@ -117,7 +146,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Runs one service (or the gateway) until `shutdown`.
-async fn serve(config: Config, listener: TcpListener, shutdown: BoxFuture<'static, ()>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: BoxFuture<'static, ()>,
+) -> anyhow::Result<()> {
     match config.service {
         ServiceName::Gateway => maitre_gateway::serve(config, listener, shutdown).await?,
         ServiceName::Profile => maitre_profile::serve(config, listener, shutdown).await?,
@@ -143,7 +176,8 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 async fn run_all(host: &str, port: u16) -> anyhow::Result<()> {
     let _telemetry = maitre_kit::telemetry::init("maitre");
     if let Some(addr) = Config::from_env(ServiceName::Gateway)?.metrics_listen {
-        maitre_kit::metrics::install(addr).map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
+        maitre_kit::metrics::install(addr)
+            .map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
     }
     let addresses: HashMap<ServiceName, SocketAddr> = ServiceName::ALL
         .iter()
@@ -158,11 +192,15 @@ async fn run_all(host: &str, port: u16) -> anyhow::Result<()> {
         let mut vars: HashMap<String, String> = std::env::vars().collect();
         vars.insert("MAITRE_LISTEN".into(), addresses[service].to_string());
         for (other, addr) in &addresses {
-            vars.entry(other.url_variable()).or_insert_with(|| format!("http://{addr}"));
+            vars.entry(other.url_variable())
+                .or_insert_with(|| format!("http://{addr}"));
         }
         vars.remove("MAITRE_DATABASE_SCHEMA");
-        let config = Config::from_lookup(*service, |k| vars.get(k).cloned().filter(|v| !v.is_empty()))?;
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let config =
+            Config::from_lookup(*service, |k| vars.get(k).cloned().filter(|v| !v.is_empty()))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
         let mut stopped = stopped.clone();
         let shutdown: BoxFuture<'static, ()> = Box::pin(async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -180,7 +218,9 @@ async fn run_all(host: &str, port: u16) -> anyhow::Result<()> {
     let gateway = addresses[&ServiceName::Gateway];
     let minter = Minter::from_config(&Config::from_env(ServiceName::Gateway)?)?;
     let token = minter.mint("admin", "demo", Role::HqAdmin, &[], 7 * 86_400)?;
-    println!("Maitre is running: gateway http://{gateway} (REST /v1/..., OpenAPI /openapi.json, gRPC and gRPC-Web)");
+    println!(
+        "Maitre is running: gateway http://{gateway} (REST /v1/..., OpenAPI /openapi.json, gRPC and gRPC-Web)"
+    );
     for service in &ServiceName::ALL[1..] {
         println!("  {:<13} grpc://{}", service.as_str(), addresses[service]);
     }

@@ -154,7 +154,41 @@ impl EventHandler for AutomationHandler {
             )
             .await?;
         }
+        // A tag or class that arrives after today's date check (e.g. `likes_dessert` on a
+        // guest whose birthday reminder is due) may make a date automation's conditions
+        // hold now: check the customer's date automations again. The occurrence's
+        // de-duplication key keeps it to one message.
+        if let Some(customer_id) = facts_changed(payload) {
+            let known = facts::get(txn, chain, customer_id).await?;
+            if let Ok(birthday) = known.birthday.parse::<NaiveDate>() {
+                let day = AutomationEvent::DayStarted(DayStarted {
+                    customer_id: CustomerId::new(customer_id.to_owned()),
+                    store_today: store_today(None),
+                    birthday: Some(birthday),
+                    anniversaries: Vec::new(),
+                    follow_ups: Vec::new(),
+                });
+                fire(
+                    &self.pipeline,
+                    txn,
+                    chain,
+                    &day,
+                    Utc::now().timestamp_micros(),
+                )
+                .await?;
+            }
+        }
         Ok(())
+    }
+}
+
+/// The customer whose condition facts (tags, class) an event changed.
+fn facts_changed(payload: &Payload) -> Option<&str> {
+    match payload {
+        Payload::TagAdded(e) => Some(&e.customer_id),
+        Payload::TagRemoved(e) => Some(&e.customer_id),
+        Payload::ClassChanged(e) => Some(&e.customer_id),
+        _ => None,
     }
 }
 
