@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 const STORES: usize = 3;
 const MANAGERS_PER_STORE: usize = 4;
 const GUESTS: usize = 5_000;
-const BATCH: usize = 2_000;
+/// Events per batch import request (the gateway accepts bodies up to 1 MiB).
+const BATCH: usize = 500;
+/// Requests in flight at once.
+const PARALLEL: usize = 8;
 
 const SURNAMES: &[&str] = &[
     "李", "王", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高",
@@ -228,13 +231,14 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
     let guests: Vec<Guest> = (0..GUESTS)
         .map(|i| guest(&mut rng, i, managers.len()))
         .collect();
-    let mut step = Step::default();
-    for g in &guests {
-        let body = json!({"identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": g.phone}], "storeId": stores[g.home_store],
-                          "profile": {"name": g.name, "birthday": {"month": g.birthday.0, "day": g.birthday.1}}, "requestId": format!("demo-guest-{}", g.phone)});
-        step.record(&api.post("/v1/customers", body).await?);
-    }
-    step.report("guests");
+    let bodies: Vec<Value> = guests
+        .iter()
+        .map(|g| json!({"identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": g.phone}], "storeId": stores[g.home_store],
+                        "profile": {"name": g.name, "birthday": {"month": g.birthday.0, "day": g.birthday.1}}, "requestId": format!("demo-guest-{}", g.phone)}))
+        .collect();
+    post_all(&api, "/v1/customers", bodies)
+        .await?
+        .report("guests");
 
     // A year of history in batches; the last 30 days one by one so assignment decides owners.
     type Dated = Vec<(DateTime<Utc>, Value)>;
@@ -334,7 +338,32 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
         );
     }
     step.report("automation presets");
+
+    let mut step = Step::default();
+    step.record(
+        &api.post(
+            "/v1/models:refit",
+            json!({"requestId": format!("demo-refit-{seed}")}),
+        )
+        .await?,
+    );
+    step.report("churn model refit started (GET /v1/models/report when it finishes)");
     step_summary(&api).await
+}
+
+/// Posts every body to `path`, `PARALLEL` at a time.
+async fn post_all(api: &Api, path: &str, bodies: Vec<Value>) -> anyhow::Result<Step> {
+    use futures::StreamExt;
+    let outcomes: Vec<anyhow::Result<Result<Value, String>>> =
+        futures::stream::iter(bodies.into_iter().map(|body| api.post(path, body)))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+    let mut step = Step::default();
+    for outcome in outcomes {
+        step.record(&outcome?);
+    }
+    Ok(step)
 }
 
 /// Prints what a newcomer can look at next.

@@ -76,6 +76,9 @@ pub async fn recompute_chain(
         outcome.changes += applied.len() as u64;
         progress(u64::from(to), u64::from(next_number));
         from = to;
+        // Let other writers in between batches: SQLite has one write lock, and a recompute
+        // that re-takes it at once starves live tagging and API calls.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     Ok(outcome)
 }
