@@ -9,7 +9,7 @@ run:            ## Everything in one process: SQLite under ./data, in-process co
 test: lint unit ## Lint, then every test (needs PostgreSQL and Redis on 127.0.0.1; see README)
 
 unit:
-	$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc
+	$(CARGO) test --workspace --doc && $(CARGO) nextest run --workspace --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check && $(CARGO) clippy --workspace --all-targets -- -D warnings
