@@ -1,5 +1,5 @@
 //! Following profile's event log (merges, erasures, store time zones) with
-//! `kit::eventlog::Consumer`, the cursor committed with each effect. Started only once
+//! `kit::eventlog::follow`, the cursor committed with each effect. Started only once
 //! profile (`MAITRE_PROFILE_URL`) is reachable: the probe repeats quietly until then, so a
 //! service started alone (tests, embedded tools) makes no failing calls.
 
@@ -7,11 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use maitre_kit::auth::ALL_CHAINS;
-use maitre_kit::client::{lazy_channel, outgoing};
 use maitre_kit::config::ServiceName;
-use maitre_kit::eventlog::{ConsumeError, Consumer};
-use maitre_proto::profile::v1::{WatchRequest, profile_service_client::ProfileServiceClient};
+use maitre_kit::eventlog::follow;
 
 use crate::engine::{Engine, ProfileEvents};
 
@@ -53,30 +50,17 @@ pub async fn follow_profile(engine: Arc<Engine>, shutdown: impl Future<Output = 
             _ = tokio::time::sleep(PROBE_EVERY) => {}
         }
     }
-    let channel = match lazy_channel(&url) {
-        Ok(channel) => channel,
-        Err(error) => {
-            tracing::warn!(%error, url, "profile URL unusable; not following its events");
-            return;
-        }
-    };
-    let minter = engine.runtime.minter.clone();
-    let consumer = Consumer::new("assignment<-profile", engine.runtime.db.clone());
-    let handler = Arc::new(ProfileEvents { engine });
-    let connect = move |from_sequence: u64| {
-        let (channel, minter) = (channel.clone(), minter.clone());
-        async move {
-            let token = minter.service_token("assignment", ALL_CHAINS)?;
-            let mut client = ProfileServiceClient::new(channel);
-            let stream = client
-                .watch(outgoing(WatchRequest { from_sequence }, &token))
-                .await?
-                .into_inner();
-            Ok::<_, ConsumeError>(stream)
-        }
-    };
     tracing::info!(url, "following profile's events");
-    consumer.run(connect, handler, shutdown).await;
+    let runtime = engine.runtime.clone();
+    let handler = Arc::new(ProfileEvents { engine });
+    follow(
+        &runtime,
+        "assignment<-profile",
+        ServiceName::Profile,
+        handler,
+        shutdown,
+    )
+    .await;
 }
 
 #[cfg(test)]

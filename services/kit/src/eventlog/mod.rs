@@ -12,12 +12,14 @@
 //! Redis pub/sub only wakes publishers and readers early; polling covers a lost signal.
 
 mod consumer;
+mod follow;
 mod outbox;
 mod publisher;
 mod schema;
 mod watch;
 
 pub use consumer::{ConsumeError, Consumer, EventHandler};
+pub use follow::{follow, open_watch};
 pub use outbox::EventLog;
 pub use schema::KitTables;
 pub use watch::{BoxEventStream, EventStream, watch_for};
