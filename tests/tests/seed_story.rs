@@ -265,6 +265,21 @@ async fn ownership_follows_the_seed(backend: Backend) {
         li["ownership"]["locked"], true,
         "the lock moves with her: {li}"
     );
+    // Her profile follows the new owner too (profile follows assignment's log).
+    let new_owner = li["ownership"]["managerId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    eventually(20, || async {
+        let profile = story
+            .admin
+            .get(&format!("/v1/customers/{customer}"))
+            .await
+            .ok();
+        (profile["customer"]["ownerManagerId"] == new_owner.as_str()).then_some(())
+    })
+    .await
+    .expect("profile shows the new owner after the bulk transfer");
 }
 
 #[tokio::test]

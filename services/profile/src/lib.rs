@@ -61,8 +61,22 @@ pub async fn serve_with(
             runtime.db.clone(),
             runtime.coord.clone(),
             runtime.events.clone(),
-            until_stopped(stopped),
+            until_stopped(stopped.clone()),
         )),
+        tokio::spawn({
+            let runtime = runtime.clone();
+            let stopped = until_stopped(stopped);
+            async move {
+                maitre_kit::eventlog::follow(
+                    &runtime,
+                    service::owners::CONSUMER,
+                    maitre_kit::config::ServiceName::Assignment,
+                    Arc::new(service::owners::OwnerEvents),
+                    stopped,
+                )
+                .await;
+            }
+        }),
     ];
     let result = runtime
         .serve(&[SERVICE_NAME], routes, listener, shutdown)

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod ingest;
 pub mod locks;
 pub mod merge;
+pub mod owners;
 pub mod reminders;
 pub mod view;
 

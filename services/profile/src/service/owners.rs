@@ -1,0 +1,36 @@
+//! Keeps each customer's `owner_manager_id` current from assignment's log: transfers,
+//! bulk transfers, allocations and merge decisions all arrive as `OwnerChanged`. The owner
+//! decides what a customer manager may see unmasked ("own customers"), so it must not go
+//! stale between contacts.
+
+use maitre_kit::{
+    db::stmt,
+    eventlog::{ConsumeError, EventHandler},
+};
+use maitre_proto::events::v1::{Event, event::Payload};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+
+/// The cursor name of this consumer.
+pub const CONSUMER: &str = "profile<-assignment";
+
+/// Applies `OwnerChanged` events to the customers table.
+pub struct OwnerEvents;
+
+#[async_trait::async_trait]
+impl EventHandler for OwnerEvents {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
+        if let Some(Payload::OwnerChanged(change)) = &event.payload {
+            txn.execute_raw(stmt(
+                txn,
+                "UPDATE customers SET owner_manager_id = $1 WHERE chain_id = $2 AND customer_id = $3",
+                [
+                    change.to_manager_id.clone().into(),
+                    event.chain_id.clone().into(),
+                    change.customer_id.clone().into(),
+                ],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}
