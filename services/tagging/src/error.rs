@@ -17,6 +17,9 @@ pub enum TaggingError {
     /// A tag name already used in the chain.
     #[error("tag name `{name}` is already used in this chain")]
     TagNameTaken { name: String },
+    /// A store-scoped caller on a customer known at none of their stores.
+    #[error("customer `{customer_id}` has no store in the caller's scope")]
+    OutOfScope { customer_id: String },
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -62,6 +65,9 @@ impl From<TaggingError> for tonic::Status {
             TaggingError::TagNameTaken { name } => {
                 error::already_exists("tag.name", format!("`{name}` is already used"))
             }
+            TaggingError::OutOfScope { customer_id } => tonic::Status::permission_denied(format!(
+                "customer `{customer_id}` has no store in the caller's scope"
+            )),
             TaggingError::Database(e) => error::internal(e),
             TaggingError::Storage(e) => error::internal(e),
             TaggingError::Status(status) => status,

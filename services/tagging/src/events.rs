@@ -27,6 +27,7 @@ use crate::{
         evaluate::{CHAIN_TIME_ZONE, Change},
         live::reevaluate_customer,
         scores::rescore_customer,
+        watch::after_fact_change,
     },
     error::Result,
     state::Deps,
@@ -40,6 +41,10 @@ use crate::{
         menu::{
             DishRow, erase_customer_analysis, insert_visit_lines, move_visit_lines, upsert_dish,
         },
+        places::{
+            forget_customer_stores, move_customer_stores, record_customer_store, upsert_store,
+        },
+        watched::delete_memberships_of_customer,
     },
 };
 
@@ -110,7 +115,14 @@ pub async fn apply_profile_event(
     let chain = event.chain_id.as_str();
     let now_us = now.timestamp_micros();
     let customer = match &event.payload {
-        Some(Payload::CustomerCreated(e)) => &e.customer_id,
+        Some(Payload::CustomerCreated(e)) => {
+            record_customer_store(conn, chain, &e.customer_id, &e.home_store_id).await?;
+            &e.customer_id
+        }
+        Some(Payload::StoreChanged(e)) if !e.store_id.is_empty() => {
+            upsert_store(conn, chain, &e.store_id, e.time_zone.trim(), &e.name).await?;
+            return Ok(Vec::new());
+        }
         Some(Payload::ContactRecorded(e)) => {
             if ensure_customer(conn, chain, &e.customer_id, now_us)
                 .await?
@@ -118,6 +130,8 @@ pub async fn apply_profile_event(
             {
                 return Ok(Vec::new());
             }
+            // Scope and home zone: every store the customer had contact with, first = home.
+            record_customer_store(conn, chain, &e.customer_id, &e.store_id).await?;
             if let Some(visit) = visit_of_contact(e) {
                 insert_visit(conn, chain, &e.event_id, &visit).await?;
                 let lines: Vec<(String, String, String)> = e
@@ -160,7 +174,7 @@ pub async fn apply_profile_event(
                 .collect();
             attributes.sort();
             replace_attributes(conn, chain, &e.customer_id, &attributes).await?;
-            &e.customer_id
+            return reevaluate_with_facts(conn, deps, chain, &e.customer_id, now).await;
         }
         Some(Payload::ClassChanged(e)) => {
             if ensure_customer(conn, chain, &e.customer_id, now_us)
@@ -170,7 +184,7 @@ pub async fn apply_profile_event(
                 return Ok(Vec::new());
             }
             set_class(conn, chain, &e.customer_id, class_letter(e.to)).await?;
-            &e.customer_id
+            return reevaluate_with_facts(conn, deps, chain, &e.customer_id, now).await;
         }
         Some(Payload::CustomerMerged(e)) => {
             return merge(conn, deps, chain, &e.survivor_id, &e.absorbed_ids, now).await;
@@ -185,6 +199,8 @@ pub async fn apply_profile_event(
             erase_customer(conn, chain, &e.customer_id).await?;
             erase_customer_analysis(conn, chain, &e.customer_id).await?;
             delete_history_of(conn, chain, &e.customer_id).await?;
+            forget_customer_stores(conn, chain, &e.customer_id).await?;
+            delete_memberships_of_customer(conn, chain, &e.customer_id).await?;
             return Ok(changes);
         }
         _ => return Ok(Vec::new()),
@@ -196,6 +212,27 @@ pub async fn apply_profile_event(
         return Ok(Vec::new());
     }
     reevaluate_customer(conn, deps, chain, customer, now).await
+}
+
+/// Re-evaluates a customer whose class or attributes changed: their rule tags, then the
+/// watched segments over classes and attributes.
+async fn reevaluate_with_facts(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    chain: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>> {
+    let changes = reevaluate_customer(conn, deps, chain, customer_id, now).await?;
+    after_fact_change(
+        conn,
+        &deps.runtime.events,
+        chain,
+        customer_id,
+        now.timestamp_micros(),
+    )
+    .await?;
+    Ok(changes)
 }
 
 /// Removes every membership of a customer who leaves the chain's roster.
@@ -261,6 +298,8 @@ async fn merge(
         all.extend(apply_changes(conn, &deps.runtime.events, chain, carried, now_us).await?);
         erase_customer(conn, chain, old).await?;
         erase_customer_analysis(conn, chain, old).await?;
+        move_customer_stores(conn, chain, old, survivor).await?;
+        delete_memberships_of_customer(conn, chain, old).await?;
     }
     // The survivor's visits changed: rescore before the rules read the scores.
     all.extend(rescore_customer(conn, deps, chain, survivor, now).await?);

@@ -15,6 +15,7 @@ use tonic::{Request, Response};
 use super::{
     catalog::tag_in_chain,
     convert::{AUDIENCE_READERS, TAGGERS, timestamp},
+    scope::{customers_in_scope, require_customer_scope},
     segments::segment_members,
 };
 use crate::{
@@ -105,15 +106,24 @@ async fn change_manual_tag(
     let tag = tag_in_chain(&txn, chain, tag_id).await?;
     manual_tag(&tag, added)?;
     let customers = match customers {
-        Customers::Ids(ids) => known_customers(&txn, chain, ids).await?,
+        Customers::Ids(ids) => {
+            let known = known_customers(&txn, chain, ids).await?;
+            for (customer_id, _) in &known {
+                require_customer_scope(&txn, chain, caller, customer_id).await?;
+            }
+            known
+        }
         Customers::Segment(segment) => {
             let (members, shared) = segment_members(deps, chain, segment).await?;
+            // A store-scoped caller tags only the members known at their stores.
+            let in_scope = customers_in_scope(&txn, chain, caller).await?;
             let bitmaps = shared
                 .read()
                 .map_err(|_| TaggingError::invalid("segment", "bitmap cache unavailable"))?;
             members
                 .iter()
                 .filter_map(|n| bitmaps.customer_id(n).map(|id| (id.to_owned(), n)))
+                .filter(|(id, _)| in_scope.as_ref().is_none_or(|scope| scope.contains(id)))
                 .collect()
         }
     };
@@ -209,6 +219,7 @@ pub async fn list_customer_tags(
     find_customer(db, chain, customer_id)
         .await?
         .ok_or_else(|| TaggingError::not_found("customer", customer_id))?;
+    require_customer_scope(db, chain, &caller, customer_id).await?;
     let tags = all_tags(db, chain).await?;
     let memberships = memberships_of(db, chain, customer_id).await?;
     let mut out: Vec<CustomerTag> = memberships
@@ -270,6 +281,9 @@ pub async fn list_tag_history(
     let db = &deps.runtime.db;
     if !r.tag_id.is_empty() {
         tag_in_chain(db, chain, &r.tag_id).await?;
+    }
+    if !r.customer_id.is_empty() {
+        require_customer_scope(db, chain, &caller, &r.customer_id).await?;
     }
     let mut rows =
         history_page(db, chain, &r.customer_id, &r.tag_id, before, page.size + 1).await?;

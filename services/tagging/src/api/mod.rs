@@ -12,6 +12,7 @@ mod members;
 mod predict;
 mod rule_check;
 mod rules;
+mod scope;
 mod segments;
 
 use std::sync::Arc;

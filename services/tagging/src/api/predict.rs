@@ -39,6 +39,7 @@ pub async fn get_customer_prediction(
     if find_customer(db, chain, customer_id).await?.is_none() {
         return Err(TaggingError::not_found("customer", customer_id));
     }
+    super::scope::require_customer_scope(db, chain, &caller, customer_id).await?;
     let p = find_prediction(db, chain, customer_id).await?.ok_or_else(|| {
         TaggingError::precondition(
             "customer_id",

@@ -17,9 +17,10 @@ use super::{
 use crate::{
     engine::{
         batch::{BATCH_CUSTOMERS, Batch},
-        evaluate::{CustomerInput, Evaluator, today_at},
+        evaluate::{CustomerInput, Evaluator},
         ruleset::compile_against,
         scores::rule_scores,
+        zones::{LocalDays, customer_today},
     },
     error::{Result, TaggingError},
     state::Deps,
@@ -27,6 +28,7 @@ use crate::{
         catalog::all_tags,
         facts::{find_customer, visits_of},
         membership::memberships_of,
+        places::home_zones_in_range,
         predictions::find_prediction,
         roster::roster,
     },
@@ -95,7 +97,8 @@ pub async fn preview_rule(
     let mut evaluator = Evaluator::new(&set);
     let rule = compile_against(&r.rule, &tags, evaluator.interner_mut())
         .map_err(|e| TaggingError::invalid("rule", e.to_string()))?;
-    let today = today_at(Utc::now());
+    // Each customer's home-store-local day, as the live path and the recompute use.
+    let mut local_days = LocalDays::new(Utc::now());
     let (next_number, _) = roster(db, chain).await?;
     let (mut members, mut total) = (0i64, 0i64);
     let mut sample = Vec::new();
@@ -103,10 +106,12 @@ pub async fn preview_rule(
     while from < next_number {
         let to = from.saturating_add(BATCH_CUSTOMERS).min(next_number);
         let batch = Batch::load(db, chain, from, to).await?;
+        let home_zones = home_zones_in_range(db, chain, from, to).await?;
         for i in 0..batch.customers.len() {
             let Some(input) = batch.input(i) else {
                 continue;
             };
+            let today = local_days.day_in(home_zones.get(&input.customer.customer_id));
             total += 1;
             evaluator.load(&input);
             evaluator.evaluate(today);
@@ -141,6 +146,7 @@ pub async fn explain_tag(
     let customer = find_customer(db, chain, &r.customer_id)
         .await?
         .ok_or_else(|| TaggingError::not_found("customer", &r.customer_id))?;
+    super::scope::require_customer_scope(db, chain, &caller, &r.customer_id).await?;
     let memberships = memberships_of(db, chain, &r.customer_id).await?;
     let membership = memberships.iter().find(|m| m.tag_id == tag.tag_id);
     let mut response = ExplainTagResponse {
@@ -159,7 +165,7 @@ pub async fn explain_tag(
         let rule = compile_against(&tag.rule, &tags, evaluator.interner_mut())
             .map_err(|e| TaggingError::precondition("tag.rule", e.to_string()))?;
         let visits = visits_of(db, chain, &r.customer_id).await?;
-        let today = today_at(Utc::now());
+        let today = customer_today(db, chain, &r.customer_id, Utc::now()).await?;
         evaluator.load(&CustomerInput {
             customer: &customer,
             visits: &visits,

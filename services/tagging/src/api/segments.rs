@@ -28,6 +28,7 @@ use crate::{
         catalog::{LIFECYCLE_RETIRED, TagRow, all_tags},
         roster::{numbers_with_attribute, numbers_with_class},
         segments::{SegmentRow, delete_segment, get_segment, insert_segment, list_segments},
+        watched::{delete_members_of_segment, insert_member},
     },
 };
 
@@ -182,8 +183,28 @@ pub async fn create_segment(
     let response = CreateSegmentResponse {
         segment: Some(segment_message(&row)),
     };
+    // A watched segment starts from its present members: only later moves are events.
+    let present = if row.watched {
+        let adhoc = SegmentRef {
+            r#ref: Some(Ref::Expression(row.expression.clone())),
+        };
+        let (members, shared) = segment_members(deps, &chain, Some(adhoc)).await?;
+        ids_of(&shared, members.iter())
+    } else {
+        Vec::new()
+    };
     let txn = begin_write(db).await?;
     insert_segment(&txn, &chain, &row).await?;
+    for customer_id in &present {
+        insert_member(
+            &txn,
+            &chain,
+            &row.segment_id,
+            customer_id,
+            row.created_at_us,
+        )
+        .await?;
+    }
     remember(&txn, &chain, "create_segment", &request_id, &response).await?;
     txn.commit().await?;
     Ok(Response::new(response))
@@ -233,9 +254,12 @@ pub async fn delete_segment_rpc(
     caller.require_role(TAGGERS)?;
     let chain = caller.chain()?;
     let id = &request.get_ref().segment_id;
-    if !delete_segment(&deps.runtime.db, chain, id).await? {
+    let txn = begin_write(&deps.runtime.db).await?;
+    if !delete_segment(&txn, chain, id).await? {
         return Err(TaggingError::not_found("segment", id));
     }
+    delete_members_of_segment(&txn, chain, id).await?;
+    txn.commit().await?;
     Ok(Response::new(DeleteSegmentResponse {}))
 }
 

@@ -1,6 +1,7 @@
 //! Writing membership changes: the membership row, a history row and the
 //! `TagAdded`/`TagRemoved` event, all in the caller's transaction. A change that is
-//! already true in storage (a concurrent writer got there first) writes nothing.
+//! already true in storage (a concurrent writer got there first) writes nothing. The
+//! watched segments the applied changes touch are re-checked here too (`engine::watch`).
 
 use maitre_kit::eventlog::EventLog;
 use maitre_proto::events::v1::{EventScope, TagAdded, TagRemoved, event::Payload};
@@ -88,5 +89,7 @@ pub async fn apply_changes(
         events.append(conn, chain_id, scope, payload).await?;
         applied.push(change);
     }
+    // Watched segments move in the same transaction as the memberships they read.
+    super::watch::after_tag_changes(conn, events, chain_id, &applied, now_us).await?;
     Ok(applied)
 }

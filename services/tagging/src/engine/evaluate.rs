@@ -15,8 +15,9 @@ use crate::storage::{
     membership::MembershipRow,
 };
 
-/// The chains' calendar: rules count days in this zone (seed 002 is written for chains
-/// in mainland China; per-store zones would need the stores' zones from profile).
+/// The default calendar: a customer's rules count days in their home store's zone
+/// (`engine::zones`), in this one when it is unknown (seed 002 is written for chains in
+/// mainland China).
 pub const CHAIN_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
 /// The chain-local day of `now`.

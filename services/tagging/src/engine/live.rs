@@ -6,8 +6,9 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     apply::apply_changes,
-    evaluate::{Change, CustomerInput, Evaluator, today_at},
+    evaluate::{Change, CustomerInput, Evaluator},
     scores::rule_scores,
+    zones::customer_today,
 };
 use crate::{
     error::Result,
@@ -46,7 +47,9 @@ pub async fn reevaluate_customer(
         memberships: &memberships,
         scores,
     };
-    let changes = Evaluator::new(&set).changes(&input, today_at(now));
+    // The customer's home-store-local day (days_since_last_visit, birthday_within).
+    let today = customer_today(conn, chain_id, customer_id, now).await?;
+    let changes = Evaluator::new(&set).changes(&input, today);
     apply_changes(
         conn,
         &deps.runtime.events,

@@ -14,3 +14,5 @@ pub mod refit_job;
 pub mod ruleset;
 pub mod schedule;
 pub mod scores;
+pub mod watch;
+pub mod zones;

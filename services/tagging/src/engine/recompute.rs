@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{
     apply::apply_changes,
     batch::{BATCH_CUSTOMERS, Batch},
-    evaluate::{Evaluator, today_at},
+    evaluate::{CHAIN_TIME_ZONE, Evaluator, today_at},
+    zones::{LocalDays, today_in, zone_named},
 };
 use crate::{
     error::Result,
@@ -21,7 +22,8 @@ use crate::{
             JobRow, STATE_FAILED, STATE_PENDING, STATE_RUNNING, STATE_SUCCEEDED, insert_job,
             update_job,
         },
-        roster::{roster, set_time_rules_day, time_rules_day},
+        places::{chain_zones, home_zones_in_range, set_time_run_day, time_run_day},
+        roster::{roster, set_time_rules_day},
     },
 };
 
@@ -46,7 +48,7 @@ pub async fn recompute_chain(
     let db = &deps.runtime.db;
     let set = deps.rules.load(db, chain_id).await?;
     let (next_number, _) = roster(db, chain_id).await?;
-    let today = today_at(now);
+    let mut local_days = LocalDays::new(now);
     let mut outcome = RecomputeOutcome::default();
     let mut evaluator = Evaluator::new(&set);
     let mut from = 0u32;
@@ -55,10 +57,13 @@ pub async fn recompute_chain(
         let txn = begin_write(db).await?;
         lock_range(&txn, chain_id, from, to).await?;
         let batch = Batch::load(&txn, chain_id, from, to).await?;
+        // Each customer's day is their home store's (engine::zones), as on the live path.
+        let home_zones = home_zones_in_range(&txn, chain_id, from, to).await?;
         let mut changes = Vec::new();
         for i in 0..batch.customers.len() {
             if let Some(input) = batch.input(i) {
-                changes.extend(evaluator.changes(&input, today));
+                let local_today = local_days.day_in(home_zones.get(&input.customer.customer_id));
+                changes.extend(evaluator.changes(&input, local_today));
             }
         }
         let applied = apply_changes(
@@ -138,16 +143,28 @@ pub async fn start_recompute(deps: &Arc<Deps>, chain_id: &str) -> Result<JobRow>
 }
 
 /// Re-evaluates a chain's rules because time moved (`days_since_last_visit >= 60`,
-/// `birthday_within(7d)`, windows): a full recompute, once per chain-local day. Returns
-/// `None` when already done today or when no applied rule depends on time.
+/// `birthday_within(7d)`, windows): a full recompute soon after local midnight in each
+/// zone of the chain's stores (and Asia/Shanghai, the default), once per local day of
+/// each. Returns `None` when no zone has a new day or when no applied rule depends on time.
 pub async fn recompute_time_dependent(
     deps: &Deps,
     chain_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<RecomputeOutcome>> {
     let db = &deps.runtime.db;
-    let today = i64::from(today_at(now));
-    if time_rules_day(db, chain_id).await? >= today {
+    let mut zones = chain_zones(db, chain_id).await?;
+    zones.retain(|z| zone_named(z).name() == z.as_str());
+    zones.push(CHAIN_TIME_ZONE.name().to_owned());
+    zones.sort();
+    zones.dedup();
+    let mut due = Vec::new();
+    for zone in zones {
+        let local_today = i64::from(today_in(now, zone_named(&zone)));
+        if time_run_day(db, chain_id, &zone).await? < local_today {
+            due.push((zone, local_today));
+        }
+    }
+    if due.is_empty() {
         return Ok(None);
     }
     let set = deps.rules.load(db, chain_id).await?;
@@ -155,7 +172,10 @@ pub async fn recompute_time_dependent(
         return Ok(None);
     }
     let outcome = recompute_chain(deps, chain_id, now, |_, _| {}).await?;
-    set_time_rules_day(db, chain_id, today).await?;
+    for (zone, local_today) in due {
+        set_time_run_day(db, chain_id, &zone, local_today).await?;
+    }
+    set_time_rules_day(db, chain_id, i64::from(today_at(now))).await?;
     Ok(Some(outcome))
 }
 

@@ -10,16 +10,20 @@ pub mod membership;
 pub mod menu;
 mod model_schema;
 pub mod models;
+mod place_schema;
+pub mod places;
 pub mod predictions;
 pub mod roster;
 mod schema;
 pub mod segments;
+pub mod watched;
 
 use maitre_kit::eventlog::KitTables;
 use sea_orm::{DbErr, QueryResult, TryGetable};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 pub use model_schema::ModelTables;
+pub use place_schema::PlaceTables;
 pub use schema::TaggingTables;
 
 /// The service's migrations, applied at start and by `maitre migrate`.
@@ -31,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(KitTables),
             Box::new(TaggingTables),
             Box::new(ModelTables),
+            Box::new(PlaceTables),
         ]
     }
 }

@@ -175,9 +175,14 @@ pub async fn start(backend: Backend) -> Harness {
     }
 }
 
-/// A request from `role` of `chain`.
+/// A request from `role` of `chain`, at `store-1` (where `created` customers live).
 pub fn req<T>(chain: &str, role: Role, message: T) -> Request<T> {
-    outgoing(message, &testing::token(chain, role, "staff-1", &[]))
+    req_at(chain, role, &["store-1"], message)
+}
+
+/// A request from `role` of `chain` scoped to `stores`.
+pub fn req_at<T>(chain: &str, role: Role, stores: &[&str], message: T) -> Request<T> {
+    outgoing(message, &testing::token(chain, role, "staff-1", stores))
 }
 
 pub fn admin<T>(chain: &str, message: T) -> Request<T> {

@@ -9,7 +9,10 @@ mod members;
 mod predict;
 mod recompute;
 mod responders;
+mod scope;
 mod segments;
+mod watched;
+mod zones;
 
 /// Declares the embedded and production variants of a scenario `async fn(Backend)`.
 macro_rules! both_backends {

@@ -1,0 +1,92 @@
+//! Store-local "today": a customer's rules count days in their home store's zone (the
+//! store of their first contact, its IANA zone from profile's `StoreChanged`); Asia/Shanghai
+//! when either is unknown (seed 002 is written for chains in mainland China).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sea_orm::ConnectionTrait;
+
+use super::evaluate::CHAIN_TIME_ZONE;
+use crate::{
+    domain::rule::{EpochDay, epoch_day},
+    error::Result,
+    storage::places::home_zone_of,
+};
+
+/// The zone an IANA name names; the chain default when the name is empty or unknown.
+pub fn zone_named(name: &str) -> Tz {
+    name.parse::<Tz>().unwrap_or(CHAIN_TIME_ZONE)
+}
+
+/// The local day of `now` in `zone`.
+pub fn today_in(now: DateTime<Utc>, zone: Tz) -> EpochDay {
+    epoch_day(now.with_timezone(&zone).date_naive())
+}
+
+/// Local days of one instant per zone name, for batches of customers.
+pub struct LocalDays {
+    now: DateTime<Utc>,
+    default_day: EpochDay,
+    by_zone: HashMap<String, EpochDay>,
+}
+
+impl LocalDays {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        LocalDays {
+            now,
+            default_day: today_in(now, CHAIN_TIME_ZONE),
+            by_zone: HashMap::new(),
+        }
+    }
+
+    /// The local day in the zone named `zone`; the chain default's when `None`.
+    pub fn day_in(&mut self, zone: Option<&String>) -> EpochDay {
+        let Some(zone) = zone else {
+            return self.default_day;
+        };
+        let now = self.now;
+        *self
+            .by_zone
+            .entry(zone.clone())
+            .or_insert_with(|| today_in(now, zone_named(zone)))
+    }
+}
+
+/// The customer's home-store-local day of `now`.
+pub async fn customer_today(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<EpochDay> {
+    let zone = home_zone_of(conn, chain_id, customer_id)
+        .await?
+        .map_or(CHAIN_TIME_ZONE, |name| zone_named(&name));
+    Ok(today_in(now, zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn local_days_differ_across_zones() {
+        // 2024-03-01 02:00 UTC: 10:00 on the 1st in Shanghai, 21:00 on Feb 29th in New York.
+        let now = Utc
+            .with_ymd_and_hms(2024, 3, 1, 2, 0, 0)
+            .single()
+            .expect("instant");
+        let shanghai = today_in(now, zone_named("Asia/Shanghai"));
+        let new_york = today_in(now, zone_named("America/New_York"));
+        assert_eq!(shanghai - new_york, 1);
+        assert_eq!(today_in(now, zone_named("Not/AZone")), shanghai);
+        assert_eq!(today_in(now, zone_named("")), shanghai);
+        let mut days = LocalDays::new(now);
+        assert_eq!(days.day_in(None), shanghai);
+        assert_eq!(days.day_in(Some(&"America/New_York".to_owned())), new_york);
+    }
+}
