@@ -1,7 +1,8 @@
 //! Consuming the other services' streams (kit `Consumer`: cursor committed with the effect): tagging
 //! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated
-//! birthdays, ClassChanged, FollowUpDue). Each event updates the stored customer facts and fires the
-//! chain's automations in the same transaction.
+//! birthdays, ClassChanged, FollowUpDue; StoreChanged zones, CustomerCreated / ContactRecorded home
+//! stores). Each event updates the stored customer facts and fires the chain's automations in the same
+//! transaction; "today" is the date in the zone of the customer's home store.
 
 use std::{future::Future, sync::Arc};
 
@@ -15,7 +16,7 @@ use crate::automation::fire;
 use crate::delivery::Pipeline;
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::storage::facts;
+use crate::storage::{facts, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
@@ -30,12 +31,17 @@ impl AutomationHandler {
     }
 }
 
-/// The store-local date of an event time (now when absent).
-fn store_today(ts: Option<&prost_types::Timestamp>) -> NaiveDate {
-    crate::daily_scan::store_today(
-        ts.and_then(crate::convert::timestamp_to_utc)
-            .unwrap_or_else(Utc::now),
-    )
+/// The date of an event time (now when absent) in the zone of the customer's home store.
+async fn store_today(
+    txn: &DatabaseTransaction,
+    chain: &str,
+    customer_id: &str,
+    ts: Option<&prost_types::Timestamp>,
+) -> Result<NaiveDate, ConsumeError> {
+    let at = ts
+        .and_then(crate::convert::timestamp_to_utc)
+        .unwrap_or_else(Utc::now);
+    Ok(crate::daily_scan::customer_today(txn, chain, customer_id, at).await?)
 }
 
 #[async_trait::async_trait]
@@ -100,15 +106,16 @@ impl EventHandler for AutomationHandler {
                 }
                 // A birthday set or changed after today's scan is checked now, not tomorrow;
                 // the occurrence's de-duplication key keeps it to one message.
-                birthday.map(|birthday| {
-                    AutomationEvent::DayStarted(DayStarted {
+                match birthday {
+                    Some(birthday) => Some(AutomationEvent::DayStarted(DayStarted {
                         customer_id: CustomerId::new(e.customer_id.clone()),
-                        store_today: store_today(None),
+                        store_today: store_today(txn, chain, &e.customer_id, None).await?,
                         birthday: Some(birthday),
                         anniversaries: Vec::new(),
                         follow_ups: Vec::new(),
-                    })
-                })
+                    })),
+                    None => None,
+                }
             }
             Payload::ClassChanged(e) => {
                 use maitre_proto::common::v1::CustomerClass as P;
@@ -124,9 +131,9 @@ impl EventHandler for AutomationHandler {
                 None
             }
             Payload::FollowUpDue(e) => {
-                let due_on = store_today(e.due_at.as_ref());
+                let due_on = store_today(txn, chain, &e.customer_id, e.due_at.as_ref()).await?;
                 let today = if e.overdue {
-                    store_today(event.occurred_at.as_ref())
+                    store_today(txn, chain, &e.customer_id, event.occurred_at.as_ref()).await?
                 } else {
                     due_on
                 };
@@ -141,6 +148,22 @@ impl EventHandler for AutomationHandler {
                         completed: false,
                     }],
                 }))
+            }
+            Payload::StoreChanged(e) => {
+                if !stores::put_zone(txn, chain, &e.store_id, &e.time_zone).await? {
+                    tracing::warn!(store = %e.store_id, zone = %e.time_zone, "unknown store time zone; default zone kept");
+                }
+                None
+            }
+            Payload::CustomerCreated(e) => {
+                stores::set_home_store(txn, chain, &e.customer_id, &e.home_store_id, true).await?;
+                None
+            }
+            Payload::ContactRecorded(e) => {
+                // A customer created without a store (online channel) gets the store of their
+                // first contact as home.
+                stores::set_home_store(txn, chain, &e.customer_id, &e.store_id, false).await?;
+                None
             }
             _ => None,
         };
@@ -163,7 +186,7 @@ impl EventHandler for AutomationHandler {
             if let Ok(birthday) = known.birthday.parse::<NaiveDate>() {
                 let day = AutomationEvent::DayStarted(DayStarted {
                     customer_id: CustomerId::new(customer_id.to_owned()),
-                    store_today: store_today(None),
+                    store_today: store_today(txn, chain, customer_id, None).await?,
                     birthday: Some(birthday),
                     anniversaries: Vec::new(),
                     follow_ups: Vec::new(),

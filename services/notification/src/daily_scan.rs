@@ -1,21 +1,23 @@
 //! The daily scan for date triggers (birthday or anniversary in N days), which have no event of their
 //! own (ARCHITECTURE.md "Tagging": time moves rules with no event). One replica scans at a time under a
-//! leader lease; each chain is scanned once per store-local day (a coordination marker), and a rescan
-//! after a Redis flush changes nothing because every occurrence has its de-duplication key.
+//! leader lease; each chain is scanned again whenever the local date of any of its stores' zones
+//! changes (a coordination marker over every zone's date), each customer with "today" in the zone of
+//! their home store, and a rescan after a Redis flush changes nothing because every occurrence has its
+//! de-duplication key.
 
 use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use maitre_proto::notification::v1::TriggerKind;
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use crate::automation::fire;
 use crate::delivery::Pipeline;
 use crate::domain::automation::{AutomationEvent, DayStarted};
 use crate::domain::channel::CustomerId;
 use crate::error::Result;
-use crate::storage::policy::DEFAULT_STORE_TIME_ZONE;
-use crate::storage::{automations, facts};
+use crate::storage::{automations, facts, stores};
 
 /// Customers read per page.
 const PAGE: u64 = 500;
@@ -23,17 +25,50 @@ const PAGE: u64 = 500;
 const LEASE: &str = "daily-scan";
 const LEASE_TTL: Duration = Duration::from_secs(300);
 
-/// Today in the stores' zone.
+/// Today in the default store zone (Asia/Shanghai).
 pub fn store_today(now: DateTime<Utc>) -> NaiveDate {
-    let zone: chrono_tz::Tz = DEFAULT_STORE_TIME_ZONE
-        .parse()
-        .unwrap_or(chrono_tz::Asia::Shanghai);
+    store_today_in(now, stores::default_zone())
+}
+
+/// Today in `zone` (a store's).
+pub fn store_today_in(now: DateTime<Utc>, zone: Tz) -> NaiveDate {
     now.with_timezone(&zone).date_naive()
 }
 
-/// The coordination key saying `chain` was scanned on `today`.
-pub fn marker(chain: &str, today: NaiveDate) -> String {
-    format!("daily-scan:{chain}:{today}")
+/// Today for `customer_id`: in the zone of their home store (default zone when unknown).
+pub async fn customer_today(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<NaiveDate> {
+    let zone = stores::customer_zone(conn, chain_id, customer_id).await?;
+    Ok(store_today_in(now, zone))
+}
+
+/// The chain's day: every zone of its stores with its local date (`Asia/Shanghai=2026-11-24,…`). It
+/// changes whenever one zone's date does, so a New York store's customers are scanned on their own
+/// midnight, not Shanghai's.
+pub fn day_key(zones: &[Tz], now: DateTime<Utc>) -> String {
+    zones
+        .iter()
+        .map(|zone| format!("{}={}", zone.name(), store_today_in(now, *zone)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The chain's day now (see [`day_key`]).
+pub async fn chain_day(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    Ok(day_key(&stores::chain_zones(conn, chain_id).await?, now))
+}
+
+/// The coordination key saying `chain` was scanned on `day` (a [`day_key`]).
+pub fn marker(chain: &str, day: &str) -> String {
+    format!("daily-scan:{chain}:{day}")
 }
 
 /// The scan of one replica.
@@ -85,7 +120,6 @@ impl DailyScan {
 
     /// Scans every chain with enabled date automations not yet scanned today; returns the writes.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<usize> {
-        let today = store_today(now);
         let kinds = [
             TriggerKind::Birthday as i32,
             TriggerKind::Anniversary as i32,
@@ -93,11 +127,11 @@ impl DailyScan {
         let db = &self.pipeline.db;
         let mut written = 0;
         for chain in automations::chains_with_enabled(db, &kinds).await? {
-            let marker = marker(&chain, today);
+            let marker = marker(&chain, &chain_day(db, &chain, now).await?);
             if self.pipeline.coord.get(&marker).await?.is_some() {
                 continue;
             }
-            written += self.scan_chain(&chain, today, now).await?;
+            written += self.scan_chain(&chain, now).await?;
             self.pipeline
                 .coord
                 .set(&marker, "done", Some(Duration::from_secs(48 * 3600)))
@@ -106,7 +140,7 @@ impl DailyScan {
         Ok(written)
     }
 
-    async fn scan_chain(&self, chain: &str, today: NaiveDate, now: DateTime<Utc>) -> Result<usize> {
+    async fn scan_chain(&self, chain: &str, now: DateTime<Utc>) -> Result<usize> {
         let db = &self.pipeline.db;
         let mut after = String::new();
         let mut written = 0;
@@ -121,6 +155,7 @@ impl DailyScan {
                 let Ok(birthday) = customer.birthday.parse::<NaiveDate>() else {
                     continue;
                 };
+                let today = customer_today(&txn, chain, &customer.customer_id, now).await?;
                 let event = AutomationEvent::DayStarted(DayStarted {
                     customer_id: CustomerId::new(customer.customer_id.clone()),
                     store_today: today,
@@ -135,5 +170,45 @@ impl DailyScan {
             self.pipeline.enqueued();
             self.pipeline.inbox_committed();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_day_key_changes_at_each_zones_midnight() {
+        let zones = [chrono_tz::America::New_York, chrono_tz::Asia::Shanghai];
+        // 2026-11-24 15:00 UTC: Shanghai is on the 24th (23:00), New York on the 24th (10:00).
+        let before = Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).unwrap();
+        // Two hours later Shanghai rolls over to the 25th; New York does not.
+        let shanghai_midnight = Utc.with_ymd_and_hms(2026, 11, 24, 17, 0, 0).unwrap();
+        // New York rolls over at 05:00 UTC on the 25th.
+        let new_york_midnight = Utc.with_ymd_and_hms(2026, 11, 25, 5, 30, 0).unwrap();
+        let keys = [before, shanghai_midnight, new_york_midnight].map(|t| day_key(&zones, t));
+        assert_eq!(
+            keys[0],
+            "America/New_York=2026-11-24,Asia/Shanghai=2026-11-24"
+        );
+        assert_eq!(
+            keys[1],
+            "America/New_York=2026-11-24,Asia/Shanghai=2026-11-25"
+        );
+        assert_eq!(
+            keys[2],
+            "America/New_York=2026-11-25,Asia/Shanghai=2026-11-25"
+        );
+    }
+
+    #[test]
+    fn today_is_store_local() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap();
+        assert_eq!(store_today(t), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+        assert_eq!(
+            store_today_in(t, chrono_tz::America::New_York),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
     }
 }

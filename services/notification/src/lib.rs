@@ -1,6 +1,7 @@
 //! Maitre notification service: a library (`serve`, api, domain, storage, delivery pipeline,
 //! automations, campaigns) under the thin `maitre serve notification`.
 
+pub mod actions;
 pub mod api;
 pub mod automation;
 pub mod campaign;
@@ -57,8 +58,42 @@ fn providers_from_env() -> Providers {
     }
 }
 
+/// The worker performing queued automation actions: follow-up plans in profile (a channel to the
+/// configured upstream; unreachable ones are retried and dead-lettered like any failure) and webhook
+/// calls signed with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`.
+fn action_worker(runtime: &Runtime, pipeline: &Pipeline) -> actions::ActionWorker {
+    let profile_url = runtime.config.upstream(ServiceName::Profile).to_owned();
+    let channel = maitre_kit::client::lazy_channel(&profile_url)
+        .or_else(|_| maitre_kit::client::lazy_channel("http://127.0.0.1:1"));
+    let follow_ups: Arc<dyn actions::FollowUpPlans> = match channel {
+        Ok(channel) => Arc::new(actions::ProfileFollowUpPlans::new(
+            channel,
+            runtime.minter.clone(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "no profile channel; follow-up plans will dead-letter");
+            Arc::new(actions::targets::Unreachable)
+        }
+    };
+    let secret = std::env::var(WEBHOOK_SECRET_VARIABLE).unwrap_or_default();
+    let webhooks: Arc<dyn actions::WebhookCalls> =
+        match actions::SignedWebhooks::new(secret.as_bytes(), Duration::from_secs(10)) {
+            Ok(webhooks) => Arc::new(webhooks),
+            Err(e) => {
+                tracing::warn!(error = %e, "no webhook client; webhook calls will dead-letter");
+                Arc::new(actions::targets::Unreachable)
+            }
+        };
+    actions::ActionWorker::new(
+        pipeline.clone(),
+        follow_ups,
+        webhooks,
+        actions::ActionWorkerConfig::default(),
+    )
+}
+
 /// Runs the service on `listener` until `shutdown` resolves: the API, the dispatcher, the campaign
-/// runner and the consumers of the tagging, assignment and profile streams.
+/// runner, the action worker and the consumers of the tagging, assignment and profile streams.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -104,6 +139,7 @@ pub async fn serve(
             None
         }
     };
+    let actions = tokio::spawn(action_worker(&runtime, &pipeline).run(background.clone()));
     consumers::spawn_consumers(&runtime, &pipeline, background.clone());
     let scan = daily_scan::DailyScan::new(
         pipeline.clone(),
@@ -127,6 +163,7 @@ pub async fn serve(
         .await;
     let _ = dispatcher.await;
     let _ = scan.await;
+    let _ = actions.await;
     if let Some(campaigns) = campaigns {
         let _ = campaigns.await;
     }

@@ -1,5 +1,6 @@
 //! Firing automations: an event's occurrences, for each enabled automation whose conditions hold,
-//! become messages (one per occurrence key) and owner reminders in the staff inbox, written in the
+//! become messages (one per occurrence key), owner reminders in the staff inbox and queued actions
+//! (follow-up plans, webhook calls: performed after the commit by `actions::worker`), written in the
 //! consumer's (or daily scan's) transaction.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,6 +9,9 @@ use maitre_proto::notification::v1 as pb;
 use sea_orm::ConnectionTrait;
 
 use super::to_domain;
+use crate::actions::{
+    FollowUpPlanAction, WebhookCall, enqueue_follow_up, enqueue_webhook, occurrence_json,
+};
 use crate::delivery::Pipeline;
 use crate::domain::automation::{Action, AutomationEvent, CustomerFacts, conditions_hold};
 use crate::domain::channel::{AutomationId, CustomerClass};
@@ -118,7 +122,8 @@ pub async fn fire(
             continue;
         }
         for occurrence in &found {
-            for action in &automation.actions {
+            for (index, action) in automation.actions.iter().enumerate() {
+                let action = IndexedAction { index, action };
                 written += run_action(
                     pipeline, conn, chain_id, &proto, action, occurrence, &known, now_us,
                 )
@@ -129,18 +134,26 @@ pub async fn fire(
     Ok(written)
 }
 
+/// An action with its position in the automation (webhook keys and the proto's hours need it).
+#[derive(Clone, Copy)]
+struct IndexedAction<'a> {
+    index: usize,
+    action: &'a Action,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_action(
     pipeline: &Pipeline,
     conn: &impl ConnectionTrait,
     chain_id: &str,
     proto: &pb::Automation,
-    action: &Action,
+    action: IndexedAction<'_>,
     occurrence: &Occurrence,
     known: &facts::CustomerFacts,
     now_us: i64,
 ) -> Result<usize> {
     let customer = occurrence.customer_id().as_str();
+    let IndexedAction { index, action } = action;
     match action {
         Action::MessageCustomer {
             channel,
@@ -219,10 +232,67 @@ async fn run_action(
             }
             Ok(usize::from(inserted))
         }
-        Action::CreateFollowUpPlan { .. } | Action::CallWebhook { .. } => {
+        Action::CreateFollowUpPlan { due_in_days, note } => {
+            if known.owner_id.is_empty() {
+                tracing::info!(customer, "no owner known yet; follow-up plan skipped");
+                return Ok(0);
+            }
+            // The contract says hours (`due_in_hours`); the domain keeps whole days.
+            let due_in_hours = proto
+                .actions
+                .get(index)
+                .map(|a| i64::from(a.due_in_hours.max(0)))
+                .unwrap_or_else(|| i64::from(*due_in_days) * 24);
             let automation_id = AutomationId::new(proto.automation_id.clone());
-            tracing::info!(automation = %automation_id, "action kind not wired to its target yet; skipped");
-            Ok(0)
+            let request_id = dedup_key(occurrence, &DedupScope::FollowUpPlan { automation_id })
+                .as_str()
+                .to_owned();
+            let plan = FollowUpPlanAction {
+                customer_id: customer.to_owned(),
+                manager_id: known.owner_id.clone(),
+                title: if note.is_empty() {
+                    proto.name.clone()
+                } else {
+                    note.clone()
+                },
+                due_at_us: now_us.saturating_add(due_in_hours.saturating_mul(3_600_000_000)),
+                request_id,
+            };
+            let inserted =
+                enqueue_follow_up(conn, chain_id, &proto.automation_id, plan, now_us).await?;
+            Ok(usize::from(inserted))
+        }
+        Action::CallWebhook { url } => {
+            let automation_id = AutomationId::new(proto.automation_id.clone());
+            let key = dedup_key(
+                occurrence,
+                &DedupScope::Webhook {
+                    automation_id,
+                    action_index: index,
+                },
+            );
+            let body = occurrence_json(
+                chain_id,
+                &proto.automation_id,
+                occurrence,
+                key.as_str(),
+                now_us,
+            );
+            let call = WebhookCall {
+                url: url.clone(),
+                body,
+            };
+            let inserted = enqueue_webhook(
+                conn,
+                chain_id,
+                &proto.automation_id,
+                customer,
+                key.as_str(),
+                call,
+                now_us,
+            )
+            .await?;
+            Ok(usize::from(inserted))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The dispatcher loop: claims due messages (`UPDATE … WHERE status = 'queued'`, so two replicas never
-//! both send one), gates them (consent, frequency caps, quiet hours — deferred, not dropped), renders,
-//! sends, and applies the retry policy (backoff with full jitter, then a dead letter with its reason).
+//! both send one), gates them (consent, frequency caps, quiet hours in the zone of the customer's home
+//! store — deferred, not dropped), renders, sends, and applies the retry policy (backoff with full
+//! jitter, then a dead letter with its reason).
 //! Messages a killed worker left in `sending` are recovered as failed attempts after a lease.
 
 use std::{collections::HashMap, future::Future, time::Duration};
@@ -13,13 +14,14 @@ use super::provider::{OutboundMessage, Providers};
 use crate::domain::channel_limits::ChannelLimits;
 use crate::domain::dedup::DedupKey;
 use crate::domain::gate::{CapState, GateDecision, OutgoingMessage, gate};
+use crate::domain::quiet_hours::QuietHours;
 use crate::domain::retry::{DeadLetterReason, DeliveryFailure, RetryDecision};
 use crate::domain::status::{DeliveryEvent, DeliveryStatus, apply_delivery_event};
 use crate::domain::template_vars::{TemplateValues, TemplateVariable};
 use crate::error::Result;
 use crate::storage::messages::{self, MessageRow, RowUpdate};
 use crate::storage::policy::ContactPolicy;
-use crate::storage::{policy, queue, templates};
+use crate::storage::{policy, queue, stores, templates};
 
 /// Tuning of a dispatcher.
 #[derive(Debug, Clone)]
@@ -52,9 +54,17 @@ pub struct Dispatcher {
     config: DispatcherConfig,
 }
 
+/// A chain's contact policy and whether any of its stores is outside the default zone (when none is,
+/// quiet hours need no per-customer zone look-up).
+#[derive(Clone)]
+struct ChainPolicy {
+    policy: ContactPolicy,
+    zoned: bool,
+}
+
 /// The chains' contact policies, read once per round (a round takes well under a second, so a policy
-/// change applies from the next round).
-type PolicyCache = HashMap<String, ContactPolicy>;
+/// or store zone change applies from the next round).
+type PolicyCache = HashMap<String, ChainPolicy>;
 
 fn us(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
@@ -146,11 +156,15 @@ impl Dispatcher {
     }
 
     /// Gate, render, send one claimed message.
-    async fn policy(&self, policies: &mut PolicyCache, chain_id: &str) -> Result<ContactPolicy> {
+    async fn policy(&self, policies: &mut PolicyCache, chain_id: &str) -> Result<ChainPolicy> {
         if let Some(policy) = policies.get(chain_id) {
             return Ok(policy.clone());
         }
-        let policy = policy::contact_policy(&self.pipeline.db, chain_id).await?;
+        let db = &self.pipeline.db;
+        let policy = ChainPolicy {
+            policy: policy::contact_policy(db, chain_id).await?,
+            zoned: stores::chain_zones(db, chain_id).await?.len() > 1,
+        };
         policies.insert(chain_id.to_owned(), policy.clone());
         Ok(policy)
     }
@@ -163,7 +177,10 @@ impl Dispatcher {
     ) -> Result<()> {
         let now_us = now.timestamp_micros();
         let pipeline = &self.pipeline;
-        let contact_policy = self.policy(policies, &row.chain_id).await?;
+        let ChainPolicy {
+            policy: contact_policy,
+            zoned,
+        } = self.policy(policies, &row.chain_id).await?;
         let preferences =
             policy::preferences(&pipeline.db, &row.chain_id, &row.customer_id).await?;
         let outgoing = OutgoingMessage {
@@ -174,11 +191,15 @@ impl Dispatcher {
             dedup_key_already_sent: false,
             expires_at: None,
         };
+        let quiet_hours = match contact_policy.quiet_hours {
+            Some(quiet) if zoned => Some(self.customer_quiet_hours(quiet, row).await?),
+            other => other,
+        };
         let decision = gate(
             &outgoing,
             &preferences.consent,
             &CapState::default(),
-            contact_policy.quiet_hours.as_ref(),
+            quiet_hours.as_ref(),
             now,
         );
         match decision {
@@ -307,6 +328,18 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The chain's quiet window judged in the zone of the customer's home store (ARCHITECTURE.md
+    /// "Delivery": quiet hours in store-local time).
+    async fn customer_quiet_hours(
+        &self,
+        quiet: QuietHours,
+        row: &MessageRow,
+    ) -> Result<QuietHours> {
+        let zone =
+            stores::customer_zone(&self.pipeline.db, &row.chain_id, &row.customer_id).await?;
+        Ok(QuietHours::new(quiet.start(), quiet.end(), zone).unwrap_or(quiet))
+    }
+
     /// Renders the stored variables with the message's template; `Err` carries the dead-letter reason.
     async fn render(
         &self,
@@ -340,7 +373,7 @@ impl Dispatcher {
     ) -> Result<()> {
         let now_us = now.timestamp_micros();
         let pipeline = &self.pipeline;
-        let contact_policy = self.policy(policies, &row.chain_id).await?;
+        let contact_policy = self.policy(policies, &row.chain_id).await?.policy;
         let error = match failure {
             DeliveryFailure::Transient { error, .. } | DeliveryFailure::Permanent { error } => {
                 error.clone()

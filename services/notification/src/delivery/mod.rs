@@ -93,10 +93,17 @@ impl Pipeline {
     /// chain is done again, so it does not wait for tomorrow. Occurrences already handled
     /// are not repeated (their de-duplication keys exist).
     pub async fn date_automations_changed(&self, chain: &str) {
-        let today = crate::daily_scan::store_today(chrono::Utc::now());
+        let day = match crate::daily_scan::chain_day(&self.db, chain, chrono::Utc::now()).await {
+            Ok(day) => day,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the chain's store zones; the next day's scan will cover it");
+                self.rescan.notify_one();
+                return;
+            }
+        };
         if let Err(e) = self
             .coord
-            .delete(&crate::daily_scan::marker(chain, today))
+            .delete(&crate::daily_scan::marker(chain, &day))
             .await
         {
             tracing::warn!(error = %e, "cannot reset today's scan marker; the next day's scan will cover it");

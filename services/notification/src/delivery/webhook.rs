@@ -63,53 +63,70 @@ fn retry_after_ms(response: &reqwest::Response) -> Option<u64> {
         .map(|s| s.saturating_mul(1000))
 }
 
+/// POSTs `body` (JSON) to `url` signed with `secret` (`X-Maitre-Signature`), with `idempotency_key` so
+/// a receiver can drop a retried call. `Ok` carries the receiver's `id` when it answers one (else
+/// `None`); failures are classified for the retry policy like every provider's.
+pub async fn post_signed(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    body: Vec<u8>,
+    idempotency_key: &str,
+) -> Result<Option<String>, ProviderError> {
+    let signature = sign_webhook(secret, chrono::Utc::now().timestamp(), &body).map_err(|e| {
+        ProviderError::Permanent {
+            error: e.to_string(),
+        }
+    })?;
+    let response = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .header("Idempotency-Key", idempotency_key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| ProviderError::Transient {
+            error: format!("webhook request failed: {e}"),
+            retry_after_ms: None,
+        })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned)));
+    }
+    let error = format!("webhook answered {status}");
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        Err(ProviderError::Transient {
+            error,
+            retry_after_ms: retry_after_ms(&response),
+        })
+    } else {
+        Err(ProviderError::Permanent { error })
+    }
+}
+
 #[async_trait::async_trait]
 impl Provider for WebhookProvider {
     async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
         let body = serde_json::to_vec(message).map_err(|e| ProviderError::Permanent {
             error: format!("encoding the message: {e}"),
         })?;
-        let signature =
-            sign_webhook(&self.secret, chrono::Utc::now().timestamp(), &body).map_err(|e| {
-                ProviderError::Permanent {
-                    error: e.to_string(),
-                }
-            })?;
-        let response = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .header("Idempotency-Key", &message.message_id)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Transient {
-                error: format!("webhook request failed: {e}"),
-                retry_after_ms: None,
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            let provider_id = response
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| format!("webhook:{}", message.message_id));
-            return Ok(provider_id);
-        }
-        let error = format!("webhook answered {status}");
-        if status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-        {
-            Err(ProviderError::Transient {
-                error,
-                retry_after_ms: retry_after_ms(&response),
-            })
-        } else {
-            Err(ProviderError::Permanent { error })
-        }
+        let id = post_signed(
+            &self.client,
+            &self.url,
+            &self.secret,
+            body,
+            &message.message_id,
+        )
+        .await?;
+        Ok(id.unwrap_or_else(|| format!("webhook:{}", message.message_id)))
     }
 }
 

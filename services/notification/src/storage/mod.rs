@@ -2,6 +2,9 @@
 //! each table family. Every table is keyed by `chain_id` first and every query filters by it.
 
 mod schema;
+mod schema2;
+
+pub mod actions;
 
 pub mod automations;
 pub mod campaigns;
@@ -10,6 +13,7 @@ pub mod inbox;
 pub mod messages;
 pub mod policy;
 pub mod queue;
+pub mod stores;
 pub mod templates;
 
 use maitre_kit::eventlog::KitTables;
@@ -23,7 +27,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(schema::NotificationTables)]
+        vec![
+            Box::new(KitTables),
+            Box::new(schema::NotificationTables),
+            Box::new(schema2::ActionAndStoreTables),
+        ]
     }
 }
 

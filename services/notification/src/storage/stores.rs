@@ -1,0 +1,120 @@
+//! Store time zones (`notif_stores`, from profile's `StoreChanged`) and each customer's home store
+//! (`notif_customer_stores`, from `CustomerCreated.home_store_id`, else the first `ContactRecorded`
+//! store): quiet hours and "today" are judged in the zone of the customer's home store
+//! (ARCHITECTURE.md "Delivery": quiet hours in store-local time), Asia/Shanghai when unknown.
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use sea_orm::ConnectionTrait;
+
+use super::policy::DEFAULT_STORE_TIME_ZONE;
+use super::{exec, query_all, query_one};
+use crate::error::Result;
+
+/// The zone used when a customer's home store or its zone is unknown.
+pub fn default_zone() -> Tz {
+    DEFAULT_STORE_TIME_ZONE
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
+/// Records a store's IANA zone; `false` (nothing written) when the name is not a known zone.
+pub async fn put_zone(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    store_id: &str,
+    time_zone: &str,
+) -> Result<bool> {
+    if store_id.is_empty() || time_zone.parse::<Tz>().is_err() {
+        return Ok(false);
+    }
+    exec(
+        conn,
+        "INSERT INTO notif_stores (chain_id, store_id, time_zone, update_time_us) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (chain_id, store_id) DO UPDATE SET time_zone = excluded.time_zone,
+           update_time_us = excluded.update_time_us",
+        [
+            chain_id.into(),
+            store_id.into(),
+            time_zone.into(),
+            Utc::now().timestamp_micros().into(),
+        ],
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Sets the customer's home store: always when `replace` (the profile says so), otherwise only when
+/// none is known yet (a contact at a store makes it home for a customer created without one).
+pub async fn set_home_store(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    store_id: &str,
+    replace: bool,
+) -> Result<()> {
+    if store_id.is_empty() || customer_id.is_empty() {
+        return Ok(());
+    }
+    let on_conflict = if replace {
+        "DO UPDATE SET store_id = excluded.store_id, update_time_us = excluded.update_time_us"
+    } else {
+        "DO NOTHING"
+    };
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO notif_customer_stores (chain_id, customer_id, store_id, update_time_us)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (chain_id, customer_id) {on_conflict}"
+        ),
+        [
+            chain_id.into(),
+            customer_id.into(),
+            store_id.into(),
+            Utc::now().timestamp_micros().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The zone of the customer's home store (the default zone when unknown).
+pub async fn customer_zone(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<Tz> {
+    let row = query_one(
+        conn,
+        "SELECT s.time_zone FROM notif_customer_stores c JOIN notif_stores s
+           ON s.chain_id = c.chain_id AND s.store_id = c.store_id
+         WHERE c.chain_id = $1 AND c.customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(default_zone());
+    };
+    let zone: String = row.try_get("", "time_zone")?;
+    Ok(zone.parse().unwrap_or_else(|_| default_zone()))
+}
+
+/// Every zone the chain's stores are in, plus the default, sorted and distinct.
+pub async fn chain_zones(conn: &impl ConnectionTrait, chain_id: &str) -> Result<Vec<Tz>> {
+    let rows = query_all(
+        conn,
+        "SELECT DISTINCT time_zone FROM notif_stores WHERE chain_id = $1",
+        [chain_id.into()],
+    )
+    .await?;
+    let mut zones = vec![default_zone()];
+    for row in rows {
+        let name: String = row.try_get("", "time_zone")?;
+        if let Ok(zone) = name.parse::<Tz>() {
+            zones.push(zone);
+        }
+    }
+    zones.sort_by_key(|z| z.name());
+    zones.dedup();
+    Ok(zones)
+}
