@@ -11,7 +11,6 @@ use maitre_kit::auth::Minter;
 use maitre_proto::tagging::v1::{
     ExportSegmentRequest, SegmentRef, segment_ref, tagging_service_client::TaggingServiceClient,
 };
-use sea_orm::TransactionTrait;
 
 use crate::delivery::Pipeline;
 use crate::error::{Error, Result};
@@ -177,7 +176,7 @@ impl CampaignRunner {
                 return Ok(false);
             }
             let now_us = Utc::now().timestamp_micros();
-            let txn = db.begin().await?;
+            let txn = maitre_kit::db::begin_write(db).await?;
             for customer in batch {
                 let mut variables = std::collections::BTreeMap::new();
                 if !campaign.coupon.is_empty() {

@@ -7,7 +7,7 @@
 use std::{future::Future, sync::Arc};
 
 use chrono::{NaiveDate, Utc};
-use maitre_kit::eventlog::{ConsumeError, Consumer, EventHandler};
+use maitre_kit::eventlog::{ConsumeError, EventHandler};
 use maitre_kit::runtime::Runtime;
 use maitre_proto::events::v1::{Event, event::Payload};
 use sea_orm::DatabaseTransaction;
@@ -215,7 +215,7 @@ fn facts_changed(payload: &Payload) -> Option<&str> {
     }
 }
 
-/// Spawns the consumers of every configured upstream; each reconnects by itself.
+/// Spawns the consumers of tagging, assignment and profile; each reconnects by itself.
 pub fn spawn_consumers(
     runtime: &Runtime,
     pipeline: &Pipeline,
@@ -223,67 +223,14 @@ pub fn spawn_consumers(
 ) {
     use maitre_kit::config::ServiceName;
     let handler: Arc<dyn EventHandler> = Arc::new(AutomationHandler::new(pipeline.clone()));
-    let token = match runtime
-        .minter
-        .service_token("notification", maitre_kit::auth::ALL_CHAINS)
-    {
-        Ok(token) => token,
-        Err(e) => {
-            tracing::warn!(error = %e, "no service token; consumers not started");
-            return;
-        }
-    };
-    macro_rules! consume {
-        ($service:expr, $name:literal, $module:ident, $client_mod:ident, $client:ident) => {{
-            let url = runtime.config.upstream($service).to_owned();
-            if !url.is_empty() {
-                match maitre_kit::client::lazy_channel(&url) {
-                    Ok(channel) => {
-                        let token = token.clone();
-                        let consumer = Consumer::new($name, runtime.db.clone());
-                        let handler = handler.clone();
-                        let shutdown = shutdown.clone();
-                        tokio::spawn(consumer.run(
-                            move |from| {
-                                let mut client =
-                                    maitre_proto::$module::v1::$client_mod::$client::new(channel.clone());
-                                let request = maitre_kit::client::outgoing(
-                                    maitre_proto::$module::v1::WatchRequest { from_sequence: from },
-                                    &token,
-                                );
-                                async move {
-                                    let response = client.watch(request).await?;
-                                    Ok::<_, ConsumeError>(response.into_inner())
-                                }
-                            },
-                            handler,
-                            shutdown,
-                        ));
-                    }
-                    Err(e) => tracing::warn!(error = %e, upstream = %url, "bad upstream url"),
-                }
-            }
-        }};
+    for (upstream, name) in [
+        (ServiceName::Tagging, "notification<-tagging"),
+        (ServiceName::Assignment, "notification<-assignment"),
+        (ServiceName::Profile, "notification<-profile"),
+    ] {
+        let (runtime, handler, shutdown) = (runtime.clone(), handler.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            maitre_kit::eventlog::follow(&runtime, name, upstream, handler, shutdown).await;
+        });
     }
-    consume!(
-        ServiceName::Tagging,
-        "notification<-tagging",
-        tagging,
-        tagging_service_client,
-        TaggingServiceClient
-    );
-    consume!(
-        ServiceName::Assignment,
-        "notification<-assignment",
-        assignment,
-        assignment_service_client,
-        AssignmentServiceClient
-    );
-    consume!(
-        ServiceName::Profile,
-        "notification<-profile",
-        profile,
-        profile_service_client,
-        ProfileServiceClient
-    );
 }

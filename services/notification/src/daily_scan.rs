@@ -10,7 +10,7 @@ use std::{future::Future, time::Duration};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use maitre_proto::notification::v1::TriggerKind;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 use crate::automation::fire;
 use crate::delivery::Pipeline;
@@ -150,7 +150,7 @@ impl DailyScan {
                 return Ok(written);
             };
             after = last.customer_id.clone();
-            let txn = db.begin().await?;
+            let txn = maitre_kit::db::begin_write(db).await?;
             for customer in &page {
                 let Ok(birthday) = customer.birthday.parse::<NaiveDate>() else {
                     continue;

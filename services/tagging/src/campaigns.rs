@@ -7,15 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use maitre_kit::{
-    auth::ALL_CHAINS,
-    client::{lazy_channel, outgoing},
     config::ServiceName,
-    eventlog::{ConsumeError, Consumer, EventHandler},
+    eventlog::{ConsumeError, EventHandler},
 };
-use maitre_proto::{
-    events::v1::{Event, MessageStatus, event::Payload},
-    notification::v1::{WatchRequest, notification_service_client::NotificationServiceClient},
-};
+use maitre_proto::events::v1::{Event, MessageStatus, event::Payload};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
@@ -79,31 +74,14 @@ pub async fn consume_notification(
     deps: Arc<Deps>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let url = deps
-        .runtime
-        .config
-        .upstream(ServiceName::Notification)
-        .to_owned();
-    let channel = match lazy_channel(&url) {
-        Ok(channel) => channel,
-        Err(e) => {
-            tracing::error!(url = %url, error = %e, "notification URL unusable; campaign responders are off");
-            return;
-        }
-    };
-    let minter = deps.runtime.minter.clone();
-    let connect = move |from_sequence: u64| {
-        let mut client = NotificationServiceClient::new(channel.clone());
-        let token = minter.service_token("tagging", ALL_CHAINS);
-        async move {
-            let token = token.map_err(|e| -> ConsumeError { Box::new(e) })?;
-            let response = client
-                .watch(outgoing(WatchRequest { from_sequence }, &token))
-                .await?;
-            Ok::<_, ConsumeError>(response.into_inner())
-        }
-    };
-    let consumer = Consumer::new(NOTIFICATION_CONSUMER, deps.runtime.db.clone());
+    let runtime = deps.runtime.clone();
     let handler = Arc::new(NotificationEvents { deps });
-    consumer.run(connect, handler, shutdown).await;
+    maitre_kit::eventlog::follow(
+        &runtime,
+        NOTIFICATION_CONSUMER,
+        ServiceName::Notification,
+        handler,
+        shutdown,
+    )
+    .await;
 }

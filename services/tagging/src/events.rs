@@ -8,15 +8,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use maitre_kit::{
-    auth::ALL_CHAINS,
-    client::{lazy_channel, outgoing},
     config::ServiceName,
-    eventlog::{ConsumeError, Consumer, EventHandler},
+    eventlog::{ConsumeError, EventHandler},
 };
 use maitre_proto::{
     common::v1::CustomerClass,
     events::v1::{ContactKind, ContactRecorded, DishChanged, Event, event::Payload},
-    profile::v1::{WatchRequest, profile_service_client::ProfileServiceClient},
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
@@ -322,33 +319,16 @@ impl EventHandler for ProfileEvents {
 
 /// Follows profile's `Watch` until `shutdown`, reconnecting by itself.
 pub async fn consume_profile(deps: Arc<Deps>, shutdown: impl std::future::Future<Output = ()>) {
-    let url = deps
-        .runtime
-        .config
-        .upstream(ServiceName::Profile)
-        .to_owned();
-    let channel = match lazy_channel(&url) {
-        Ok(channel) => channel,
-        Err(e) => {
-            tracing::error!(url = %url, error = %e, "profile URL unusable; live tagging is off");
-            return;
-        }
-    };
-    let minter = deps.runtime.minter.clone();
-    let connect = move |from_sequence: u64| {
-        let mut client = ProfileServiceClient::new(channel.clone());
-        let token = minter.service_token("tagging", ALL_CHAINS);
-        async move {
-            let token = token.map_err(|e| -> ConsumeError { Box::new(e) })?;
-            let response = client
-                .watch(outgoing(WatchRequest { from_sequence }, &token))
-                .await?;
-            Ok::<_, ConsumeError>(response.into_inner())
-        }
-    };
-    let consumer = Consumer::new(PROFILE_CONSUMER, deps.runtime.db.clone());
+    let runtime = deps.runtime.clone();
     let handler = Arc::new(ProfileEvents { deps });
-    consumer.run(connect, handler, shutdown).await;
+    maitre_kit::eventlog::follow(
+        &runtime,
+        PROFILE_CONSUMER,
+        ServiceName::Profile,
+        handler,
+        shutdown,
+    )
+    .await;
 }
 
 #[cfg(test)]

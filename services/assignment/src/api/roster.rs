@@ -6,7 +6,7 @@ use chrono::Utc;
 use maitre_kit::{auth::Caller, idempotency, page::next_token};
 use maitre_proto::assignment::v1 as pb;
 use maitre_proto::events::v1::{EventScope, ManagerChanged, event::Payload};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 
 use super::scope::{self, required};
 use crate::convert::{manager_to_proto, status_from_proto};
@@ -99,7 +99,7 @@ pub async fn upsert_manager(
     };
     // The first statement of a transaction writes (SQLite upgrades a reading transaction
     // to a writing one only if nobody wrote meanwhile, and fails at once otherwise).
-    let txn = db.begin().await?;
+    let txn = maitre_kit::db::begin_write(db).await?;
     let mut row = ManagerRow {
         manager_id: manager_id.clone(),
         name: manager.name.trim().to_owned(),
@@ -207,7 +207,7 @@ pub async fn set_manager_status(
         .await?
         .ok_or_else(|| Error::not_found("manager", manager_id))?;
     scope::require_manager_admin(caller, &existing.store_ids)?;
-    let txn = db.begin().await?;
+    let txn = maitre_kit::db::begin_write(db).await?;
     managers::set_status(
         &txn,
         chain_id,

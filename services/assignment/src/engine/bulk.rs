@@ -11,7 +11,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use maitre_proto::common::v1::{JobProgress, JobState};
 use maitre_proto::events::v1::{EventScope, TransferProgress, event::Payload};
-use sea_orm::TransactionTrait;
 
 use super::{Change, ChangeContext, Engine, retry_conflicts};
 use crate::cache;
@@ -107,7 +106,7 @@ impl Engine {
             error: String::new(),
             actor: actor.to_owned(),
         };
-        let txn = db.begin().await?;
+        let txn = maitre_kit::db::begin_write(db).await?;
         if !jobs::insert(&txn, chain_id, &job, Utc::now().timestamp_micros()).await? {
             txn.rollback().await?;
             let job = jobs::by_request(db, chain_id, request_id)
@@ -169,7 +168,7 @@ impl Engine {
             for (customer_id, to) in &pending {
                 self.bulk_move(chain_id, job, customer_id, to).await?;
             }
-            let txn = db.begin().await?;
+            let txn = maitre_kit::db::begin_write(db).await?;
             let Some(current) = jobs::refresh_progress(&txn, chain_id, &job.job_id).await? else {
                 return Ok(());
             };
@@ -216,7 +215,7 @@ impl Engine {
             Ok(_) => Ok(()),
             // A target that filled up or left meanwhile: skip this customer, keep going.
             Err(Error::Rule { .. }) | Err(Error::NotFound { .. }) => {
-                let txn = self.runtime.db.begin().await?;
+                let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
                 jobs::finish_move(&txn, chain_id, &job.job_id, customer_id, "skipped").await?;
                 txn.commit().await?;
                 Ok(())
@@ -234,7 +233,7 @@ impl Engine {
         context: &ChangeContext,
     ) -> Result<Option<CustomerRow>, Error> {
         let row = customers::get(&self.runtime.db, chain_id, customer_id).await?;
-        let txn = self.runtime.db.begin().await?;
+        let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
         let still_theirs = row
             .as_ref()
             .is_some_and(|row| row.manager_id == job.from_manager_id);

@@ -14,7 +14,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::TransactionTrait;
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
 use crate::cache::{self, EffectivePolicy};
@@ -133,7 +132,7 @@ impl Engine {
     ) -> Result<ContactOutcome, Error> {
         let chain_id = input.chain_id.as_str();
         let occurred_us = input.occurred_at.timestamp_micros();
-        let txn = self.runtime.db.begin().await?;
+        let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
         let fresh = contacts::record(
             &txn,
             chain_id,

@@ -3,7 +3,6 @@
 //! domain, and writes the change conditionally on the version read (retrying on conflict).
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
 use crate::cache;
@@ -62,7 +61,7 @@ impl Engine {
                 if after.manager_id != row.manager_id {
                     after.since_us = now.timestamp_micros();
                 }
-                let txn = self.runtime.db.begin().await?;
+                let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
                 let change = Change {
                     before: &row,
                     after,
@@ -241,7 +240,7 @@ impl Engine {
             ..Default::default()
         };
         let written = async {
-            let txn = db.begin().await?;
+            let txn = maitre_kit::db::begin_write(db).await?;
             let change = Change {
                 before: &row,
                 after,

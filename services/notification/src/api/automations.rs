@@ -12,7 +12,6 @@ use maitre_proto::notification::v1::{
     ListPresetsRequest, ListPresetsResponse, SetAutomationEnabledRequest,
     SetAutomationEnabledResponse, TriggerKind, UpdateAutomationRequest, UpdateAutomationResponse,
 };
-use sea_orm::TransactionTrait;
 use tonic::{Request, Response, Status};
 
 use super::templates::to_proto as template_to_proto;
@@ -215,7 +214,7 @@ impl NotificationServiceApi {
         automation.preset = String::new();
         to_domain(db, &chain, &automation).await?;
         let now_us = Utc::now().timestamp_micros();
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         automations::upsert(&txn, &chain, &automation, now_us).await?;
         let stored = automations::get(&txn, &chain, &automation.automation_id).await?;
         let response = CreateAutomationResponse { automation: stored };
@@ -371,7 +370,7 @@ impl NotificationServiceApi {
             .ok_or_else(|| Error::invalid("preset", "no such preset"))?;
         let now_us = Utc::now().timestamp_micros();
         let db = &self.runtime.db;
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         for row in preset_template_rows(&preset, now_us) {
             templates::upsert(&txn, &chain, &row).await?;
         }

@@ -12,7 +12,7 @@ use maitre_proto::notification::v1::{
     CreateCampaignRequest, CreateCampaignResponse, GetCampaignRequest, GetCampaignResponse,
     ListCampaignsRequest, ListCampaignsResponse,
 };
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use tonic::{Request, Response, Status};
 
 use super::templates::compile;
@@ -154,7 +154,7 @@ impl NotificationServiceApi {
             targeted: 0,
             create_time_us: now.timestamp_micros(),
         };
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         campaigns::insert(&txn, &row).await?;
         let response = CreateCampaignResponse {
             campaign: Some(to_proto(&txn, &row).await?),
@@ -228,7 +228,7 @@ impl NotificationServiceApi {
         let id = request.get_ref().campaign_id.clone();
         let row = self.campaign(&chain, &id).await?;
         let db = &self.runtime.db;
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         let cancelled =
             campaigns::set_state(&txn, &chain, &id, &["scheduled", "running"], "cancelled").await?;
         let cancelled = cancelled

@@ -9,7 +9,6 @@ use maitre_proto::notification::v1::{
     RecordInboundReplyResponse, UpdateChainPolicyRequest, UpdateChainPolicyResponse,
     UpdateCustomerPreferencesRequest, UpdateCustomerPreferencesResponse,
 };
-use sea_orm::TransactionTrait;
 use tonic::{Request, Response, Status};
 
 use super::NotificationServiceApi;
@@ -125,7 +124,7 @@ impl NotificationServiceApi {
                 .to_vec(),
         };
         let db = &self.runtime.db;
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         let stored = policy::preferences(&txn, &chain, &customer).await?;
         let current = preferences_to_proto(&customer, &stored);
         let mut opt_in = channels("preferences.marketing_opt_in", &current.marketing_opt_in)?;
@@ -202,7 +201,7 @@ impl NotificationServiceApi {
         let customer = customer_id("customer_id", &request.customer_id)?;
         let now = Utc::now();
         let db = &self.runtime.db;
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         let mut stored = policy::preferences(&txn, &chain, &customer).await?;
         let unsubscribed = stored.consent.apply_reply(channel, &request.text, now);
         let mut announced = false;

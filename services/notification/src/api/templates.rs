@@ -11,7 +11,6 @@ use maitre_proto::notification::v1::{
     PreviewTemplateRequest, PreviewTemplateResponse, Template as ProtoTemplate,
     UpdateTemplateRequest, UpdateTemplateResponse,
 };
-use sea_orm::TransactionTrait;
 use tonic::{Request, Response, Status};
 
 use super::{NotificationServiceApi, WRITERS};
@@ -166,7 +165,7 @@ impl NotificationServiceApi {
         let response = CreateTemplateResponse {
             template: Some(to_proto(&row)),
         };
-        let txn = db.begin().await.map_err(Error::from)?;
+        let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         templates::upsert(&txn, &chain, &row).await?;
         idempotency::remember(
             &txn,

@@ -14,7 +14,7 @@ use maitre_kit::{coord::Coordination, eventlog::EventLog};
 use maitre_proto::events::v1::{
     EventScope, InboxItemCreated, MessageStatusChanged, event::Payload,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Notify;
 
 use crate::convert::{channel_to_proto, status_to_proto};
@@ -176,7 +176,7 @@ impl Pipeline {
         update: &RowUpdate,
         now_us: i64,
     ) -> Result<bool> {
-        let txn = self.db.begin().await?;
+        let txn = maitre_kit::db::begin_write(&self.db).await?;
         let changed = messages::set_status(
             &txn,
             &row.chain_id,

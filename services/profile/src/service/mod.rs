@@ -9,22 +9,14 @@ pub mod owners;
 pub mod reminders;
 pub mod view;
 
-use maitre_kit::db::is_postgres;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::error::{Error, Result};
 
-/// Begins a transaction that holds the write lock from its first statement on SQLite
-/// (a deferred SQLite transaction that read first fails, not waits, when another writer
-/// committed meanwhile); PostgreSQL transactions begin as usual.
+/// Begins a transaction that holds the write lock from its start on SQLite (see
+/// `maitre_kit::db::begin_write`); PostgreSQL transactions begin as usual.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
-    let txn = db.begin().await?;
-    if !is_postgres(&txn) {
-        // Any write statement takes SQLite's write lock, waiting for the busy timeout.
-        txn.execute_unprepared("DELETE FROM kit_idempotency WHERE 1 = 0")
-            .await?;
-    }
-    Ok(txn)
+    Ok(maitre_kit::db::begin_write(db).await?)
 }
 
 /// True for failures a retry of the whole transaction may cure: a racing insert of the
