@@ -7,6 +7,10 @@
 //! - `tagging`: live re-evaluation, full recompute and segment counts against PostgreSQL
 //!   (issue 5, "Benchmarks"); its pieces are in [`tagging`].
 
+pub mod assignment;
+pub mod gateway;
+pub mod notification;
+pub mod profile;
 pub mod python;
 pub mod report;
 pub mod summary_csv;
