@@ -7,12 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use maitre_kit::{
-    auth::Role,
-    client::outgoing,
-    config::ServiceName,
-    testing::{Backend, RunningService, TestConfig, spawn, token},
-};
+use maitre_kit::{auth::Role, client::outgoing, testing::token};
 use maitre_proto::common::v1::MessageChannel;
 use maitre_proto::notification::v1::{
     self as npb, notification_service_client::NotificationServiceClient,
@@ -28,51 +23,8 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
 /// How often `ListDeliveries` is polled while waiting.
 const POLL: Duration = Duration::from_millis(2);
 
-/// The four services, running; they stop when dropped.
-pub struct Services {
-    pub tagging: RunningService,
-    pub notification: RunningService,
-    _profile: RunningService,
-    _assignment: RunningService,
-    _configs: Vec<TestConfig>,
-}
-
-impl Services {
-    /// Starts them in dependency order with upstream URLs, as `tests/src/lib.rs` does.
-    pub async fn start(backend: Backend) -> Services {
-        let a = TestConfig::new(ServiceName::Assignment, backend, &[]);
-        let assignment = spawn(a.config.clone(), maitre_assignment::serve).await;
-        let p = TestConfig::new(
-            ServiceName::Profile,
-            backend,
-            &[("MAITRE_ASSIGNMENT_URL", &assignment.url)],
-        );
-        let profile = spawn(p.config.clone(), maitre_profile::serve).await;
-        let t = TestConfig::new(
-            ServiceName::Tagging,
-            backend,
-            &[("MAITRE_PROFILE_URL", &profile.url)],
-        );
-        let tagging = spawn(t.config.clone(), maitre_tagging::serve).await;
-        let n = TestConfig::new(
-            ServiceName::Notification,
-            backend,
-            &[
-                ("MAITRE_PROFILE_URL", &profile.url),
-                ("MAITRE_ASSIGNMENT_URL", &assignment.url),
-                ("MAITRE_TAGGING_URL", &tagging.url),
-            ],
-        );
-        let notification = spawn(n.config.clone(), maitre_notification::serve).await;
-        Services {
-            tagging,
-            notification,
-            _profile: profile,
-            _assignment: assignment,
-            _configs: vec![a, p, t, n],
-        }
-    }
-}
+/// The whole system (the same harness the cross-service tests use); it stops when dropped.
+pub type Services = maitre_tests::System;
 
 /// The result of one run: latencies of the customers whose message appeared, and how many
 /// never did within [`GIVE_UP_AFTER`].
