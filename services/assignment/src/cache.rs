@@ -59,6 +59,15 @@ pub async fn publish_owner(coord: &dyn Coordination, chain_id: &str, row: &Custo
     let Ok(json) = serde_json::to_string(row) else {
         return;
     };
+    // The usual case — a writer that deleted the entry, a reader filling a miss — finds no
+    // entry: one round trip.
+    match coord
+        .compare_and_set(&key, None, Some(&json), Some(OWNER_TTL))
+        .await
+    {
+        Ok(true) | Err(_) => return,
+        Ok(false) => {}
+    }
     for _ in 0..3 {
         let current = match coord.get(&key).await {
             Ok(current) => current,

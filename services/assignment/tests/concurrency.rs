@@ -1,5 +1,5 @@
-//! Correctness under concurrency: two service instances on the SAME database and Redis
-//! namespace, 1,000 contacts on 100 customers in parallel (with replays mixed in).
+//! Correctness under concurrency (issue 4): three service replicas on the SAME database and
+//! Redis namespace, 10,000 contacts on 1,000 customers in parallel (with replays mixed in).
 //! Afterwards every customer has exactly one owner, the history is a consistent chain that
 //! ends at that owner, a locked customer never moved, counters match, spend is counted once,
 //! and the even split stayed within one. The second scenario clears the Redis namespace
@@ -17,7 +17,11 @@ use maitre_proto::assignment::v1 as pb;
 use tokio::sync::Semaphore;
 
 const MANAGERS: [&str; 5] = ["m1", "m2", "m3", "m4", "m5"];
-const CUSTOMERS: usize = 100;
+/// Issue 4's size, on PostgreSQL + Redis.
+const CUSTOMERS: usize = 1_000;
+/// On the embedded backend (one SQLite writer at a time) the same scenario, smaller.
+const EMBEDDED_CUSTOMERS: usize = 100;
+const REPLICAS: usize = 3;
 const CONTACTS_PER_CUSTOMER: usize = 10;
 const PAID_FEN: i64 = 100_000;
 
@@ -33,11 +37,11 @@ fn plan(i: usize, k: usize) -> (String, &'static str, i64, i64, String) {
     let amount = if k % 2 == 1 { PAID_FEN } else { 0 };
     let seconds = i64::try_from(k * 600 + i).unwrap_or(0);
     (
-        format!("c{i:03}"),
+        format!("c{i:04}"),
         via,
         amount,
         seconds,
-        format!("ev-{i:03}-{k}"),
+        format!("ev-{i:04}-{k}"),
     )
 }
 
@@ -47,7 +51,7 @@ async fn run_contacts(h: &Harness, customers: std::ops::Range<usize>) {
     for i in customers {
         for k in 0..CONTACTS_PER_CUSTOMER {
             let (customer, via, amount_fen, seconds, event) = plan(i, k);
-            // Every fifth contact is delivered twice (a replay through the other replica).
+            // Every fifth contact is delivered twice (a replay through another replica).
             let deliveries = if (i + k) % 5 == 0 { 2 } else { 1 };
             for delivery in 0..deliveries {
                 let mut api = h.clients[(i + k + delivery) % h.clients.len()].clone();
@@ -75,13 +79,13 @@ async fn run_contacts(h: &Harness, customers: std::ops::Range<usize>) {
     }
 }
 
-async fn check_invariants(h: &Harness, even_split_shared: bool) {
+async fn check_invariants(h: &Harness, customers: usize, even_split_shared: bool) {
     let mut api = h.api();
     let mut owned: BTreeMap<String, i64> = BTreeMap::new();
     let mut allocations: BTreeMap<String, u32> =
         MANAGERS.iter().map(|m| ((*m).to_owned(), 0)).collect();
-    for i in 0..CUSTOMERS {
-        let customer = format!("c{i:03}");
+    for i in 0..customers {
+        let customer = format!("c{i:04}");
         let now = ownership(&mut api, &customer).await;
         assert!(
             MANAGERS.contains(&now.manager_id.as_str()),
@@ -141,7 +145,7 @@ async fn check_invariants(h: &Harness, even_split_shared: bool) {
 }
 
 async fn setup(backend: Backend) -> Harness {
-    let h = Harness::start(backend, 2).await;
+    let h = Harness::start(backend, REPLICAS).await;
     let mut api = h.api();
     for id in MANAGERS {
         add_manager(&mut api, id, &[STORE], 0).await;
@@ -161,20 +165,24 @@ async fn setup(backend: Backend) -> Harness {
 /// Embedded instances share the SQLite file but not their in-process coordination, so
 /// ownership stays correct (the SQL guard) while the even split needs shared balances:
 /// it is asserted where coordination is shared (Redis).
-async fn two_replicas(backend: Backend) {
+async fn three_replicas(backend: Backend) {
     let h = setup(backend).await;
-    run_contacts(&h, 0..CUSTOMERS).await;
-    check_invariants(&h, backend == Backend::Production).await;
+    let customers = match backend {
+        Backend::Production => CUSTOMERS,
+        Backend::Embedded => EMBEDDED_CUSTOMERS,
+    };
+    run_contacts(&h, 0..customers).await;
+    check_invariants(&h, customers, backend == Backend::Production).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_embedded() {
-    two_replicas(Backend::Embedded).await;
+async fn three_replicas_embedded() {
+    three_replicas(Backend::Embedded).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_production() {
-    two_replicas(Backend::Production).await;
+async fn three_replicas_production() {
+    three_replicas(Backend::Production).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -187,5 +195,5 @@ async fn redis_cleared_halfway_production() {
     let cleared = redis.clear_namespace().await.expect("clear");
     assert!(cleared > 0, "the namespace held balances and cached owners");
     run_contacts(&h, CUSTOMERS / 2..CUSTOMERS).await;
-    check_invariants(&h, true).await;
+    check_invariants(&h, CUSTOMERS, true).await;
 }

@@ -125,6 +125,27 @@ pub fn stmt(
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
+/// The `VALUES` list of a multi-row INSERT: `rows` tuples of `width` numbered placeholders,
+/// `($1, $2), ($3, $4)`, for parameters bound row by row.
+pub fn value_rows(rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..width {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * width + col + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Drops a PostgreSQL schema (tests clean up after themselves).
 pub async fn drop_schema(url: &str, schema: &str) -> Result<(), DbError> {
     if schema.is_empty()
@@ -143,6 +164,13 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), DbError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn value_rows_number_parameters_row_by_row() {
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::value_rows(1, 1), "($1)");
+        assert_eq!(super::value_rows(0, 2), "");
+    }
+
     use super::*;
 
     #[test]

@@ -103,6 +103,53 @@ async fn publishes_in_order_without_gaps_postgres() {
     publishes_in_order_without_gaps(Backend::Production).await;
 }
 
+/// A bulk append spanning several INSERT statements publishes every event, in order, once.
+async fn bulk_append_keeps_order(backend: Backend) {
+    let t = TestDb::new::<Migrator>(backend).await;
+    let log = EventLog::new(t.db.clone(), "profile", None);
+    let count = maitre_kit::eventlog::APPEND_CHUNK * 2 + 7;
+    let txn = t.db.begin().await.unwrap();
+    let ids = log
+        .append_all(
+            &txn,
+            "chain-a",
+            (0..count).map(|i| {
+                let customer = format!("c{i:05}");
+                (scope(&customer), created(&customer))
+            }),
+        )
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(ids.len(), count);
+    assert_eq!(log.publish_pending().await.unwrap(), count as u64);
+    let mut events = Vec::new();
+    loop {
+        let after = events.last().map_or(0, |e: &Event| e.sequence);
+        let page = log.read_after(after, Some("chain-a")).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    assert_eq!(events.len(), count);
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event.sequence, i as u64 + 1);
+        assert_eq!(customer_of(event), format!("c{i:05}"));
+        assert_eq!(event.event_id, ids[i]);
+    }
+}
+
+#[tokio::test]
+async fn bulk_append_keeps_order_embedded() {
+    bulk_append_keeps_order(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn bulk_append_keeps_order_postgres() {
+    bulk_append_keeps_order(Backend::Production).await;
+}
+
 /// The pitfall: a transaction that took its insert id first but commits last must still
 /// be delivered to a reader that already consumed the rows committed before it.
 #[tokio::test]

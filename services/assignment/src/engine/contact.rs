@@ -7,9 +7,10 @@
 //! rule on it; no database write. Contacts with spend always reach the database: they go
 //! into the ledger the value lock counts. A cache miss reads the database once and fills it.
 //!
-//! Slow path: under the customer lock, one transaction records the contact (its event id
-//! is the key: a replay changes nothing), reads the row and the ledger, decides, allocates
-//! if needed and writes the change conditionally on the version read.
+//! Slow path: one transaction records the contact (its event id is the key: a replay
+//! changes nothing), reads and locks the customer's row, reads the ledger when spend
+//! matters, decides, allocates if needed and writes the change conditionally on the version
+//! read.
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::domain::ManagerId;
 use crate::domain::history::HistoryEntry;
 use crate::domain::ownership::{Contact, assign_allocated, decide_on_contact};
 use crate::domain::policy::SpendWindow;
-use crate::domain::roster::Roster;
+use crate::domain::roster::{Manager, Roster};
 use crate::domain::value_lock::{SpendEntry, counted_spend_fen};
 use crate::error::Error;
 use crate::storage::contacts::{self, ContactRow};
@@ -66,9 +67,7 @@ impl Engine {
         retry_conflicts(|| {
             let (input, policy) = (&input, policy.clone());
             async move {
-                let fence = self
-                    .lock_customer(&input.chain_id, &input.customer_id)
-                    .await;
+                // No coordination lock here: the transaction locks the customer's row.
                 cache::forget_owner(
                     self.runtime.coord.as_ref(),
                     &input.chain_id,
@@ -84,8 +83,6 @@ impl Engine {
                     )
                     .await;
                 }
-                self.unlock_customer(&input.chain_id, &input.customer_id, fence)
-                    .await;
                 result
             }
         })
@@ -156,7 +153,7 @@ impl Engine {
                 changed: false,
             });
         }
-        let mut before = customers::get(&txn, chain_id, &input.customer_id).await?;
+        let mut before = customers::get_for_update(&txn, chain_id, &input.customer_id).await?;
         if before.is_none() {
             customers::insert(
                 &txn,
@@ -164,7 +161,7 @@ impl Engine {
                 &CustomerRow::new(&input.customer_id, &input.store_id),
             )
             .await?;
-            before = customers::get(&txn, chain_id, &input.customer_id).await?;
+            before = customers::get_for_update(&txn, chain_id, &input.customer_id).await?;
         }
         let before = before.ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
         // A contact older than the last recorded one is not the *last* contact (a late or
@@ -173,10 +170,16 @@ impl Engine {
         let via = if stale || input.contact_manager_id.is_empty() {
             None
         } else {
-            let manager = managers::get(&txn, chain_id, &input.contact_manager_id)
+            let status = managers::status_of(&txn, chain_id, &input.contact_manager_id)
                 .await?
                 .ok_or_else(|| Error::not_found("manager", &input.contact_manager_id))?;
-            Roster::new(vec![manager.to_domain()])
+            let manager = Manager {
+                id: ManagerId::new(&input.contact_manager_id),
+                store_ids: Default::default(),
+                status,
+                max_customers: None,
+            };
+            Roster::new(vec![manager])
                 .map_err(Error::rule("contact_manager_id"))?
                 .contact_manager(&ManagerId::new(&input.contact_manager_id))
         };
@@ -193,21 +196,31 @@ impl Engine {
                 Some((counted_at - Duration::days(i64::from(days))).timestamp_micros())
             }
         };
-        let mut entries = contacts::spend_entries(
-            &txn,
-            chain_id,
-            &input.customer_id,
-            &input.source_event_id,
-            since,
-            counted_at.timestamp_micros(),
-        )
-        .await?;
-        let spend_before_fen = counted_spend_fen(&entries, window, counted_at);
-        entries.push(SpendEntry {
-            at: input.occurred_at,
-            amount_fen: input.amount_fen,
-        });
-        let spend_after_fen = counted_spend_fen(&entries, window, counted_at);
+        let (spend_before_fen, spend_after_fen) =
+            if input.amount_fen == 0 && window == SpendWindow::Lifetime {
+                // Nothing to add, and lifetime spend never decays: the row's count is current
+                // (every contact with spend is written here and recounts it).
+                (before.counted_spend_fen, before.counted_spend_fen)
+            } else {
+                let mut entries = contacts::spend_entries(
+                    &txn,
+                    chain_id,
+                    &input.customer_id,
+                    &input.source_event_id,
+                    since,
+                    counted_at.timestamp_micros(),
+                )
+                .await?;
+                let spend_before_fen = counted_spend_fen(&entries, window, counted_at);
+                entries.push(SpendEntry {
+                    at: input.occurred_at,
+                    amount_fen: input.amount_fen,
+                });
+                (
+                    spend_before_fen,
+                    counted_spend_fen(&entries, window, counted_at),
+                )
+            };
         let contact = Contact {
             via_manager: via,
             spend_before_fen,

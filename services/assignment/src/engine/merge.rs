@@ -20,7 +20,7 @@ use crate::domain::merge::{MergeSide, merge_owners};
 use crate::error::Error;
 use crate::explain::Facts;
 use crate::storage::customers::{self, CustomerRow};
-use crate::storage::{contacts, decisions, managers, policies};
+use crate::storage::{contacts, decisions, policies};
 use crate::time::from_micros;
 
 /// The handler of profile's `Watch` stream.
@@ -89,9 +89,6 @@ impl Engine {
             touched.push(absorbed_id.clone());
             contacts::repoint(txn, chain_id, absorbed_id, &merged.survivor_id).await?;
             customers::delete(txn, chain_id, absorbed_id).await?;
-            if !absorbed.manager_id.is_empty() {
-                managers::add_owned(txn, chain_id, &absorbed.manager_id, -1, false).await?;
-            }
             let survivor = match customers::get(txn, chain_id, &merged.survivor_id).await? {
                 Some(row) => row,
                 None => {

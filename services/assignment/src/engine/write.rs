@@ -1,9 +1,7 @@
 //! Writing one ownership change inside the caller's transaction: the conditional update of
-//! the customer row (first, so a concurrent writer blocks or loses here), the history lines
-//! with their explanations, the owned-customer counters (capacity-guarded where the rule
-//! needs it), and the events — all committed together or not at all.
-
-use std::collections::BTreeMap;
+//! the customer row (first, so a concurrent writer blocks or loses here), the receiving
+//! manager's capacity where the rule guards it, the history lines with their explanations,
+//! and the events — all committed together or not at all.
 
 use maitre_proto::events::v1::{
     CustomerLocked, CustomerUnlocked, EventScope, OwnerChanged, event::Payload,
@@ -82,9 +80,8 @@ impl Engine {
             });
         }
         after.version = before.version + 1;
-        self.adjust_owned(txn, chain_id, before, &after, context)
+        self.guard_capacity(txn, chain_id, before, &after, context)
             .await?;
-        let mut seq = decisions::next_seq(txn, chain_id, &before.customer_id).await?;
         let mut facts = context.facts.clone();
         facts.lock = facts.lock.or(after.lock);
         if facts.store_id.is_empty() {
@@ -93,13 +90,13 @@ impl Engine {
         for entry in history {
             let decision_id = uuid::Uuid::now_v7().to_string();
             let allocation = is_allocation(entry.reason);
-            decisions::insert(
+            decisions::append(
                 txn,
                 chain_id,
                 &DecisionRow {
                     decision_id: decision_id.clone(),
                     customer_id: before.customer_id.clone(),
-                    seq,
+                    seq: 0,
                     from_manager_id: name(&entry.from),
                     to_manager_id: name(&entry.to),
                     reason: entry.reason.as_str().to_owned(),
@@ -123,7 +120,6 @@ impl Engine {
                 },
             )
             .await?;
-            seq += 1;
             self.emit(
                 txn,
                 chain_id,
@@ -137,9 +133,9 @@ impl Engine {
         Ok(after)
     }
 
-    /// Moves the owned counters, in manager-id order (two transactions never wait on each
-    /// other's manager rows in opposite orders).
-    async fn adjust_owned(
+    /// Guards the receiving manager's capacity where the rule needs it (owned counts are
+    /// derived from the customer rows, so moves themselves touch no manager row).
+    async fn guard_capacity(
         &self,
         txn: &DatabaseTransaction,
         chain_id: &str,
@@ -147,50 +143,34 @@ impl Engine {
         after: &CustomerRow,
         context: &ChangeContext,
     ) -> Result<(), Error> {
-        if before.manager_id == after.manager_id {
+        let manager_id = after.manager_id.as_str();
+        if before.manager_id == after.manager_id || manager_id.is_empty() || context.skip_capacity {
             return Ok(());
         }
-        let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
-        if !before.manager_id.is_empty() {
-            *deltas.entry(&before.manager_id).or_default() -= 1;
+        if managers::has_room(txn, chain_id, manager_id).await? {
+            return Ok(());
         }
-        if !after.manager_id.is_empty() {
-            *deltas.entry(&after.manager_id).or_default() += 1;
-        }
-        for (manager_id, delta) in deltas {
-            let guard = delta > 0 && !context.skip_capacity;
-            if managers::add_owned(txn, chain_id, manager_id, delta, guard).await? {
-                continue;
-            }
-            if delta < 0 {
-                continue; // the previous owner's row is gone: nothing to count down
-            }
-            return Err(match context.capacity_field {
-                Some(field) => {
-                    let manager = managers::get(txn, chain_id, manager_id).await?;
-                    match manager {
-                        Some(row) if row.status == ManagerStatus::Left => Error::Rule {
-                            field,
-                            source: crate::domain::AssignmentError::ManagerLeft {
-                                manager_id: manager_id.into(),
-                            },
-                        },
-                        Some(row) => Error::Rule {
-                            field,
-                            source: crate::domain::AssignmentError::ManagerAtCapacity {
-                                manager_id: manager_id.into(),
-                                max_customers: u64::try_from(row.capacity).unwrap_or(0),
-                            },
-                        },
-                        None => Error::not_found("manager", manager_id),
-                    }
-                }
-                None => Error::Conflict {
-                    customer_id: after.customer_id.clone(),
+        Err(match context.capacity_field {
+            Some(field) => match managers::get(txn, chain_id, manager_id).await? {
+                Some(row) if row.status == ManagerStatus::Left => Error::Rule {
+                    field,
+                    source: crate::domain::AssignmentError::ManagerLeft {
+                        manager_id: manager_id.into(),
+                    },
                 },
-            });
-        }
-        Ok(())
+                Some(row) => Error::Rule {
+                    field,
+                    source: crate::domain::AssignmentError::ManagerAtCapacity {
+                        manager_id: manager_id.into(),
+                        max_customers: u64::try_from(row.capacity).unwrap_or(0),
+                    },
+                },
+                None => Error::not_found("manager", manager_id),
+            },
+            None => Error::Conflict {
+                customer_id: after.customer_id.clone(),
+            },
+        })
     }
 
     async fn emit(

@@ -124,6 +124,32 @@ pub async fn get(
     .transpose()
 }
 
+/// Like [`get`], and locks the row until the transaction ends (PostgreSQL; SQLite writers
+/// are serialised by their IMMEDIATE transaction): two decisions on one customer queue
+/// here instead of one of them losing the version check and starting over.
+pub async fn get_for_update(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<Option<CustomerRow>, Error> {
+    let lock = if maitre_kit::db::is_postgres(conn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    one(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM asg_customer WHERE chain_id = $1 AND customer_id = $2{lock}"
+        ),
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
 /// Inserts `row` as version 1 unless the customer exists; `true` when inserted.
 pub async fn insert(
     conn: &impl ConnectionTrait,

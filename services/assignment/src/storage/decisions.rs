@@ -51,7 +51,10 @@ fn from_row(row: &QueryResult) -> Result<DecisionRow, Error> {
     })
 }
 
-pub async fn insert(
+/// Appends `row` to the customer's history at the next position (its `seq` is ignored:
+/// the position is taken in the same statement). Callers hold the customer's row lock (the
+/// conditional update comes first), so two decisions of one customer never race for it.
+pub async fn append(
     conn: &impl ConnectionTrait,
     chain_id: &str,
     row: &DecisionRow,
@@ -59,13 +62,14 @@ pub async fn insert(
     exec(
         conn,
         &format!(
-            "INSERT INTO asg_decision (chain_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO asg_decision (chain_id, {COLUMNS})
+             SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+             FROM asg_decision WHERE chain_id = $1 AND customer_id = $3"
         ),
         [
             chain_id.into(),
             row.decision_id.clone().into(),
             row.customer_id.clone().into(),
-            row.seq.into(),
             row.from_manager_id.clone().into(),
             row.to_manager_id.clone().into(),
             row.reason.clone().into(),
@@ -82,24 +86,6 @@ pub async fn insert(
     )
     .await?;
     Ok(())
-}
-
-/// The next history position of a customer.
-pub async fn next_seq(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-) -> Result<i64, Error> {
-    let row = one(
-        conn,
-        "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM asg_decision WHERE chain_id = $1 AND customer_id = $2",
-        [chain_id.into(), customer_id.into()],
-    )
-    .await?;
-    Ok(match row {
-        Some(row) => row.try_get_by_index::<i64>(0)? + 1,
-        None => 1,
-    })
 }
 
 /// A page of a customer's history, newest first, before position `before_seq`.

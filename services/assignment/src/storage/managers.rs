@@ -1,5 +1,10 @@
-//! The roster tables: `asg_manager` (with the owned-customer counter every ownership change
-//! keeps in its transaction, so capacity is guarded in SQL) and `asg_manager_store`.
+//! The roster tables: `asg_manager` and `asg_manager_store`.
+//!
+//! How many customers a manager owns is counted from `asg_customer` (indexed by manager),
+//! not kept in a counter on the manager row: a counter row every ownership change updates
+//! serialises all changes of a manager's customers on one row lock (a store's handful of
+//! managers would cap the chain at one commit at a time). Capacity is guarded where a rule
+//! needs it by locking the receiving manager's row and counting ([`has_room`]).
 
 use std::collections::BTreeMap;
 
@@ -58,7 +63,9 @@ impl ManagerRow {
     }
 }
 
-const COLUMNS: &str = "manager_id, name, capacity, status, roster_position, owned_count";
+/// The selected columns of `asg_manager m`, with the owned count.
+const COLUMNS: &str = "m.manager_id, m.name, m.capacity, m.status, m.roster_position, \
+     (SELECT COUNT(*) FROM asg_customer c WHERE c.chain_id = m.chain_id AND c.manager_id = m.manager_id) AS owned_count";
 
 fn from_row(row: &QueryResult) -> Result<ManagerRow, Error> {
     Ok(ManagerRow {
@@ -114,7 +121,7 @@ pub async fn get(
 ) -> Result<Option<ManagerRow>, Error> {
     let row = one(
         conn,
-        &format!("SELECT {COLUMNS} FROM asg_manager WHERE chain_id = $1 AND manager_id = $2"),
+        &format!("SELECT {COLUMNS} FROM asg_manager m WHERE m.chain_id = $1 AND m.manager_id = $2"),
         [chain_id.into(), manager_id.into()],
     )
     .await?;
@@ -122,6 +129,23 @@ pub async fn get(
     Ok(with_stores(conn, chain_id, vec![from_row(&row)?])
         .await?
         .pop())
+}
+
+/// The manager's status alone (the last-contact rule needs nothing else); `None` when the
+/// chain has no such manager.
+pub async fn status_of(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    manager_id: &str,
+) -> Result<Option<ManagerStatus>, Error> {
+    let row = one(
+        conn,
+        "SELECT status FROM asg_manager WHERE chain_id = $1 AND manager_id = $2",
+        [chain_id.into(), manager_id.into()],
+    )
+    .await?;
+    row.map(|row| parse_status(&row.try_get::<String>("", "status")?))
+        .transpose()
 }
 
 /// A page of managers by id, optionally of one store and/or in one status.
@@ -134,7 +158,7 @@ pub async fn list(
     limit: u64,
 ) -> Result<Vec<ManagerRow>, Error> {
     let mut sql =
-        format!("SELECT {COLUMNS} FROM asg_manager m WHERE chain_id = $1 AND manager_id > $2");
+        format!("SELECT {COLUMNS} FROM asg_manager m WHERE m.chain_id = $1 AND m.manager_id > $2");
     let mut values: Vec<Value> = vec![chain_id.into(), after.into()];
     if let Some(store_id) = store_id {
         values.push(store_id.into());
@@ -145,10 +169,10 @@ pub async fn list(
     }
     if let Some(status) = status {
         values.push(status_name(status).into());
-        sql.push_str(&format!(" AND status = ${}", values.len()));
+        sql.push_str(&format!(" AND m.status = ${}", values.len()));
     }
     values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
-    sql.push_str(&format!(" ORDER BY manager_id LIMIT ${}", values.len()));
+    sql.push_str(&format!(" ORDER BY m.manager_id LIMIT ${}", values.len()));
     let rows = all(conn, &sql, values).await?;
     let managers = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     with_stores(conn, chain_id, managers).await
@@ -163,7 +187,7 @@ pub async fn of_store(
     list(conn, chain_id, Some(store_id), None, "", u64::MAX >> 2).await
 }
 
-/// Creates or replaces a manager (name, capacity, status, stores); keeps the owned counter.
+/// Creates or replaces a manager (name, capacity, status, stores).
 pub async fn upsert(
     conn: &impl ConnectionTrait,
     chain_id: &str,
@@ -172,8 +196,8 @@ pub async fn upsert(
 ) -> Result<(), Error> {
     exec(
         conn,
-        "INSERT INTO asg_manager (chain_id, manager_id, name, capacity, status, roster_position, owned_count, updated_at_us)
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)
+        "INSERT INTO asg_manager (chain_id, manager_id, name, capacity, status, roster_position, updated_at_us)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (chain_id, manager_id) DO UPDATE SET name = excluded.name, capacity = excluded.capacity,
            status = excluded.status, roster_position = excluded.roster_position, updated_at_us = excluded.updated_at_us",
         [
@@ -236,29 +260,39 @@ pub async fn next_position(conn: &impl ConnectionTrait, chain_id: &str) -> Resul
         + 1)
 }
 
-/// Changes a manager's owned counter. With `guard_capacity` the +1 only happens while the
-/// manager has room — the SQL half of the capacity rule (two replicas allocating to the
-/// last free place: one wins). `false` when the guard refused.
-pub async fn add_owned(
+/// Whether the manager may keep one more customer, checked inside the transaction that has
+/// just moved a customer to them (so the count includes that customer) — the SQL half of
+/// the capacity rule. The manager's row is locked first (PostgreSQL; SQLite writers are
+/// serialised anyway), so two replicas allocating the last free place count one after the
+/// other and one of them is refused. `false` also when the manager does not exist.
+pub async fn has_room(
     conn: &impl ConnectionTrait,
     chain_id: &str,
     manager_id: &str,
-    delta: i64,
-    guard_capacity: bool,
 ) -> Result<bool, Error> {
-    let guard = if guard_capacity {
-        " AND (capacity = 0 OR owned_count + $1 <= capacity)"
+    let lock = if maitre_kit::db::is_postgres(conn) {
+        " FOR UPDATE"
     } else {
         ""
     };
-    let sql = format!(
-        "UPDATE asg_manager SET owned_count = owned_count + $1 WHERE chain_id = $2 AND manager_id = $3{guard}"
-    );
-    Ok(exec(
+    let capacity = one(
         conn,
-        &sql,
-        [delta.into(), chain_id.into(), manager_id.into()],
+        &format!("SELECT capacity FROM asg_manager WHERE chain_id = $1 AND manager_id = $2{lock}"),
+        [chain_id.into(), manager_id.into()],
     )
-    .await?
-        == 1)
+    .await?;
+    let Some(capacity) = capacity else {
+        return Ok(false);
+    };
+    let capacity: i64 = capacity.try_get("", "capacity")?;
+    if capacity == 0 {
+        return Ok(true);
+    }
+    let owned = scalar(
+        conn,
+        "SELECT COUNT(*) FROM asg_customer WHERE chain_id = $1 AND manager_id = $2",
+        [chain_id.into(), manager_id.into()],
+    )
+    .await?;
+    Ok(owned <= capacity)
 }

@@ -23,7 +23,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(schema::AssignmentTables)]
+        vec![
+            Box::new(KitTables),
+            Box::new(schema::AssignmentTables),
+            Box::new(schema::DerivedOwnedCounts),
+        ]
     }
 }
 

@@ -1,4 +1,5 @@
-//! The assignment tables (one migration; SQL valid on PostgreSQL and SQLite).
+//! The assignment tables (SQL valid on PostgreSQL and SQLite): [`AssignmentTables`], then
+//! [`DerivedOwnedCounts`].
 //!
 //! - `asg_manager` / `asg_manager_store`: the roster and who serves which store.
 //! - `asg_policy`: the chain policy (`store_id = ''`) and store overrides, as JSON fields.
@@ -31,7 +32,6 @@ const TABLES: &[&str] = &[
         capacity BIGINT NOT NULL,
         status TEXT NOT NULL,
         roster_position BIGINT NOT NULL,
-        owned_count BIGINT NOT NULL DEFAULT 0,
         updated_at_us BIGINT NOT NULL,
         PRIMARY KEY (chain_id, manager_id))",
     "CREATE TABLE IF NOT EXISTS asg_manager_store (
@@ -143,6 +143,33 @@ impl MigrationTrait for AssignmentTables {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// Drops `asg_manager.owned_count` from schemas made before owned counts were derived from
+/// `asg_customer` (see `storage::managers`). New schemas never had it.
+pub struct DerivedOwnedCounts;
+
+impl MigrationName for DerivedOwnedCounts {
+    fn name(&self) -> &str {
+        "m0002_derived_owned_counts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DerivedOwnedCounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("asg_manager", "owned_count").await? {
+            manager
+                .get_connection()
+                .execute_unprepared("ALTER TABLE asg_manager DROP COLUMN owned_count")
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
         Ok(())
     }
 }

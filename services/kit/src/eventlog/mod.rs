@@ -20,6 +20,6 @@ mod watch;
 
 pub use consumer::{ConsumeError, Consumer, EventHandler};
 pub use follow::{follow, open_watch};
-pub use outbox::EventLog;
+pub use outbox::{APPEND_CHUNK, EventLog};
 pub use schema::KitTables;
 pub use watch::{BoxEventStream, EventStream, watch_for};

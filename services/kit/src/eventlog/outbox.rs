@@ -12,6 +12,23 @@ use crate::{
     db::{DbError, stmt},
 };
 
+/// Events per INSERT statement in [`EventLog::append_all`] (3 parameters each, well under
+/// PostgreSQL's 65,535 and SQLite's 32,766 bind limits).
+pub const APPEND_CHUNK: usize = 1_000;
+
+/// Inserts outbox rows given as flat `(chain_id, payload, created_at_us)` triples.
+async fn insert_rows(
+    conn: &impl ConnectionTrait,
+    rows: Vec<sea_orm::Value>,
+) -> Result<(), DbError> {
+    let sql = format!(
+        "INSERT INTO kit_outbox (chain_id, payload, created_at_us) VALUES {}",
+        crate::db::value_rows(rows.len() / 3, 3)
+    );
+    conn.execute_raw(stmt(conn, &sql, rows)).await?;
+    Ok(())
+}
+
 /// A service's event log. Cheap to clone through `Arc`.
 pub struct EventLog {
     pub(super) db: DatabaseConnection,
@@ -59,31 +76,49 @@ impl EventLog {
         scope: EventScope,
         payload: Payload,
     ) -> Result<String, DbError> {
+        let mut ids = self.append_all(conn, chain_id, [(scope, payload)]).await?;
+        Ok(ids.pop().unwrap_or_default())
+    }
+
+    /// Appends several events in the caller's transaction with one statement per
+    /// [`APPEND_CHUNK`] events (bulk paths: imports, bulk transfers); their ids in order.
+    pub async fn append_all(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        events: impl IntoIterator<Item = (EventScope, Payload)>,
+    ) -> Result<Vec<String>, DbError> {
         let now = chrono::Utc::now();
-        let event_id = uuid::Uuid::now_v7().to_string();
-        let event = Event {
-            sequence: 0,
-            event_id: event_id.clone(),
-            chain_id: chain_id.to_owned(),
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: now.timestamp(),
-                nanos: now.timestamp_subsec_nanos() as i32,
-            }),
-            source: self.source.to_owned(),
-            scope: Some(scope),
-            payload: Some(payload),
-        };
-        conn.execute_raw(stmt(
-            conn,
-            "INSERT INTO kit_outbox (chain_id, payload, created_at_us) VALUES ($1, $2, $3)",
-            [
+        let mut ids = Vec::new();
+        let mut rows: Vec<sea_orm::Value> = Vec::new();
+        for (scope, payload) in events {
+            let event_id = uuid::Uuid::now_v7().to_string();
+            let event = Event {
+                sequence: 0,
+                event_id: event_id.clone(),
+                chain_id: chain_id.to_owned(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: now.timestamp(),
+                    nanos: now.timestamp_subsec_nanos() as i32,
+                }),
+                source: self.source.to_owned(),
+                scope: Some(scope),
+                payload: Some(payload),
+            };
+            ids.push(event_id);
+            rows.extend([
                 chain_id.into(),
                 event.encode_to_vec().into(),
                 now.timestamp_micros().into(),
-            ],
-        ))
-        .await?;
-        Ok(event_id)
+            ]);
+            if rows.len() == APPEND_CHUNK * 3 {
+                insert_rows(conn, std::mem::take(&mut rows)).await?;
+            }
+        }
+        if !rows.is_empty() {
+            insert_rows(conn, rows).await?;
+        }
+        Ok(ids)
     }
 
     /// Signals that a transaction with appended events committed.
