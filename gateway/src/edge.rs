@@ -1,6 +1,8 @@
 //! The edge checks every protected request passes before any upstream call: a verified
 //! bearer token (401 otherwise) and the rate limits per token and per chain (429 with
-//! `Retry-After`), counted in shared coordination so the limits hold across replicas.
+//! `Retry-After`), counted in shared coordination so the limits hold across replicas. The
+//! limits are GCRA rate limits (`Coordination::rate_hit`): one timestamp per token and per
+//! chain, so checking costs the same at 10 requests a minute or 10,000 a second.
 //!
 //! The services verify the same token again and enforce role and store scope; the edge
 //! only keeps unauthenticated and abusive traffic away from them.
@@ -78,7 +80,7 @@ impl Edge {
     }
 
     async fn count(&self, key: &str, limit: &'static str, per_minute: u64) -> Result<(), ApiError> {
-        match self.coord.window_hit(key, per_minute, RATE_WINDOW, 1).await {
+        match self.coord.rate_hit(key, per_minute, RATE_WINDOW).await {
             Ok(decision) if decision.allowed => Ok(()),
             Ok(decision) => Err(ApiError::RateLimited {
                 limit,

@@ -106,6 +106,15 @@ impl Coordination for Counting {
         self.tick();
         self.inner.window_hit(key, limit, window, cost).await
     }
+    async fn rate_hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> CoordResult<WindowDecision> {
+        self.tick();
+        self.inner.rate_hit(key, limit, window).await
+    }
     async fn window_seed(
         &self,
         key: &str,

@@ -50,6 +50,7 @@ redis_conformance!(
     balances_expire_after_ttl,
     even_split_stays_within_one,
     window_allows_exactly_limit,
+    rate_allows_burst_then_refills,
     window_seed_only_when_absent,
     lease_exclusive_renewed_and_taken_over,
     pubsub_delivers,

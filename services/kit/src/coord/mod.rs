@@ -87,12 +87,13 @@ pub struct Pick<'a> {
     pub ttl: Option<Duration>,
 }
 
-/// Outcome of one sliding-window hit.
+/// Outcome of one sliding-window or rate-limit hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowDecision {
     /// Whether this hit fits in the window (and was counted).
     pub allowed: bool,
-    /// Cost counted in the window after this call (including this hit when allowed).
+    /// Cost counted in the window after this call (including this hit when allowed); for
+    /// [`Coordination::rate_hit`], the hits the limiter is still working off.
     pub count: u64,
     /// When denied: how long until enough earlier hits leave the window for this one to fit.
     /// Zero when allowed.
@@ -169,6 +170,19 @@ pub trait Coordination: Send + Sync + 'static {
         window: Duration,
         cost: u64,
     ) -> CoordResult<WindowDecision>;
+
+    /// Rate limiter (GCRA, one timestamp per key, O(1) whatever the rate): allows `limit`
+    /// hits per `window`, a burst of up to `limit` at once, and refills one hit every
+    /// `window / limit`. For request rate limits, where a log of every hit ([`window_hit`],
+    /// exact for small counts such as frequency caps) would grow with the traffic.
+    ///
+    /// [`window_hit`]: Coordination::window_hit
+    async fn rate_hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> CoordResult<WindowDecision>;
     /// Seeds the window from the database (one hit of cost 1 per timestamp, in Unix ms), only
     /// when it is absent; hits older than `window` are dropped. `true` if seeded.
     async fn window_seed(
@@ -216,6 +230,39 @@ pub(crate) fn duration_ms(field: &'static str, ttl: Duration) -> CoordResult<u64
         });
     }
     Ok(u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX))
+}
+
+/// The GCRA step shared by the implementations: from the stored theoretical arrival time
+/// (`None` = a fresh key), `(decision, next arrival time to store when allowed)`.
+pub(crate) fn decide_rate_hit(
+    tat_us: Option<f64>,
+    limit: u64,
+    window_us: f64,
+    now_us: f64,
+) -> (WindowDecision, Option<f64>) {
+    let interval = window_us / limit.max(1) as f64;
+    let next_tat = tat_us.unwrap_or(now_us).max(now_us) + interval;
+    let allowed_at = next_tat - window_us;
+    if allowed_at > now_us {
+        let wait_us = (allowed_at - now_us).ceil().max(1.0) as u64;
+        return (
+            WindowDecision {
+                allowed: false,
+                count: limit,
+                retry_after: Duration::from_micros(wait_us),
+            },
+            None,
+        );
+    }
+    let in_use = ((next_tat - now_us) / interval).ceil() as u64;
+    (
+        WindowDecision {
+            allowed: true,
+            count: in_use.min(limit),
+            retry_after: Duration::ZERO,
+        },
+        Some(next_tat),
+    )
 }
 
 /// The winner of a pick, given each candidate's score (`None` = disqualified by the ceiling):

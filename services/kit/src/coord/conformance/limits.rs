@@ -78,6 +78,47 @@ pub async fn window_allows_exactly_limit(coordination: Arc<dyn Coordination>) {
     );
 }
 
+/// A rate limit lets a burst of exactly `limit` through, refuses the next with a retry_after
+/// within the window, lets one more through once that has passed, and keeps keys apart.
+pub async fn rate_allows_burst_then_refills(coordination: Arc<dyn Coordination>) {
+    let c = coordination.as_ref();
+    let key = "conformance:rate";
+    let window = Duration::from_millis(500);
+    for hit in 1..=5 {
+        let decision = ok(c.rate_hit(key, 5, window).await, "hit within limit");
+        assert!(decision.allowed, "hit {hit} of 5 must be allowed");
+        assert_eq!(decision.retry_after, Duration::ZERO);
+    }
+    let refused = ok(c.rate_hit(key, 5, window).await, "hit over limit");
+    assert!(!refused.allowed, "hit 6 of 5 must be refused");
+    assert!(
+        refused.retry_after > Duration::ZERO && refused.retry_after <= window,
+        "retry_after must be within the window, got {:?}",
+        refused.retry_after
+    );
+    let other = ok(
+        c.rate_hit("conformance:rate:other", 5, window).await,
+        "other key",
+    );
+    assert!(other.allowed, "another key has its own limit");
+    sleep(refused.retry_after + Duration::from_millis(20)).await;
+    assert!(
+        ok(c.rate_hit(key, 5, window).await, "after retry_after").allowed,
+        "one hit refills after retry_after"
+    );
+    assert!(
+        !ok(c.rate_hit(key, 5, window).await, "right after the refill").allowed,
+        "only one hit refilled in that time"
+    );
+    assert!(
+        matches!(
+            c.rate_hit(key, 0, window).await,
+            Err(CoordError::InvalidArgument { .. })
+        ),
+        "a zero limit is an error"
+    );
+}
+
 /// Seeding fills only an absent window, with the hits still inside it; seeded hits count.
 pub async fn window_seed_only_when_absent(coordination: Arc<dyn Coordination>) {
     let c = coordination.as_ref();

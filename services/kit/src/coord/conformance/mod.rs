@@ -22,8 +22,8 @@ pub use balances::{
     balance_seed_only_when_absent, balances_expire_after_ttl, even_split_stays_within_one,
 };
 pub use limits::{
-    lease_exclusive_renewed_and_taken_over, pubsub_delivers, window_allows_exactly_limit,
-    window_seed_only_when_absent,
+    lease_exclusive_renewed_and_taken_over, pubsub_delivers, rate_allows_burst_then_refills,
+    window_allows_exactly_limit, window_seed_only_when_absent,
 };
 pub use values::{
     compare_and_set_semantics, incr_counts_and_rejects_non_integers,
@@ -65,6 +65,7 @@ pub async fn run_all(coordination: Arc<dyn Coordination>) {
     balances_expire_after_ttl(c()).await;
     even_split_stays_within_one(c()).await;
     window_allows_exactly_limit(c()).await;
+    rate_allows_burst_then_refills(c()).await;
     window_seed_only_when_absent(c()).await;
     lease_exclusive_renewed_and_taken_over(c()).await;
     pubsub_delivers(c()).await;

@@ -15,7 +15,8 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{
-    CoordError, CoordResult, Coordination, Fence, Pick, WindowDecision, duration_ms, pick_winner,
+    CoordError, CoordResult, Coordination, Fence, Pick, WindowDecision, decide_rate_hit,
+    duration_ms, pick_winner,
 };
 use state::{Entry, State, decide_window_hit, expiry, live, unix_us, validated};
 
@@ -254,6 +255,38 @@ impl Coordination for MemoryCoordination {
             );
         }
         state.wrote(now);
+        Ok(decision)
+    }
+
+    async fn rate_hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> CoordResult<WindowDecision> {
+        let window_us = duration_ms("window", window)?.saturating_mul(1000) as f64;
+        if limit == 0 {
+            return Err(CoordError::InvalidArgument {
+                field: "limit",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        let now = Instant::now();
+        let now_us = unix_us() as f64;
+        let mut state = self.state.lock().await;
+        let tat = live(&mut state.rates, key, now).map(|entry| entry.value);
+        let (decision, next_tat) = decide_rate_hit(tat, limit, window_us, now_us);
+        if let Some(next_tat) = next_tat {
+            let ttl = Duration::from_micros((next_tat - now_us).ceil().max(1.0) as u64);
+            state.rates.insert(
+                key.to_owned(),
+                Entry {
+                    value: next_tat,
+                    expires_at: expiry(Some(ttl), now),
+                },
+            );
+            state.wrote(now);
+        }
         Ok(decision)
     }
 

@@ -19,6 +19,8 @@ pub(super) struct State {
     pub(super) balances: HashMap<String, Entry<HashMap<String, i64>>>,
     /// Hits as (Unix µs, cost), ascending by time.
     pub(super) windows: HashMap<String, Entry<Vec<(i64, u64)>>>,
+    /// Rate limiters: the theoretical arrival time (Unix µs) of each key.
+    pub(super) rates: HashMap<String, Entry<f64>>,
     /// Lease name -> (holder, fence).
     pub(super) leases: HashMap<String, Entry<(String, Fence)>>,
     /// Last fence issued per lock/lease, kept after the lock itself expires.
@@ -73,6 +75,7 @@ impl State {
         self.locks.retain(|_, entry| alive(&entry.expires_at));
         self.balances.retain(|_, entry| alive(&entry.expires_at));
         self.windows.retain(|_, entry| alive(&entry.expires_at));
+        self.rates.retain(|_, entry| alive(&entry.expires_at));
         self.leases.retain(|_, entry| alive(&entry.expires_at));
         // A fence behind the clock adds nothing to max(last + 1, now).
         let now_us = u64::try_from(unix_us()).unwrap_or(0);

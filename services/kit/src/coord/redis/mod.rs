@@ -314,6 +314,34 @@ impl Coordination for RedisCoordination {
         })
     }
 
+    async fn rate_hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> CoordResult<WindowDecision> {
+        let window_ms = duration_ms("window", window)?;
+        if limit == 0 {
+            return Err(CoordError::InvalidArgument {
+                field: "limit",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        let (allowed, count, retry_after_us): (i64, u64, u64) = self
+            .scripts
+            .rate_hit
+            .key(self.key("rate", key))
+            .arg(limit)
+            .arg(window_ms)
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        Ok(WindowDecision {
+            allowed: allowed == 1,
+            count,
+            retry_after: Duration::from_micros(retry_after_us),
+        })
+    }
+
     async fn window_seed(
         &self,
         key: &str,

@@ -20,6 +20,7 @@ pub(super) struct Scripts {
     pub(super) balance_add: Script,
     pub(super) window_hit: Script,
     pub(super) window_seed: Script,
+    pub(super) rate_hit: Script,
     pub(super) lease_acquire: Script,
     pub(super) lease_release: Script,
 }
@@ -36,6 +37,7 @@ impl Scripts {
             balance_add: Script::new(include_str!("../lua/balance_add.lua")),
             window_hit: Script::new(include_str!("../lua/window_hit.lua")),
             window_seed: Script::new(include_str!("../lua/window_seed.lua")),
+            rate_hit: Script::new(include_str!("../lua/rate_hit.lua")),
             lease_acquire: Script::new(script_with_fence!("../lua/lease_acquire.lua")),
             lease_release: Script::new(include_str!("../lua/lease_release.lua")),
         }

@@ -6,6 +6,8 @@
 //! Internal callers carry role `service`; only they may use the all-chains scope `*`
 //! (consumers of `Watch` streams), and a service acting for one chain mints a token for it.
 
+mod verified;
+
 use std::{fmt, path::Path, sync::Arc};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -185,7 +187,11 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct Verifier {
     keys: Arc<Vec<(Algorithm, DecodingKey)>>,
+    verified: Arc<verified::VerifiedTokens>,
 }
+
+/// Seconds of clock skew accepted on `exp`.
+const LEEWAY_S: u64 = 30;
 
 impl Verifier {
     /// Builds the verifier from configuration: RS256 public key and/or HS256 secret
@@ -218,6 +224,7 @@ impl Verifier {
         }
         Ok(Self {
             keys: Arc::new(keys),
+            verified: Arc::default(),
         })
     }
 
@@ -228,11 +235,16 @@ impl Verifier {
                 Algorithm::HS256,
                 DecodingKey::from_secret(secret.as_bytes()),
             )]),
+            verified: Arc::default(),
         }
     }
 
     /// Verifies a bearer token: signature with an accepted algorithm, expiry, claims.
+    /// A token verified before (by this verifier) and not yet expired is not checked again.
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
+        if let Some(caller) = self.verified.get(token) {
+            return Ok(caller);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Status::unauthenticated("malformed token"))?;
         let (alg, key) = self
@@ -241,7 +253,7 @@ impl Verifier {
             .find(|(alg, _)| *alg == header.alg)
             .ok_or_else(|| Status::unauthenticated("token algorithm not accepted"))?;
         let mut validation = Validation::new(*alg);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_S;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = decode::<Claims>(token, key, &validation)
             .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
@@ -249,13 +261,16 @@ impl Verifier {
         if claims.chain.is_empty() || (claims.chain == ALL_CHAINS && claims.role != Role::Service) {
             return Err(Status::unauthenticated("invalid token: bad chain claim"));
         }
-        Ok(Caller {
+        let caller = Caller {
             chain_id: claims.chain,
             staff_id: claims.sub,
             role: claims.role,
             stores: claims.stores,
             token: token.to_owned(),
-        })
+        };
+        self.verified
+            .put(&caller, claims.exp.saturating_add(LEEWAY_S));
+        Ok(caller)
     }
 }
 
