@@ -27,6 +27,10 @@ use tonic::service::Routes;
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.assignment.v1.AssignmentService";
 
+/// How often one replica sweeps for value locks past their expiry (a lock expires by days,
+/// so an hour late is on time).
+pub const LOCK_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Runs the service on `listener` until `shutdown` resolves.
 pub async fn serve(
     config: Config,
@@ -39,6 +43,17 @@ pub async fn serve(
     let consumer = tokio::spawn(upstream::follow_profile(engine.clone(), async {
         let _ = consumer_stopped.await;
     }));
+    let (stop_sweeps, sweeps_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeps = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            engine
+                .run_lock_sweeps(LOCK_SWEEP_EVERY, async {
+                    let _ = sweeps_stopped.await;
+                })
+                .await;
+        })
+    };
     let api = api::AssignmentServiceApi::new(engine);
     let routes = Routes::new(AssignmentServiceServer::with_interceptor(
         api,
@@ -48,7 +63,9 @@ pub async fn serve(
         .serve(&[SERVICE_NAME], routes, listener, shutdown)
         .await;
     let _ = stop_consumer.send(());
+    let _ = stop_sweeps.send(());
     let _ = consumer.await;
+    let _ = sweeps.await;
     result
 }
 

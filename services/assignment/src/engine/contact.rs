@@ -50,10 +50,6 @@ pub struct ContactOutcome {
     pub changed: bool,
 }
 
-fn last_visit(row: &CustomerRow) -> Option<DateTime<Utc>> {
-    (row.last_visit_us != 0).then(|| from_micros(row.last_visit_us))
-}
-
 impl Engine {
     pub async fn assign_on_contact(&self, input: ContactInput) -> Result<ContactOutcome, Error> {
         let policy = self
@@ -113,7 +109,7 @@ impl Engine {
                 .then(|| ManagerId::new(&input.contact_manager_id)),
             spend_before_fen: row.counted_spend_fen,
             spend_after_fen: row.counted_spend_fen,
-            last_visit_at: last_visit(&row),
+            last_visit_at: row.last_visit_at(),
         };
         let decision = decide_on_contact(&row.state(), &contact, &policy.rules, input.occurred_at);
         Ok(decision.is_fast_path().then_some(ContactOutcome {
@@ -225,7 +221,7 @@ impl Engine {
             via_manager: via,
             spend_before_fen,
             spend_after_fen,
-            last_visit_at: last_visit(&before),
+            last_visit_at: before.last_visit_at(),
         };
         let at = input.occurred_at;
         let decision = decide_on_contact(&before.state(), &contact, &policy.rules, at);

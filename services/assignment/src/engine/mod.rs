@@ -12,6 +12,7 @@
 mod allocate;
 mod bulk;
 mod contact;
+mod expiry;
 mod manual;
 mod merge;
 mod write;

@@ -58,6 +58,11 @@ impl CustomerRow {
         HistoryReason::parse(&self.reason)
     }
 
+    /// The last paid visit, if any (what lock expiry counts from).
+    pub fn last_visit_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        (self.last_visit_us != 0).then(|| crate::time::from_micros(self.last_visit_us))
+    }
+
     /// Applies a new owner state (the domain's `Decision::next`).
     pub fn set_state(&mut self, state: &OwnerState) {
         self.manager_id = state
@@ -306,4 +311,31 @@ pub async fn owned_and_locked(
         Some(row) => (row.try_get_by_index(0)?, row.try_get_by_index(1)?),
         None => (0, 0),
     })
+}
+
+/// Locked customers of every chain after `(chain_id, customer_id)`, in that order: the
+/// lock-expiry sweep's pages.
+pub async fn locked_after(
+    conn: &impl ConnectionTrait,
+    after_chain: &str,
+    after_customer: &str,
+    limit: u64,
+) -> Result<Vec<(String, CustomerRow)>, Error> {
+    let rows = all(
+        conn,
+        &format!(
+            "SELECT chain_id, {COLUMNS} FROM asg_customer
+             WHERE lock_json <> '' AND (chain_id > $1 OR (chain_id = $1 AND customer_id > $2))
+             ORDER BY chain_id, customer_id LIMIT $3"
+        ),
+        [
+            after_chain.into(),
+            after_customer.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "chain_id")?, from_row(row)?)))
+        .collect()
 }
