@@ -232,6 +232,17 @@ pub(crate) fn duration_ms(field: &'static str, ttl: Duration) -> CoordResult<u64
     Ok(u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX))
 }
 
+/// A rate limit's hits per window: at least one.
+pub(crate) fn rate_limit(field: &'static str, limit: u64) -> CoordResult<u64> {
+    if limit == 0 {
+        return Err(CoordError::InvalidArgument {
+            field,
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(limit)
+}
+
 /// The GCRA step shared by the implementations: from the stored theoretical arrival time
 /// (`None` = a fresh key), `(decision, next arrival time to store when allowed)`.
 pub(crate) fn decide_rate_hit(

@@ -16,7 +16,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::{
     CoordError, CoordResult, Coordination, Fence, Pick, WindowDecision, decide_rate_hit,
-    duration_ms, pick_winner,
+    duration_ms, pick_winner, rate_limit,
 };
 use state::{Entry, State, decide_window_hit, expiry, live, unix_us, validated};
 
@@ -265,12 +265,7 @@ impl Coordination for MemoryCoordination {
         window: Duration,
     ) -> CoordResult<WindowDecision> {
         let window_us = duration_ms("window", window)?.saturating_mul(1000) as f64;
-        if limit == 0 {
-            return Err(CoordError::InvalidArgument {
-                field: "limit",
-                reason: "must be at least 1".to_owned(),
-            });
-        }
+        rate_limit("limit", limit)?;
         let now = Instant::now();
         let now_us = unix_us() as f64;
         let mut state = self.state.lock().await;

@@ -16,7 +16,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 mod scripts;
 
-use super::{CoordError, CoordResult, Coordination, Fence, Pick, WindowDecision, duration_ms};
+use super::{
+    CoordError, CoordResult, Coordination, Fence, Pick, WindowDecision, duration_ms, rate_limit,
+};
 use scripts::Scripts;
 
 /// How long connecting and each command may take before the caller gets a backend error
@@ -321,12 +323,7 @@ impl Coordination for RedisCoordination {
         window: Duration,
     ) -> CoordResult<WindowDecision> {
         let window_ms = duration_ms("window", window)?;
-        if limit == 0 {
-            return Err(CoordError::InvalidArgument {
-                field: "limit",
-                reason: "must be at least 1".to_owned(),
-            });
-        }
+        rate_limit("limit", limit)?;
         let (allowed, count, retry_after_us): (i64, u64, u64) = self
             .scripts
             .rate_hit
