@@ -10,6 +10,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod explain;
+mod followups;
 pub mod storage;
 pub mod time;
 mod upstream;

@@ -1,6 +1,7 @@
 //! Changes by hand and their reports: TransferCustomer, LockCustomer, UnlockCustomer,
 //! StartBulkTransfer / GetBulkTransfer, GetManagerStats.
 
+use maitre_kit::config::ServiceName;
 use std::sync::Arc;
 
 use maitre_kit::{auth::Caller, idempotency};
@@ -182,14 +183,22 @@ pub async fn stats(
         decisions::moves_in_period(db, chain_id, manager_id, start_us, end_us).await?;
     let revenue_fen =
         contacts::revenue_of_owned(db, chain_id, manager_id, start_us, end_us).await?;
-    // Follow-ups live in profile, which exposes no per-manager counts yet: reported as 0.
+    let follow_ups = crate::followups::summary(
+        engine.runtime.config.upstream(ServiceName::Profile),
+        &caller.token,
+        manager_id,
+        request.period_start.unwrap_or_default(),
+        request.period_end.unwrap_or_default(),
+    )
+    .await;
     Ok(pb::GetManagerStatsResponse {
         owned,
         locked,
         new_in_period,
         lost_in_period,
-        follow_ups_done: 0,
-        follow_ups_overdue: 0,
+        follow_ups_done: follow_ups.as_ref().map_or(0, |f| f.plans_completed),
+        follow_ups_overdue: follow_ups.as_ref().map_or(0, |f| f.plans_overdue),
         revenue_fen,
+        follow_ups_known: follow_ups.is_some(),
     })
 }

@@ -2,8 +2,9 @@
 //! handler calls after it has decoded and authorised a request. One [`Engine`] per process.
 //!
 //! Concurrency design (two replicas deciding for one customer at once end with one owner):
-//! 1. a coordination lock per customer (with a fence) serialises the slow path across
-//!    replicas while Redis is up, so conflicts are rare;
+//! 1. decisions on one customer queue: the contact path locks the customer's row in its
+//!    transaction, the other paths (transfers, locks, allocation from the pool) take a
+//!    coordination lock per customer (with a fence) while Redis is up, so conflicts are rare;
 //! 2. every change is an UPDATE conditional on the customer row's version that was read
 //!    ([`crate::storage::customers::update_if_version`]): correctness never depends on Redis
 //!    alone — a lost lock, a flush, or two embedded instances only cause a retry;
