@@ -1,7 +1,14 @@
 //! Calling the four services: one lazily connected channel each, and a pass-through codec so
 //! the gateway moves encoded messages without knowing their Rust types.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::{Buf, BufMut, Bytes};
 use maitre_kit::config::{Config, ServiceName};
@@ -65,10 +72,16 @@ pub struct UpstreamError {
     pub reason: String,
 }
 
+/// HTTP/2 connections kept to each service. One connection carries every stream through a
+/// single connection task; a few spread the work of a busy gateway over its cores.
+const CONNECTIONS_PER_SERVICE: usize = 4;
+
 /// Channels to the four services.
 #[derive(Clone, Debug)]
 pub struct Upstreams {
-    channels: HashMap<ServiceName, Channel>,
+    channels: HashMap<ServiceName, Vec<Channel>>,
+    /// Round robin over a service's connections.
+    next: Arc<AtomicUsize>,
 }
 
 /// The four services behind the gateway.
@@ -85,19 +98,28 @@ impl Upstreams {
         let mut channels = HashMap::new();
         for service in SERVICES {
             let url = config.upstream(service);
-            let channel = maitre_kit::client::lazy_channel(url).map_err(|e| UpstreamError {
-                service: service.as_str(),
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
-            channels.insert(service, channel);
+            let connections = (0..CONNECTIONS_PER_SERVICE)
+                .map(|_| maitre_kit::client::lazy_channel(url))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| UpstreamError {
+                    service: service.as_str(),
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            channels.insert(service, connections);
         }
-        Ok(Self { channels })
+        Ok(Self {
+            channels,
+            next: Arc::default(),
+        })
     }
 
-    /// The channel to `service` (the gateway itself has none).
+    /// A channel to `service` (the gateway itself has none), taking turns over its
+    /// connections.
     pub fn channel(&self, service: ServiceName) -> Option<Channel> {
-        self.channels.get(&service).cloned()
+        let connections = self.channels.get(&service)?;
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        connections.get(turn % connections.len()).cloned()
     }
 
     /// The upstream serving a fully qualified gRPC service name.
