@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use maitre_kit::{auth::Role, client::outgoing, testing::token};
-use maitre_proto::common::v1::MessageChannel;
+use maitre_proto::common::v1::{IdentityKey, IdentityKind, MessageChannel};
 use maitre_proto::notification::v1::{
     self as npb, notification_service_client::NotificationServiceClient,
 };
+use maitre_proto::profile::v1::{self as ppb, profile_service_client::ProfileServiceClient};
 use maitre_proto::tagging::v1::{self as tpb, tagging_service_client::TaggingServiceClient};
 use tonic::transport::Channel;
 
@@ -149,6 +150,69 @@ async fn has_delivery(
     Ok(!reply.deliveries.is_empty())
 }
 
+/// Creates `count` customers in profile and waits until tagging has heard of each (profile's
+/// `CustomerCreated` reaches tagging through its event stream); their profile ids.
+async fn create_customers(
+    services: &Services,
+    tagging: &mut TaggingServiceClient<Channel>,
+    token: &str,
+    count: usize,
+) -> Result<Vec<String>> {
+    let mut profile = ProfileServiceClient::new(
+        maitre_kit::client::lazy_channel(&services.profile.url).context("profile channel")?,
+    );
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let customer = profile
+            .upsert_customer(outgoing(
+                ppb::UpsertCustomerRequest {
+                    identity_keys: vec![IdentityKey {
+                        kind: IdentityKind::MemberCard as i32,
+                        value: format!("bench-card-{i:05}"),
+                    }],
+                    profile: Some(ppb::Profile {
+                        name: format!("顾客{i}"),
+                        ..Default::default()
+                    }),
+                    request_id: format!("bench-customer-{i}"),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .context("UpsertCustomer")?
+            .into_inner()
+            .customer
+            .context("UpsertCustomer returned no customer")?;
+        ids.push(customer.customer_id);
+    }
+    for id in &ids {
+        let started = Instant::now();
+        loop {
+            let known = tagging
+                .list_customer_tags(outgoing(
+                    tpb::ListCustomerTagsRequest {
+                        customer_id: id.clone(),
+                    },
+                    token,
+                ))
+                .await;
+            match known {
+                Ok(_) => break,
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    ensure!(
+                        started.elapsed() < GIVE_UP_AFTER,
+                        "tagging never heard of customer {id}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => return Err(status).context("ListCustomerTags"),
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// Tags `customers` customers one after another and times each until its message appears.
 pub async fn run(services: &Services, customers: usize) -> Result<EndToEnd> {
     ensure!(
@@ -164,10 +228,10 @@ pub async fn run(services: &Services, customers: usize) -> Result<EndToEnd> {
             .context("notification channel")?,
     );
     let tag_id = set_up(&mut tagging, &mut notification, &token).await?;
+    let ids = create_customers(services, &mut tagging, &token, customers).await?;
     let mut samples = Vec::with_capacity(customers);
     let mut missing = 0;
-    for i in 0..customers {
-        let customer_id = format!("bench-g{i:05}");
+    for customer_id in ids {
         let started = Instant::now();
         tagging
             .add_customer_tags(outgoing(

@@ -4,8 +4,11 @@
 //! and a `MessageStatusChanged` event written in the same transaction.
 
 pub mod caps;
+mod chunk;
 pub mod dispatcher;
+pub mod outcome;
 pub mod provider;
+mod round;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -21,6 +24,26 @@ use crate::convert::{channel_to_proto, status_to_proto};
 use crate::error::Result;
 use crate::storage::inbox;
 use crate::storage::messages::{self, MessageRow, NewMessage, RowUpdate};
+
+/// Runs `futures` with at most `limit` in flight; outputs in completion order. (Futures are built
+/// into a `Vec` first: stream combinators over borrowing closures lose `Send` in spawned tasks.)
+async fn bounded<F: std::future::Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
+    use futures::StreamExt;
+    let mut pending = futures::stream::FuturesUnordered::new();
+    let mut outputs = Vec::with_capacity(futures.len());
+    for future in futures {
+        if pending.len() >= limit
+            && let Some(output) = pending.next().await
+        {
+            outputs.push(output);
+        }
+        pending.push(future);
+    }
+    while let Some(output) = pending.next().await {
+        outputs.push(output);
+    }
+    outputs
+}
 
 /// What the pipeline needs: the database, coordination, the event log and a local wake-up.
 #[derive(Clone)]
@@ -41,6 +64,26 @@ fn announced(status: &str) -> bool {
     !matches!(status, "queued" | "sending")
 }
 
+/// The `MessageStatusChanged` event of `row` moving to `status`.
+fn status_event(row: &MessageRow, status: &str, reason: &str) -> (EventScope, Payload) {
+    (
+        EventScope {
+            customer_id: row.customer_id.clone(),
+            store_id: String::new(),
+            manager_id: row.staff_id.clone(),
+        },
+        Payload::MessageStatusChanged(MessageStatusChanged {
+            message_id: row.message_id.clone(),
+            customer_id: row.customer_id.clone(),
+            campaign_id: row.campaign_id.clone(),
+            automation_id: row.automation_id.clone(),
+            channel: channel_to_proto(row.channel) as i32,
+            status: status_to_proto(status) as i32,
+            reason: reason.to_owned(),
+        }),
+    )
+}
+
 /// Appends the `MessageStatusChanged` event of `row` moving to `status`.
 pub async fn append_status_event(
     events: &EventLog,
@@ -49,26 +92,8 @@ pub async fn append_status_event(
     status: &str,
     reason: &str,
 ) -> Result<()> {
-    events
-        .append(
-            conn,
-            &row.chain_id,
-            EventScope {
-                customer_id: row.customer_id.clone(),
-                store_id: String::new(),
-                manager_id: row.staff_id.clone(),
-            },
-            Payload::MessageStatusChanged(MessageStatusChanged {
-                message_id: row.message_id.clone(),
-                customer_id: row.customer_id.clone(),
-                campaign_id: row.campaign_id.clone(),
-                automation_id: row.automation_id.clone(),
-                channel: channel_to_proto(row.channel) as i32,
-                status: status_to_proto(status) as i32,
-                reason: reason.to_owned(),
-            }),
-        )
-        .await?;
+    let (scope, payload) = status_event(row, status, reason);
+    events.append(conn, &row.chain_id, scope, payload).await?;
     Ok(())
 }
 

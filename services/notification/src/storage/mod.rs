@@ -3,6 +3,7 @@
 
 mod schema;
 mod schema2;
+mod schema3;
 
 pub mod actions;
 
@@ -13,6 +14,7 @@ pub mod inbox;
 pub mod messages;
 pub mod policy;
 pub mod queue;
+pub mod settle;
 pub mod stores;
 pub mod templates;
 
@@ -31,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(KitTables),
             Box::new(schema::NotificationTables),
             Box::new(schema2::ActionAndStoreTables),
+            Box::new(schema3::QueueIndexes),
         ]
     }
 }

@@ -7,7 +7,9 @@ use maitre_proto::notification::v1::ChainPolicy;
 use prost::Message;
 use sea_orm::ConnectionTrait;
 
-use super::{exec, query_one};
+use std::collections::HashMap;
+
+use super::{exec, query_all, query_one};
 use crate::convert::channel_from_proto;
 use crate::domain::channel::Channel;
 use crate::domain::consent::ConsentState;
@@ -215,6 +217,41 @@ pub async fn preferences(
         })?,
         locale: row.try_get("", "locale")?,
     })
+}
+
+/// The preferences of `customers` of the chain (one statement per chunk); customers without a row
+/// are absent (their defaults apply).
+pub async fn preferences_of(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customers: &[&str],
+) -> Result<HashMap<String, Preferences>> {
+    let mut found = HashMap::with_capacity(customers.len());
+    for chunk in customers.chunks(super::queue::ROWS_PER_STATEMENT) {
+        let rows = query_all(
+            conn,
+            &format!(
+                "SELECT customer_id, consent, locale FROM notif_preferences
+                 WHERE chain_id = $1 AND customer_id IN ({})",
+                super::queue::placeholders(2, chunk.len())
+            ),
+            std::iter::once(chain_id.into()).chain(chunk.iter().map(|c| (*c).into())),
+        )
+        .await?;
+        for row in rows {
+            let customer_id: String = row.try_get("", "customer_id")?;
+            let consent: String = row.try_get("", "consent")?;
+            let consent = serde_json::from_str(&consent).map_err(|e| {
+                Error::Db(DbError::Corrupt {
+                    what: format!("consent of {customer_id}"),
+                    reason: e.to_string(),
+                })
+            })?;
+            let locale = row.try_get("", "locale")?;
+            found.insert(customer_id, Preferences { consent, locale });
+        }
+    }
+    Ok(found)
 }
 
 /// Stores the customer's preferences.

@@ -1,68 +1,212 @@
-//! The dispatch queue over `notif_messages`: due rows, the single-winner claim, sends abandoned by a
-//! killed worker, and the counted hits a cap window is re-seeded from.
+//! The dispatch queue over `notif_messages`: enqueueing a batch, claiming a chunk of due rows for
+//! one worker, sends abandoned by a killed worker, and the counted hits cap windows are seeded from.
+//! Every call is one statement per chunk of rows (a campaign is a million rows: per-row round trips
+//! would bound the throughput, issue 7 "Benchmarks").
 
+use std::collections::HashSet;
+
+use maitre_kit::db::{is_postgres, value_rows};
 use sea_orm::ConnectionTrait;
 
-use super::messages::{COLUMNS, MessageRow, from_row};
+use super::messages::{COLUMNS, MessageRow, NewMessage, from_row};
 use super::{exec, query_all};
 use crate::domain::channel::Channel;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Messages due for an attempt (queued and due), oldest due first, across chains.
-pub async fn due(conn: &impl ConnectionTrait, now_us: i64, limit: u64) -> Result<Vec<MessageRow>> {
+/// Rows per multi-row statement: far below both backends' parameter limits (PostgreSQL 65,535,
+/// SQLite 32,766) at every width used here.
+pub(crate) const ROWS_PER_STATEMENT: usize = 2_000;
+
+/// Enqueues `messages` of one chain in the caller's transaction; the ones whose de-duplication key
+/// already exists are skipped (the UNIQUE key decides, also between concurrent callers). Returns
+/// the ids of the rows inserted, each with its `queued` history row.
+pub async fn insert_all(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    messages: &[NewMessage],
+    now_us: i64,
+) -> Result<Vec<String>> {
+    const WIDTH: usize = 12;
+    let mut inserted = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * WIDTH);
+        for message in chunk {
+            let variables = serde_json::to_string(&message.variables).map_err(|e| {
+                Error::Db(maitre_kit::db::DbError::Corrupt {
+                    what: "message.variables".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+            values.extend([
+                message.message_id.clone().into(),
+                chain_id.into(),
+                message.customer_id.clone().into(),
+                message.staff_id.clone().into(),
+                message.channel.as_str().into(),
+                message.purpose.as_str().into(),
+                message.template_id.clone().into(),
+                variables.into(),
+                message.campaign_id.clone().into(),
+                message.automation_id.clone().into(),
+                message.dedup_key.clone().into(),
+                message.next_attempt_at_us.into(),
+            ]);
+        }
+        let now = chunk.len() * WIDTH + 1;
+        let rows = query_all(
+            conn,
+            &format!(
+                "INSERT INTO notif_messages (message_id, chain_id, customer_id, staff_id, channel, purpose,
+                   template_id, variables, campaign_id, automation_id, dedup_key, next_attempt_at_us,
+                   subject, body, status, reason, attempts, counted_at_us, claimed_at_us,
+                   provider_message_id, created_at_us, updated_at_us)
+                 SELECT v.*, '', '', 'queued', '', 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), '',
+                   ${now}, ${now}
+                 FROM (VALUES {}) AS v WHERE true
+                 ON CONFLICT (chain_id, dedup_key) DO NOTHING RETURNING message_id",
+                value_rows(chunk.len(), WIDTH)
+            ),
+            values.into_iter().chain([now_us.into()]),
+        )
+        .await?;
+        for row in rows {
+            inserted.push(row.try_get::<String>("", "message_id")?);
+        }
+    }
+    let history: Vec<(String, String, String)> = inserted
+        .iter()
+        .map(|id| (id.clone(), "queued".to_owned(), String::new()))
+        .collect();
+    add_history_all(conn, chain_id, &history, now_us).await?;
+    Ok(inserted)
+}
+
+/// Appends status history rows `(message_id, status, reason)` of one chain.
+pub async fn add_history_all(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    rows: &[(String, String, String)],
+    now_us: i64,
+) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 5);
+        for (message_id, status, reason) in chunk {
+            values.extend([
+                chain_id.into(),
+                message_id.clone().into(),
+                status.clone().into(),
+                reason.clone().into(),
+                now_us.into(),
+            ]);
+        }
+        exec(
+            conn,
+            &format!(
+                "INSERT INTO notif_message_history (chain_id, message_id, status, reason, change_time_us)
+                 VALUES {}",
+                value_rows(chunk.len(), 5)
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` due messages (queued and due, oldest due first, across chains) for one
+/// worker in one statement: `sending`, one more attempt, and counted toward caps from now (so a cap
+/// window re-seeded meanwhile includes them; a message that is not sent is uncounted when settled).
+/// On PostgreSQL `SKIP LOCKED` keeps concurrent workers on disjoint rows; SQLite has one writer.
+/// The claimed rows are returned oldest due first.
+pub async fn claim_due(
+    conn: &impl ConnectionTrait,
+    now_us: i64,
+    limit: u64,
+) -> Result<Vec<MessageRow>> {
+    let lock = if is_postgres(conn) {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let rows = query_all(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM notif_messages WHERE status = 'queued' AND next_attempt_at_us <= $1
-             ORDER BY next_attempt_at_us, message_id LIMIT $2"
+            "UPDATE notif_messages SET status = 'sending', claimed_at_us = $1, updated_at_us = $1,
+               counted_at_us = $1, attempts = attempts + 1
+             WHERE status = 'queued' AND message_id IN (
+               SELECT message_id FROM notif_messages WHERE status = 'queued' AND next_attempt_at_us <= $1
+               ORDER BY next_attempt_at_us, message_id LIMIT $2 {lock})
+             RETURNING {COLUMNS}"
         ),
         [now_us.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
     )
     .await?;
-    rows.iter().map(from_row).collect()
+    let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    claimed.sort_by(|a, b| {
+        (a.next_attempt_at_us, &a.message_id).cmp(&(b.next_attempt_at_us, &b.message_id))
+    });
+    Ok(claimed)
 }
 
-/// Claims a queued message for one worker: only one `UPDATE … WHERE status = 'queued'` can succeed, so
-/// two replicas never both send it. `true` when this caller won.
-pub async fn claim(conn: &impl ConnectionTrait, message_id: &str, now_us: i64) -> Result<bool> {
-    let claimed = exec(
-        conn,
-        "UPDATE notif_messages SET status = 'sending', claimed_at_us = $1, updated_at_us = $1,
-           attempts = attempts + 1
-         WHERE message_id = $2 AND status = 'queued'",
-        [now_us.into(), message_id.into()],
-    )
-    .await?;
-    Ok(claimed == 1)
+/// A message counted toward cap windows: who, on which channel, since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedHit {
+    pub customer_id: String,
+    pub channel: Channel,
+    pub counted_at_us: i64,
 }
 
-/// When each message counted toward a cap window was counted (Unix ms): the database truth a Redis
-/// window is re-seeded from. `channel: None` counts every guest channel.
-pub async fn counted_hits_ms(
+/// The counted messages of `customers` in the chain since `since_us`, except `except` (the
+/// caller's own claimed messages, which it charges itself): the database truth cap windows are
+/// re-seeded from.
+pub async fn counted_hits(
     conn: &impl ConnectionTrait,
     chain_id: &str,
-    customer_id: &str,
-    channel: Option<Channel>,
+    customers: &[&str],
     since_us: i64,
-    except_message_id: &str,
-) -> Result<Vec<i64>> {
-    let rows = query_all(
-        conn,
-        "SELECT counted_at_us FROM notif_messages WHERE chain_id = $1 AND customer_id = $2
-           AND ($3 = '' OR channel = $3) AND counted_at_us IS NOT NULL AND counted_at_us >= $4
-           AND message_id <> $5",
-        [
-            chain_id.into(),
-            customer_id.into(),
-            channel.map(|c| c.as_str()).unwrap_or_default().into(),
-            since_us.into(),
-            except_message_id.into(),
-        ],
-    )
-    .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get::<i64>("", "counted_at_us")? / 1000))
-        .collect()
+    except: &HashSet<&str>,
+) -> Result<Vec<CountedHit>> {
+    let mut hits = Vec::new();
+    for chunk in customers.chunks(ROWS_PER_STATEMENT) {
+        let values = [chain_id.into(), since_us.into()]
+            .into_iter()
+            .chain(chunk.iter().map(|c| (*c).into()));
+        let rows = query_all(
+            conn,
+            &format!(
+                "SELECT message_id, customer_id, channel, counted_at_us FROM notif_messages
+                 WHERE chain_id = $1 AND counted_at_us IS NOT NULL AND counted_at_us >= $2
+                   AND customer_id IN ({})",
+                placeholders(3, chunk.len())
+            ),
+            values,
+        )
+        .await?;
+        for row in rows {
+            let message_id: String = row.try_get("", "message_id")?;
+            if except.contains(message_id.as_str()) {
+                continue;
+            }
+            let channel: String = row.try_get("", "channel")?;
+            let Some(channel) = crate::convert::channel_from_str(&channel) else {
+                continue;
+            };
+            hits.push(CountedHit {
+                customer_id: row.try_get("", "customer_id")?,
+                channel,
+                counted_at_us: row.try_get("", "counted_at_us")?,
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// `$3, $4, $5` for `(3, 3)`: an `IN (…)` list placed after fixed parameters.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Messages a worker claimed but never finished (crashed or killed) before `claimed_before_us`.
@@ -84,4 +228,13 @@ pub async fn stale_sending(
     )
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholder_lists_follow_the_fixed_parameters() {
+        assert_eq!(super::placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(super::placeholders(2, 1), "$2");
+    }
 }

@@ -3,6 +3,8 @@
 //! store): quiet hours and "today" are judged in the zone of the customer's home store
 //! (ARCHITECTURE.md "Delivery": quiet hours in store-local time), Asia/Shanghai when unknown.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use chrono_tz::Tz;
 use sea_orm::ConnectionTrait;
@@ -97,6 +99,36 @@ pub async fn customer_zone(
     };
     let zone: String = row.try_get("", "time_zone")?;
     Ok(zone.parse().unwrap_or_else(|_| default_zone()))
+}
+
+/// The home-store zones of `customers` known to the chain (one statement per chunk); customers
+/// without one are absent (the default zone applies).
+pub async fn customer_zones(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customers: &[&str],
+) -> Result<HashMap<String, Tz>> {
+    let mut zones = HashMap::new();
+    for chunk in customers.chunks(super::queue::ROWS_PER_STATEMENT) {
+        let rows = query_all(
+            conn,
+            &format!(
+                "SELECT c.customer_id, s.time_zone FROM notif_customer_stores c JOIN notif_stores s
+                   ON s.chain_id = c.chain_id AND s.store_id = c.store_id
+                 WHERE c.chain_id = $1 AND c.customer_id IN ({})",
+                super::queue::placeholders(2, chunk.len())
+            ),
+            std::iter::once(chain_id.into()).chain(chunk.iter().map(|c| (*c).into())),
+        )
+        .await?;
+        for row in rows {
+            let zone: String = row.try_get("", "time_zone")?;
+            if let Ok(zone) = zone.parse::<Tz>() {
+                zones.insert(row.try_get("", "customer_id")?, zone);
+            }
+        }
+    }
+    Ok(zones)
 }
 
 /// Every zone the chain's stores are in, plus the default, sorted and distinct.
