@@ -22,7 +22,7 @@ use crate::{
         merge,
         view::{customer_for, live_customer, require_customer_scope},
     },
-    storage::{customers, identity},
+    storage::customers,
 };
 
 pub(super) const WRITERS: &[Role] = &[
@@ -64,14 +64,9 @@ pub(super) async fn lookup(
 ) -> Result<pb::LookupCustomerResponse> {
     let chain = caller.chain()?;
     let key = parse_one_key("identity_key", r.identity_key.as_ref())?;
-    let matches = identity::matches(&api.runtime.db, chain, std::slice::from_ref(&key)).await?;
-    let first = matches
-        .iter()
-        .min_by_key(|m| (m.customer_created_at, m.customer_id));
-    let Some(found) = first else {
+    let Some(row) = customers::by_key(&api.runtime.db, chain, &key.canonical()).await? else {
         return Err(Error::not_found("customer with identity key", key.kind()));
     };
-    let row = live_customer(&api.runtime.db, chain, &found.customer_id.to_string()).await?;
     // The front desk finds arriving guests of any store; what it sees is masked.
     Ok(pb::LookupCustomerResponse {
         customer: Some(customer_for(&api.runtime.db, chain, &row, caller).await?),

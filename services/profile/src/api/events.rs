@@ -1,12 +1,12 @@
-//! Contact events: RecordEvent (then the owner from assignment), RecordEventsBatch (bulk,
-//! one transaction per chunk, no assignment calls) and ListCustomerEvents.
+//! Contact events: RecordEvent (then the owner from assignment) and ListCustomerEvents;
+//! what RecordEventsBatch (`batch`) shares with them: preparing and locking an event.
 
 use std::collections::HashSet;
 
 use chrono::Utc;
 use maitre_kit::auth::Caller;
 use maitre_proto::profile::v1::{self as pb, ContactEvent};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
@@ -16,26 +16,22 @@ use crate::{
     owner::{ContactForOwner, unknown_owner},
     service::{
         begin_write,
-        classify::{ClassContext, load_context},
+        classify::ClassContext,
         ingest::{IngestContext, Recorded, record as record_event},
         is_retryable,
         locks::{key_lock, lock_all},
-        view::{customer_for, live_customer, require_customer_scope},
+        view::{customer_for, customer_from, live_customer, require_customer_scope},
     },
-    storage::{followups, identity, menu, stores},
+    storage::followups,
 };
 
-/// Largest batch accepted by RecordEventsBatch.
-const MAX_BATCH: usize = 10_000;
-/// Events per transaction in a batch.
-const CHUNK: usize = 500;
 /// Attempts of one transaction that met a retryable conflict.
 const ATTEMPTS: usize = 5;
 
 /// Fills order lines from the menu: a line with a known dish id takes the menu's
 /// category when it sent none; a line sent by name only takes the dish's id (ARCHITECTURE
 /// "Menu": order lines refer to it by id, or by name).
-async fn match_menu(db: &DatabaseConnection, chain: &str, event: &mut ContactEvent) -> Result<()> {
+async fn match_menu(api: &ProfileServiceApi, chain: &str, event: &mut ContactEvent) -> Result<()> {
     if event.lines.is_empty() {
         return Ok(());
     }
@@ -51,7 +47,10 @@ async fn match_menu(db: &DatabaseConnection, chain: &str, event: &mut ContactEve
         .filter(|l| l.dish_id.is_empty())
         .map(|l| l.dish_name.clone())
         .collect();
-    let dishes = menu::by_ids_or_names(db, chain, &ids, &names).await?;
+    let dishes = api
+        .caches
+        .dishes(&api.runtime.db, chain, &ids, &names)
+        .await?;
     for line in &mut event.lines {
         let found = if line.dish_id.is_empty() {
             dishes.iter().find(|d| d.name == line.dish_name)
@@ -72,18 +71,21 @@ async fn match_menu(db: &DatabaseConnection, chain: &str, event: &mut ContactEve
 }
 
 /// Validates one event of the caller's chain; returns it (menu-matched) with its input.
-async fn prepare(
+pub(super) async fn prepare(
     api: &ProfileServiceApi,
     caller: &Caller,
     chain: &str,
     mut event: ContactEvent,
 ) -> Result<(ContactEvent, EventInput, chrono_tz::Tz)> {
-    let store = stores::get(&api.runtime.db, chain, event.store_id.trim()).await?;
+    let store = api
+        .caches
+        .store(&api.runtime.db, chain, event.store_id.trim())
+        .await?;
     let known: HashSet<StoreId> = store
         .iter()
         .map(|s| StoreId::new(s.store_id.clone()))
         .collect();
-    match_menu(&api.runtime.db, chain, &mut event).await?;
+    match_menu(api, chain, &mut event).await?;
     let input = validate(&event, &known, Utc::now(), &api.limits)?;
     caller.require_store(event.store_id.trim())?;
     let zone = store
@@ -92,7 +94,7 @@ async fn prepare(
     Ok((event, input, zone))
 }
 
-fn lock_names(chain: &str, event: &ContactEvent, input: &EventInput) -> Vec<String> {
+pub(super) fn lock_names(chain: &str, event: &ContactEvent, input: &EventInput) -> Vec<String> {
     let mut names: Vec<String> = input
         .keys
         .keys
@@ -109,9 +111,9 @@ fn lock_names(chain: &str, event: &ContactEvent, input: &EventInput) -> Vec<Stri
     names
 }
 
-async fn guards(conn: &impl ConnectionTrait, chain: &str) -> Result<IdentityGuards> {
+pub(super) async fn guards(api: &ProfileServiceApi, chain: &str) -> Result<IdentityGuards> {
     Ok(IdentityGuards {
-        blocked_keys: identity::blocked(conn, chain).await?,
+        blocked_keys: (*api.caches.blocked(&api.runtime.db, chain).await?).clone(),
         ..IdentityGuards::default()
     })
 }
@@ -124,12 +126,12 @@ async fn record_once(
     input: &EventInput,
     zone: chrono_tz::Tz,
 ) -> Result<Recorded> {
+    let guards = guards(api, chain).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;
         let result = async {
             let txn = begin_write(&api.runtime.db).await?;
-            let guards = guards(&txn, chain).await?;
             let ctx = IngestContext {
                 log: &api.runtime.events,
                 chain,
@@ -151,7 +153,7 @@ async fn record_once(
 }
 
 /// Identity failures found while recording name the event's field.
-fn in_event(error: Error) -> Error {
+pub(super) fn in_event(error: Error) -> Error {
     match error {
         Error::FailedPrecondition { field, message } if field == "identity_keys" => {
             Error::FailedPrecondition {
@@ -173,7 +175,7 @@ pub(super) async fn record(
         .event
         .ok_or_else(|| Error::invalid("event", "is required"))?;
     let (event, input, zone) = prepare(api, caller, chain, event).await?;
-    let class = load_context(&api.runtime.db, chain, Utc::now()).await?;
+    let class = api.caches.class(&api.runtime.db, chain).await?;
     let locks = lock_all(&api.runtime.coord, lock_names(chain, &event, &input)).await?;
     let recorded = record_once(api, chain, &class, &event, &input, zone).await;
     locks.release().await;
@@ -205,7 +207,10 @@ pub(super) async fn record(
         }
         owner
     };
-    let customer = customer_for(&api.runtime.db, chain, &recorded.customer, caller).await?;
+    let customer = match &recorded.keys {
+        Some((keys, stores)) => customer_from(&recorded.customer, keys, stores.clone(), caller)?,
+        None => customer_for(&api.runtime.db, chain, &recorded.customer, caller).await?,
+    };
     Ok(pb::RecordEventResponse {
         event: Some(recorded.event),
         customer: Some(customer),
@@ -236,128 +241,6 @@ async fn remember_owner(
         followups::assign_event_plans(db, chain, &recorded.event.event_id, manager_id).await?;
     }
     Ok(())
-}
-
-fn rejected(index: usize, error: &Error) -> pb::BatchItemResult {
-    let (field, message) = match error {
-        Error::InvalidArgument { field, message }
-        | Error::FailedPrecondition { field, message } => (field.clone(), message.clone()),
-        other => (String::new(), other.to_string()),
-    };
-    pb::BatchItemResult {
-        index: i32::try_from(index).unwrap_or(i32::MAX),
-        error: message,
-        error_field: field,
-        ..pb::BatchItemResult::default()
-    }
-}
-
-fn is_item_error(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::InvalidArgument { .. }
-            | Error::FailedPrecondition { .. }
-            | Error::NotFound { .. }
-            | Error::PermissionDenied(_)
-    ) || matches!(error, Error::Status(s) if s.code() == tonic::Code::PermissionDenied)
-}
-
-pub(super) async fn record_batch(
-    api: &ProfileServiceApi,
-    caller: &Caller,
-    r: pb::RecordEventsBatchRequest,
-) -> Result<pb::RecordEventsBatchResponse> {
-    let chain = caller.chain()?;
-    if r.events.len() > MAX_BATCH {
-        return Err(Error::invalid(
-            "events",
-            format!("at most {MAX_BATCH} events per batch"),
-        ));
-    }
-    let class = load_context(&api.runtime.db, chain, Utc::now()).await?;
-    let mut response = pb::RecordEventsBatchResponse::default();
-    let mut index = 0;
-    for chunk in r.events.chunks(CHUNK) {
-        let mut prepared = Vec::with_capacity(chunk.len());
-        for event in chunk {
-            match prepare(api, caller, chain, event.clone()).await {
-                Ok(p) => prepared.push((index, p)),
-                Err(e) if is_item_error(&e) => {
-                    response.rejected += 1;
-                    response.results.push(rejected(index, &e));
-                }
-                Err(e) => return Err(e),
-            }
-            index += 1;
-        }
-        let names = prepared
-            .iter()
-            .flat_map(|(_, (e, i, _))| lock_names(chain, e, i))
-            .collect();
-        let locks = lock_all(&api.runtime.coord, names).await?;
-        let outcome = record_chunk(api, chain, &class, &prepared).await;
-        locks.release().await;
-        let (recorded, duplicates, failures) = outcome?;
-        response.recorded += recorded;
-        response.duplicates += duplicates;
-        response.rejected += i64::try_from(failures.len()).unwrap_or(i64::MAX);
-        response.results.extend(failures);
-        api.runtime.events.committed();
-    }
-    Ok(response)
-}
-
-type Prepared = (usize, (ContactEvent, EventInput, chrono_tz::Tz));
-
-/// One transaction for a chunk; each event in a savepoint so a rejected one writes nothing.
-async fn record_chunk(
-    api: &ProfileServiceApi,
-    chain: &str,
-    class: &ClassContext,
-    items: &[Prepared],
-) -> Result<(i64, i64, Vec<pb::BatchItemResult>)> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = async {
-            let txn = begin_write(&api.runtime.db).await?;
-            let guards = guards(&txn, chain).await?;
-            let (mut recorded, mut duplicates, mut failures) = (0, 0, Vec::new());
-            for (index, (event, input, zone)) in items {
-                let ctx = IngestContext {
-                    log: &api.runtime.events,
-                    chain,
-                    class,
-                    guards: &guards,
-                    store_zone: *zone,
-                    now: Utc::now(),
-                };
-                let savepoint = txn.begin().await?;
-                match record_event(&savepoint, &ctx, input, event).await {
-                    Ok(r) => {
-                        savepoint.commit().await?;
-                        if r.duplicate {
-                            duplicates += 1
-                        } else {
-                            recorded += 1
-                        }
-                    }
-                    Err(e) if is_item_error(&e) => {
-                        savepoint.rollback().await?;
-                        failures.push(rejected(*index, &in_event(e)));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            txn.commit().await?;
-            Ok((recorded, duplicates, failures))
-        }
-        .await;
-        match result {
-            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => continue,
-            other => return other,
-        }
-    }
 }
 
 pub(super) async fn list(

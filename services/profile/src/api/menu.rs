@@ -120,6 +120,7 @@ pub(super) async fn upsert(
     let txn = begin_write(&api.runtime.db).await?;
     store(api, &txn, chain, &dish).await?;
     txn.commit().await?;
+    api.caches.forget_menu(chain);
     api.runtime.events.committed();
     Ok(pb::UpsertDishResponse {
         dish: Some(to_proto(&dish)),
@@ -150,6 +151,7 @@ pub(super) async fn import(
         store(api, &txn, chain, dish).await?;
     }
     txn.commit().await?;
+    api.caches.forget_menu(chain);
     api.runtime.events.committed();
     Ok(pb::ImportDishesResponse {
         imported: i64::try_from(dishes.len()).unwrap_or(i64::MAX),

@@ -3,6 +3,7 @@
 //! Each RPC family lives in its own module; this one holds the shared state and routes
 //! the generated trait's methods to them.
 
+mod batch;
 mod customers;
 mod events;
 mod followups;
@@ -27,6 +28,7 @@ use crate::{
     domain::event::EventLimits,
     error::Result,
     owner::{GrpcOwnerDecider, OwnerDecider},
+    service::cache::Caches,
 };
 
 /// Largest page of any list.
@@ -38,6 +40,7 @@ pub struct ProfileServiceApi {
     runtime: Runtime,
     owner: Arc<dyn OwnerDecider>,
     limits: EventLimits,
+    caches: Arc<Caches>,
 }
 
 impl ProfileServiceApi {
@@ -53,6 +56,7 @@ impl ProfileServiceApi {
             runtime,
             owner,
             limits: EventLimits::default(),
+            caches: Arc::new(Caches::default()),
         }
     }
 }
@@ -188,7 +192,7 @@ impl ProfileService for ProfileServiceApi {
         r: Request<pb::RecordEventsBatchRequest>,
     ) -> Result<Response<pb::RecordEventsBatchResponse>, Status> {
         let caller = Caller::from_request(&r)?;
-        reply(events::record_batch(self, &caller, r.into_inner()).await)
+        reply(batch::record_batch(self, &caller, r.into_inner()).await)
     }
     async fn list_customer_events(
         &self,

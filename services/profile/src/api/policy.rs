@@ -46,8 +46,11 @@ pub(super) async fn update(
     to_domain(&new)?;
     let now = Utc::now();
     policy::put(&api.runtime.db, chain, &new, now.timestamp_micros()).await?;
+    api.caches.forget_class(chain);
     // Classes follow the new policy at once (ClassChanged for every change).
     recompute_chain(&api.runtime.db, &api.runtime.events, chain, now).await?;
+    // Again: the recompute stored new cut-offs.
+    api.caches.forget_class(chain);
     Ok(pb::UpdateClassificationPolicyResponse { policy: Some(new) })
 }
 
@@ -96,6 +99,7 @@ pub(super) async fn update_blocked(
         Utc::now().timestamp_micros(),
     )
     .await?;
+    api.caches.forget_blocked(chain);
     Ok(pb::UpdateBlockedIdentifiersResponse {
         configured_count: count,
     })

@@ -198,6 +198,8 @@ pub(super) async fn update(
     stores::update(&txn, chain, &row).await?;
     emit(api, &txn, chain, &row).await?;
     txn.commit().await?;
+    // After the commit: a reader in between would keep the old zone otherwise.
+    api.caches.forget_stores(chain);
     api.runtime.events.committed();
     Ok(pb::UpdateStoreResponse {
         store: Some(to_proto(&row)),

@@ -18,7 +18,7 @@ use crate::{
         locks::{key_lock, lock_all},
         view::{customer_for, live_customer},
     },
-    storage::{customers, identity, stores},
+    storage::{customer_stores, customers, identity, stores},
 };
 
 pub(super) async fn upsert(
@@ -101,7 +101,7 @@ pub(super) async fn upsert(
                         .map_err(|e| Error::field("profile.", &e))?;
                 }
             }
-            customers::add_store(&txn, chain, &row.customer_id, &store_id).await?;
+            customer_stores::add_store(&txn, chain, &row.customer_id, &store_id).await?;
             row.updated_at_us = now.timestamp_micros();
             customers::save(&txn, chain, &row).await?;
             let response = pb::UpsertCustomerResponse {

@@ -91,30 +91,32 @@ pub fn reclassify(
     (from != to).then_some((from, to))
 }
 
+/// The `ClassChanged` event of a change returned by [`reclassify`].
+pub fn change_event(row: &CustomerRow, (from, to): (i32, i32)) -> (EventScope, Payload) {
+    (
+        EventScope {
+            customer_id: row.customer_id.clone(),
+            store_id: row.home_store_id.clone(),
+            manager_id: row.owner_manager_id.clone(),
+        },
+        Payload::ClassChanged(ClassChanged {
+            customer_id: row.customer_id.clone(),
+            from,
+            to,
+        }),
+    )
+}
+
 /// Appends `ClassChanged` for a change returned by [`reclassify`].
 pub async fn emit_change(
     conn: &impl ConnectionTrait,
     events: &EventLog,
     chain: &str,
     row: &CustomerRow,
-    (from, to): (i32, i32),
+    change: (i32, i32),
 ) -> Result<()> {
-    events
-        .append(
-            conn,
-            chain,
-            EventScope {
-                customer_id: row.customer_id.clone(),
-                store_id: row.home_store_id.clone(),
-                manager_id: row.owner_manager_id.clone(),
-            },
-            Payload::ClassChanged(ClassChanged {
-                customer_id: row.customer_id.clone(),
-                from,
-                to,
-            }),
-        )
-        .await?;
+    let (scope, payload) = change_event(row, change);
+    events.append(conn, chain, scope, payload).await?;
     Ok(())
 }
 

@@ -2,33 +2,27 @@
 //! (create, existing, merge, blocked), the event row, aggregates, class, follow-up plans
 //! after a visit, and the outbox events — all committed together or not at all.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maitre_kit::eventlog::EventLog;
 use maitre_proto::{
-    events::v1::{ContactRecorded, CustomerCreated, EventScope, event::Payload},
+    events::v1::{CustomerCreated, EventScope, event::Payload},
     profile::v1::ContactEvent,
 };
 use sea_orm::ConnectionTrait;
 
-use super::{
-    classify::{ClassContext, emit_change, reclassify},
-    merge::merge_into,
-    view::live_customer,
-};
+use super::{apply::apply_event, classify::ClassContext, merge::merge_into, view::live_customer};
 use crate::{
-    convert::{event::EventInput, policy::proto_class},
+    convert::event::EventInput,
     domain::{
-        classification::CustomerClass,
-        event::EventBody,
-        followup::{FollowUpKind, plans_after_visit},
         identity::IdentityKey,
-        resolution::{IdentityGuards, Resolution, resolve},
+        resolution::{CustomerMatch, IdentityGuards, Resolution, resolve},
     },
     error::{Error, Result},
-    storage::{customers, customers::CustomerRow, events, followups, identity},
+    storage::{
+        customer_stores, customers, customers::CustomerRow, events, followups, identity,
+        writes::Writes,
+    },
 };
 
 /// The outcome of recording one event.
@@ -40,6 +34,9 @@ pub struct Recorded {
     pub duplicate: bool,
     pub created: bool,
     pub merged_ids: Vec<String>,
+    /// The customer's canonical keys and stores when recording just wrote all of them (a
+    /// new customer), so the answer needs no read.
+    pub keys: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// What recording needs besides the event.
@@ -53,17 +50,39 @@ pub struct IngestContext<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The customer an event's keys name: found, created or merged; `(row, created, merged)`.
-pub async fn resolve_customer(
+/// The customer an event's keys name, before anything about it is written: a new
+/// customer (`created`) is not stored yet and `keys_to_link` are not linked yet.
+pub struct Resolving {
+    pub row: CustomerRow,
+    pub created: bool,
+    pub merged: Vec<String>,
+    pub keys_to_link: Vec<IdentityKey>,
+}
+
+/// Resolves `keys` (or the named customer) to a customer; merges are written, a new
+/// customer is only built.
+pub async fn resolve_row(
     conn: &impl ConnectionTrait,
     ctx: &IngestContext<'_>,
     keys: &[IdentityKey],
     named_customer: Option<&str>,
     home_store_id: &str,
-) -> Result<(CustomerRow, bool, Vec<String>)> {
-    let now_us = ctx.now.timestamp_micros();
+) -> Result<Resolving> {
     let matches = identity::matches(conn, ctx.chain, keys).await?;
-    let resolved = resolve(keys, &matches, ctx.guards);
+    resolve_matched(conn, ctx, keys, &matches, named_customer, home_store_id).await
+}
+
+/// [`resolve_row`] given every stored link of `keys` (`matches`).
+async fn resolve_matched(
+    conn: &impl ConnectionTrait,
+    ctx: &IngestContext<'_>,
+    keys: &[IdentityKey],
+    matches: &[CustomerMatch],
+    named_customer: Option<&str>,
+    home_store_id: &str,
+) -> Result<Resolving> {
+    let now_us = ctx.now.timestamp_micros();
+    let resolved = resolve(keys, matches, ctx.guards);
     let (row, created, merged) = if let Some(id) = named_customer {
         // The caller named the customer: its keys only add links, never merge.
         let row = live_customer(conn, ctx.chain, id)
@@ -79,25 +98,11 @@ pub async fn resolve_customer(
         match resolved.resolution {
             Resolution::Create => {
                 let id = uuid::Uuid::now_v7().to_string();
-                let row = CustomerRow::new(id, home_store_id.to_owned(), now_us);
-                customers::insert(conn, ctx.chain, &row).await?;
-                customers::add_store(conn, ctx.chain, &row.customer_id, home_store_id).await?;
-                ctx.log
-                    .append(
-                        conn,
-                        ctx.chain,
-                        EventScope {
-                            customer_id: row.customer_id.clone(),
-                            store_id: home_store_id.to_owned(),
-                            manager_id: String::new(),
-                        },
-                        Payload::CustomerCreated(CustomerCreated {
-                            customer_id: row.customer_id.clone(),
-                            home_store_id: home_store_id.to_owned(),
-                        }),
-                    )
-                    .await?;
-                (row, true, Vec::new())
+                (
+                    CustomerRow::new(id, home_store_id.to_owned(), now_us),
+                    true,
+                    Vec::new(),
+                )
             }
             Resolution::Existing(id) => {
                 let row = customers::get_for_update(conn, ctx.chain, &id.to_string())
@@ -119,27 +124,79 @@ pub async fn resolve_customer(
                 .await?;
                 (row, false, absorbed)
             }
-            Resolution::Blocked { key, .. } => {
-                return Err(Error::FailedPrecondition {
-                    field: "identity_keys".into(),
-                    message: format!(
-                        "identifier `{}` is blocked (block list or shared by too many customers)",
-                        key.kind()
-                    ),
-                });
-            }
-            Resolution::NoIdentity => {
-                return Err(Error::invalid(
-                    "identity_keys",
-                    "at least one identity key is required",
-                ));
-            }
+            Resolution::Blocked { key, .. } => return Err(blocked_error(&key)),
+            Resolution::NoIdentity => return Err(no_identity_error()),
         }
     };
-    for key in &resolved.keys_to_link {
-        identity::link(conn, ctx.chain, key, &row.customer_id, now_us).await?;
+    Ok(Resolving {
+        row,
+        created,
+        merged,
+        keys_to_link: resolved.keys_to_link,
+    })
+}
+
+/// The refusal of an event whose every key is set aside.
+pub fn blocked_error(key: &IdentityKey) -> Error {
+    Error::FailedPrecondition {
+        field: "identity_keys".into(),
+        message: format!(
+            "identifier `{}` is blocked (block list or shared by too many customers)",
+            key.kind()
+        ),
     }
-    Ok((row, created, merged))
+}
+
+/// The refusal of an event without any identity key.
+pub fn no_identity_error() -> Error {
+    Error::invalid("identity_keys", "at least one identity key is required")
+}
+
+/// `CustomerCreated` of a new customer.
+pub fn customer_created(row: &CustomerRow) -> (EventScope, Payload) {
+    (
+        EventScope {
+            customer_id: row.customer_id.clone(),
+            store_id: row.home_store_id.clone(),
+            manager_id: String::new(),
+        },
+        Payload::CustomerCreated(CustomerCreated {
+            customer_id: row.customer_id.clone(),
+            home_store_id: row.home_store_id.clone(),
+        }),
+    )
+}
+
+/// The customer an event's keys name: found, created or merged; `(row, created, merged)`.
+pub async fn resolve_customer(
+    conn: &impl ConnectionTrait,
+    ctx: &IngestContext<'_>,
+    keys: &[IdentityKey],
+    named_customer: Option<&str>,
+    home_store_id: &str,
+) -> Result<(CustomerRow, bool, Vec<String>)> {
+    let r = resolve_row(conn, ctx, keys, named_customer, home_store_id).await?;
+    if r.created {
+        customers::insert(conn, ctx.chain, &r.row).await?;
+        customer_stores::add_store(conn, ctx.chain, &r.row.customer_id, home_store_id).await?;
+        let (scope, payload) = customer_created(&r.row);
+        ctx.log.append(conn, ctx.chain, scope, payload).await?;
+    }
+    link_keys(conn, ctx, &r.keys_to_link, &r.row.customer_id).await?;
+    Ok((r.row, r.created, r.merged))
+}
+
+async fn link_keys(
+    conn: &impl ConnectionTrait,
+    ctx: &IngestContext<'_>,
+    keys: &[IdentityKey],
+    customer_id: &str,
+) -> Result<()> {
+    let links: Vec<(IdentityKey, String)> = keys
+        .iter()
+        .map(|k| (k.clone(), customer_id.to_owned()))
+        .collect();
+    identity::link_many(conn, ctx.chain, &links, ctx.now.timestamp_micros()).await
 }
 
 /// Records `input` (its contract form `event`) unless `(channel, external_id)` was seen.
@@ -149,9 +206,19 @@ pub async fn record(
     input: &EventInput,
     event: &ContactEvent,
 ) -> Result<Recorded> {
-    if let Some(first) =
-        events::find_external(conn, ctx.chain, event.channel, &event.external_id).await?
-    {
+    let domain = &input.validated.event;
+    let matched = identity::matches_unless_recorded(
+        conn,
+        ctx.chain,
+        &input.keys.keys,
+        event.channel,
+        &event.external_id,
+    )
+    .await?;
+    let Some(matches) = matched else {
+        let first = events::find_external(conn, ctx.chain, event.channel, &event.external_id)
+            .await?
+            .ok_or_else(|| Error::not_found("event", event.external_id.clone()))?;
         let customer = live_customer(conn, ctx.chain, &first.customer_id).await?;
         return Ok(Recorded {
             event: first,
@@ -159,137 +226,64 @@ pub async fn record(
             duplicate: true,
             created: false,
             merged_ids: Vec::new(),
+            keys: None,
         });
-    }
+    };
     let now_us = ctx.now.timestamp_micros();
-    let domain = &input.validated.event;
-    let (mut row, created, merged_ids) = resolve_customer(
+    let resolving = resolve_matched(
         conn,
         ctx,
         &input.keys.keys,
+        &matches,
         input.customer_id.as_deref(),
         domain.store_id.as_str(),
     )
     .await?;
-
-    let mut stored = event.clone();
-    stored.event_id = uuid::Uuid::now_v7().to_string();
-    stored.customer_id = row.customer_id.clone();
-    events::insert(
-        conn,
+    let (mut row, created) = (resolving.row, resolving.created);
+    let writes = apply_event(ctx, input, event, &mut row, created);
+    // Every row write of the event in one round trip (PostgreSQL); then the outbox.
+    let mut batch = Writes::default();
+    if created {
+        customers::insert_into(&mut batch, ctx.chain, std::slice::from_ref(&row))?;
+    } else {
+        customers::save_into(&mut batch, ctx.chain, &row)?;
+    }
+    let links: Vec<(IdentityKey, String)> = resolving
+        .keys_to_link
+        .iter()
+        .map(|k| (k.clone(), row.customer_id.clone()))
+        .collect();
+    identity::link_into(&mut batch, ctx.chain, &links, now_us);
+    events::insert_into(
+        &mut batch,
         ctx.chain,
-        &stored,
-        domain.occurred_at.timestamp_micros(),
+        &[(writes.stored.clone(), writes.occurred_at_us)],
         now_us,
-    )
-    .await?;
-    customers::add_store(conn, ctx.chain, &row.customer_id, domain.store_id.as_str()).await?;
-
-    let visit = input.validated.visit_facts();
-    if let Some(facts) = &visit {
-        row.aggregates.apply_visit(facts);
-    }
-    if matches!(domain.body, EventBody::Booking(_)) {
-        row.bookings = row.bookings.saturating_add(1);
-    }
-    let change = reclassify(&mut row, ctx.class, ctx.now);
-    row.updated_at_us = now_us;
-    customers::save(conn, ctx.chain, &row).await?;
-    if let Some(change) = change {
-        emit_change(conn, ctx.log, ctx.chain, &row, change).await?;
-    }
-    if visit.is_some() {
-        plan_follow_ups(conn, ctx, &row, &stored, domain.occurred_at).await?;
-    }
-
-    let local_date = domain
-        .occurred_at
-        .with_timezone(&ctx.store_zone)
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string();
-    ctx.log
-        .append(
-            conn,
-            ctx.chain,
-            EventScope {
-                customer_id: row.customer_id.clone(),
-                store_id: stored.store_id.clone(),
-                manager_id: stored.manager_id.clone(),
-            },
-            Payload::ContactRecorded(ContactRecorded {
-                event_id: stored.event_id.clone(),
-                customer_id: row.customer_id.clone(),
-                kind: stored.kind,
-                channel: stored.channel,
-                store_id: stored.store_id.clone(),
-                manager_id: stored.manager_id.clone(),
-                amount_fen: stored.amount.as_ref().map_or(0, |m| m.amount_fen),
-                occurred_at: stored.occurred_at,
-                party_size: stored.party_size,
-                lines: stored.lines.clone(),
-                campaign_id: stored.campaign_id.clone(),
-                rating: stored.rating,
-                local_date,
-            }),
-        )
-        .await?;
+    );
+    customer_stores::add_stores_into(&mut batch, ctx.chain, &writes.stores);
+    followups::plans_into(&mut batch, ctx.chain, &writes.plans, now_us);
+    batch.run(conn).await?;
+    ctx.log.append_all(conn, ctx.chain, writes.outbox).await?;
+    // A new customer's keys and stores are exactly what was just written.
+    let keys = created.then(|| {
+        let mut keys: Vec<String> = resolving
+            .keys_to_link
+            .iter()
+            .map(IdentityKey::canonical)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut stores: Vec<String> = writes.stores.iter().map(|(_, s)| s.clone()).collect();
+        stores.sort();
+        stores.dedup();
+        (keys, stores)
+    });
     Ok(Recorded {
-        event: stored,
+        event: writes.stored,
         customer: row,
         duplicate: false,
         created,
-        merged_ids,
+        merged_ids: resolving.merged,
+        keys,
     })
-}
-
-/// The contract's `FollowUpKind` number of a domain kind.
-pub fn follow_up_kind_number(kind: FollowUpKind) -> i32 {
-    use maitre_proto::profile::v1::FollowUpKind as Pb;
-    (match kind {
-        FollowUpKind::Call => Pb::Call,
-        FollowUpKind::Wechat => Pb::Wechat,
-        FollowUpKind::Visit => Pb::Visit,
-        FollowUpKind::Note => Pb::Note,
-    }) as i32
-}
-
-/// Plans a visit triggers by the customer's class (seed 000 §四); plans already past
-/// due (history imports) are not made.
-async fn plan_follow_ups(
-    conn: &impl ConnectionTrait,
-    ctx: &IngestContext<'_>,
-    row: &CustomerRow,
-    event: &ContactEvent,
-    visited_at: DateTime<Utc>,
-) -> Result<()> {
-    let class = [CustomerClass::A, CustomerClass::B, CustomerClass::C]
-        .into_iter()
-        .find(|c| proto_class(*c) as i32 == row.class);
-    let Some(class) = class else { return Ok(()) };
-    let manager = if event.manager_id.is_empty() {
-        row.owner_manager_id.clone()
-    } else {
-        event.manager_id.clone()
-    };
-    let mut seen = HashSet::new();
-    for draft in plans_after_visit(class, visited_at, &ctx.class.rules) {
-        if draft.due_at <= ctx.now || !seen.insert((draft.kind as u8, draft.due_at)) {
-            continue;
-        }
-        let plan = followups::PlanRow {
-            plan_id: uuid::Uuid::now_v7().to_string(),
-            customer_id: row.customer_id.clone(),
-            manager_id: manager.clone(),
-            kind: follow_up_kind_number(draft.kind),
-            title: draft.purpose,
-            due_at_us: draft.due_at.timestamp_micros(),
-            source: "class_rule".into(),
-            completed_at_us: None,
-            record_id: String::new(),
-            source_event_id: event.event_id.clone(),
-        };
-        followups::insert_plan(conn, ctx.chain, &plan, ctx.now.timestamp_micros()).await?;
-    }
-    Ok(())
 }

@@ -28,9 +28,39 @@ pub fn key_lock(chain: &str, canonical: &str) -> String {
 }
 
 /// Takes every lock in `names` (sorted, de-duplicated), waiting for busy ones.
+///
+/// Uncontended (the common case) they are all asked for at once, one round trip in all;
+/// if any is busy, the ones taken are given back and the locks are taken one by one in
+/// sorted order, so two holders never wait on each other.
 pub async fn lock_all(coord: &Arc<dyn Coordination>, mut names: Vec<String>) -> Result<KeyLocks> {
     names.sort();
     names.dedup();
+    let attempts =
+        futures::future::join_all(names.iter().map(|name| coord.lock(name, LOCK_TTL))).await;
+    let mut locks = KeyLocks {
+        coord: coord.clone(),
+        held: Vec::with_capacity(names.len()),
+    };
+    let (mut busy, mut failure) = (false, None);
+    for (name, attempt) in names.iter().zip(attempts) {
+        match attempt {
+            Ok(Some(fence)) => locks.held.push((name.clone(), fence)),
+            Ok(None) => busy = true,
+            Err(e) => failure = Some(e),
+        }
+    }
+    if let Some(e) = failure {
+        locks.release().await;
+        return Err(Error::Coord(e));
+    }
+    if !busy {
+        return Ok(locks);
+    }
+    locks.release().await;
+    lock_in_order(coord, names).await
+}
+
+async fn lock_in_order(coord: &Arc<dyn Coordination>, names: Vec<String>) -> Result<KeyLocks> {
     let mut locks = KeyLocks {
         coord: coord.clone(),
         held: Vec::with_capacity(names.len()),
@@ -65,10 +95,15 @@ pub async fn lock_all(coord: &Arc<dyn Coordination>, mut names: Vec<String>) -> 
 }
 
 impl KeyLocks {
-    /// Releases every lock still held (best effort: they expire anyway).
+    /// Releases every lock still held (best effort: they expire anyway), all at once.
     pub async fn release(mut self) {
-        for (name, fence) in self.held.drain(..) {
-            if let Err(e) = self.coord.unlock(&name, fence).await {
+        let held = std::mem::take(&mut self.held);
+        let coord = &self.coord;
+        let results =
+            futures::future::join_all(held.iter().map(|(name, fence)| coord.unlock(name, *fence)))
+                .await;
+        for ((name, _), result) in held.iter().zip(results) {
+            if let Err(e) = result {
                 tracing::warn!(error = %e, lock = %name, "unlock failed; the lock will expire");
             }
         }

@@ -13,7 +13,7 @@ use sea_orm::ConnectionTrait;
 use crate::{
     domain::{aggregates::Aggregates, profile::Profile},
     error::{Error, Result},
-    storage::{customers, customers::CustomerRow, events, followups, identity},
+    storage::{customer_stores, customers, customers::CustomerRow, events, followups, identity},
 };
 
 /// Fills the survivor's empty profile fields from an absorbed profile.
@@ -82,7 +82,7 @@ pub async fn merge_into(
         }
         identity::repoint(conn, chain, absorbed_id, survivor_id).await?;
         events::repoint(conn, chain, absorbed_id, survivor_id).await?;
-        customers::repoint_stores(conn, chain, absorbed_id, survivor_id).await?;
+        customer_stores::repoint_stores(conn, chain, absorbed_id, survivor_id).await?;
         identity::log_merge(conn, chain, survivor_id, absorbed_id, reason, now_us).await?;
         absorbed.merged_into = Some(survivor_id.to_owned());
         absorbed.profile = Profile::default();

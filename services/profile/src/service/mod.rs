@@ -1,6 +1,9 @@
 //! Operations that combine domain rules and storage inside one transaction, shared by
 //! the handlers: recording events, merging, erasing, classifying, locking identity keys.
 
+pub mod apply;
+pub mod bulk;
+pub mod cache;
 pub mod classify;
 pub mod ingest;
 pub mod locks;

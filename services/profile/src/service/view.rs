@@ -18,7 +18,7 @@ use crate::{
         ids::{StaffId, StoreId},
     },
     error::{Error, Result},
-    storage::{customers, customers::CustomerRow, identity},
+    storage::{customer_stores, customers, customers::CustomerRow, identity},
 };
 
 /// The domain viewer of a verified caller.
@@ -60,15 +60,28 @@ pub async fn live_customer(
     Err(Error::not_found("customer", id))
 }
 
-/// Builds the contract's customer for `caller`.
+/// Builds the contract's customer for `caller` (one read: its keys and stores).
 pub async fn customer_for(
     conn: &impl ConnectionTrait,
     chain: &str,
     row: &CustomerRow,
     caller: &Caller,
 ) -> Result<pb::Customer> {
-    let keys = identity::keys_of(conn, chain, &row.customer_id).await?;
-    let stores = customers::stores_of(conn, chain, &row.customer_id).await?;
+    let (keys, stores) = customer_stores::keys_and_stores(conn, chain, &row.customer_id).await?;
+    customer_from(row, &keys, stores, caller)
+}
+
+/// Builds the contract's customer for `caller` from its canonical keys and its stores.
+pub fn customer_from(
+    row: &CustomerRow,
+    keys: &[String],
+    stores: Vec<String>,
+    caller: &Caller,
+) -> Result<pb::Customer> {
+    let keys = keys
+        .iter()
+        .map(|k| identity::parse_stored_key(k))
+        .collect::<Result<Vec<IdentityKey>>>()?;
     let scope = CustomerScope {
         owner_manager_id: Some(row.owner_manager_id.clone())
             .filter(|o| !o.is_empty())
@@ -150,7 +163,7 @@ pub async fn require_customer_scope(
     if caller.role == KitRole::CustomerManager && row.owner_manager_id == caller.staff_id {
         return Ok(());
     }
-    let stores = customers::stores_of(conn, chain, &row.customer_id).await?;
+    let stores = customer_stores::stores_of(conn, chain, &row.customer_id).await?;
     if stores.iter().any(|s| caller.can_access_store(s))
         || caller.can_access_store(&row.home_store_id)
     {

@@ -1,12 +1,12 @@
-//! The `customers` and `customer_stores` tables: one row per customer (absorbed ones keep a
-//! row pointing at their survivor), profile and aggregates as JSON of the domain types.
+//! The `customers` table: one row per customer (absorbed ones keep a row pointing at their
+//! survivor), profile and aggregates as JSON of the domain types.
 
 use maitre_kit::db::{is_postgres, stmt};
 use maitre_proto::profile::v1::Classification;
 use prost::Message;
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, count_value, from_json, from_proto, to_json};
+use super::{col, count_value, from_json, from_proto, to_json, writes::Writes};
 use crate::{
     domain::{aggregates::Aggregates, profile::Profile},
     error::Result,
@@ -102,31 +102,52 @@ fn values(chain: &str, c: &CustomerRow) -> Result<Vec<Value>> {
     ])
 }
 
+const INSERT_HEAD: &str = "INSERT INTO customers (chain_id, customer_id, created_at_us, \
+     updated_at_us, home_store_id, profile, aggregates, visits, spend_fen, last_visit_us, \
+     bookings, class, classification, owner_manager_id, erased, merged_into)";
+
 /// Inserts a new customer.
 pub async fn insert(conn: &impl ConnectionTrait, chain: &str, c: &CustomerRow) -> Result<()> {
-    conn.execute_raw(stmt(
-        conn,
-        "INSERT INTO customers (chain_id, customer_id, created_at_us, updated_at_us, home_store_id, \
-         profile, aggregates, visits, spend_fen, last_visit_us, bookings, class, classification, \
-         owner_manager_id, erased, merged_into) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        values(chain, c)?,
-    ))
-    .await?;
+    insert_many(conn, chain, std::slice::from_ref(c)).await
+}
+
+/// Inserts new customers with one statement (per thousand or so).
+pub async fn insert_many(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    rows: &[CustomerRow],
+) -> Result<()> {
+    let mut writes = Writes::default();
+    insert_into(&mut writes, chain, rows)?;
+    writes.run(conn).await
+}
+
+/// Adds the INSERT of new customers to `writes`.
+pub fn insert_into(writes: &mut Writes, chain: &str, rows: &[CustomerRow]) -> Result<()> {
+    let mut all = Vec::with_capacity(rows.len() * 16);
+    for c in rows {
+        all.extend(values(chain, c)?);
+    }
+    writes.add_rows(INSERT_HEAD, "", 16, all);
     Ok(())
 }
 
 /// Writes every mutable column of an existing customer.
 pub async fn save(conn: &impl ConnectionTrait, chain: &str, c: &CustomerRow) -> Result<()> {
-    conn.execute_raw(stmt(
-        conn,
+    let mut writes = Writes::default();
+    save_into(&mut writes, chain, c)?;
+    writes.run(conn).await
+}
+
+/// Adds the UPDATE of every mutable column of an existing customer to `writes`.
+pub fn save_into(writes: &mut Writes, chain: &str, c: &CustomerRow) -> Result<()> {
+    writes.add(
         "UPDATE customers SET created_at_us = $3, updated_at_us = $4, home_store_id = $5, \
          profile = $6, aggregates = $7, visits = $8, spend_fen = $9, last_visit_us = $10, \
          bookings = $11, class = $12, classification = $13, owner_manager_id = $14, \
          erased = $15, merged_into = $16 WHERE chain_id = $1 AND customer_id = $2",
         values(chain, c)?,
-    ))
-    .await?;
+    );
     Ok(())
 }
 
@@ -141,6 +162,28 @@ pub async fn get(
             conn,
             &format!("SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND customer_id = $2"),
             [chain.into(), id.into()],
+        ))
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The live customer an identity key (canonical) names: the first created when legacy
+/// links give it several (the look-up rule), in one read.
+pub async fn by_key(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    canonical_key: &str,
+) -> Result<Option<CustomerRow>> {
+    let row = conn
+        .query_one_raw(stmt(
+            conn,
+            &format!(
+                "SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND merged_into IS NULL \
+                 AND customer_id IN (SELECT customer_id FROM identity_links \
+                 WHERE chain_id = $1 AND identity_key = $2) \
+                 ORDER BY created_at_us, customer_id LIMIT 1"
+            ),
+            [chain.into(), canonical_key.into()],
         ))
         .await?;
     row.as_ref().map(from_row).transpose()
@@ -164,6 +207,24 @@ pub async fn get_for_update(
         ))
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The customers `ids` of the chain, row-locked until the transaction ends (PostgreSQL).
+pub async fn get_many_for_update(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    ids: &[String],
+) -> Result<Vec<CustomerRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = if is_postgres(conn) { " FOR UPDATE" } else { "" };
+    let (one_of, list) = super::one_of(conn, "customer_id", 2, ids)?;
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND {one_of}{lock}");
+    let rows = conn
+        .query_all_raw(stmt(conn, &sql, [chain.into(), list]))
+        .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Filters of `ListCustomers`; every one optional.
@@ -227,66 +288,6 @@ pub async fn list(
     );
     let rows = conn.query_all_raw(stmt(conn, &sql, values)).await?;
     rows.iter().map(from_row).collect()
-}
-
-/// Records that the customer has contact with `store_id` (home store or a visit).
-pub async fn add_store(
-    conn: &impl ConnectionTrait,
-    chain: &str,
-    customer_id: &str,
-    store_id: &str,
-) -> Result<()> {
-    if store_id.is_empty() {
-        return Ok(());
-    }
-    conn.execute_raw(stmt(
-        conn,
-        "INSERT INTO customer_stores (chain_id, store_id, customer_id) VALUES ($1, $2, $3) \
-         ON CONFLICT DO NOTHING",
-        [chain.into(), store_id.into(), customer_id.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// The stores a customer has contact with.
-pub async fn stores_of(
-    conn: &impl ConnectionTrait,
-    chain: &str,
-    customer_id: &str,
-) -> Result<Vec<String>> {
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            "SELECT store_id FROM customer_stores WHERE chain_id = $1 AND customer_id = $2 ORDER BY store_id",
-            [chain.into(), customer_id.into()],
-        ))
-        .await?;
-    rows.iter().map(|r| col(r, "store_id")).collect()
-}
-
-/// Moves the store links of `from` to `to` (merge).
-pub async fn repoint_stores(
-    conn: &impl ConnectionTrait,
-    chain: &str,
-    from: &str,
-    to: &str,
-) -> Result<()> {
-    conn.execute_raw(stmt(
-        conn,
-        "INSERT INTO customer_stores (chain_id, store_id, customer_id) \
-         SELECT chain_id, store_id, $3 FROM customer_stores WHERE chain_id = $1 AND customer_id = $2 \
-         ON CONFLICT DO NOTHING",
-        [chain.into(), from.into(), to.into()],
-    ))
-    .await?;
-    conn.execute_raw(stmt(
-        conn,
-        "DELETE FROM customer_stores WHERE chain_id = $1 AND customer_id = $2",
-        [chain.into(), from.into()],
-    ))
-    .await?;
-    Ok(())
 }
 
 /// Every live customer's id and aggregates of the chain (quintiles, daily recompute).

@@ -7,7 +7,7 @@ use maitre_proto::profile::v1::ContactEvent;
 use prost::Message;
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, count_value, from_proto};
+use super::{col, count_value, from_proto, writes::Writes};
 use crate::error::Result;
 
 /// The event recorded earlier for `(channel, external_id)`, if any.
@@ -31,6 +31,93 @@ pub async fn find_external(
     .transpose()
 }
 
+/// Which of `externals` (`(channel, external_id)`) the chain recorded already.
+pub async fn recorded_externals(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    externals: &[(i32, String)],
+) -> Result<std::collections::HashSet<(i32, String)>> {
+    let mut by_channel: std::collections::BTreeMap<i32, Vec<String>> = Default::default();
+    for (channel, id) in externals {
+        by_channel.entry(*channel).or_default().push(id.clone());
+    }
+    let mut seen = std::collections::HashSet::new();
+    // Per channel, so the look-up walks the (chain, channel, external_id) index.
+    for (channel, ids) in by_channel {
+        // One index probe per id on PostgreSQL whatever the planner's statistics say (an
+        // `= ANY` on the index's last column may be applied as a filter over the whole
+        // channel when the table was never analysed).
+        let sql = if maitre_kit::db::is_postgres(conn) {
+            "SELECT e.external_id FROM jsonb_array_elements_text($3::jsonb) AS w(x) \
+             CROSS JOIN LATERAL (SELECT external_id FROM contact_events \
+             WHERE chain_id = $1 AND channel = $2 AND external_id = w.x LIMIT 1) e"
+        } else {
+            "SELECT external_id FROM contact_events WHERE chain_id = $1 AND channel = $2 \
+             AND external_id IN (SELECT value FROM json_each($3))"
+        };
+        let rows = conn
+            .query_all_raw(stmt(
+                conn,
+                sql,
+                [chain.into(), channel.into(), super::to_json(&ids)?],
+            ))
+            .await?;
+        for row in rows {
+            seen.insert((channel, col(&row, "external_id")?));
+        }
+    }
+    Ok(seen)
+}
+
+/// Stores several recorded events, `(event, occurred_at_us)`, with one statement.
+pub async fn insert_many(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    events: &[(ContactEvent, i64)],
+    now_us: i64,
+) -> Result<()> {
+    let mut writes = Writes::default();
+    insert_into(&mut writes, chain, events, now_us);
+    writes.run(conn).await
+}
+
+/// Adds the INSERT of recorded events, `(event, occurred_at_us)`, to `writes`.
+pub fn insert_into(writes: &mut Writes, chain: &str, events: &[(ContactEvent, i64)], now_us: i64) {
+    let values = events
+        .iter()
+        .flat_map(|(event, occurred_at_us)| event_values(chain, event, *occurred_at_us, now_us))
+        .collect();
+    writes.add_rows(
+        "INSERT INTO contact_events (chain_id, event_id, channel, external_id, customer_id, kind, \
+         store_id, occurred_at_us, amount_fen, payload, created_at_us)",
+        "",
+        11,
+        values,
+    );
+}
+
+fn event_values(
+    chain: &str,
+    event: &ContactEvent,
+    occurred_at_us: i64,
+    now_us: i64,
+) -> [Value; 11] {
+    let amount = event.amount.as_ref().map_or(0, |m| m.amount_fen);
+    [
+        chain.into(),
+        event.event_id.clone().into(),
+        event.channel.into(),
+        event.external_id.clone().into(),
+        event.customer_id.clone().into(),
+        event.kind.into(),
+        event.store_id.clone().into(),
+        occurred_at_us.into(),
+        amount.into(),
+        event.encode_to_vec().into(),
+        now_us.into(),
+    ]
+}
+
 /// Stores a recorded event (its `event_id` and `customer_id` set).
 pub async fn insert(
     conn: &impl ConnectionTrait,
@@ -39,28 +126,7 @@ pub async fn insert(
     occurred_at_us: i64,
     now_us: i64,
 ) -> Result<()> {
-    let amount = event.amount.as_ref().map_or(0, |m| m.amount_fen);
-    conn.execute_raw(stmt(
-        conn,
-        "INSERT INTO contact_events (chain_id, event_id, channel, external_id, customer_id, kind, \
-         store_id, occurred_at_us, amount_fen, payload, created_at_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        [
-            chain.into(),
-            event.event_id.clone().into(),
-            event.channel.into(),
-            event.external_id.clone().into(),
-            event.customer_id.clone().into(),
-            event.kind.into(),
-            event.store_id.clone().into(),
-            occurred_at_us.into(),
-            amount.into(),
-            event.encode_to_vec().into(),
-            now_us.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    insert_many(conn, chain, &[(event.clone(), occurred_at_us)], now_us).await
 }
 
 /// A customer's events, newest first; only `kind` when non-zero.

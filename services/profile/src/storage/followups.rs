@@ -152,29 +152,48 @@ pub async fn insert_plan(
     p: &PlanRow,
     now_us: i64,
 ) -> Result<()> {
-    conn.execute_raw(stmt(
-        conn,
-        &format!(
-            "INSERT INTO followup_plans (chain_id, {PLAN_COLUMNS}, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ),
-        [
-            chain.into(),
-            p.plan_id.clone().into(),
-            p.customer_id.clone().into(),
-            p.manager_id.clone().into(),
-            p.kind.into(),
-            p.title.clone().into(),
-            p.due_at_us.into(),
-            p.source.clone().into(),
-            p.completed_at_us.into(),
-            p.record_id.clone().into(),
-            p.source_event_id.clone().into(),
-            now_us.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    insert_plans(conn, chain, std::slice::from_ref(p), now_us).await
+}
+
+/// Inserts several plans with one statement (per few thousand plans).
+pub async fn insert_plans(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    plans: &[PlanRow],
+    now_us: i64,
+) -> Result<()> {
+    let mut writes = super::writes::Writes::default();
+    plans_into(&mut writes, chain, plans, now_us);
+    writes.run(conn).await
+}
+
+/// Adds the INSERT of plans to `writes`.
+pub fn plans_into(writes: &mut super::writes::Writes, chain: &str, plans: &[PlanRow], now_us: i64) {
+    let values = plans
+        .iter()
+        .flat_map(|p| {
+            [
+                chain.into(),
+                p.plan_id.clone().into(),
+                p.customer_id.clone().into(),
+                p.manager_id.clone().into(),
+                p.kind.into(),
+                p.title.clone().into(),
+                p.due_at_us.into(),
+                p.source.clone().into(),
+                p.completed_at_us.into(),
+                p.record_id.clone().into(),
+                p.source_event_id.clone().into(),
+                now_us.into(),
+            ]
+        })
+        .collect();
+    writes.add_rows(
+        &format!("INSERT INTO followup_plans (chain_id, {PLAN_COLUMNS}, created_at_us)"),
+        "",
+        12,
+        values,
+    );
 }
 
 /// One plan of the chain.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use maitre_kit::db::stmt;
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, count_value, placeholders};
+use super::{col, count_value, writes::Writes};
 use crate::{
     domain::{identity::IdentityKey, ids::CustomerId, resolution::CustomerMatch},
     error::{Error, Result},
@@ -22,28 +22,85 @@ pub async fn matches(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let mut values: Vec<Value> = vec![chain.into()];
-    values.extend(keys.iter().map(|k| Value::from(k.canonical())));
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            matches_sql(conn),
+            [chain.into(), key_list(keys)?],
+        ))
+        .await?;
+    rows.iter().map(parse_match).collect()
+}
+
+/// [`matches`], and in the same read whether `(channel, external_id)` was recorded
+/// already: `None` then (a replay: nothing to resolve).
+pub async fn matches_unless_recorded(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    keys: &[IdentityKey],
+    channel: i32,
+    external_id: &str,
+) -> Result<Option<Vec<CustomerMatch>>> {
     let sql = format!(
+        "SELECT 0 AS replay, q.identity_key, q.customer_id, q.created_at_us FROM ({}) q \
+         UNION ALL SELECT 1 AS replay, external_id, customer_id, 0 FROM contact_events \
+         WHERE chain_id = $1 AND channel = $3 AND external_id = $4",
+        matches_sql(conn)
+    );
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &sql,
+            [
+                chain.into(),
+                key_list(keys)?,
+                channel.into(),
+                external_id.into(),
+            ],
+        ))
+        .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if col::<i32>(row, "replay")? != 0 {
+            return Ok(None);
+        }
+        found.push(parse_match(row)?);
+    }
+    Ok(Some(found))
+}
+
+fn key_list(keys: &[IdentityKey]) -> Result<Value> {
+    let canonical: Vec<String> = keys.iter().map(IdentityKey::canonical).collect();
+    super::to_json(&canonical)
+}
+
+/// The links of the keys in `$2` (a JSON list) of chain `$1`.
+fn matches_sql(conn: &impl ConnectionTrait) -> &'static str {
+    // On PostgreSQL one index probe per key whatever the planner's statistics say (the
+    // fence `OFFSET 0` keeps the per-key subquery from being planned as one big join).
+    if maitre_kit::db::is_postgres(conn) {
+        "SELECT m.identity_key, m.customer_id, m.created_at_us \
+         FROM jsonb_array_elements_text($2::jsonb) AS w(x) CROSS JOIN LATERAL ( \
+         SELECT l.identity_key, l.customer_id, c.created_at_us FROM identity_links l \
+         JOIN customers c ON c.chain_id = l.chain_id AND c.customer_id = l.customer_id \
+         WHERE l.chain_id = $1 AND l.identity_key = w.x AND c.merged_into IS NULL OFFSET 0) m"
+    } else {
         "SELECT l.identity_key, l.customer_id, c.created_at_us FROM identity_links l \
          JOIN customers c ON c.chain_id = l.chain_id AND c.customer_id = l.customer_id \
-         WHERE l.chain_id = $1 AND c.merged_into IS NULL AND l.identity_key IN ({})",
-        placeholders(2, keys.len())
-    );
-    let rows = conn.query_all_raw(stmt(conn, &sql, values)).await?;
-    rows.iter()
-        .map(|row| {
-            let key: String = col(row, "identity_key")?;
-            let id: String = col(row, "customer_id")?;
-            let created_us: i64 = col(row, "created_at_us")?;
-            Ok(CustomerMatch {
-                key: parse_stored_key(&key)?,
-                customer_id: parse_customer_id(&id)?,
-                customer_created_at: DateTime::<Utc>::from_timestamp_micros(created_us)
-                    .unwrap_or_default(),
-            })
-        })
-        .collect()
+         WHERE l.chain_id = $1 AND c.merged_into IS NULL \
+         AND l.identity_key IN (SELECT value FROM json_each($2))"
+    }
+}
+
+fn parse_match(row: &sea_orm::QueryResult) -> Result<CustomerMatch> {
+    let key: String = col(row, "identity_key")?;
+    let id: String = col(row, "customer_id")?;
+    let created_us: i64 = col(row, "created_at_us")?;
+    Ok(CustomerMatch {
+        key: parse_stored_key(&key)?,
+        customer_id: parse_customer_id(&id)?,
+        customer_created_at: DateTime::<Utc>::from_timestamp_micros(created_us).unwrap_or_default(),
+    })
 }
 
 /// A stored canonical key.
@@ -87,6 +144,39 @@ pub async fn link(
     ))
     .await?;
     Ok(())
+}
+
+/// Links several `(key, customer_id)` pairs with one statement (no-op for links held).
+pub async fn link_many(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    links: &[(IdentityKey, String)],
+    now_us: i64,
+) -> Result<()> {
+    let mut writes = Writes::default();
+    link_into(&mut writes, chain, links, now_us);
+    writes.run(conn).await
+}
+
+/// Adds the INSERT of `(key, customer_id)` links to `writes`.
+pub fn link_into(writes: &mut Writes, chain: &str, links: &[(IdentityKey, String)], now_us: i64) {
+    let values = links
+        .iter()
+        .flat_map(|(key, customer)| {
+            [
+                Value::from(chain),
+                key.canonical().into(),
+                customer.clone().into(),
+                now_us.into(),
+            ]
+        })
+        .collect();
+    writes.add_rows(
+        "INSERT INTO identity_links (chain_id, identity_key, customer_id, created_at_us)",
+        "ON CONFLICT DO NOTHING",
+        4,
+        values,
+    );
 }
 
 /// The keys linked to a customer, in canonical order.

@@ -3,6 +3,7 @@
 
 mod schema;
 
+pub mod customer_stores;
 pub mod customers;
 pub mod events;
 pub mod followups;
@@ -10,6 +11,7 @@ pub mod identity;
 pub mod menu;
 pub mod policy;
 pub mod stores;
+pub mod writes;
 
 use maitre_kit::eventlog::KitTables;
 use sea_orm::{DbErr, QueryResult, Value};
@@ -82,4 +84,21 @@ pub(crate) fn is_unique_violation(error: &Error) -> bool {
 /// An `i64` bound value from a `u64` count (saturating).
 pub(crate) fn count_value(n: u64) -> Value {
     Value::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// `column` is one of `values`, as SQL using the single parameter `$n` and that parameter
+/// (a JSON list): one statement text whatever the list's length, so it is prepared once,
+/// and on PostgreSQL an index scan (`= ANY`) even under a generic plan.
+pub(crate) fn one_of(
+    conn: &impl sea_orm::ConnectionTrait,
+    column: &str,
+    n: usize,
+    values: &[String],
+) -> Result<(String, Value)> {
+    let sql = if maitre_kit::db::is_postgres(conn) {
+        format!("{column} = ANY(ARRAY(SELECT jsonb_array_elements_text(${n}::jsonb)))")
+    } else {
+        format!("{column} IN (SELECT value FROM json_each(${n}))")
+    };
+    Ok((sql, to_json(&values)?))
 }
