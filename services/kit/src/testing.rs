@@ -241,7 +241,58 @@ impl Drop for TestConfig {
         if let Some(schema) = self.schema.clone() {
             drop_schema_in_background(self.config.database_url.clone(), schema);
         }
+        if let Some(url) = self.config.redis_url.clone() {
+            clear_redis_prefix_in_background(url, self.config.redis_prefix.clone());
+        }
     }
+}
+
+/// Deletes every Redis key under a test's prefix, in a thread of its own (drop cannot wait).
+fn clear_redis_prefix_in_background(url: String, prefix: String) {
+    if prefix.is_empty() {
+        return; // never the whole keyspace
+    }
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let Ok(client) = redis::Client::open(url.as_str()) else {
+                return;
+            };
+            let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+                return;
+            };
+            let pattern = format!("{}*", crate::coord::glob_escape(&prefix));
+            let mut cursor = 0u64;
+            loop {
+                let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1_000)
+                    .query_async(&mut connection)
+                    .await
+                else {
+                    return;
+                };
+                if !keys.is_empty() {
+                    let _: redis::RedisResult<u64> = redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async(&mut connection)
+                        .await;
+                }
+                if next == 0 {
+                    return;
+                }
+                cursor = next;
+            }
+        });
+    });
 }
 
 /// A service running in the test's runtime; stops (gracefully) when dropped.

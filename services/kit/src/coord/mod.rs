@@ -32,6 +32,7 @@ use futures::stream::BoxStream;
 
 pub use memory::MemoryCoordination;
 pub use redis::RedisCoordination;
+pub(crate) use redis::glob_escape;
 
 /// Result of every coordination operation.
 pub type CoordResult<T> = Result<T, CoordError>;

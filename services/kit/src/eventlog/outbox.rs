@@ -39,6 +39,8 @@ pub struct EventLog {
     pub(super) published: watch::Sender<u64>,
     /// Cross-replica wake-ups (may be lost; polling covers them).
     pub(super) coord: Option<Arc<dyn Coordination>>,
+    /// This process's id in wake-up messages (so it skips its own).
+    pub(super) replica: String,
     /// Set when the service shuts down: live `Watch` streams end.
     pub(super) closed: watch::Sender<bool>,
 }
@@ -58,6 +60,7 @@ impl EventLog {
             pending: Notify::new(),
             published,
             coord,
+            replica: uuid::Uuid::new_v4().to_string(),
             closed,
         })
     }

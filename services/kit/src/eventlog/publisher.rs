@@ -12,6 +12,8 @@ use crate::db::{DbError, is_postgres, stmt};
 const BATCH: i64 = 2_000;
 /// How often the publisher looks for rows when nobody woke it.
 const POLL: Duration = Duration::from_millis(200);
+/// How long the publisher lets commits gather after being woken by one.
+const GATHER: Duration = Duration::from_millis(2);
 
 impl EventLog {
     /// Numbers every committed, unnumbered row; returns how many were published.
@@ -28,7 +30,7 @@ impl EventLog {
             && let Some(coord) = &self.coord
         {
             // Best effort: readers on other replicas also poll.
-            let _ = coord.publish(&self.wake_channel(), "published").await;
+            let _ = coord.publish(&self.wake_channel(), &self.replica).await;
         }
         Ok(total)
     }
@@ -45,12 +47,13 @@ impl EventLog {
         let numbered = txn
             .query_all_raw(stmt(
                 &txn,
+                // A join, not a subquery per row: numbering a batch stays linear in its size.
                 "WITH base AS (SELECT COALESCE(MAX(seq), 0) AS top FROM kit_outbox),
                       todo AS (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n
                                FROM kit_outbox WHERE seq IS NULL ORDER BY id LIMIT $1)
-                 UPDATE kit_outbox SET seq = (SELECT top FROM base) + (SELECT n FROM todo WHERE todo.id = kit_outbox.id)
-                 WHERE id IN (SELECT id FROM todo)
-                 RETURNING seq",
+                 UPDATE kit_outbox SET seq = base.top + todo.n FROM todo, base
+                 WHERE kit_outbox.id = todo.id
+                 RETURNING kit_outbox.seq",
                 [BATCH.into()],
             ))
             .await?;
@@ -94,37 +97,68 @@ impl EventLog {
         Ok(())
     }
 
-    /// Runs the publisher until `shutdown` resolves: on every local commit, every
-    /// cross-replica wake-up, and every poll interval.
+    /// Runs the publisher until `shutdown` resolves: on every local commit (after a short
+    /// gathering pause, so a busy service numbers its commits in batches rather than one
+    /// publishing transaction per commit), every other replica's wake-up, and every poll
+    /// interval.
     pub async fn run_publisher(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        let mut wakeups = match &self.coord {
-            Some(coord) => coord.subscribe(&self.wake_channel()).await.ok(),
-            None => None,
-        };
+        let mut wakeups = None;
         tokio::pin!(shutdown);
         loop {
+            if wakeups.is_none()
+                && let Some(coord) = &self.coord
+            {
+                wakeups = coord.subscribe(&self.wake_channel()).await.ok();
+            }
+            let wake = tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.pending.notified() => Wake::LocalCommit,
+                _ = foreign_wakeup(&mut wakeups, &self.replica) => Wake::Elsewhere,
+                _ = tokio::time::sleep(POLL) => Wake::Elsewhere,
+            };
+            if wake == Wake::LocalCommit {
+                tokio::time::sleep(GATHER).await;
+            }
             if let Err(e) = self.publish_pending().await {
                 tracing::warn!(error = %e, source = self.source, "publishing events failed; retrying");
             }
-            if let Err(e) = self.refresh_published().await {
+            if wake == Wake::Elsewhere
+                && let Err(e) = self.refresh_published().await
+            {
                 tracing::warn!(error = %e, source = self.source, "reading published sequence failed");
-            }
-            let remote = async {
-                match wakeups.as_mut() {
-                    Some(stream) => {
-                        stream.next().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = self.pending.notified() => {}
-                _ = remote => {}
-                _ = tokio::time::sleep(POLL) => {}
             }
         }
         // Publish what committed before shutdown, so nothing waits for the next start.
         let _ = self.publish_pending().await;
+    }
+}
+
+/// Why the publisher woke.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A transaction of this replica committed events.
+    LocalCommit,
+    /// Another replica published, or the poll interval passed.
+    Elsewhere,
+}
+
+/// Waits for a wake-up published by another replica (this one's own are skipped). A lost
+/// subscription is dropped, to be renewed by the caller; polling covers the gap.
+async fn foreign_wakeup(
+    wakeups: &mut Option<futures::stream::BoxStream<'static, String>>,
+    own: &str,
+) {
+    let Some(stream) = wakeups.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match stream.next().await {
+            Some(sender) if sender == own => continue,
+            Some(_) => return,
+            None => {
+                *wakeups = None;
+                return std::future::pending().await;
+            }
+        }
     }
 }

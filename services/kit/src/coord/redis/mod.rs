@@ -47,7 +47,7 @@ fn ttl_arg(ttl: Option<Duration>) -> CoordResult<String> {
 }
 
 /// `prefix` with the glob characters of SCAN MATCH escaped.
-fn glob_escape(prefix: &str) -> String {
+pub(crate) fn glob_escape(prefix: &str) -> String {
     let mut escaped = String::with_capacity(prefix.len());
     for character in prefix.chars() {
         if matches!(character, '*' | '?' | '[' | ']' | '\\') {
