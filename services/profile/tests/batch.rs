@@ -1,0 +1,153 @@
+//! RecordEventsBatch's set-based path (independent events of a chunk) beside its per-event
+//! path (shared keys, replays), through the real service, on both backends: the same
+//! customers, aggregates, links and outbox events as recording one by one.
+
+mod common;
+
+use common::*;
+use maitre_proto::{events::v1::event::Payload, profile::v1 as pb};
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$scenario(maitre_kit::testing::Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$scenario(maitre_kit::testing::Backend::Production).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(independent_and_dependent_events_record_as_one_by_one);
+
+async fn lookup(h: &Harness, number: &str) -> pb::Customer {
+    h.api()
+        .lookup_customer(req(
+            pb::LookupCustomerRequest {
+                identity_key: Some(phone(number)),
+            },
+            &hq(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap()
+}
+
+async fn independent_and_dependent_events_record_as_one_by_one(
+    backend: maitre_kit::testing::Backend,
+) {
+    let h = Harness::start(backend).await;
+    let known = h
+        .record(visit("pos-a", vec![phone("13800139000")], 100))
+        .await
+        .unwrap()
+        .customer
+        .unwrap();
+    let events = vec![
+        // An existing customer, alone in the chunk: set-based.
+        visit("b-a", vec![phone("13800139000")], 200),
+        // Three new guests: set-based.
+        visit("b-1", vec![phone("13800139001")], 300),
+        visit("b-2", vec![phone("13800139002")], 300),
+        visit("b-3", vec![phone("13800139003")], 300),
+        // A replay of an event recorded before the batch.
+        visit("pos-a", vec![phone("13800139000")], 100),
+        // A new guest visiting twice in the chunk: one by one, one customer.
+        visit("b-4", vec![phone("13800139004")], 50),
+        visit("b-5", vec![phone("13800139004")], 70),
+        // A replay within the chunk.
+        visit("b-1", vec![phone("13800139001")], 300),
+    ];
+    let batch = pb::RecordEventsBatchRequest {
+        events: events.clone(),
+    };
+    let response = h
+        .api()
+        .record_events_batch(req(batch, &hq()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (response.recorded, response.duplicates, response.rejected),
+        (6, 2, 0)
+    );
+    assert_eq!(h.customer_count().await, 5);
+
+    let a = lookup(&h, "13800139000").await;
+    assert_eq!(a.customer_id, known.customer_id);
+    let aggregates = a.aggregates.unwrap();
+    assert_eq!((aggregates.visits, aggregates.spend_fen), (2, 300));
+    let twice = lookup(&h, "13800139004").await.aggregates.unwrap();
+    assert_eq!((twice.visits, twice.spend_fen), (2, 120));
+    let new = lookup(&h, "13800139002").await;
+    assert_eq!(new.aggregates.unwrap().visits, 1);
+    assert_eq!(new.identity_keys, vec![phone("+8613800139002")]);
+    assert_eq!(new.home_store_id, STORE);
+    let history = h
+        .api()
+        .list_customer_events(req(
+            pb::ListCustomerEventsRequest {
+                customer_id: new.customer_id.clone(),
+                ..Default::default()
+            },
+            &hq(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (
+            history[0].external_id.as_str(),
+            history[0].customer_id.as_str()
+        ),
+        ("b-2", new.customer_id.as_str())
+    );
+
+    // The same batch again changes nothing.
+    let again = h
+        .api()
+        .record_events_batch(req(pb::RecordEventsBatchRequest { events }, &hq()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.recorded, again.duplicates, again.rejected),
+        (0, 8, 0)
+    );
+    assert_eq!(h.customer_count().await, 5);
+
+    // Every customer created and every contact emitted once, in the outbox.
+    h.record(visit("marker", vec![phone("13800139009")], 7))
+        .await
+        .unwrap();
+    let log = h
+        .watch_until(
+            |e| matches!(&e.payload, Some(Payload::ContactRecorded(c)) if c.amount_fen == 7),
+        )
+        .await;
+    let created = log
+        .iter()
+        .filter(|e| matches!(e.payload, Some(Payload::CustomerCreated(_))))
+        .count();
+    let contacts: Vec<&str> = log
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::ContactRecorded(c)) => Some(c.customer_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, 6, "five guests and the marker");
+    assert_eq!(contacts.len(), 8, "one by one, batch of six, marker");
+    assert_eq!(
+        contacts.iter().filter(|c| **c == known.customer_id).count(),
+        2
+    );
+}
