@@ -43,6 +43,13 @@ on_both_backends!(
     upsert_is_idempotent_and_masks_are_checked,
 );
 
+fn ts(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
 /// Thresholds under which one recent visit of ¥500 scores R5 F2 M5 = 12 points (class A)
 /// and one of ¥1 scores R5 F2 M1 = 8 (class C: B starts at 9 here).
 fn threshold_policy() -> pb::ClassificationPolicy {
@@ -192,6 +199,43 @@ async fn a_big_visit_makes_class_a_and_plans_a_call(backend: Backend) {
     assert_eq!(
         records[0].manager_id, "hq-1",
         "the manager defaults to the caller"
+    );
+    // The manager's counts for today: the completed plan is Wang's, the record hq-1's.
+    let now = chrono::Utc::now();
+    let summary = |manager: &str, token: String, end_offset_days: i64| {
+        let mut api = h.api();
+        let request = pb::SummarizeFollowUpsRequest {
+            manager_id: manager.into(),
+            period_start: Some(ts(now - chrono::Duration::days(1))),
+            period_end: Some(ts(now + chrono::Duration::days(end_offset_days))),
+        };
+        async move {
+            api.summarize_follow_ups(req(request, &token))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let wang = summary(OWNER, hq(), 1).await.unwrap();
+    assert_eq!(
+        (wang.plans_completed, wang.records, wang.plans_overdue),
+        (1, 0, 0)
+    );
+    assert_eq!(summary("hq-1", hq(), 1).await.unwrap().records, 1);
+    let other = testing::token(
+        CHAIN,
+        maitre_kit::auth::Role::CustomerManager,
+        "li",
+        &[STORE],
+    );
+    assert_eq!(
+        summary(OWNER, other, 1).await.unwrap_err().code(),
+        Code::PermissionDenied,
+        "a customer manager reads only their own counts"
+    );
+    let backwards = summary(OWNER, hq(), -2).await.unwrap_err();
+    assert_eq!(
+        (backwards.code(), field(&backwards).as_str()),
+        (Code::InvalidArgument, "period_end")
     );
     let log = h.watch_until(|e| matches!(&e.payload, Some(Payload::ClassChanged(c)) if c.to == CustomerClass::A as i32)).await;
     assert!(log.iter().any(

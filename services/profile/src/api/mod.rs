@@ -6,6 +6,7 @@
 mod batch;
 mod customers;
 mod events;
+mod followup_summary;
 mod followups;
 mod menu;
 mod policy;
@@ -242,6 +243,13 @@ impl ProfileService for ProfileServiceApi {
     ) -> Result<Response<pb::ListFollowUpPlansResponse>, Status> {
         let caller = Caller::from_request(&r)?;
         reply(followups::list_plans(self, &caller, r.into_inner()).await)
+    }
+    async fn summarize_follow_ups(
+        &self,
+        r: Request<pb::SummarizeFollowUpsRequest>,
+    ) -> Result<Response<pb::SummarizeFollowUpsResponse>, Status> {
+        let caller = Caller::from_request(&r)?;
+        reply(followup_summary::summarize(self, &caller, r.into_inner()).await)
     }
     async fn complete_follow_up_plan(
         &self,

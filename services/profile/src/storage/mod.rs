@@ -6,6 +6,7 @@ mod schema;
 pub mod customer_stores;
 pub mod customers;
 pub mod events;
+pub mod followup_summary;
 pub mod followups;
 pub mod identity;
 pub mod menu;
