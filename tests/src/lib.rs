@@ -28,13 +28,24 @@ impl System {
     pub async fn start(backend: Backend) -> System {
         // Upstream URLs are known only once each service has its port, so start in
         // dependency order: assignment (profile calls it), profile, tagging, notification.
+        // Assignment also calls profile (its event stream, follow-up counts): profile's port
+        // is chosen first and handed to both.
         let mut configs = Vec::new();
-        let a = TestConfig::new(ServiceName::Assignment, backend, &[]);
+        let profile_listen = free_loopback_address();
+        let profile_url = format!("http://{profile_listen}");
+        let a = TestConfig::new(
+            ServiceName::Assignment,
+            backend,
+            &[("MAITRE_PROFILE_URL", &profile_url)],
+        );
         let assignment = spawn(a.config.clone(), maitre_assignment::serve).await;
         let p = TestConfig::new(
             ServiceName::Profile,
             backend,
-            &[("MAITRE_ASSIGNMENT_URL", &assignment.url)],
+            &[
+                ("MAITRE_ASSIGNMENT_URL", &assignment.url),
+                ("MAITRE_LISTEN", &profile_listen),
+            ],
         );
         let profile = spawn(p.config.clone(), maitre_profile::serve).await;
         let t = TestConfig::new(
@@ -77,6 +88,12 @@ impl System {
 }
 
 /// The gateway speaks HTTP first, so readiness is its `/healthz`, not gRPC health.
+/// A loopback address with a port free right now (the OS's pick, released at once).
+fn free_loopback_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").to_string()
+}
+
 async fn spawn_gateway(config: maitre_kit::config::Config) -> RunningService {
     maitre_kit::testing::spawn_http(config, "/healthz", maitre_gateway::serve).await
 }

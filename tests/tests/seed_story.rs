@@ -265,6 +265,18 @@ async fn ownership_follows_the_seed(backend: Backend) {
         li["ownership"]["locked"], true,
         "the lock moves with her: {li}"
     );
+    // Wang's stats for the review: owned customers from assignment, follow-up counts asked
+    // of profile (so they are known, not zero by default).
+    let stats = story
+        .admin
+        .get("/v1/managers/wang/stats?periodStart=2026-01-01T00:00:00Z&periodEnd=2030-01-01T00:00:00Z")
+        .await
+        .ok();
+    assert_eq!(stats["followUpsKnown"], true, "{stats}");
+    assert!(
+        stats["owned"].as_str().and_then(|n| n.parse::<i64>().ok()) >= Some(2),
+        "{stats}"
+    );
     // Her profile follows the new owner too (profile follows assignment's log).
     let new_owner = li["ownership"]["managerId"]
         .as_str()

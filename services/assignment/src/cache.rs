@@ -11,11 +11,11 @@
 //!   fast path needs no database read either. Updates on this replica clear it at once;
 //!   other replicas see a change within [`POLICY_TTL`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use maitre_kit::coord::Coordination;
+use maitre_kit::ttl_map::TtlMap;
 
 use crate::domain::policy::AssignmentPolicy;
 use crate::storage::customers::CustomerRow;
@@ -97,35 +97,28 @@ pub struct EffectivePolicy {
     pub rules: AssignmentPolicy,
 }
 
-/// A cached policy with the moment it was loaded, per (chain, store).
-type PolicyEntries = HashMap<(String, String), (Instant, Arc<EffectivePolicy>)>;
-
-/// Per-replica cache of effective policies.
+/// Per-replica cache of effective policies, per (chain, store).
 #[derive(Default)]
 pub struct PolicyCache {
-    entries: Mutex<PolicyEntries>,
+    entries: TtlMap<(String, String), Arc<EffectivePolicy>>,
 }
 
 impl PolicyCache {
     pub fn get(&self, chain_id: &str, store_id: &str) -> Option<Arc<EffectivePolicy>> {
-        let entries = self.entries.lock().ok()?;
-        let (at, policy) = entries.get(&(chain_id.to_owned(), store_id.to_owned()))?;
-        (at.elapsed() < POLICY_TTL).then(|| policy.clone())
+        self.entries
+            .get(&(chain_id.to_owned(), store_id.to_owned()))
     }
 
     pub fn put(&self, chain_id: &str, store_id: &str, policy: Arc<EffectivePolicy>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(
-                (chain_id.to_owned(), store_id.to_owned()),
-                (Instant::now(), policy),
-            );
-        }
+        self.entries.insert(
+            (chain_id.to_owned(), store_id.to_owned()),
+            policy,
+            POLICY_TTL,
+        );
     }
 
     /// Forgets every policy of the chain (after an update on this replica).
     pub fn forget_chain(&self, chain_id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|(chain, _), _| chain != chain_id);
-        }
+        self.entries.retain(|(chain, _)| chain != chain_id);
     }
 }

@@ -25,3 +25,4 @@ pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod testing;
+pub mod ttl_map;

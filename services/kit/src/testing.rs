@@ -310,7 +310,9 @@ impl Drop for RunningService {
     }
 }
 
-/// Binds port 0 and runs `serve(config, listener, shutdown)`; waits until it accepts.
+/// Binds `config.listen` (port 0 from [`TestConfig`], or a port chosen in advance when
+/// another service must know it first) and runs `serve(config, listener, shutdown)`; waits
+/// until it accepts.
 pub async fn spawn<F, Fut, E>(config: crate::config::Config, serve: F) -> RunningService
 where
     F: FnOnce(
@@ -321,7 +323,7 @@ where
     Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -385,7 +387,7 @@ where
     Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -5,20 +5,26 @@
 //! An entry holds the verified caller and the token's expiry; it is only used while the
 //! token would still pass the expiry check. The key is the whole token, so a token that
 //! differs in any byte (another signature, another claim) is verified afresh. The map is
-//! bounded: when full, expired entries go, and if that frees nothing it starts over.
+//! bounded ([`TtlMap`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Caller;
+use crate::ttl_map::TtlMap;
 
 /// Tokens remembered per process.
 const CAPACITY: usize = 10_000;
 
-#[derive(Default)]
 pub(super) struct VerifiedTokens {
-    entries: Mutex<HashMap<String, (Caller, u64)>>,
+    entries: TtlMap<String, Caller>,
+}
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        Self {
+            entries: TtlMap::with_capacity(CAPACITY),
+        }
+    }
 }
 
 fn now_s() -> u64 {
@@ -28,27 +34,17 @@ fn now_s() -> u64 {
 }
 
 impl VerifiedTokens {
-    /// The caller of `token` if it was verified before and `valid_until` (expiry plus
-    /// leeway, seconds since the epoch) has not passed.
+    /// The caller of `token` if it was verified before and has not expired since.
     pub(super) fn get(&self, token: &str) -> Option<Caller> {
-        let entries = self.entries.lock().ok()?;
-        let (caller, valid_until) = entries.get(token)?;
-        (now_s() <= *valid_until).then(|| caller.clone())
+        self.entries.get(token)
     }
 
-    /// Remembers a verified caller until `valid_until`.
+    /// Remembers a verified caller until `valid_until` (expiry plus leeway, seconds since
+    /// the epoch).
     pub(super) fn put(&self, caller: &Caller, valid_until: u64) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= CAPACITY {
-            let now = now_s();
-            entries.retain(|_, (_, until)| *until >= now);
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(caller.token.clone(), (caller.clone(), valid_until));
+        let ttl = Duration::from_secs(valid_until.saturating_sub(now_s()));
+        self.entries
+            .insert(caller.token.clone(), caller.clone(), ttl);
     }
 }
 
@@ -83,7 +79,7 @@ mod tests {
         for i in 0..CAPACITY + 10 {
             cache.put(&caller(&format!("t{i}")), now_s() + 60);
         }
-        let size = cache.entries.lock().map(|e| e.len()).unwrap_or(0);
+        let size = cache.entries.len();
         assert!(size <= CAPACITY, "{size}");
         assert!(cache.get(&format!("t{}", CAPACITY + 9)).is_some());
     }

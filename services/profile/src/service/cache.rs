@@ -7,13 +7,10 @@
 //! are seen within [`TTL`]. Unknown stores are never remembered: a store created anywhere
 //! is usable at once.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use maitre_kit::ttl_map::TtlMap;
 use sea_orm::DatabaseConnection;
 
 use super::classify::{ClassContext, load_context};
@@ -25,19 +22,6 @@ use crate::{
 
 /// How long a copy is used before it is read again.
 pub const TTL: Duration = Duration::from_secs(2);
-/// Entries per map before stale ones are dropped (dish names come from free text).
-const MAX_ENTRIES: usize = 20_000;
-
-struct Entry<T> {
-    at: Instant,
-    value: T,
-}
-
-impl<T: Clone> Entry<T> {
-    fn fresh(&self) -> Option<T> {
-        (self.at.elapsed() < TTL).then(|| self.value.clone())
-    }
-}
 
 /// How an order line names a dish.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -46,37 +30,13 @@ enum DishKey {
     Name(String),
 }
 
-type Map<K, V> = Mutex<HashMap<K, Entry<V>>>;
-
-/// The caches of one service replica.
+/// The caches of one service replica (bounded: dish names come from free text).
 #[derive(Default)]
 pub struct Caches {
-    stores: Map<(String, String), StoreRow>,
-    dishes: Map<(String, DishKey), Option<DishRow>>,
-    class: Map<String, Arc<ClassContext>>,
-    blocked: Map<String, Arc<HashSet<IdentityKey>>>,
-}
-
-fn lookup<K: std::hash::Hash + Eq, V: Clone>(map: &Map<K, V>, key: &K) -> Option<V> {
-    map.lock().ok()?.get(key).and_then(Entry::fresh)
-}
-
-fn keep<K: std::hash::Hash + Eq, V>(map: &Map<K, V>, key: K, value: V) {
-    if let Ok(mut map) = map.lock() {
-        if map.len() >= MAX_ENTRIES {
-            map.retain(|_, entry| entry.at.elapsed() < TTL);
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-        }
-        map.insert(
-            key,
-            Entry {
-                at: Instant::now(),
-                value,
-            },
-        );
-    }
+    stores: TtlMap<(String, String), StoreRow>,
+    dishes: TtlMap<(String, DishKey), Option<DishRow>>,
+    class: TtlMap<String, Arc<ClassContext>>,
+    blocked: TtlMap<String, Arc<HashSet<IdentityKey>>>,
 }
 
 impl Caches {
@@ -88,12 +48,12 @@ impl Caches {
         store_id: &str,
     ) -> Result<Option<StoreRow>> {
         let key = (chain.to_owned(), store_id.to_owned());
-        if let Some(row) = lookup(&self.stores, &key) {
+        if let Some(row) = self.stores.get(&key) {
             return Ok(Some(row));
         }
         let row = stores::get(db, chain, store_id).await?;
         if let Some(row) = &row {
-            keep(&self.stores, key, row.clone());
+            self.stores.insert(key, row.clone(), TTL);
         }
         Ok(row)
     }
@@ -112,7 +72,7 @@ impl Caches {
             .chain(names.iter().map(|n| DishKey::Name(n.clone())));
         let (mut found, mut missing) = (Vec::new(), Vec::new());
         for key in wanted {
-            match lookup(&self.dishes, &(chain.to_owned(), key.clone())) {
+            match self.dishes.get(&(chain.to_owned(), key.clone())) {
                 Some(dish) => found.extend(dish),
                 None => missing.push(key),
             }
@@ -140,7 +100,7 @@ impl Caches {
                     DishKey::Name(n) => &d.name == n,
                 })
                 .cloned();
-            keep(&self.dishes, (chain.to_owned(), key), dish);
+            self.dishes.insert((chain.to_owned(), key), dish, TTL);
         }
         found.extend(rows);
         Ok(found)
@@ -148,11 +108,11 @@ impl Caches {
 
     /// The chain's class context (policy, follow-up rules, cut-offs).
     pub async fn class(&self, db: &DatabaseConnection, chain: &str) -> Result<Arc<ClassContext>> {
-        if let Some(ctx) = lookup(&self.class, &chain.to_owned()) {
+        if let Some(ctx) = self.class.get(chain) {
             return Ok(ctx);
         }
         let ctx = Arc::new(load_context(db, chain, Utc::now()).await?);
-        keep(&self.class, chain.to_owned(), ctx.clone());
+        self.class.insert(chain.to_owned(), ctx.clone(), TTL);
         Ok(ctx)
     }
 
@@ -162,39 +122,31 @@ impl Caches {
         db: &DatabaseConnection,
         chain: &str,
     ) -> Result<Arc<HashSet<IdentityKey>>> {
-        if let Some(keys) = lookup(&self.blocked, &chain.to_owned()) {
+        if let Some(keys) = self.blocked.get(chain) {
             return Ok(keys);
         }
         let keys = Arc::new(identity::blocked(db, chain).await?);
-        keep(&self.blocked, chain.to_owned(), keys.clone());
+        self.blocked.insert(chain.to_owned(), keys.clone(), TTL);
         Ok(keys)
     }
 
     /// Drops the chain's stores (a store changed).
     pub fn forget_stores(&self, chain: &str) {
-        if let Ok(mut map) = self.stores.lock() {
-            map.retain(|(c, _), _| c != chain);
-        }
+        self.stores.retain(|(c, _)| c != chain);
     }
 
     /// Drops the chain's menu look-ups (a dish changed).
     pub fn forget_menu(&self, chain: &str) {
-        if let Ok(mut map) = self.dishes.lock() {
-            map.retain(|(c, _), _| c != chain);
-        }
+        self.dishes.retain(|(c, _)| c != chain);
     }
 
     /// Drops the chain's class context (the policy changed).
     pub fn forget_class(&self, chain: &str) {
-        if let Ok(mut map) = self.class.lock() {
-            map.remove(chain);
-        }
+        self.class.retain(|c| c != chain);
     }
 
     /// Drops the chain's block list (it changed).
     pub fn forget_blocked(&self, chain: &str) {
-        if let Ok(mut map) = self.blocked.lock() {
-            map.remove(chain);
-        }
+        self.blocked.retain(|c| c != chain);
     }
 }
