@@ -31,6 +31,7 @@ use axum::{
     middleware,
     response::{Html, IntoResponse},
     routing::get,
+    serve::ListenerExt,
 };
 use maitre_kit::config::Config;
 use tokio::net::TcpListener;
@@ -107,6 +108,12 @@ pub async fn serve_with(
 ) -> Result<(), GatewayError> {
     let app = app(&config, &options).await?;
     tracing::info!(addr = ?listener.local_addr().ok(), "gateway serving");
+    // Small responses go out at once rather than waiting on the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

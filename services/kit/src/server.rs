@@ -3,8 +3,10 @@
 use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{service::Routes, transport::Server};
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 use tonic_health::ServingStatus;
 
 use crate::telemetry;
@@ -63,11 +65,16 @@ pub async fn serve_grpc(
     };
     Server::builder()
         .timeout(Duration::from_secs(30))
-        .tcp_nodelay(true)
         .layer(crate::metrics::MetricsLayer)
         .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // `Server::tcp_nodelay` only reaches sockets tonic accepts itself: accepted here,
+        // every connection must be told. Without it a response's header, data and trailer
+        // writes wait for the client's delayed ACK (~40 ms a call on Linux).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }
