@@ -32,6 +32,7 @@ on_both_backends!(
     bad_input_is_refused_by_field_and_writes_nothing,
     a_replayed_event_changes_nothing,
     concurrent_first_events_create_one_customer,
+    concurrent_copies_of_one_event_record_it_once,
     linking_keys_merges_and_moves_history,
     erasure_clears_keys_and_profile_but_keeps_aggregates,
     another_chain_sees_not_found,
@@ -230,6 +231,35 @@ async fn concurrent_first_events_create_one_customer(backend: Backend) {
             ra.customer.unwrap().customer_id,
             rb.customer.unwrap().customer_id,
             "round {round}"
+        );
+    }
+    assert_eq!(h.customer_count().await, 5);
+}
+
+/// No lock guards replays: the second copy fails on the unique external id and its retry
+/// finds the first.
+async fn concurrent_copies_of_one_event_record_it_once(backend: Backend) {
+    let h = Harness::start(backend).await;
+    for round in 0..5 {
+        let event = visit(
+            &format!("pos-copy-{round}"),
+            vec![phone(&format!("1370013700{round}"))],
+            8_800,
+        );
+        let (a, b) = tokio::join!(h.record(event.clone()), h.record(event));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            [a.duplicate, b.duplicate].iter().filter(|d| **d).count(),
+            1,
+            "round {round}: one copy recorded, one replayed"
+        );
+        assert_eq!(a.event.unwrap().event_id, b.event.unwrap().event_id);
+        let customer = b.customer.unwrap();
+        assert_eq!(a.customer.unwrap().customer_id, customer.customer_id);
+        assert_eq!(
+            customer.aggregates.unwrap().visits,
+            1,
+            "round {round}: counted once"
         );
     }
     assert_eq!(h.customer_count().await, 5);

@@ -20,7 +20,7 @@ use crate::{
         classify::ClassContext,
         ingest::{IngestContext, record as record_event},
         is_retryable,
-        locks::lock_all,
+        locks::lock_in_transaction,
     },
 };
 
@@ -83,14 +83,7 @@ pub(super) async fn record_batch(
             }
             index += 1;
         }
-        let names = prepared
-            .iter()
-            .flat_map(|(_, (e, i, _))| lock_names(chain, e, i))
-            .collect();
-        let locks = lock_all(&api.runtime.coord, names).await?;
-        let outcome = record_chunk(api, chain, &class, &prepared).await;
-        locks.release().await;
-        let (recorded, duplicates, failures) = outcome?;
+        let (recorded, duplicates, failures) = record_chunk(api, chain, &class, &prepared).await?;
         response.recorded += recorded;
         response.duplicates += duplicates;
         response.rejected += i64::try_from(failures.len()).unwrap_or(i64::MAX);
@@ -111,6 +104,10 @@ async fn record_chunk(
     items: &[Prepared],
 ) -> Result<(i64, i64, Vec<pb::BatchItemResult>)> {
     let guards = guards(api, chain).await?;
+    let names: Vec<String> = items
+        .iter()
+        .flat_map(|(_, (_, input, _))| lock_names(chain, input))
+        .collect();
     let bulk_items: Vec<Item<'_>> = items
         .iter()
         .map(|(_, (event, input, zone))| Item {
@@ -124,6 +121,7 @@ async fn record_chunk(
         attempt += 1;
         let result = async {
             let txn = begin_write(&api.runtime.db).await?;
+            lock_in_transaction(&txn, &names).await?;
             let chunk = Chunk {
                 log: &api.runtime.events,
                 chain,

@@ -19,7 +19,7 @@ use crate::{
         classify::ClassContext,
         ingest::{IngestContext, Recorded, record as record_event},
         is_retryable,
-        locks::{key_lock, lock_all},
+        locks::{customer_lock, key_lock, lock_in_transaction},
         view::{customer_for, customer_from, live_customer, require_customer_scope},
     },
     storage::followups,
@@ -94,19 +94,16 @@ pub(super) async fn prepare(
     Ok((event, input, zone))
 }
 
-pub(super) fn lock_names(chain: &str, event: &ContactEvent, input: &EventInput) -> Vec<String> {
+/// The locks recording `input` takes: its identity keys, and the customer it names.
+pub(super) fn lock_names(chain: &str, input: &EventInput) -> Vec<String> {
     let mut names: Vec<String> = input
         .keys
         .keys
         .iter()
         .map(|k| key_lock(chain, &k.canonical()))
         .collect();
-    names.push(format!(
-        "event:{chain}:{}:{}",
-        event.channel, event.external_id
-    ));
     if let Some(id) = &input.customer_id {
-        names.push(format!("customer:{chain}:{id}"));
+        names.push(customer_lock(chain, id));
     }
     names
 }
@@ -132,6 +129,7 @@ async fn record_once(
         attempt += 1;
         let result = async {
             let txn = begin_write(&api.runtime.db).await?;
+            lock_in_transaction(&txn, &lock_names(chain, input)).await?;
             let ctx = IngestContext {
                 log: &api.runtime.events,
                 chain,
@@ -176,10 +174,7 @@ pub(super) async fn record(
         .ok_or_else(|| Error::invalid("event", "is required"))?;
     let (event, input, zone) = prepare(api, caller, chain, event).await?;
     let class = api.caches.class(&api.runtime.db, chain).await?;
-    let locks = lock_all(&api.runtime.coord, lock_names(chain, &event, &input)).await?;
-    let recorded = record_once(api, chain, &class, &event, &input, zone).await;
-    locks.release().await;
-    let mut recorded = recorded?;
+    let mut recorded = record_once(api, chain, &class, &event, &input, zone).await?;
     api.runtime.events.committed();
 
     let owner = if recorded.duplicate {

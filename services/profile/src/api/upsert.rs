@@ -15,7 +15,7 @@ use crate::{
         classify::load_context,
         ingest::{IngestContext, resolve_customer},
         is_retryable,
-        locks::{key_lock, lock_all},
+        locks::{key_lock, lock_in_transaction},
         view::{customer_for, live_customer},
     },
     storage::{customer_stores, customers, identity, stores},
@@ -52,17 +52,17 @@ pub(super) async fn upsert(
     let paths = profile_convert::set_paths(&patch);
     let patch = profile_convert::from_proto("profile.", &patch)?;
     let class = load_context(&api.runtime.db, chain, Utc::now()).await?;
-    let names = keys
+    let names: Vec<String> = keys
         .keys
         .iter()
         .map(|k| key_lock(chain, &k.canonical()))
         .collect();
-    let locks = lock_all(&api.runtime.coord, names).await?;
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
         let result = async {
             let txn = begin_write(&api.runtime.db).await?;
+            lock_in_transaction(&txn, &names).await?;
             if let Some(first) = idempotency::recall::<pb::UpsertCustomerResponse>(
                 &txn,
                 chain,
@@ -123,7 +123,6 @@ pub(super) async fn upsert(
             other => break other,
         }
     };
-    locks.release().await;
     let (mut response, row) = outcome?;
     api.runtime.events.committed();
     let row = match row {
