@@ -33,6 +33,7 @@ on_both_backends!(
     a_replayed_event_changes_nothing,
     concurrent_first_events_create_one_customer,
     concurrent_copies_of_one_event_record_it_once,
+    concurrent_calls_are_recorded_together_and_refused_alone,
     linking_keys_merges_and_moves_history,
     erasure_clears_keys_and_profile_but_keeps_aggregates,
     another_chain_sees_not_found,
@@ -263,6 +264,62 @@ async fn concurrent_copies_of_one_event_record_it_once(backend: Backend) {
         );
     }
     assert_eq!(h.customer_count().await, 5);
+}
+
+/// Concurrent calls share transactions (group commit): every good event is counted once
+/// on its customer, and an event refused for itself is refused alone, writing nothing.
+async fn concurrent_calls_are_recorded_together_and_refused_alone(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let mut calls = Vec::new();
+    for guest in 0..8 {
+        for visit_no in 0..2 {
+            let event = visit(
+                &format!("pos-g{guest}-v{visit_no}"),
+                vec![phone(&format!("1350013500{guest}"))],
+                1_000,
+            );
+            calls.push((true, event));
+        }
+        let mut unknown = visit(
+            &format!("pos-bad-{guest}"),
+            vec![key(IdentityKind::MemberCard, &format!("BAD-{guest}"))],
+            1_000,
+        );
+        unknown.customer_id = format!("no-such-customer-{guest}");
+        calls.push((false, unknown));
+    }
+    let answers = futures::future::join_all(calls.iter().map(|(_, e)| h.record(e.clone()))).await;
+    let mut customers = std::collections::HashMap::new();
+    for ((good, event), answer) in calls.iter().zip(answers) {
+        if *good {
+            let answer = answer.unwrap_or_else(|s| panic!("{}: {s:?}", event.external_id));
+            assert!(!answer.duplicate);
+            let customer = answer.customer.unwrap();
+            customers.insert(customer.customer_id, ());
+        } else {
+            let refused = answer.unwrap_err();
+            assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+            assert_eq!(field(&refused), "event.customer_id");
+        }
+    }
+    assert_eq!(customers.len(), 8, "one customer per guest");
+    assert_eq!(h.customer_count().await, 8, "refused events created nobody");
+    for guest in 0..8 {
+        let found = h
+            .api()
+            .lookup_customer(req(
+                pb::LookupCustomerRequest {
+                    identity_key: Some(phone(&format!("1350013500{guest}"))),
+                },
+                &hq(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap();
+        assert_eq!(found.aggregates.unwrap().visits, 2, "guest {guest}");
+    }
 }
 
 async fn linking_keys_merges_and_moves_history(backend: Backend) {

@@ -28,7 +28,6 @@ use crate::domain::value_lock::{SpendEntry, counted_spend_fen};
 use crate::error::Error;
 use crate::storage::contacts::{self, ContactRow};
 use crate::storage::customers::{self, CustomerRow};
-use crate::storage::managers;
 use crate::time::from_micros;
 
 /// One validated contact.
@@ -149,28 +148,32 @@ impl Engine {
                 changed: false,
             });
         }
-        let mut before = customers::get_for_update(&txn, chain_id, &input.customer_id).await?;
-        if before.is_none() {
+        let via_id = input.contact_manager_id.as_str();
+        let mut read =
+            customers::get_for_update_with_manager(&txn, chain_id, &input.customer_id, via_id)
+                .await?;
+        if read.is_none() {
             customers::insert(
                 &txn,
                 chain_id,
                 &CustomerRow::new(&input.customer_id, &input.store_id),
             )
             .await?;
-            before = customers::get_for_update(&txn, chain_id, &input.customer_id).await?;
+            read =
+                customers::get_for_update_with_manager(&txn, chain_id, &input.customer_id, via_id)
+                    .await?;
         }
-        let before = before.ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
+        let (before, via_status) =
+            read.ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
         // A contact older than the last recorded one is not the *last* contact (a late or
         // replayed delivery): it counts its spend but names no manager.
         let stale = occurred_us < before.last_contact_us;
-        let via = if stale || input.contact_manager_id.is_empty() {
+        let via = if stale || via_id.is_empty() {
             None
         } else {
-            let status = managers::status_of(&txn, chain_id, &input.contact_manager_id)
-                .await?
-                .ok_or_else(|| Error::not_found("manager", &input.contact_manager_id))?;
+            let status = via_status.ok_or_else(|| Error::not_found("manager", via_id))?;
             let manager = Manager {
-                id: ManagerId::new(&input.contact_manager_id),
+                id: ManagerId::new(via_id),
                 store_ids: Default::default(),
                 status,
                 max_customers: None,

@@ -8,6 +8,7 @@ use super::{all, exec, one};
 use crate::domain::HistoryReason;
 use crate::domain::ManagerId;
 use crate::domain::ownership::OwnerState;
+use crate::domain::roster::ManagerStatus;
 use crate::domain::value_lock::ValueLock;
 use crate::error::Error;
 
@@ -153,6 +154,40 @@ pub async fn get_for_update(
     .as_ref()
     .map(from_row)
     .transpose()
+}
+
+/// [`get_for_update`], and in the same read the status of manager `manager_id` of the
+/// chain (`None`: no such manager) — what a contact through that manager needs, in one
+/// round trip instead of two.
+pub async fn get_for_update_with_manager(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    manager_id: &str,
+) -> Result<Option<(CustomerRow, Option<ManagerStatus>)>, Error> {
+    let lock = if maitre_kit::db::is_postgres(conn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let Some(row) = one(
+        conn,
+        &format!(
+            "SELECT {COLUMNS}, (SELECT m.status FROM asg_manager m \
+               WHERE m.chain_id = $1 AND m.manager_id = $3) AS via_status \
+             FROM asg_customer WHERE chain_id = $1 AND customer_id = $2{lock}"
+        ),
+        [chain_id.into(), customer_id.into(), manager_id.into()],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let status = row
+        .try_get::<Option<String>>("", "via_status")?
+        .map(|s| super::managers::parse_status(&s))
+        .transpose()?;
+    Ok(Some((from_row(&row)?, status)))
 }
 
 /// Inserts `row` as version 1 unless the customer exists; `true` when inserted.

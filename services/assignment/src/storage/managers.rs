@@ -24,7 +24,7 @@ pub fn status_name(status: ManagerStatus) -> &'static str {
     }
 }
 
-fn parse_status(name: &str) -> Result<ManagerStatus, Error> {
+pub(crate) fn parse_status(name: &str) -> Result<ManagerStatus, Error> {
     match name {
         "on_duty" => Ok(ManagerStatus::OnDuty),
         "off_duty" => Ok(ManagerStatus::OffDuty),

@@ -2,10 +2,8 @@
 //! Independent events of a chunk are recorded set-based (`service::bulk`); the others one
 //! by one, each in a savepoint so a rejected one writes nothing.
 
-use chrono::Utc;
 use maitre_kit::auth::Caller;
 use maitre_proto::profile::v1::{self as pb, ContactEvent};
-use sea_orm::TransactionTrait;
 
 use super::{
     ProfileServiceApi,
@@ -15,12 +13,9 @@ use crate::{
     convert::event::EventInput,
     error::{Error, Result},
     service::{
-        begin_write,
-        bulk::{self, Chunk, Item},
+        bulk::Item,
         classify::ClassContext,
-        ingest::{IngestContext, record as record_event},
-        is_retryable,
-        locks::lock_in_transaction,
+        group::{Group, ItemOutcome, is_item_error, record_group},
     },
 };
 
@@ -28,8 +23,6 @@ use crate::{
 const MAX_BATCH: usize = 10_000;
 /// Events per transaction in a batch.
 const CHUNK: usize = 500;
-/// Attempts of one transaction that met a retryable conflict.
-const ATTEMPTS: usize = 5;
 
 fn rejected(index: usize, error: &Error) -> pb::BatchItemResult {
     let (field, message) = match error {
@@ -43,16 +36,6 @@ fn rejected(index: usize, error: &Error) -> pb::BatchItemResult {
         error_field: field,
         ..pb::BatchItemResult::default()
     }
-}
-
-fn is_item_error(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::InvalidArgument { .. }
-            | Error::FailedPrecondition { .. }
-            | Error::NotFound { .. }
-            | Error::PermissionDenied(_)
-    ) || matches!(error, Error::Status(s) if s.code() == tonic::Code::PermissionDenied)
 }
 
 pub(super) async fn record_batch(
@@ -95,8 +78,7 @@ pub(super) async fn record_batch(
 
 type Prepared = (usize, (ContactEvent, EventInput, chrono_tz::Tz));
 
-/// One transaction for a chunk: its independent events set-based, then the others in the
-/// chunk's order, each in a savepoint so a rejected one writes nothing.
+/// One transaction for a chunk (`service::group`): `(recorded, duplicates, refusals)`.
 async fn record_chunk(
     api: &ProfileServiceApi,
     chain: &str,
@@ -108,7 +90,7 @@ async fn record_chunk(
         .iter()
         .flat_map(|(_, (_, input, _))| lock_names(chain, input))
         .collect();
-    let bulk_items: Vec<Item<'_>> = items
+    let group_items: Vec<Item<'_>> = items
         .iter()
         .map(|(_, (event, input, zone))| Item {
             event,
@@ -116,56 +98,22 @@ async fn record_chunk(
             zone: *zone,
         })
         .collect();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = async {
-            let txn = begin_write(&api.runtime.db).await?;
-            lock_in_transaction(&txn, &names).await?;
-            let chunk = Chunk {
-                log: &api.runtime.events,
-                chain,
-                class,
-                guards: &guards,
-                now: Utc::now(),
-            };
-            let outcome = bulk::record_independent(&txn, &chunk, &bulk_items).await?;
-            let (mut recorded, mut duplicates, mut failures) =
-                (outcome.recorded, outcome.duplicates, Vec::new());
-            for pos in outcome.rest {
-                let (index, (event, input, zone)) = &items[pos];
-                let ctx = IngestContext {
-                    log: &api.runtime.events,
-                    chain,
-                    class,
-                    guards: &guards,
-                    store_zone: *zone,
-                    now: Utc::now(),
-                };
-                let savepoint = txn.begin().await?;
-                match record_event(&savepoint, &ctx, input, event).await {
-                    Ok(r) => {
-                        savepoint.commit().await?;
-                        if r.duplicate {
-                            duplicates += 1
-                        } else {
-                            recorded += 1
-                        }
-                    }
-                    Err(e) if is_item_error(&e) => {
-                        savepoint.rollback().await?;
-                        failures.push(rejected(*index, &in_event(e)));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            txn.commit().await?;
-            Ok((recorded, duplicates, failures))
-        }
-        .await;
-        match result {
-            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => continue,
-            other => return other,
+    let group = Group {
+        db: &api.runtime.db,
+        log: &api.runtime.events,
+        chain,
+        class,
+        guards: &guards,
+    };
+    let outcomes = record_group(&group, &group_items, &names).await?;
+    let (mut recorded, mut duplicates, mut refusals) = (0, 0, Vec::new());
+    for ((index, _), outcome) in items.iter().zip(outcomes) {
+        match outcome {
+            ItemOutcome::Recorded(r) if r.duplicate => duplicates += 1,
+            ItemOutcome::Recorded(_) => recorded += 1,
+            ItemOutcome::Replayed => duplicates += 1,
+            ItemOutcome::Refused(e) => refusals.push(rejected(*index, &in_event(e))),
         }
     }
+    Ok((recorded, duplicates, refusals))
 }

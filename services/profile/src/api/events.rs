@@ -15,18 +15,14 @@ use crate::{
     error::{Error, Result},
     owner::{ContactForOwner, unknown_owner},
     service::{
-        begin_write,
-        classify::ClassContext,
-        ingest::{IngestContext, Recorded, record as record_event},
-        is_retryable,
-        locks::{customer_lock, key_lock, lock_in_transaction},
+        group::ItemOutcome,
+        group_commit::Pending,
+        ingest::{Recorded, replayed},
+        locks::{customer_lock, key_lock},
         view::{customer_for, customer_from, live_customer, require_customer_scope},
     },
     storage::followups,
 };
-
-/// Attempts of one transaction that met a retryable conflict.
-const ATTEMPTS: usize = 5;
 
 /// Fills order lines from the menu: a line with a known dish id takes the menu's
 /// category when it sent none; a line sent by name only takes the dish's id (ARCHITECTURE
@@ -115,41 +111,6 @@ pub(super) async fn guards(api: &ProfileServiceApi, chain: &str) -> Result<Ident
     })
 }
 
-async fn record_once(
-    api: &ProfileServiceApi,
-    chain: &str,
-    class: &ClassContext,
-    event: &ContactEvent,
-    input: &EventInput,
-    zone: chrono_tz::Tz,
-) -> Result<Recorded> {
-    let guards = guards(api, chain).await?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = async {
-            let txn = begin_write(&api.runtime.db).await?;
-            lock_in_transaction(&txn, &lock_names(chain, input)).await?;
-            let ctx = IngestContext {
-                log: &api.runtime.events,
-                chain,
-                class,
-                guards: &guards,
-                store_zone: zone,
-                now: Utc::now(),
-            };
-            let recorded = record_event(&txn, &ctx, input, event).await?;
-            txn.commit().await?;
-            Ok::<_, Error>(recorded)
-        }
-        .await;
-        match result {
-            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => continue,
-            other => return other.map_err(in_event),
-        }
-    }
-}
-
 /// Identity failures found while recording name the event's field.
 pub(super) fn in_event(error: Error) -> Error {
     match error {
@@ -173,9 +134,22 @@ pub(super) async fn record(
         .event
         .ok_or_else(|| Error::invalid("event", "is required"))?;
     let (event, input, zone) = prepare(api, caller, chain, event).await?;
-    let class = api.caches.class(&api.runtime.db, chain).await?;
-    let mut recorded = record_once(api, chain, &class, &event, &input, zone).await?;
-    api.runtime.events.committed();
+    let occurred_at_us = input.validated.event.occurred_at.timestamp_micros();
+    let (channel, external_id) = (event.channel, event.external_id.clone());
+    let pending = Pending {
+        chain: chain.to_owned(),
+        class: api.caches.class(&api.runtime.db, chain).await?,
+        blocked: api.caches.blocked(&api.runtime.db, chain).await?,
+        lock_names: lock_names(chain, &input),
+        event,
+        input,
+        zone,
+    };
+    let mut recorded = match api.group_commit.record(pending).await? {
+        ItemOutcome::Recorded(recorded) => *recorded,
+        ItemOutcome::Replayed => replayed(&api.runtime.db, chain, channel, &external_id).await?,
+        ItemOutcome::Refused(e) => return Err(in_event(e)),
+    };
 
     let owner = if recorded.duplicate {
         // Replays change nothing and ask nobody: the owner as last reported.
@@ -189,7 +163,7 @@ pub(super) async fn record(
             store_id: recorded.event.store_id.clone(),
             contact_manager_id: recorded.event.manager_id.clone(),
             amount_fen: recorded.event.amount.as_ref().map_or(0, |m| m.amount_fen),
-            occurred_at_us: input.validated.event.occurred_at.timestamp_micros(),
+            occurred_at_us,
             source_event_id: recorded.event.event_id.clone(),
         };
         let owner = api.owner.owner_after_contact(&contact, &caller.token).await;

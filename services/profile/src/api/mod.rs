@@ -29,7 +29,7 @@ use crate::{
     domain::event::EventLimits,
     error::Result,
     owner::{GrpcOwnerDecider, OwnerDecider},
-    service::cache::Caches,
+    service::{cache::Caches, group_commit::GroupCommit},
 };
 
 /// Largest page of any list.
@@ -42,6 +42,7 @@ pub struct ProfileServiceApi {
     owner: Arc<dyn OwnerDecider>,
     limits: EventLimits,
     caches: Arc<Caches>,
+    group_commit: Arc<GroupCommit>,
 }
 
 impl ProfileServiceApi {
@@ -53,7 +54,12 @@ impl ProfileServiceApi {
 
     /// Handlers with another owner decider (tests use a fake).
     pub fn with_owner_decider(runtime: Runtime, owner: Arc<dyn OwnerDecider>) -> Self {
+        let group_commit = Arc::new(GroupCommit::start(
+            runtime.db.clone(),
+            runtime.events.clone(),
+        ));
         Self {
+            group_commit,
             runtime,
             owner,
             limits: EventLimits::default(),

@@ -19,7 +19,11 @@ use maitre_kit::eventlog::EventLog;
 use maitre_proto::profile::v1::ContactEvent;
 use sea_orm::ConnectionTrait;
 
-use super::{apply::apply_event, classify::ClassContext, ingest::IngestContext};
+use super::{
+    apply::apply_event,
+    classify::ClassContext,
+    ingest::{IngestContext, Recorded, new_customer_keys},
+};
 use crate::{
     convert::event::EventInput,
     domain::{
@@ -49,13 +53,15 @@ pub struct Chunk<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// What [`record_independent`] did.
+/// What [`record_independent`] did, by position in the items.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub recorded: i64,
-    /// Events whose `(channel, external_id)` was recorded before the chunk.
-    pub duplicates: i64,
-    /// Positions (in the items) left for the per-event path, in order.
+    /// The events it recorded.
+    pub recorded: Vec<(usize, Recorded)>,
+    /// Events whose `(channel, external_id)` was recorded before the chunk (nothing written,
+    /// the first recording not read).
+    pub replays: Vec<usize>,
+    /// Positions left for the per-event path, in order.
     pub rest: Vec<usize>,
 }
 
@@ -90,7 +96,7 @@ pub async fn record_independent(
         let external = (item.event.channel, item.event.external_id.as_str());
         if seen_before.contains(&(external.0, external.1.to_owned())) {
             // A replay writes nothing, so it cannot influence any other event.
-            outcome.duplicates += 1;
+            outcome.replays.push(pos);
         } else {
             live.push(pos);
             *external_uses.entry(external).or_default() += 1;
@@ -210,11 +216,28 @@ pub async fn record_independent(
             now: chunk.now,
         };
         let writes = apply_event(&ctx, item.input, item.event, &mut row, created);
+        let links_before = links.len();
         links.extend(
             keys_to_link
                 .into_iter()
                 .map(|k| (k, row.customer_id.clone())),
         );
+        // A new customer's keys and stores are exactly what is written for it.
+        let keys = created.then(|| {
+            let keys = links.iter().map(|(k, _)| k.clone());
+            new_customer_keys(keys.skip(links_before), &writes.stores)
+        });
+        outcome.recorded.push((
+            pos,
+            Recorded {
+                event: writes.stored.clone(),
+                customer: row.clone(),
+                duplicate: false,
+                created,
+                merged_ids: Vec::new(),
+                keys,
+            },
+        ));
         stored.push((writes.stored, writes.occurred_at_us));
         stores.extend(writes.stores);
         plans.extend(writes.plans);
@@ -224,7 +247,6 @@ pub async fn record_independent(
         } else {
             changed_rows.push(row);
         }
-        outcome.recorded += 1;
     }
     outcome.rest.sort_unstable();
 

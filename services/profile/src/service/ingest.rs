@@ -199,6 +199,43 @@ async fn link_keys(
     identity::link_many(conn, ctx.chain, &links, ctx.now.timestamp_micros()).await
 }
 
+/// What a replay of an event answers: the first recording of its `(channel, external_id)`
+/// and that event's customer as it is now.
+pub async fn replayed(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    channel: i32,
+    external_id: &str,
+) -> Result<Recorded> {
+    let first = events::find_external(conn, chain, channel, external_id)
+        .await?
+        .ok_or_else(|| Error::not_found("event", external_id))?;
+    let customer = live_customer(conn, chain, &first.customer_id).await?;
+    Ok(Recorded {
+        event: first,
+        customer,
+        duplicate: true,
+        created: false,
+        merged_ids: Vec::new(),
+        keys: None,
+    })
+}
+
+/// The canonical keys and store ids of a customer created with `keys` and `stores` (what
+/// [`Recorded::keys`] holds), sorted and without repeats.
+pub fn new_customer_keys(
+    keys: impl Iterator<Item = IdentityKey>,
+    stores: &[(String, String)],
+) -> (Vec<String>, Vec<String>) {
+    let mut keys: Vec<String> = keys.map(|k| k.canonical()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut stores: Vec<String> = stores.iter().map(|(_, s)| s.clone()).collect();
+    stores.sort();
+    stores.dedup();
+    (keys, stores)
+}
+
 /// Records `input` (its contract form `event`) unless `(channel, external_id)` was seen.
 pub async fn record(
     conn: &impl ConnectionTrait,
@@ -216,18 +253,7 @@ pub async fn record(
     )
     .await?;
     let Some(matches) = matched else {
-        let first = events::find_external(conn, ctx.chain, event.channel, &event.external_id)
-            .await?
-            .ok_or_else(|| Error::not_found("event", event.external_id.clone()))?;
-        let customer = live_customer(conn, ctx.chain, &first.customer_id).await?;
-        return Ok(Recorded {
-            event: first,
-            customer,
-            duplicate: true,
-            created: false,
-            merged_ids: Vec::new(),
-            keys: None,
-        });
+        return replayed(conn, ctx.chain, event.channel, &event.external_id).await;
     };
     let now_us = ctx.now.timestamp_micros();
     let resolving = resolve_matched(
@@ -265,19 +291,8 @@ pub async fn record(
     batch.run(conn).await?;
     ctx.log.append_all(conn, ctx.chain, writes.outbox).await?;
     // A new customer's keys and stores are exactly what was just written.
-    let keys = created.then(|| {
-        let mut keys: Vec<String> = resolving
-            .keys_to_link
-            .iter()
-            .map(IdentityKey::canonical)
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let mut stores: Vec<String> = writes.stores.iter().map(|(_, s)| s.clone()).collect();
-        stores.sort();
-        stores.dedup();
-        (keys, stores)
-    });
+    let keys =
+        created.then(|| new_customer_keys(resolving.keys_to_link.iter().cloned(), &writes.stores));
     Ok(Recorded {
         event: writes.stored,
         customer: row,

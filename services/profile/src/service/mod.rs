@@ -5,6 +5,8 @@ pub mod apply;
 pub mod bulk;
 pub mod cache;
 pub mod classify;
+pub mod group;
+pub mod group_commit;
 pub mod ingest;
 pub mod locks;
 pub mod merge;
