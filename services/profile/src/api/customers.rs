@@ -20,7 +20,7 @@ use crate::{
         begin_write,
         classify::load_context,
         merge,
-        view::{customer_for, live_customer, require_customer_scope},
+        view::{customer_for, customer_from, live_customer, require_customer_scope},
     },
     storage::customers,
 };
@@ -64,12 +64,14 @@ pub(super) async fn lookup(
 ) -> Result<pb::LookupCustomerResponse> {
     let chain = caller.chain()?;
     let key = parse_one_key("identity_key", r.identity_key.as_ref())?;
-    let Some(row) = customers::by_key(&api.runtime.db, chain, &key.canonical()).await? else {
+    let Some((row, keys, stores)) =
+        customers::by_key_with_view(&api.runtime.db, chain, &key.canonical()).await?
+    else {
         return Err(Error::not_found("customer with identity key", key.kind()));
     };
     // The front desk finds arriving guests of any store; what it sees is masked.
     Ok(pb::LookupCustomerResponse {
-        customer: Some(customer_for(&api.runtime.db, chain, &row, caller).await?),
+        customer: Some(customer_from(&row, &keys, stores, caller)?),
     })
 }
 

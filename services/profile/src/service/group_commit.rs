@@ -24,6 +24,7 @@ use crate::{
     convert::event::EventInput,
     domain::{identity::IdentityKey, resolution::IdentityGuards},
     error::{Error, Result},
+    storage::customer_stores,
 };
 
 /// Events one transaction records at most.
@@ -113,7 +114,9 @@ async fn write_groups(
 /// Records one chain's waiting events together; if the transaction fails, one at a time.
 async fn write_chain_group(db: &DatabaseConnection, log: &EventLog, group: Vec<Waiting>) {
     match write(db, log, &group).await {
-        Ok(outcomes) => {
+        Ok(mut outcomes) => {
+            let chain = &group[0].pending.chain;
+            fill_views(db, chain, &mut outcomes).await;
             for (waiting, outcome) in group.into_iter().zip(outcomes) {
                 let _ = waiting.reply.send(Ok(outcome));
             }
@@ -133,6 +136,30 @@ async fn write_chain_group(db: &DatabaseConnection, log: &EventLog, group: Vec<W
                 });
                 let _ = waiting.reply.send(outcome);
             }
+        }
+    }
+}
+
+/// Reads, for every recorded event whose customer existed before, the customer's keys and
+/// stores — what its answer shows — in one round trip for the group rather than one per
+/// caller. Best effort: a caller left without them reads its own.
+async fn fill_views(db: &DatabaseConnection, chain: &str, outcomes: &mut [ItemOutcome]) {
+    let ids: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            ItemOutcome::Recorded(r) if r.keys.is_none() => Some(r.customer.customer_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let Ok(found) = customer_stores::keys_and_stores_of(db, chain, &ids).await else {
+        return;
+    };
+    for outcome in outcomes {
+        if let ItemOutcome::Recorded(r) = outcome
+            && r.keys.is_none()
+            && let Some(view) = found.get(&r.customer.customer_id)
+        {
+            r.keys = Some(view.clone());
         }
     }
 }

@@ -34,8 +34,8 @@ pub struct Recorded {
     pub duplicate: bool,
     pub created: bool,
     pub merged_ids: Vec<String>,
-    /// The customer's canonical keys and stores when recording just wrote all of them (a
-    /// new customer), so the answer needs no read.
+    /// The customer's canonical keys and stores when known without another read (a new
+    /// customer: what recording wrote; group commit reads a group's at once).
     pub keys: Option<(Vec<String>, Vec<String>)>,
 }
 

@@ -1,10 +1,12 @@
 //! The `customer_stores` table: the stores each customer has contact with (home store and
 //! visits), which scopes what store staff may see.
 
+use std::collections::HashMap;
+
 use maitre_kit::db::stmt;
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, writes::Writes};
+use super::{col, to_json, writes::Writes};
 use crate::error::Result;
 
 /// Records that the customer has contact with `store_id` (home store or a visit).
@@ -60,28 +62,57 @@ pub async fn keys_and_stores(
     chain: &str,
     customer_id: &str,
 ) -> Result<(Vec<String>, Vec<String>)> {
+    let mut found = keys_and_stores_of(conn, chain, &[customer_id.to_owned()]).await?;
+    Ok(found.remove(customer_id).unwrap_or_default())
+}
+
+/// [`keys_and_stores`] of several customers in one round trip; a customer with neither is
+/// absent from the map.
+pub async fn keys_and_stores_of(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    customer_ids: &[String],
+) -> Result<HashMap<String, (Vec<String>, Vec<String>)>> {
+    let mut found: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+    if customer_ids.is_empty() {
+        return Ok(found);
+    }
+    let sql = if maitre_kit::db::is_postgres(conn) {
+        // One index probe per customer whatever the planner's statistics say (`OFFSET 0`
+        // keeps the per-customer subquery from being planned as one big join).
+        "SELECT w.x AS customer_id, m.what, m.v FROM jsonb_array_elements_text($2::jsonb) AS w(x) \
+         CROSS JOIN LATERAL ( \
+           SELECT 0 AS what, identity_key AS v FROM identity_links \
+           WHERE chain_id = $1 AND customer_id = w.x \
+           UNION ALL \
+           SELECT 1 AS what, store_id AS v FROM customer_stores \
+           WHERE chain_id = $1 AND customer_id = w.x OFFSET 0) m"
+    } else {
+        "SELECT customer_id, 0 AS what, identity_key AS v FROM identity_links \
+         WHERE chain_id = $1 AND customer_id IN (SELECT value FROM json_each($2)) \
+         UNION ALL \
+         SELECT customer_id, 1 AS what, store_id AS v FROM customer_stores \
+         WHERE chain_id = $1 AND customer_id IN (SELECT value FROM json_each($2))"
+    };
     let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            "SELECT 0 AS what, identity_key AS v FROM identity_links WHERE chain_id = $1 AND customer_id = $2 \
-             UNION ALL \
-             SELECT 1 AS what, store_id AS v FROM customer_stores WHERE chain_id = $1 AND customer_id = $2",
-            [chain.into(), customer_id.into()],
-        ))
+        .query_all_raw(stmt(conn, sql, [chain.into(), to_json(&customer_ids)?]))
         .await?;
-    let (mut keys, mut stores) = (Vec::new(), Vec::new());
     for row in &rows {
+        let id: String = col(row, "customer_id")?;
         let what: i32 = col(row, "what")?;
         let value: String = col(row, "v")?;
+        let (keys, stores) = found.entry(id).or_default();
         if what == 0 {
             keys.push(value)
         } else {
             stores.push(value)
         }
     }
-    keys.sort();
-    stores.sort();
-    Ok((keys, stores))
+    for (keys, stores) in found.values_mut() {
+        keys.sort();
+        stores.sort();
+    }
+    Ok(found)
 }
 
 /// The stores a customer has contact with.

@@ -167,18 +167,30 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
-/// The live customer an identity key (canonical) names: the first created when legacy
-/// links give it several (the look-up rule), in one read.
-pub async fn by_key(
+/// The live customer an identity key (canonical) names — the first created when legacy
+/// links give it several (the look-up rule) — with its identity keys and stores (canonical
+/// text, sorted), what its contract form needs, in one read.
+pub async fn by_key_with_view(
     conn: &impl ConnectionTrait,
     chain: &str,
     canonical_key: &str,
-) -> Result<Option<CustomerRow>> {
+) -> Result<Option<(CustomerRow, Vec<String>, Vec<String>)>> {
+    // A JSON array as text: PostgreSQL's json_agg is `json`, so cast; SQLite's is text.
+    let (list, as_text) = if is_postgres(conn) {
+        ("json_agg", "::text")
+    } else {
+        ("json_group_array", "")
+    };
     let row = conn
         .query_one_raw(stmt(
             conn,
             &format!(
-                "SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND merged_into IS NULL \
+                "SELECT {COLUMNS}, \
+                 (SELECT COALESCE({list}(l.identity_key){as_text}, '[]') FROM identity_links l \
+                  WHERE l.chain_id = $1 AND l.customer_id = c.customer_id) AS view_keys, \
+                 (SELECT COALESCE({list}(s.store_id){as_text}, '[]') FROM customer_stores s \
+                  WHERE s.chain_id = $1 AND s.customer_id = c.customer_id) AS view_stores \
+                 FROM customers c WHERE chain_id = $1 AND merged_into IS NULL \
                  AND customer_id IN (SELECT customer_id FROM identity_links \
                  WHERE chain_id = $1 AND identity_key = $2) \
                  ORDER BY created_at_us, customer_id LIMIT 1"
@@ -186,7 +198,20 @@ pub async fn by_key(
             [chain.into(), canonical_key.into()],
         ))
         .await?;
-    row.as_ref().map(from_row).transpose()
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let list_of = |column: &str| -> Result<Vec<String>> {
+        let text: String = col(&row, column)?;
+        let mut values: Vec<String> = from_json(column, &text)?;
+        values.sort();
+        Ok(values)
+    };
+    Ok(Some((
+        from_row(&row)?,
+        list_of("view_keys")?,
+        list_of("view_stores")?,
+    )))
 }
 
 /// One customer, row-locked until the transaction ends (PostgreSQL; SQLite serialises
