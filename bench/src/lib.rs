@@ -17,3 +17,8 @@ pub mod summary_csv;
 pub mod synthetic;
 pub mod tagging;
 pub mod timing;
+
+/// The allocator the `maitre` binary runs with, so the services measured here allocate as
+/// they do when deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
