@@ -234,9 +234,11 @@ async fn steps(scale: &Scale, url: &str, raw_key: &str) -> Result<String> {
             )),
         },
     ];
-    let mut report = "assignment — PostgreSQL + Redis, gRPC on loopback, service and load in one \
-                      process; raw Redis measured in the same run, same concurrency.\n"
-        .to_owned();
+    let mut report = format!(
+        "assignment — PostgreSQL ({}) + Redis, gRPC on loopback, service and load in one \
+         process; raw Redis measured in the same run, same concurrency.\n",
+        maitre_kit::testing::postgres_url()
+    );
     for (name, result) in [
         ("fast", &fast),
         ("raw", &raw),

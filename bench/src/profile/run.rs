@@ -115,12 +115,13 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
         },
     ];
     let mut report = format!(
-        "profile — PostgreSQL + Redis, gRPC on loopback, service and load in one process.\n\
+        "profile — PostgreSQL ({}) + Redis, gRPC on loopback, service and load in one process.\n\
          Before the look-ups the import settles ({settled:.1} s): its events are published, \
          the tables analysed and a checkpoint written.\n\
          Assignment upstream: {ASSIGNMENT_UPSTREAM} (refused at once; owner.known = false).\n\
          Customers stored for the look-ups: {} of the issue's 1,000,000 \
          (batch import for at most {} s).\n",
+        maitre_kit::testing::postgres_url(),
         thousands(customers as f64),
         scale.import_budget.as_secs()
     );

@@ -1,8 +1,11 @@
 //! Test backends: a fresh SQLite file or a fresh PostgreSQL schema per test, and a fresh
 //! Redis key prefix, so tests run in parallel against the real servers.
 //!
-//! `MAITRE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
-//! `MAITRE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point them elsewhere.
+//! `MAITRE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test?sslmode=disable`)
+//! and `MAITRE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point them elsewhere. The
+//! default PostgreSQL is on loopback, so it is reached without TLS: encrypting a connection
+//! that never leaves the machine only spends CPU on both ends (the benchmarks share these
+//! defaults and say so).
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -23,10 +26,10 @@ pub enum Backend {
     Production,
 }
 
-/// PostgreSQL URL for tests.
+/// PostgreSQL URL for tests (and benchmarks).
 pub fn postgres_url() -> String {
     std::env::var("MAITRE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into())
 }
 
 /// Redis URL for tests.
