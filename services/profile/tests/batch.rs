@@ -24,21 +24,6 @@ macro_rules! on_both_backends {
 
 on_both_backends!(independent_and_dependent_events_record_as_one_by_one);
 
-async fn lookup(h: &Harness, number: &str) -> pb::Customer {
-    h.api()
-        .lookup_customer(req(
-            pb::LookupCustomerRequest {
-                identity_key: Some(phone(number)),
-            },
-            &hq(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .customer
-        .unwrap()
-}
-
 async fn independent_and_dependent_events_record_as_one_by_one(
     backend: maitre_kit::testing::Backend,
 ) {
@@ -79,13 +64,13 @@ async fn independent_and_dependent_events_record_as_one_by_one(
     );
     assert_eq!(h.customer_count().await, 5);
 
-    let a = lookup(&h, "13800139000").await;
+    let a = h.lookup_phone("13800139000").await;
     assert_eq!(a.customer_id, known.customer_id);
     let aggregates = a.aggregates.unwrap();
     assert_eq!((aggregates.visits, aggregates.spend_fen), (2, 300));
-    let twice = lookup(&h, "13800139004").await.aggregates.unwrap();
+    let twice = h.lookup_phone("13800139004").await.aggregates.unwrap();
     assert_eq!((twice.visits, twice.spend_fen), (2, 120));
-    let new = lookup(&h, "13800139002").await;
+    let new = h.lookup_phone("13800139002").await;
     assert_eq!(new.aggregates.unwrap().visits, 1);
     assert_eq!(new.identity_keys, vec![phone("+8613800139002")]);
     assert_eq!(new.home_store_id, STORE);

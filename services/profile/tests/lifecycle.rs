@@ -277,19 +277,7 @@ async fn batch_import_records_skips_and_rejects_without_asking_assignment(backen
         0,
         "batch imports never wait on assignment"
     );
-    let one = h
-        .api()
-        .lookup_customer(req(
-            pb::LookupCustomerRequest {
-                identity_key: Some(phone("13800130003")),
-            },
-            &hq(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .customer
-        .unwrap();
+    let one = h.lookup_phone("13800130003").await;
     assert_eq!(one.aggregates.unwrap().visits, 4);
 }
 

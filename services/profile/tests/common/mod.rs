@@ -113,6 +113,22 @@ impl Harness {
             .map(tonic::Response::into_inner)
     }
 
+    /// The customer a phone number names, looked up as HQ (panics when there is none).
+    pub async fn lookup_phone(&self, number: &str) -> pb::Customer {
+        self.api()
+            .lookup_customer(req(
+                pb::LookupCustomerRequest {
+                    identity_key: Some(phone(number)),
+                },
+                &hq(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap()
+    }
+
     pub async fn get(&self, id: &str, token: &str) -> Result<pb::Customer, tonic::Status> {
         self.api()
             .get_customer(req(
