@@ -15,12 +15,11 @@ use super::rules::RULE_COUNT;
 use super::segments::{TAG_COUNT, TagBitmaps, tag_name};
 use super::sql::{self, RuleOutput};
 
-/// Where PostgreSQL is: `MAITRE_BENCH_DATABASE_URL`, else `MAITRE_TEST_DATABASE_URL`, else
-/// the local test database.
+/// Where PostgreSQL is: `MAITRE_BENCH_DATABASE_URL`, else the tests' database
+/// (`maitre_kit::testing::postgres_url`).
 pub fn database_url() -> String {
     std::env::var("MAITRE_BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("MAITRE_TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+        .unwrap_or_else(|_| maitre_kit::testing::postgres_url())
 }
 
 /// Rows are sent to `COPY` in chunks of about this many bytes.
