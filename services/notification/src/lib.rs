@@ -58,14 +58,21 @@ fn providers_from_env() -> Providers {
     }
 }
 
+/// A lazily connected channel to the profile service (an unusable URL gives a channel that
+/// fails every call, which callers report as profile being unavailable).
+fn profile_channel(
+    runtime: &Runtime,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let profile_url = runtime.config.upstream(ServiceName::Profile);
+    maitre_kit::client::lazy_channel(profile_url)
+        .or_else(|_| maitre_kit::client::lazy_channel("http://127.0.0.1:1"))
+}
+
 /// The worker performing queued automation actions: follow-up plans in profile (a channel to the
 /// configured upstream; unreachable ones are retried and dead-lettered like any failure) and webhook
 /// calls signed with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`.
 fn action_worker(runtime: &Runtime, pipeline: &Pipeline) -> actions::ActionWorker {
-    let profile_url = runtime.config.upstream(ServiceName::Profile).to_owned();
-    let channel = maitre_kit::client::lazy_channel(&profile_url)
-        .or_else(|_| maitre_kit::client::lazy_channel("http://127.0.0.1:1"));
-    let follow_ups: Arc<dyn actions::FollowUpPlans> = match channel {
+    let follow_ups: Arc<dyn actions::FollowUpPlans> = match profile_channel(runtime) {
         Ok(channel) => Arc::new(actions::ProfileFollowUpPlans::new(
             channel,
             runtime.minter.clone(),
@@ -147,7 +154,8 @@ pub async fn serve(
         Duration::from_secs(600),
     );
     let scan = tokio::spawn(scan.run(background.clone()));
-    let api = api::NotificationServiceApi::new(runtime.clone(), pipeline);
+    let api =
+        api::NotificationServiceApi::new(runtime.clone(), pipeline, profile_channel(&runtime).ok());
     let closer = api.clone();
     let routes = Routes::new(NotificationServiceServer::with_interceptor(
         api,

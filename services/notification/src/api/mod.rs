@@ -13,11 +13,12 @@ use maitre_kit::{
     eventlog::{BoxEventStream, watch_for},
     runtime::Runtime,
 };
-use maitre_proto::notification::v1::{
-    self as pb, notification_service_server::NotificationService,
+use maitre_proto::{
+    notification::v1::{self as pb, notification_service_server::NotificationService},
+    profile::v1::profile_service_client::ProfileServiceClient,
 };
 use tokio::sync::watch;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, transport::Channel};
 
 use crate::delivery::Pipeline;
 
@@ -33,17 +34,22 @@ pub type InboxStream =
 pub struct NotificationServiceApi {
     runtime: Runtime,
     pipeline: Pipeline,
+    /// Profile, which resolves an inbound reply's sender key to a customer (`None`: no usable
+    /// profile URL).
+    profile: Option<ProfileServiceClient<Channel>>,
     /// Set at shutdown: live inbox streams end.
     closed: watch::Sender<bool>,
 }
 
 impl NotificationServiceApi {
-    /// Handlers over the service's runtime and delivery pipeline.
-    pub fn new(runtime: Runtime, pipeline: Pipeline) -> Self {
+    /// Handlers over the service's runtime and delivery pipeline, asking profile at
+    /// `profile` who sent an inbound reply.
+    pub fn new(runtime: Runtime, pipeline: Pipeline, profile: Option<Channel>) -> Self {
         let (closed, _) = watch::channel(false);
         Self {
             runtime,
             pipeline,
+            profile: profile.map(ProfileServiceClient::new),
             closed,
         }
     }

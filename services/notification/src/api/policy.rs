@@ -188,6 +188,43 @@ impl NotificationServiceApi {
         }))
     }
 
+    /// The customer an inbound reply's sender key names, asked of profile with the caller's
+    /// own token (so the look-up stays within the caller's chain).
+    async fn sender_customer(
+        &self,
+        caller: &Caller,
+        sender: &maitre_proto::common::v1::IdentityKey,
+    ) -> Result<String, Status> {
+        let Some(profile) = &self.profile else {
+            return Err(Status::unavailable(
+                "sender: the profile service is not configured; send customer_id",
+            ));
+        };
+        let request = maitre_proto::profile::v1::LookupCustomerRequest {
+            identity_key: Some(sender.clone()),
+        };
+        let answer = profile
+            .clone()
+            .lookup_customer(maitre_kit::client::outgoing(request, &caller.token))
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => Status::from(Error::NotFound {
+                    kind: "customer with the sender's key",
+                    id: sender.value.clone(),
+                }),
+                tonic::Code::InvalidArgument => {
+                    Status::from(Error::invalid("sender", status.message().to_owned()))
+                }
+                tonic::Code::PermissionDenied => status,
+                _ => maitre_kit::error::unavailable("profile", status),
+            })?;
+        answer
+            .into_inner()
+            .customer
+            .map(|c| c.customer_id)
+            .ok_or_else(|| Status::unavailable("profile answered without a customer"))
+    }
+
     pub(super) async fn record_inbound_reply_rpc(
         &self,
         request: Request<RecordInboundReplyRequest>,
@@ -197,8 +234,10 @@ impl NotificationServiceApi {
         let chain = caller.chain()?.to_owned();
         let request = request.into_inner();
         let channel = channel_from_proto("channel", request.channel)?;
-        // Resolving a sender key to a customer is the profile service's job; callers resolve first.
-        let customer = customer_id("customer_id", &request.customer_id)?;
+        let customer = match (&request.sender, request.customer_id.trim().is_empty()) {
+            (Some(sender), true) => self.sender_customer(&caller, sender).await?,
+            _ => customer_id("customer_id", &request.customer_id)?,
+        };
         let now = Utc::now();
         let db = &self.runtime.db;
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
