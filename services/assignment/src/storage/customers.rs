@@ -132,33 +132,9 @@ pub async fn get(
 
 /// Like [`get`], and locks the row until the transaction ends (PostgreSQL; SQLite writers
 /// are serialised by their IMMEDIATE transaction): two decisions on one customer queue
-/// here instead of one of them losing the version check and starting over.
-pub async fn get_for_update(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-) -> Result<Option<CustomerRow>, Error> {
-    let lock = if maitre_kit::db::is_postgres(conn) {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    one(
-        conn,
-        &format!(
-            "SELECT {COLUMNS} FROM asg_customer WHERE chain_id = $1 AND customer_id = $2{lock}"
-        ),
-        [chain_id.into(), customer_id.into()],
-    )
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
-}
-
-/// [`get_for_update`], and in the same read the status of manager `manager_id` of the
-/// chain (`None`: no such manager) — what a contact through that manager needs, in one
-/// round trip instead of two.
+/// here instead of one of them losing the version check and starting over. In the same
+/// read, the status of manager `manager_id` of the chain (`None`: no such manager, or none
+/// named) — what a contact through that manager needs, in one round trip instead of two.
 pub async fn get_for_update_with_manager(
     conn: &impl ConnectionTrait,
     chain_id: &str,

@@ -131,23 +131,6 @@ pub async fn get(
         .pop())
 }
 
-/// The manager's status alone (the last-contact rule needs nothing else); `None` when the
-/// chain has no such manager.
-pub async fn status_of(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    manager_id: &str,
-) -> Result<Option<ManagerStatus>, Error> {
-    let row = one(
-        conn,
-        "SELECT status FROM asg_manager WHERE chain_id = $1 AND manager_id = $2",
-        [chain_id.into(), manager_id.into()],
-    )
-    .await?;
-    row.map(|row| parse_status(&row.try_get::<String>("", "status")?))
-        .transpose()
-}
-
 /// A page of managers by id, optionally of one store and/or in one status.
 pub async fn list(
     conn: &impl ConnectionTrait,

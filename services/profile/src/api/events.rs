@@ -106,7 +106,7 @@ pub(super) fn lock_names(chain: &str, input: &EventInput) -> Vec<String> {
 
 pub(super) async fn guards(api: &ProfileServiceApi, chain: &str) -> Result<IdentityGuards> {
     Ok(IdentityGuards {
-        blocked_keys: (*api.caches.blocked(&api.runtime.db, chain).await?).clone(),
+        blocked_keys: api.caches.blocked(&api.runtime.db, chain).await?,
         ..IdentityGuards::default()
     })
 }

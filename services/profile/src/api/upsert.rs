@@ -75,7 +75,7 @@ pub(super) async fn upsert(
                 return Ok((first, None));
             }
             let guards = IdentityGuards {
-                blocked_keys: identity::blocked(&txn, chain).await?,
+                blocked_keys: std::sync::Arc::new(identity::blocked(&txn, chain).await?),
                 ..IdentityGuards::default()
             };
             let now = Utc::now();

@@ -13,6 +13,7 @@
 //! history (first visit, owner, lock) stays on the surviving record.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -30,7 +31,8 @@ pub struct CustomerMatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityGuards {
     /// Keys that never identify anyone (test numbers, stores' own phones).
-    pub blocked_keys: HashSet<IdentityKey>,
+    /// Shared: the chain's list is cached and read by every event.
+    pub blocked_keys: Arc<HashSet<IdentityKey>>,
     /// A key linked to more distinct customers than this is shared, not
     /// personal, and is set aside.
     pub max_customers_per_key: usize,
@@ -39,7 +41,7 @@ pub struct IdentityGuards {
 impl Default for IdentityGuards {
     fn default() -> Self {
         Self {
-            blocked_keys: HashSet::new(),
+            blocked_keys: Arc::default(),
             max_customers_per_key: 3,
         }
     }
@@ -263,7 +265,7 @@ mod tests {
     #[test]
     fn block_listed_key_never_merges() {
         let guards = IdentityGuards {
-            blocked_keys: HashSet::from([key(PHONE)]),
+            blocked_keys: Arc::new(HashSet::from([key(PHONE)])),
             ..IdentityGuards::default()
         };
         let matches = [link(PHONE, 1, 1), link(UNION, 2, 2)];

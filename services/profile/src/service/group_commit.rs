@@ -171,7 +171,7 @@ async fn write(
 ) -> Result<Vec<ItemOutcome>> {
     let first = &group[0].pending;
     let guards = IdentityGuards {
-        blocked_keys: (*first.blocked).clone(),
+        blocked_keys: first.blocked.clone(),
         ..IdentityGuards::default()
     };
     let items: Vec<Item<'_>> = group
