@@ -30,6 +30,14 @@ async fn main() -> Result<()> {
     );
     let services = Services::start().await?;
     let callers = Callers::new(&services).await?;
+    let floor = {
+        let c = callers.clone();
+        load::sequential(scale.warmups, scale.latency_calls, move || {
+            let c = c.clone();
+            async move { c.round_trip().await }
+        })
+        .await?
+    };
     let direct = {
         let c = callers.clone();
         measure(&scale, move || {
@@ -55,6 +63,7 @@ async fn main() -> Result<()> {
         .await?
     };
     let (table, verdicts) = rows(
+        &floor,
         &direct,
         &[("gateway gRPC", grpc), ("gateway REST/JSON", rest)],
     );

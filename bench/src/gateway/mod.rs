@@ -17,6 +17,7 @@ use maitre_kit::{
 };
 use maitre_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::report::Verdict;
 use load::LatencySummary;
@@ -112,10 +113,12 @@ impl Services {
     }
 }
 
-/// The three ways of calling `GetStore` for one store.
+/// The three ways of calling `GetStore` for one store, and the floor they stand on.
 #[derive(Clone)]
 pub struct Callers {
     direct: ProfileServiceClient<Channel>,
+    /// Health checks on profile's connection: a gRPC round trip that does no work.
+    health: HealthClient<Channel>,
     via_gateway: ProfileServiceClient<Channel>,
     http: reqwest::Client,
     rest_url: String,
@@ -131,7 +134,9 @@ impl Callers {
         let channel = |url: &str| -> Result<Channel> {
             maitre_kit::client::lazy_channel(url).context("channel")
         };
-        let mut direct = ProfileServiceClient::new(channel(&services.profile.url)?);
+        let profile = channel(&services.profile.url)?;
+        let mut direct = ProfileServiceClient::new(profile.clone());
+        let health = HealthClient::new(profile);
         let via_gateway = ProfileServiceClient::new(channel(&services.gateway.url)?);
         let store = pb::Store {
             name: "静安店".into(),
@@ -156,6 +161,7 @@ impl Callers {
             .store_id;
         Ok(Callers {
             direct,
+            health,
             via_gateway,
             http: maitre_kit::http::client(),
             rest_url: format!("{}/v1/stores/{store_id}", services.gateway.url),
@@ -183,6 +189,20 @@ impl Callers {
             reply.store.is_some_and(|s| s.store_id == id),
             "GetStore answered another store"
         );
+        Ok(())
+    }
+
+    /// The floor: a health check on the profile service, one loopback gRPC round trip with
+    /// no work behind it. The gateway adds one such round trip by construction (caller →
+    /// gateway → service), so its added latency cannot be below this.
+    pub async fn round_trip(&self) -> Result<()> {
+        self.health
+            .clone()
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .context("health check")?;
         Ok(())
     }
 
@@ -232,9 +252,20 @@ pub struct PathResult {
     pub calls_per_s: f64,
 }
 
-/// The table's rows and their verdicts, against the direct path.
-pub fn rows(direct: &PathResult, paths: &[(&str, PathResult)]) -> (Vec<Vec<String>>, Vec<Verdict>) {
+/// The table's rows and their verdicts, against the direct path; `floor` is the latency of
+/// a gRPC round trip that does no work ([`Callers::round_trip`]).
+pub fn rows(
+    floor: &LatencySummary,
+    direct: &PathResult,
+    paths: &[(&str, PathResult)],
+) -> (Vec<Vec<String>>, Vec<Verdict>) {
     let mut rows = vec![
+        vec![
+            "loopback gRPC round trip, no work (health check) p50 / p99 (c=1)".into(),
+            format!("{:.0} / {:.0} µs", floor.p50_us, floor.p99_us),
+            "reference".into(),
+            "-".into(),
+        ],
         vec![
             "direct gRPC p50 / p99 (c=1)".into(),
             format!(
@@ -304,6 +335,7 @@ mod tests {
     fn verdicts_judge_added_latency_and_throughput_share() {
         let direct = path(100.0, 10_000.0);
         let (rows, verdicts) = rows(
+            &path(60.0, 0.0).latency,
             &direct,
             &[
                 ("fast", path(240.0, 7_500.0)),
@@ -314,7 +346,7 @@ mod tests {
             verdicts,
             vec![Verdict::Pass, Verdict::Pass, Verdict::Fail, Verdict::Fail]
         );
-        assert_eq!(rows.len(), 2 + 3 * 2);
+        assert_eq!(rows.len(), 3 + 3 * 2);
     }
 
     #[test]
