@@ -153,6 +153,12 @@ impl TaggingService for TaggingServiceApi {
     ) -> Answer<GetModelReportResponse> {
         Ok(predict::get_model_report(&self.deps, r).await?)
     }
+    async fn update_model_settings(
+        &self,
+        r: Request<UpdateModelSettingsRequest>,
+    ) -> Answer<UpdateModelSettingsResponse> {
+        Ok(predict::update_model_settings(&self.deps, r).await?)
+    }
     async fn refit_models(&self, r: Request<RefitModelsRequest>) -> Answer<RefitModelsResponse> {
         Ok(predict::refit_models(&self.deps, r).await?)
     }

@@ -1,6 +1,7 @@
 //! Predictive RPCs: GetCustomerPrediction (a customer's stored scores), GetModelReport (the
-//! chain's parameters, fit and calibration table) and RefitModels (a refit job; too little
-//! history is FAILED_PRECONDITION naming the minimum, before anything is written).
+//! chain's parameters, fit, calibration table and settings), UpdateModelSettings (the
+//! churn-risk threshold) and RefitModels (a refit job; too little history is
+//! FAILED_PRECONDITION naming the minimum, before anything is written).
 
 use std::sync::Arc;
 
@@ -16,7 +17,11 @@ use crate::{
     engine::refit_job::start_refit,
     error::{Result, TaggingError},
     state::Deps,
-    storage::{facts::find_customer, models::load_model, predictions::find_prediction},
+    storage::{
+        facts::find_customer,
+        models::{load_model, save_settings},
+        predictions::find_prediction,
+    },
 };
 
 /// A finite value, or 0: NaN and infinity never reach a response.
@@ -108,6 +113,36 @@ pub async fn get_model_report(
                 .collect(),
             last_fit_converged: model.converged,
             note: model.note,
+            settings: Some(ModelSettings {
+                churn_threshold: model.churn_threshold,
+            }),
+        }),
+    }))
+}
+
+pub async fn update_model_settings(
+    deps: &Arc<Deps>,
+    request: Request<UpdateModelSettingsRequest>,
+) -> Result<Response<UpdateModelSettingsResponse>> {
+    let caller = Caller::from_request(&request)?;
+    caller.require_role(CATALOG_ADMINS)?;
+    let chain = caller.chain()?;
+    let settings = request
+        .into_inner()
+        .settings
+        .ok_or_else(|| TaggingError::invalid("settings", "required"))?;
+    let threshold = settings.churn_threshold;
+    // A threshold of 0 would mark nobody and 1 everybody: neither is a risk model.
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(TaggingError::invalid(
+            "settings.churn_threshold",
+            format!("must be strictly between 0 and 1 (P(alive)); got {threshold}"),
+        ));
+    }
+    save_settings(&deps.runtime.db, chain, threshold).await?;
+    Ok(Response::new(UpdateModelSettingsResponse {
+        settings: Some(ModelSettings {
+            churn_threshold: threshold,
         }),
     }))
 }

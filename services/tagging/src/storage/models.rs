@@ -151,11 +151,43 @@ pub async fn load_model(
     row.as_ref().map(model_from_row).transpose()
 }
 
-/// Writes the chain's model row (insert or replace).
+/// Writes the chain's model row (insert or replace) but for its settings (the churn
+/// threshold), which only [`save_settings`] writes: a refit that read the settings before
+/// an update must not put the old ones back.
 pub async fn save_model(
     conn: &impl ConnectionTrait,
     chain_id: &str,
     m: &ModelRow,
+) -> Result<(), DbErr> {
+    let fitted = MODEL_COLUMNS
+        .split(", ")
+        .filter(|c| !SETTINGS_COLUMNS.contains(c))
+        .collect::<Vec<_>>();
+    upsert(conn, chain_id, m, &fitted).await
+}
+
+/// Sets the chain's churn threshold (a model row with no fit yet when there is none).
+pub async fn save_settings(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    churn_threshold: f64,
+) -> Result<(), DbErr> {
+    let row = ModelRow {
+        churn_threshold,
+        ..ModelRow::default()
+    };
+    upsert(conn, chain_id, &row, SETTINGS_COLUMNS).await
+}
+
+/// The columns the chain sets (UpdateModelSettings) rather than a refit.
+const SETTINGS_COLUMNS: &[&str] = &["churn_threshold"];
+
+/// Inserts `m`, or updates the existing row's `columns` to `m`'s.
+async fn upsert(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    m: &ModelRow,
+    columns: &[&str],
 ) -> Result<(), DbErr> {
     let v = m.visits.unwrap_or(BgNbdParams {
         r: 0.0,
@@ -193,16 +225,20 @@ pub async fn save_model(
         m.response_prior.1.into(),
         m.refit_day.into(),
     ];
-    conn.execute_raw(stmt(
-        conn,
-        "DELETE FROM tag_model WHERE chain_id = $1",
-        [chain_id.into()],
-    ))
-    .await?;
+    let placeholders = (1..=values.len())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updates = columns
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     conn.execute_raw(stmt(
         conn,
         &format!(
-            "INSERT INTO tag_model (chain_id, {MODEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            "INSERT INTO tag_model (chain_id, {MODEL_COLUMNS}) VALUES ({placeholders})
+             ON CONFLICT (chain_id) DO UPDATE SET {updates}"
         ),
         values,
     ))

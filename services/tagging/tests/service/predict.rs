@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use chrono::{Days, Utc};
 use futures::StreamExt;
-use maitre_kit::testing::Backend;
+use maitre_kit::{auth::Role, error::field_of, testing::Backend};
 use maitre_proto::{
     events::v1::{ContactKind, ContactRecorded, event::Payload},
     tagging::v1::{
         GetCustomerPredictionRequest, GetModelReportRequest, ListTagHistoryRequest,
-        ListTagsRequest, Prediction, RefitModelsRequest, TagSource, WatchRequest,
+        ListTagsRequest, ModelSettings, Prediction, RefitModelsRequest, TagSource,
+        UpdateModelSettingsRequest, WatchRequest,
     },
 };
 
 use crate::{
     both_backends,
-    common::{Harness, admin, created, start},
+    common::{Harness, admin, created, req, start},
 };
 
 /// A visit on the day `days_ago` before today (chain-local).
@@ -302,4 +303,109 @@ both_backends!(
     too_little_history_is_refused,
     too_little_history_is_refused_embedded,
     too_little_history_is_refused_production
+);
+
+/// Refits chain-1 under `request_id` and waits for the job to succeed.
+async fn refit(h: &mut Harness, chain: &str, request_id: &str) {
+    let job = h
+        .client
+        .refit_models(admin(
+            chain,
+            RefitModelsRequest {
+                request_id: request_id.into(),
+            },
+        ))
+        .await
+        .expect("refit")
+        .into_inner()
+        .progress
+        .expect("job");
+    let done = h.wait_job(chain, &job.job_id).await;
+    assert_eq!(done.state, 3, "{done:?}");
+}
+
+async fn threshold(h: &mut Harness, chain: &str) -> f64 {
+    h.client
+        .get_model_report(admin(chain, GetModelReportRequest {}))
+        .await
+        .expect("report")
+        .into_inner()
+        .report
+        .and_then(|r| r.settings)
+        .expect("settings")
+        .churn_threshold
+}
+
+fn settings(churn_threshold: f64) -> UpdateModelSettingsRequest {
+    UpdateModelSettingsRequest {
+        settings: Some(ModelSettings { churn_threshold }),
+    }
+}
+
+async fn churn_threshold_is_the_chains_setting(backend: Backend) {
+    let mut h = start(backend).await;
+    let chain = "chain-1";
+    push_synthetic_chain(&h, chain);
+    h.sync_profile(chain, "marker-1").await;
+    refit(&mut h, chain, "refit-1").await;
+    assert_eq!(threshold(&mut h, chain).await, 0.3, "seed 002's default");
+    let churn = model_tag_id(&mut h, chain, "churn_risk")
+        .await
+        .expect("churn_risk tag");
+    let at_default = h.members(chain, &churn).await.len();
+
+    // Out of range, missing, or not the admin's to set: refused, nothing changes.
+    for bad in [0.0, 1.0, -0.2, 1.5, f64::NAN] {
+        let refused = h
+            .client
+            .update_model_settings(admin(chain, settings(bad)))
+            .await
+            .expect_err("out of range");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{bad}");
+        assert_eq!(
+            field_of(&refused).as_deref(),
+            Some("settings.churn_threshold")
+        );
+    }
+    let missing = h
+        .client
+        .update_model_settings(admin(chain, UpdateModelSettingsRequest::default()))
+        .await
+        .expect_err("no settings");
+    assert_eq!(field_of(&missing).as_deref(), Some("settings"));
+    let denied = h
+        .client
+        .update_model_settings(req(chain, Role::CustomerManager, settings(0.5)))
+        .await
+        .expect_err("not an admin");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    // Another chain's setting is its own.
+    h.client
+        .update_model_settings(admin("chain-2", settings(0.9)))
+        .await
+        .expect("chain-2 sets its own");
+    assert_eq!(threshold(&mut h, chain).await, 0.3);
+
+    let set = h
+        .client
+        .update_model_settings(admin(chain, settings(0.95)))
+        .await
+        .expect("update")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!(set.churn_threshold, 0.95);
+    // The next refit scores with it, and keeps it.
+    refit(&mut h, chain, "refit-2").await;
+    assert_eq!(threshold(&mut h, chain).await, 0.95);
+    let at_095 = h.members(chain, &churn).await.len();
+    assert!(
+        at_095 > at_default,
+        "a higher threshold marks more guests at risk: {at_095} vs {at_default}"
+    );
+}
+both_backends!(
+    churn_threshold_is_the_chains_setting,
+    churn_threshold_is_the_chains_setting_embedded,
+    churn_threshold_is_the_chains_setting_production
 );
