@@ -137,21 +137,7 @@ async fn refit_scores_and_tags(backend: Backend) {
     }
     h.sync_profile(chain, "marker-1").await;
 
-    let job = h
-        .client
-        .refit_models(admin(
-            chain,
-            RefitModelsRequest {
-                request_id: "refit-1".into(),
-            },
-        ))
-        .await
-        .expect("refit")
-        .into_inner()
-        .progress
-        .expect("job");
-    let done = h.wait_job(chain, &job.job_id).await;
-    assert_eq!(done.state, 3, "{done:?}");
+    let job_id = refit(&mut h, chain, "refit-1").await;
     let replay = h
         .client
         .refit_models(admin(
@@ -165,7 +151,7 @@ async fn refit_scores_and_tags(backend: Backend) {
         .into_inner()
         .progress
         .expect("job");
-    assert_eq!(replay.job_id, job.job_id, "a replay returns the first job");
+    assert_eq!(replay.job_id, job_id, "a replay returns the first job");
 
     let report = h
         .client
@@ -305,8 +291,8 @@ both_backends!(
     too_little_history_is_refused_production
 );
 
-/// Refits chain-1 under `request_id` and waits for the job to succeed.
-async fn refit(h: &mut Harness, chain: &str, request_id: &str) {
+/// Refits `chain` under `request_id` and waits for the job to succeed; the job's id.
+async fn refit(h: &mut Harness, chain: &str, request_id: &str) -> String {
     let job = h
         .client
         .refit_models(admin(
@@ -322,6 +308,7 @@ async fn refit(h: &mut Harness, chain: &str, request_id: &str) {
         .expect("job");
     let done = h.wait_job(chain, &job.job_id).await;
     assert_eq!(done.state, 3, "{done:?}");
+    job.job_id
 }
 
 async fn threshold(h: &mut Harness, chain: &str) -> f64 {
