@@ -183,6 +183,15 @@ async fn isolation(backend: Backend) {
         &[],
     );
 
+    // Chain-wide settings are HQ's: a store manager cannot move the churn threshold.
+    let settings = other
+        .patch(
+            "/v1/models/settings",
+            json!({"settings": {"churnThreshold": 0.9}}),
+        )
+        .await;
+    assert_eq!(settings.status, 403, "{}", settings.body);
+
     // The front desk sees the phone masked and cannot list (export) customers.
     let desk = Rest::new(
         gateway,
