@@ -91,16 +91,17 @@ impl Engine {
         policy: &EffectivePolicy,
     ) -> Result<Option<ContactOutcome>, Error> {
         let coord = self.runtime.coord.as_ref();
-        let row = match cache::cached_owner(coord, &input.chain_id, &input.customer_id).await {
-            Some(row) => row,
+        let (row, cached) = match cache::cached_owner(coord, &input.chain_id, &input.customer_id)
+            .await
+        {
+            Some(row) => (row, true),
             None => {
                 let Some(row) =
                     customers::get(&self.runtime.db, &input.chain_id, &input.customer_id).await?
                 else {
                     return Ok(None);
                 };
-                cache::publish_owner(coord, &input.chain_id, &row).await;
-                row
+                (row, false)
             }
         };
         let contact = Contact {
@@ -111,7 +112,15 @@ impl Engine {
             last_visit_at: row.last_visit_at(),
         };
         let decision = decide_on_contact(&row.state(), &contact, &policy.rules, input.occurred_at);
-        Ok(decision.is_fast_path().then_some(ContactOutcome {
+        if !decision.is_fast_path() {
+            // The slow path forgets and republishes the row around its write; filling the
+            // cache here would only be undone.
+            return Ok(None);
+        }
+        if !cached {
+            cache::publish_owner(coord, &input.chain_id, &row).await;
+        }
+        Ok(Some(ContactOutcome {
             row,
             changed: false,
         }))
