@@ -5,7 +5,8 @@
 //! an online booking of an owned customer, any booking of a locked one): for a contact
 //! without spend, ONE coordination round trip (GET of the cached owner row) and the domain
 //! rule on it; no database write. Contacts with spend always reach the database: they go
-//! into the ledger the value lock counts. A cache miss reads the database once, and fills the cache when the owner is kept.
+//! into the ledger the value lock counts. A cache miss reads the database once, and fills
+//! the cache when the owner is kept.
 //!
 //! Slow path: one transaction records the contact (its event id is the key: a replay
 //! changes nothing), reads and locks the customer's row, reads the ledger when spend
