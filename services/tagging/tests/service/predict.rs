@@ -396,3 +396,48 @@ both_backends!(
     churn_threshold_is_the_chains_setting_embedded,
     churn_threshold_is_the_chains_setting_production
 );
+
+/// A refit that read the settings before an update writes its model afterwards: the update
+/// stands (the refit's model write leaves the settings alone).
+async fn a_refit_keeps_a_setting_made_while_it_ran(backend: Backend) {
+    use maitre_tagging::storage::{
+        Migrator,
+        models::{ModelRow, load_model, save_model, save_settings},
+    };
+    let storage = maitre_kit::testing::TestConfig::new(
+        maitre_kit::config::ServiceName::Tagging,
+        backend,
+        &[],
+    );
+    let config = &storage.config;
+    let db = maitre_kit::db::connect_and_migrate::<Migrator>(
+        &config.database_url,
+        &config.database_schema,
+    )
+    .await
+    .expect("database");
+    let read_by_refit = load_model(&db, "chain-1")
+        .await
+        .expect("load")
+        .unwrap_or_default();
+    save_settings(&db, "chain-1", 0.6).await.expect("settings");
+    let fitted = ModelRow {
+        customers: 120,
+        ..read_by_refit
+    };
+    save_model(&db, "chain-1", &fitted).await.expect("model");
+    let stored = load_model(&db, "chain-1")
+        .await
+        .expect("load")
+        .expect("row");
+    assert_eq!(stored.customers, 120, "the refit's model is written");
+    assert_eq!(
+        stored.churn_threshold, 0.6,
+        "the setting made meanwhile stands"
+    );
+}
+both_backends!(
+    a_refit_keeps_a_setting_made_while_it_ran,
+    a_refit_keeps_a_setting_made_while_it_ran_embedded,
+    a_refit_keeps_a_setting_made_while_it_ran_production
+);
