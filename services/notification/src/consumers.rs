@@ -179,8 +179,9 @@ impl EventHandler for AutomationHandler {
         }
         // A tag or class that arrives after today's date check (e.g. `likes_dessert` on a
         // guest whose birthday reminder is due) may make a date automation's conditions
-        // hold now: check the customer's date automations again. The occurrence's
-        // de-duplication key keeps it to one message.
+        // hold now, and an owner that arrives after it (the assignment stream lagging
+        // behind profile's) is someone to remind at last: check the customer's date
+        // automations again. The occurrence's de-duplication key keeps it to one message.
         if let Some(customer_id) = facts_changed(payload) {
             let known = facts::get(txn, chain, customer_id).await?;
             if let Ok(birthday) = known.birthday.parse::<NaiveDate>() {
@@ -205,9 +206,10 @@ impl EventHandler for AutomationHandler {
     }
 }
 
-/// The customer whose condition facts (tags, class) an event changed.
+/// The customer whose date-automation facts (tags, class, owner) an event changed.
 fn facts_changed(payload: &Payload) -> Option<&str> {
     match payload {
+        Payload::OwnerChanged(e) => Some(&e.customer_id),
         Payload::TagAdded(e) => Some(&e.customer_id),
         Payload::TagRemoved(e) => Some(&e.customer_id),
         Payload::ClassChanged(e) => Some(&e.customer_id),

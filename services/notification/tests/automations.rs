@@ -262,3 +262,104 @@ async fn daily_scan_embedded() {
 async fn daily_scan_production() {
     daily_scan_greets_each_birthday_once(Backend::Production).await;
 }
+
+/// A birthday reminder found by the day's scan before the owner is known (the assignment stream
+/// lagging behind profile's) reaches the owner once OwnerChanged arrives, not never.
+async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backend) {
+    use chrono::Datelike;
+    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::storage::facts::{self, CustomerFacts};
+    let env = env(backend).await;
+    let db = &env.db.db;
+    templates::upsert(
+        db,
+        CHAIN,
+        &TemplateRow {
+            template_id: "birthday.inbox".into(),
+            name: "inbox".into(),
+            channel: Channel::StaffInbox,
+            locale: Locale::ZhCn,
+            subject: Some("{{customer.salutation}}{{occurrence.days_until}}天后生日".into()),
+            body: "请准备甜品".into(),
+            purpose: MessagePurpose::Transactional,
+            update_time_us: 0,
+        },
+    )
+    .await
+    .expect("template");
+    let automation = pb::Automation {
+        automation_id: "birthday-reminder".into(),
+        name: "remind the owner 3 days before".into(),
+        trigger: Some(pb::Trigger {
+            kind: pb::TriggerKind::Birthday as i32,
+            days_before: 3,
+            ..Default::default()
+        }),
+        actions: vec![pb::Action {
+            kind: pb::ActionKind::RemindOwner as i32,
+            template_id: "birthday.inbox".into(),
+            ..Default::default()
+        }],
+        enabled: true,
+        ..Default::default()
+    };
+    automations::upsert(db, CHAIN, &automation, 0)
+        .await
+        .expect("automation");
+    let now = Utc::now();
+    let in_three_days = store_today(now) + chrono::Duration::days(3);
+    let born = in_three_days
+        .with_year(1990)
+        .or_else(|| in_three_days.with_year(1992))
+        .expect("a birth date");
+    facts::put(
+        db,
+        CHAIN,
+        &CustomerFacts {
+            customer_id: "g1".into(),
+            birthday: born.to_string(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("facts");
+    let scan = DailyScan::new(
+        env.pipeline.clone(),
+        "replica-1",
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(
+        scan.run_once(now).await.expect("scan"),
+        0,
+        "no owner known yet: nobody to remind"
+    );
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    let owner_changed = event(
+        7,
+        Payload::OwnerChanged(OwnerChanged {
+            customer_id: "g1".into(),
+            to_manager_id: "wang".into(),
+            ..Default::default()
+        }),
+    );
+    for _replay in 0..2 {
+        let txn = db.begin().await.expect("txn");
+        handler.handle(&txn, &owner_changed).await.expect("handled");
+        txn.commit().await.expect("commit");
+    }
+    let items = inbox::list(db, CHAIN, "wang", false, 0, 10)
+        .await
+        .expect("inbox");
+    assert_eq!(items.len(), 1, "one reminder, replay or not: {items:?}");
+    assert_eq!(items[0].customer_id, "g1");
+    assert_eq!(items[0].title, "顾客g13天后生日");
+}
+
+#[tokio::test]
+async fn late_owner_reminder_embedded() {
+    an_owner_known_after_the_scan_gets_the_birthday_reminder(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn late_owner_reminder_production() {
+    an_owner_known_after_the_scan_gets_the_birthday_reminder(Backend::Production).await;
+}
