@@ -76,6 +76,10 @@ fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
+        // sqlx pings a pooled connection on every checkout by default: one more round trip
+        // per transaction, on the busiest path of every service. Only a connection that sat
+        // idle long enough to have been dropped (server restart, proxy, firewall) is pinged.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     options
 }
