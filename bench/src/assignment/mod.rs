@@ -5,7 +5,9 @@
 //!    through the guest's owner, amount 0: the fast path (one Redis round trip, no
 //!    PostgreSQL write). Decisions/s, ≥ 10,000/s;
 //! 2. in the same run, raw Redis: a one-`GET` Lua script by EVALSHA from 64 tasks over one
-//!    multiplexed connection (as the service holds one); the fast path must reach ≥ 30% of it;
+//!    multiplexed connection (as the service holds one); the fast path must reach ≥ 30% of it.
+//!    Beside it, the most gRPC round trips with no work behind them (health checks) the same
+//!    callers and connections make: the ceiling any service answering over gRPC here has;
 //! 3. `AssignOnContact` where the owner changes — each caller alternates two managers over
 //!    its own many guests, so every contact moves the guest (a PostgreSQL write): the most
 //!    decisions/s the service does with 64 callers in a closed loop (≥ 2,000/s);

@@ -12,7 +12,8 @@ use maitre_kit::testing::{Backend, TestConfig, redis_url, spawn, token};
 use maitre_proto::assignment::v1::{
     self as pb, assignment_service_client::AssignmentServiceClient,
 };
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::{MANAGERS, Scale, changing_contact};
 use crate::profile::load::{LoadResult, closed_loop, paced};
@@ -83,14 +84,18 @@ async fn steps(scale: &Scale, url: &str, raw_key: &str) -> Result<String> {
     let mut connections = Vec::with_capacity(scale.connections);
     for _ in 0..scale.connections.max(1) {
         connections.push(
-            AssignmentServiceClient::connect(url.to_owned())
+            Endpoint::from_shared(url.to_owned())
+                .context("assignment url")?
+                .connect()
                 .await
                 .context("connect to assignment")?,
         );
     }
     let clients: Arc<Vec<Client>> = Arc::new(
         (0..scale.callers)
-            .map(|caller| connections[caller % connections.len()].clone())
+            .map(|caller| {
+                AssignmentServiceClient::new(connections[caller % connections.len()].clone())
+            })
             .collect(),
     );
 
@@ -123,6 +128,33 @@ async fn steps(scale: &Scale, url: &str, raw_key: &str) -> Result<String> {
                     if changed {
                         return Err("the owner changed on a same-manager contact".into());
                     }
+                    Ok(1)
+                }
+            },
+        )
+        .await
+    };
+    eprintln!(
+        "assignment: gRPC floor (health checks), {} callers …",
+        scale.callers
+    );
+    let floor = {
+        let health: Arc<Vec<HealthClient<Channel>>> = Arc::new(
+            (0..scale.callers)
+                .map(|caller| HealthClient::new(connections[caller % connections.len()].clone()))
+                .collect(),
+        );
+        closed_loop(
+            scale.callers,
+            scale.fast_duration,
+            CALL_CAP,
+            move |caller, _call| {
+                let mut health = health[caller].clone();
+                async move {
+                    health
+                        .check(HealthCheckRequest::default())
+                        .await
+                        .map_err(|status| status.to_string())?;
                     Ok(1)
                 }
             },
@@ -182,11 +214,7 @@ async fn steps(scale: &Scale, url: &str, raw_key: &str) -> Result<String> {
         .await
     };
 
-    let share = if raw.units_per_s() > 0.0 {
-        fast.units_per_s() / raw.units_per_s()
-    } else {
-        0.0
-    };
+    let share = ratio(&fast, &raw);
     let rows = vec![
         TargetRow {
             operation: format!(
@@ -196,6 +224,21 @@ async fn steps(scale: &Scale, url: &str, raw_key: &str) -> Result<String> {
             measured: describe(&fast, "decisions"),
             target: "≥ 10,000 decisions/s".into(),
             verdict: Some(judged(&fast, fast.units_per_s() >= 10_000.0)),
+        },
+        TargetRow {
+            operation: format!(
+                "gRPC round trip, no work (health check), {} callers on {} connections",
+                scale.callers, scale.connections
+            ),
+            measured: describe(&floor, "calls"),
+            target: "reference".into(),
+            verdict: None,
+        },
+        TargetRow {
+            operation: "fast path ÷ gRPC round trip".into(),
+            measured: format!("{:.1}%", ratio(&fast, &floor) * 100.0),
+            target: "reference".into(),
+            verdict: None,
         },
         TargetRow {
             operation: format!("raw Redis EVALSHA (one GET), {} tasks", scale.callers),
@@ -327,4 +370,13 @@ async fn raw_redis(scale: &Scale, key: &str) -> Result<LoadResult> {
         .query_async::<i64>(&mut setup)
         .await;
     Ok(result)
+}
+
+/// `part`'s rate as a share of `whole`'s (0 when `whole` did nothing).
+fn ratio(part: &LoadResult, whole: &LoadResult) -> f64 {
+    if whole.units_per_s() > 0.0 {
+        part.units_per_s() / whole.units_per_s()
+    } else {
+        0.0
+    }
 }
