@@ -4,64 +4,51 @@
 //! exit 1 on a miss).
 
 use anyhow::Result;
-use maitre_bench::gateway::{CONCURRENCY, Callers, PathResult, Scale, Services, load, rows};
+use maitre_bench::gateway::{CONCURRENCY, Callers, Path, PathResult, Scale, Services, load, rows};
 use maitre_bench::report::{Verdict, closing_line, markdown_table};
 
-async fn measure<F, Fut>(scale: &Scale, call: F) -> Result<PathResult>
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let latency = load::sequential(scale.warmups, scale.latency_calls, call.clone()).await?;
-    let calls_per_s = load::throughput(CONCURRENCY, scale.throughput_for, call).await?;
-    Ok(PathResult {
-        latency,
-        calls_per_s,
-    })
-}
+/// Throughput is measured in this many rounds, each giving every path an equal window in
+/// turn: the VM's speed drifts by tens of percent over seconds, and paths measured one
+/// after the other would be compared across that drift rather than side by side.
+const ROUNDS: u32 = 10;
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let scale = Scale::from_env(|name| std::env::var(name).ok());
     println!(
         "gateway: profile GetStore, embedded backend (SQLite), loopback; scale {} \
-         ({} timed calls at c=1, {:?} at c={CONCURRENCY})\n",
+         ({} timed calls at c=1, {:?} at c={CONCURRENCY} in {ROUNDS} interleaved rounds)\n",
         scale.name, scale.latency_calls, scale.throughput_for
     );
     let services = Services::start().await?;
     let callers = Callers::new(&services).await?;
-    let floor = {
+    let mut latency = Vec::with_capacity(Path::ALL.len());
+    for path in Path::ALL {
         let c = callers.clone();
-        load::sequential(scale.warmups, scale.latency_calls, move || {
-            let c = c.clone();
-            async move { c.round_trip().await }
-        })
-        .await?
-    };
-    let direct = {
-        let c = callers.clone();
-        measure(&scale, move || {
-            let c = c.clone();
-            async move { c.direct().await }
-        })
-        .await?
-    };
-    let grpc = {
-        let c = callers.clone();
-        measure(&scale, move || {
-            let c = c.clone();
-            async move { c.gateway_grpc().await }
-        })
-        .await?
-    };
-    let rest = {
-        let c = callers.clone();
-        measure(&scale, move || {
-            let c = c.clone();
-            async move { c.gateway_rest().await }
-        })
-        .await?
-    };
+        latency.push(
+            load::sequential(scale.warmups, scale.latency_calls, move || {
+                let c = c.clone();
+                async move { c.call(path).await }
+            })
+            .await?,
+        );
+    }
+    let window = scale.throughput_for / ROUNDS;
+    let mut per_s = [0.0; Path::ALL.len()];
+    for _ in 0..ROUNDS {
+        for (sum, path) in per_s.iter_mut().zip(Path::ALL) {
+            let c = callers.clone();
+            *sum += load::throughput(CONCURRENCY, window, move || {
+                let c = c.clone();
+                async move { c.call(path).await }
+            })
+            .await?;
+        }
+    }
+    let [floor, direct, grpc, rest] = [0, 1, 2, 3].map(|i| PathResult {
+        latency: latency[i],
+        calls_per_s: per_s[i] / f64::from(ROUNDS),
+    });
     let (table, verdicts) = rows(
         &floor,
         &direct,

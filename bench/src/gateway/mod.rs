@@ -113,6 +113,29 @@ impl Services {
     }
 }
 
+/// What one timed call is: the floor, or one of the three ways of calling `GetStore`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// [`Callers::round_trip`].
+    Floor,
+    /// [`Callers::direct`].
+    Direct,
+    /// [`Callers::gateway_grpc`].
+    GatewayGrpc,
+    /// [`Callers::gateway_rest`].
+    GatewayRest,
+}
+
+impl Path {
+    /// Every path, in the table's order.
+    pub const ALL: [Path; 4] = [
+        Path::Floor,
+        Path::Direct,
+        Path::GatewayGrpc,
+        Path::GatewayRest,
+    ];
+}
+
 /// The three ways of calling `GetStore` for one store, and the floor they stand on.
 #[derive(Clone)]
 pub struct Callers {
@@ -192,6 +215,16 @@ impl Callers {
         Ok(())
     }
 
+    /// One call along `path`.
+    pub async fn call(&self, path: Path) -> Result<()> {
+        match path {
+            Path::Floor => self.round_trip().await,
+            Path::Direct => self.direct().await,
+            Path::GatewayGrpc => self.gateway_grpc().await,
+            Path::GatewayRest => self.gateway_rest().await,
+        }
+    }
+
     /// The floor: a health check on the profile service, one loopback gRPC round trip with
     /// no work behind it. The gateway adds one such round trip by construction (caller →
     /// gateway → service), so its added latency cannot be below this.
@@ -252,17 +285,37 @@ pub struct PathResult {
     pub calls_per_s: f64,
 }
 
-/// The table's rows and their verdicts, against the direct path; `floor` is the latency of
-/// a gRPC round trip that does no work ([`Callers::round_trip`]).
+/// The throughput share of direct a forwarder keeps when each call costs it what one gRPC
+/// round trip with no work costs (a server end and a client end, as the gateway has), on the
+/// same cores: per-call costs add, `1 / (1/direct + 1/floor)`.
+pub fn forwarding_ceiling(direct_per_s: f64, floor_per_s: f64) -> f64 {
+    if direct_per_s <= 0.0 || floor_per_s <= 0.0 {
+        return 0.0;
+    }
+    let through = 1.0 / (1.0 / direct_per_s + 1.0 / floor_per_s);
+    through / direct_per_s
+}
+
+/// The table's rows and their verdicts, against the direct path; `floor` is a gRPC round
+/// trip that does no work ([`Callers::round_trip`]).
 pub fn rows(
-    floor: &LatencySummary,
+    floor: &PathResult,
     direct: &PathResult,
     paths: &[(&str, PathResult)],
 ) -> (Vec<Vec<String>>, Vec<Verdict>) {
     let mut rows = vec![
         vec![
             "loopback gRPC round trip, no work (health check) p50 / p99 (c=1)".into(),
-            format!("{:.0} / {:.0} µs", floor.p50_us, floor.p99_us),
+            format!(
+                "{:.0} / {:.0} µs",
+                floor.latency.p50_us, floor.latency.p99_us
+            ),
+            "reference".into(),
+            "-".into(),
+        ],
+        vec![
+            format!("loopback gRPC round trip, no work, throughput (c={CONCURRENCY})"),
+            format!("{:.0} calls/s", floor.calls_per_s),
             "reference".into(),
             "-".into(),
         ],
@@ -282,6 +335,15 @@ pub fn rows(
             "-".into(),
         ],
     ];
+    rows.push(vec![
+        "a forwarder costing one no-op round trip per call, on these cores".into(),
+        format!(
+            "{:.0}% of direct",
+            forwarding_ceiling(direct.calls_per_s, floor.calls_per_s) * 100.0
+        ),
+        "reference (ceiling)".into(),
+        "-".into(),
+    ]);
     let mut verdicts = Vec::new();
     for (name, path) in paths {
         let added_us = path.latency.p50_us - direct.latency.p50_us;
@@ -335,7 +397,7 @@ mod tests {
     fn verdicts_judge_added_latency_and_throughput_share() {
         let direct = path(100.0, 10_000.0);
         let (rows, verdicts) = rows(
-            &path(60.0, 0.0).latency,
+            &path(60.0, 30_000.0),
             &direct,
             &[
                 ("fast", path(240.0, 7_500.0)),
@@ -346,7 +408,15 @@ mod tests {
             verdicts,
             vec![Verdict::Pass, Verdict::Pass, Verdict::Fail, Verdict::Fail]
         );
-        assert_eq!(rows.len(), 3 + 3 * 2);
+        assert_eq!(rows.len(), 5 + 3 * 2);
+    }
+
+    #[test]
+    fn a_forwarder_costing_a_round_trip_keeps_what_the_per_call_costs_leave() {
+        // Direct 10,000/s is 100 µs a call; a no-op round trip at 30,000/s is 33.3 µs more.
+        let share = forwarding_ceiling(10_000.0, 30_000.0);
+        assert!((share - 0.75).abs() < 1e-9, "{share}");
+        assert_eq!(forwarding_ceiling(0.0, 30_000.0), 0.0);
     }
 
     #[test]
