@@ -16,7 +16,7 @@ use crate::automation::fire;
 use crate::delivery::Pipeline;
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::storage::{facts, stores};
+use crate::storage::{facts, inbox, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
@@ -28,6 +28,29 @@ impl AutomationHandler {
     /// A handler writing through `pipeline`.
     pub fn new(pipeline: Pipeline) -> Self {
         Self { pipeline }
+    }
+
+    /// Reminders parked while the customer had no known owner go to `owner`'s inbox, each
+    /// once (its de-duplication key).
+    async fn deliver_parked(
+        &self,
+        txn: &DatabaseTransaction,
+        chain: &str,
+        customer_id: &str,
+        owner: &str,
+    ) -> Result<(), ConsumeError> {
+        if owner.is_empty() {
+            return Ok(());
+        }
+        let now_us = Utc::now().timestamp_micros();
+        let mut delivered = false;
+        for item in inbox::take_parked(txn, chain, customer_id, owner).await? {
+            delivered |= self.pipeline.write_inbox(txn, chain, &item, now_us).await?;
+        }
+        if delivered {
+            self.pipeline.inbox.notify_waiters();
+        }
+        Ok(())
     }
 }
 
@@ -54,7 +77,7 @@ impl EventHandler for AutomationHandler {
         let sequence = event.sequence;
         let automation_event = match payload {
             Payload::TagAdded(e) => {
-                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
                 known.tags.insert(e.tag_name.clone());
                 facts::put(txn, chain, &known).await?;
                 Some(AutomationEvent::TagAdded {
@@ -64,7 +87,7 @@ impl EventHandler for AutomationHandler {
                 })
             }
             Payload::TagRemoved(e) => {
-                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
                 known.tags.remove(&e.tag_name);
                 facts::put(txn, chain, &known).await?;
                 Some(AutomationEvent::TagRemoved {
@@ -73,15 +96,22 @@ impl EventHandler for AutomationHandler {
                     event_sequence: sequence,
                 })
             }
-            Payload::SegmentEntered(e) => Some(AutomationEvent::SegmentEntered {
-                customer_id: CustomerId::new(e.customer_id.clone()),
-                segment_id: e.segment_id.clone(),
-                event_sequence: sequence,
-            }),
+            Payload::SegmentEntered(e) => {
+                // Locked as the writers lock it, so a reminder this parks is seen by an
+                // OwnerChanged delivering the parked ones at the same moment.
+                facts::get_for_update(txn, chain, &e.customer_id).await?;
+                Some(AutomationEvent::SegmentEntered {
+                    customer_id: CustomerId::new(e.customer_id.clone()),
+                    segment_id: e.segment_id.clone(),
+                    event_sequence: sequence,
+                })
+            }
             Payload::OwnerChanged(e) => {
-                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
                 known.owner_id = e.to_manager_id.clone();
                 facts::put(txn, chain, &known).await?;
+                self.deliver_parked(txn, chain, &e.customer_id, &e.to_manager_id)
+                    .await?;
                 Some(AutomationEvent::OwnerChanged {
                     customer_id: CustomerId::new(e.customer_id.clone()),
                     previous_owner: Some(e.from_manager_id.clone())
@@ -100,7 +130,7 @@ impl EventHandler for AutomationHandler {
                     )
                 });
                 if e.birthday.is_some() {
-                    let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                    let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
                     known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default();
                     facts::put(txn, chain, &known).await?;
                 }
@@ -119,7 +149,7 @@ impl EventHandler for AutomationHandler {
             }
             Payload::ClassChanged(e) => {
                 use maitre_proto::common::v1::CustomerClass as P;
-                let mut known = facts::get(txn, chain, &e.customer_id).await?;
+                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
                 known.class = match P::try_from(e.to) {
                     Ok(P::A) => "A",
                     Ok(P::B) => "B",

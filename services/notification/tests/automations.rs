@@ -363,3 +363,166 @@ async fn late_owner_reminder_embedded() {
 async fn late_owner_reminder_production() {
     an_owner_known_after_the_scan_gets_the_birthday_reminder(Backend::Production).await;
 }
+
+/// The tagging and assignment streams are consumed side by side: a tag and an owner arriving for
+/// the same new guest at the same moment are both kept (each consumer's read-modify-write of the
+/// guest's facts waits for the other's, instead of writing back what it read before).
+async fn facts_from_two_streams_at_once_are_both_kept(backend: Backend) {
+    use maitre_notification::storage::facts;
+    let env = env(backend).await;
+    let db = env.db.db.clone();
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    // Write transactions, as the consumers open them.
+    let tagged = maitre_kit::db::begin_write(&db).await.expect("txn");
+    handler
+        .handle(
+            &tagged,
+            &event(
+                1,
+                Payload::TagAdded(TagAdded {
+                    customer_id: "g1".into(),
+                    tag_name: "likes_dessert".into(),
+                    ..Default::default()
+                }),
+            ),
+        )
+        .await
+        .expect("tag handled");
+    // The owner arrives while the tag's transaction is open.
+    let owner = {
+        let (db, handler) = (db.clone(), handler.clone());
+        tokio::spawn(async move {
+            let txn = maitre_kit::db::begin_write(&db).await.expect("txn");
+            handler
+                .handle(
+                    &txn,
+                    &event(
+                        2,
+                        Payload::OwnerChanged(OwnerChanged {
+                            customer_id: "g1".into(),
+                            to_manager_id: "wang".into(),
+                            ..Default::default()
+                        }),
+                    ),
+                )
+                .await
+                .expect("owner handled");
+            txn.commit().await.expect("commit");
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tagged.commit().await.expect("commit");
+    owner.await.expect("owner task");
+    let known = facts::get(&db, CHAIN, "g1").await.expect("facts");
+    assert_eq!(known.owner_id, "wang", "{known:?}");
+    assert!(known.tags.contains("likes_dessert"), "{known:?}");
+}
+
+#[tokio::test]
+async fn concurrent_facts_embedded() {
+    facts_from_two_streams_at_once_are_both_kept(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn concurrent_facts_production() {
+    facts_from_two_streams_at_once_are_both_kept(Backend::Production).await;
+}
+
+/// A reminder fired by an event (a tag) before the guest's owner is known cannot be fired again
+/// later: it is parked, and the owner named by OwnerChanged gets it, once.
+async fn a_reminder_before_the_owner_is_parked_until_the_owner_is_known(backend: Backend) {
+    let env = env(backend).await;
+    let db = &env.db.db;
+    templates::upsert(
+        db,
+        CHAIN,
+        &TemplateRow {
+            template_id: "new-guest.inbox".into(),
+            name: "inbox".into(),
+            channel: Channel::StaffInbox,
+            locale: Locale::ZhCn,
+            subject: Some("{{customer.salutation}}是新客".into()),
+            body: "请在三天内回访".into(),
+            purpose: MessagePurpose::Transactional,
+            update_time_us: 0,
+        },
+    )
+    .await
+    .expect("template");
+    let automation = pb::Automation {
+        automation_id: "new-guest".into(),
+        name: "new guest: call back".into(),
+        trigger: Some(pb::Trigger {
+            kind: pb::TriggerKind::TagAdded as i32,
+            tag: "new_guest".into(),
+            ..Default::default()
+        }),
+        actions: vec![pb::Action {
+            kind: pb::ActionKind::RemindOwner as i32,
+            template_id: "new-guest.inbox".into(),
+            ..Default::default()
+        }],
+        enabled: true,
+        ..Default::default()
+    };
+    automations::upsert(db, CHAIN, &automation, 0)
+        .await
+        .expect("automation");
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    let feed = |e: Event| {
+        let handler = handler.clone();
+        async move {
+            let txn = db.begin().await.expect("txn");
+            handler.handle(&txn, &e).await.expect("handled");
+            txn.commit().await.expect("commit");
+        }
+    };
+    feed(event(
+        1,
+        Payload::TagAdded(TagAdded {
+            customer_id: "g1".into(),
+            tag_name: "new_guest".into(),
+            ..Default::default()
+        }),
+    ))
+    .await;
+    assert!(
+        inbox::list(db, CHAIN, "", false, 0, 10)
+            .await
+            .expect("inbox")
+            .is_empty(),
+        "nothing addressed to nobody"
+    );
+    let owner = |sequence, to: &str| {
+        event(
+            sequence,
+            Payload::OwnerChanged(OwnerChanged {
+                customer_id: "g1".into(),
+                to_manager_id: to.into(),
+                ..Default::default()
+            }),
+        )
+    };
+    feed(owner(2, "wang")).await;
+    feed(owner(2, "wang")).await;
+    // A later change of owner does not hand the reminder out again.
+    feed(owner(3, "li")).await;
+    let wang = inbox::list(db, CHAIN, "wang", false, 0, 10)
+        .await
+        .expect("inbox");
+    assert_eq!(wang.len(), 1, "{wang:?}");
+    assert_eq!(wang[0].title, "顾客g1是新客");
+    assert_eq!(wang[0].customer_id, "g1");
+    let li = inbox::list(db, CHAIN, "li", false, 0, 10)
+        .await
+        .expect("inbox");
+    assert!(li.is_empty(), "{li:?}");
+}
+
+#[tokio::test]
+async fn parked_reminder_embedded() {
+    a_reminder_before_the_owner_is_parked_until_the_owner_is_known(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn parked_reminder_production() {
+    a_reminder_before_the_owner_is_parked_until_the_owner_is_known(Backend::Production).await;
+}

@@ -21,7 +21,7 @@ use crate::domain::trigger::{Occurrence, occurrences};
 use crate::error::Result;
 use crate::storage::inbox::NewInboxItem;
 use crate::storage::messages::NewMessage;
-use crate::storage::{automations, facts, policy, templates};
+use crate::storage::{automations, facts, inbox, policy, templates};
 
 /// The proto trigger kinds an event can fire.
 pub fn trigger_kinds(event: &AutomationEvent) -> Vec<i32> {
@@ -191,10 +191,6 @@ async fn run_action(
             Ok(usize::from(inserted))
         }
         Action::RemindOwner { template_id } => {
-            if known.owner_id.is_empty() {
-                tracing::info!(customer, "no owner known yet; reminder skipped");
-                return Ok(0);
-            }
             let Some(stored) = templates::get(conn, chain_id, template_id).await? else {
                 return Ok(0);
             };
@@ -226,6 +222,13 @@ async fn run_action(
                     .as_str()
                     .to_owned(),
             };
+            if known.owner_id.is_empty() {
+                // The assignment stream has not told us the owner yet: the reminder waits for
+                // OwnerChanged (`consumers`), which delivers it.
+                inbox::park(conn, chain_id, &item, now_us).await?;
+                tracing::info!(customer, "no owner known yet; reminder parked");
+                return Ok(0);
+            }
             let inserted = pipeline.write_inbox(conn, chain_id, &item, now_us).await?;
             if inserted {
                 pipeline.inbox.notify_waiters();

@@ -9,7 +9,7 @@ use sea_orm::ConnectionTrait;
 
 use super::{exec, query_all, query_one};
 use crate::error::{Error, Result};
-use maitre_kit::db::DbError;
+use maitre_kit::db::{DbError, is_postgres};
 
 /// The facts about one customer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,7 +56,39 @@ pub async fn get(
     })
 }
 
-/// Stores the customer's facts.
+/// The customer's facts, locked until the transaction ends: for a read-modify-write. The three
+/// streams (tagging, assignment, profile) are consumed side by side, each writing its own facts of
+/// the same guest; without the lock, two consumers would each write back the row they read and
+/// the first one's fact would be lost. The row is created first so there is one to lock (on SQLite
+/// the write transaction already serializes writers).
+pub async fn get_for_update(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<CustomerFacts> {
+    exec(
+        conn,
+        "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us)
+         VALUES ($1, $2, '[]', '', '', '', $3) ON CONFLICT (chain_id, customer_id) DO NOTHING",
+        [
+            chain_id.into(),
+            customer_id.into(),
+            Utc::now().timestamp_micros().into(),
+        ],
+    )
+    .await?;
+    if is_postgres(conn) {
+        query_one(
+            conn,
+            "SELECT 1 AS locked FROM notif_customer_facts WHERE chain_id = $1 AND customer_id = $2 FOR UPDATE",
+            [chain_id.into(), customer_id.into()],
+        )
+        .await?;
+    }
+    get(conn, chain_id, customer_id).await
+}
+
+/// Stores the customer's facts (read with [`get_for_update`] in the same transaction).
 pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFacts) -> Result<()> {
     let tags = serde_json::to_string(&facts.tags).unwrap_or_else(|_| "[]".into());
     exec(

@@ -4,6 +4,7 @@
 mod schema;
 mod schema2;
 mod schema3;
+mod schema4;
 
 pub mod actions;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema::NotificationTables),
             Box::new(schema2::ActionAndStoreTables),
             Box::new(schema3::QueueIndexes),
+            Box::new(schema4::ParkedReminders),
         ]
     }
 }
