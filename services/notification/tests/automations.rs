@@ -8,13 +8,11 @@ use common::*;
 use maitre_kit::eventlog::EventHandler;
 use maitre_kit::testing::Backend;
 use maitre_notification::consumers::AutomationHandler;
-use maitre_notification::domain::channel::{Channel, MessagePurpose};
-use maitre_notification::domain::template::Locale;
-use maitre_notification::storage::templates::{self, TemplateRow};
+use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::storage::{automations, inbox, messages};
 use maitre_proto::events::v1::{Event, OwnerChanged, TagAdded, event::Payload};
 use maitre_proto::notification::v1 as pb;
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 fn event(sequence: u64, payload: Payload) -> Event {
     Event {
@@ -25,26 +23,46 @@ fn event(sequence: u64, payload: Payload) -> Event {
     }
 }
 
+fn tag_added(sequence: u64, customer: &str, tag: &str) -> Event {
+    event(
+        sequence,
+        Payload::TagAdded(TagAdded {
+            customer_id: customer.into(),
+            tag_name: tag.into(),
+            ..Default::default()
+        }),
+    )
+}
+
+fn owner_changed(sequence: u64, customer: &str, to: &str) -> Event {
+    event(
+        sequence,
+        Payload::OwnerChanged(OwnerChanged {
+            customer_id: customer.into(),
+            to_manager_id: to.into(),
+            ..Default::default()
+        }),
+    )
+}
+
+/// Handles `e` in a transaction of its own, committed, as the consumer does.
+async fn feed(handler: &AutomationHandler, db: &DatabaseConnection, e: Event) {
+    let txn = db.begin().await.expect("txn");
+    handler.handle(&txn, &e).await.expect("handled");
+    txn.commit().await.expect("commit");
+}
+
 async fn automation_fires_from_tag_added(backend: Backend) {
     let env = env(backend).await;
     let db = &env.db.db;
     sms_template(db, "winback.sms", MessagePurpose::Marketing).await;
-    templates::upsert(
+    inbox_template(
         db,
-        CHAIN,
-        &TemplateRow {
-            template_id: "winback.inbox".into(),
-            name: "inbox".into(),
-            channel: Channel::StaffInbox,
-            locale: Locale::ZhCn,
-            subject: Some("{{customer.salutation}}已60天未到店".into()),
-            body: "请安排回访".into(),
-            purpose: MessagePurpose::Transactional,
-            update_time_us: 0,
-        },
+        "winback.inbox",
+        "{{customer.salutation}}已60天未到店",
+        "请安排回访",
     )
-    .await
-    .expect("template");
+    .await;
     let automation = pb::Automation {
         automation_id: "a1".into(),
         name: "win-back".into(),
@@ -76,34 +94,11 @@ async fn automation_fires_from_tag_added(backend: Backend) {
         .await
         .expect("automation");
     let handler = AutomationHandler::new(env.pipeline.clone());
-    let feed = |e: Event| {
-        let handler = handler.clone();
-        async move {
-            let txn = db.begin().await.expect("txn");
-            handler.handle(&txn, &e).await.expect("handled");
-            txn.commit().await.expect("commit");
-        }
-    };
-    feed(event(
-        1,
-        Payload::OwnerChanged(OwnerChanged {
-            customer_id: "g1".into(),
-            to_manager_id: "wang".into(),
-            ..Default::default()
-        }),
-    ))
-    .await;
-    let tag = event(
-        2,
-        Payload::TagAdded(TagAdded {
-            customer_id: "g1".into(),
-            tag_name: "lapsed_60d".into(),
-            ..Default::default()
-        }),
-    );
-    feed(tag.clone()).await;
+    feed(&handler, db, owner_changed(1, "g1", "wang")).await;
+    let tag = tag_added(2, "g1", "lapsed_60d");
+    feed(&handler, db, tag.clone()).await;
     // The same occurrence handled again (a replay past the cursor) writes nothing new.
-    feed(tag).await;
+    feed(&handler, db, tag).await;
     let rows = messages::list(
         db,
         CHAIN,
@@ -125,15 +120,7 @@ async fn automation_fires_from_tag_added(backend: Backend) {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].title, "顾客g1已60天未到店");
     // A different tag fires nothing.
-    feed(event(
-        3,
-        Payload::TagAdded(TagAdded {
-            customer_id: "g2".into(),
-            tag_name: "vip".into(),
-            ..Default::default()
-        }),
-    ))
-    .await;
+    feed(&handler, db, tag_added(3, "g2", "vip")).await;
     let none = messages::list(
         db,
         CHAIN,
@@ -166,31 +153,16 @@ async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     let env = env(backend).await;
     let db = &env.db.db;
     sms_template(db, "birthday.sms", MessagePurpose::Service).await;
-    let automation = pb::Automation {
-        automation_id: "birthday".into(),
-        name: "birthday in 3 days".into(),
-        trigger: Some(pb::Trigger {
-            kind: pb::TriggerKind::Birthday as i32,
-            days_before: 3,
-            ..Default::default()
-        }),
-        actions: vec![pb::Action {
-            kind: pb::ActionKind::MessageCustomer as i32,
-            template_id: "birthday.sms".into(),
-            ..Default::default()
-        }],
-        enabled: true,
-        ..Default::default()
-    };
-    automations::upsert(db, CHAIN, &automation, 0)
-        .await
-        .expect("automation");
+    enabled_automation(
+        db,
+        "birthday",
+        birthday_trigger(3),
+        vec![action(pb::ActionKind::MessageCustomer, "birthday.sms")],
+    )
+    .await;
     let now = Utc::now();
     let in_three_days = store_today(now) + chrono::Duration::days(3);
-    let born = in_three_days
-        .with_year(1990)
-        .or_else(|| in_three_days.with_year(1992))
-        .expect("a birth date");
+    let born = born_on(in_three_days);
     for (customer, birthday) in [("g1", born.to_string()), ("g2", String::new())] {
         facts::put(
             db,
@@ -266,52 +238,26 @@ async fn daily_scan_production() {
 /// A birthday reminder found by the day's scan before the owner is known (the assignment stream
 /// lagging behind profile's) reaches the owner once OwnerChanged arrives, not never.
 async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backend) {
-    use chrono::Datelike;
     use maitre_notification::daily_scan::{DailyScan, store_today};
     use maitre_notification::storage::facts::{self, CustomerFacts};
     let env = env(backend).await;
     let db = &env.db.db;
-    templates::upsert(
+    inbox_template(
         db,
-        CHAIN,
-        &TemplateRow {
-            template_id: "birthday.inbox".into(),
-            name: "inbox".into(),
-            channel: Channel::StaffInbox,
-            locale: Locale::ZhCn,
-            subject: Some("{{customer.salutation}}{{occurrence.days_until}}天后生日".into()),
-            body: "请准备甜品".into(),
-            purpose: MessagePurpose::Transactional,
-            update_time_us: 0,
-        },
+        "birthday.inbox",
+        "{{customer.salutation}}{{occurrence.days_until}}天后生日",
+        "请准备甜品",
     )
-    .await
-    .expect("template");
-    let automation = pb::Automation {
-        automation_id: "birthday-reminder".into(),
-        name: "remind the owner 3 days before".into(),
-        trigger: Some(pb::Trigger {
-            kind: pb::TriggerKind::Birthday as i32,
-            days_before: 3,
-            ..Default::default()
-        }),
-        actions: vec![pb::Action {
-            kind: pb::ActionKind::RemindOwner as i32,
-            template_id: "birthday.inbox".into(),
-            ..Default::default()
-        }],
-        enabled: true,
-        ..Default::default()
-    };
-    automations::upsert(db, CHAIN, &automation, 0)
-        .await
-        .expect("automation");
+    .await;
+    enabled_automation(
+        db,
+        "birthday-reminder",
+        birthday_trigger(3),
+        vec![action(pb::ActionKind::RemindOwner, "birthday.inbox")],
+    )
+    .await;
     let now = Utc::now();
-    let in_three_days = store_today(now) + chrono::Duration::days(3);
-    let born = in_three_days
-        .with_year(1990)
-        .or_else(|| in_three_days.with_year(1992))
-        .expect("a birth date");
+    let born = born_on(store_today(now) + chrono::Duration::days(3));
     facts::put(
         db,
         CHAIN,
@@ -334,18 +280,9 @@ async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backe
         "no owner known yet: nobody to remind"
     );
     let handler = AutomationHandler::new(env.pipeline.clone());
-    let owner_changed = event(
-        7,
-        Payload::OwnerChanged(OwnerChanged {
-            customer_id: "g1".into(),
-            to_manager_id: "wang".into(),
-            ..Default::default()
-        }),
-    );
+    let owner_changed = owner_changed(7, "g1", "wang");
     for _replay in 0..2 {
-        let txn = db.begin().await.expect("txn");
-        handler.handle(&txn, &owner_changed).await.expect("handled");
-        txn.commit().await.expect("commit");
+        feed(&handler, db, owner_changed.clone()).await;
     }
     let items = inbox::list(db, CHAIN, "wang", false, 0, 10)
         .await
@@ -375,17 +312,7 @@ async fn facts_from_two_streams_at_once_are_both_kept(backend: Backend) {
     // Write transactions, as the consumers open them.
     let tagged = maitre_kit::db::begin_write(&db).await.expect("txn");
     handler
-        .handle(
-            &tagged,
-            &event(
-                1,
-                Payload::TagAdded(TagAdded {
-                    customer_id: "g1".into(),
-                    tag_name: "likes_dessert".into(),
-                    ..Default::default()
-                }),
-            ),
-        )
+        .handle(&tagged, &tag_added(1, "g1", "likes_dessert"))
         .await
         .expect("tag handled");
     // The owner arrives while the tag's transaction is open.
@@ -394,17 +321,7 @@ async fn facts_from_two_streams_at_once_are_both_kept(backend: Backend) {
         tokio::spawn(async move {
             let txn = maitre_kit::db::begin_write(&db).await.expect("txn");
             handler
-                .handle(
-                    &txn,
-                    &event(
-                        2,
-                        Payload::OwnerChanged(OwnerChanged {
-                            customer_id: "g1".into(),
-                            to_manager_id: "wang".into(),
-                            ..Default::default()
-                        }),
-                    ),
-                )
+                .handle(&txn, &owner_changed(2, "g1", "wang"))
                 .await
                 .expect("owner handled");
             txn.commit().await.expect("commit");
@@ -432,59 +349,26 @@ async fn concurrent_facts_production() {
 async fn a_reminder_before_the_owner_is_parked_until_the_owner_is_known(backend: Backend) {
     let env = env(backend).await;
     let db = &env.db.db;
-    templates::upsert(
+    inbox_template(
         db,
-        CHAIN,
-        &TemplateRow {
-            template_id: "new-guest.inbox".into(),
-            name: "inbox".into(),
-            channel: Channel::StaffInbox,
-            locale: Locale::ZhCn,
-            subject: Some("{{customer.salutation}}是新客".into()),
-            body: "请在三天内回访".into(),
-            purpose: MessagePurpose::Transactional,
-            update_time_us: 0,
-        },
+        "new-guest.inbox",
+        "{{customer.salutation}}是新客",
+        "请在三天内回访",
     )
-    .await
-    .expect("template");
-    let automation = pb::Automation {
-        automation_id: "new-guest".into(),
-        name: "new guest: call back".into(),
-        trigger: Some(pb::Trigger {
+    .await;
+    enabled_automation(
+        db,
+        "new-guest",
+        pb::Trigger {
             kind: pb::TriggerKind::TagAdded as i32,
             tag: "new_guest".into(),
             ..Default::default()
-        }),
-        actions: vec![pb::Action {
-            kind: pb::ActionKind::RemindOwner as i32,
-            template_id: "new-guest.inbox".into(),
-            ..Default::default()
-        }],
-        enabled: true,
-        ..Default::default()
-    };
-    automations::upsert(db, CHAIN, &automation, 0)
-        .await
-        .expect("automation");
-    let handler = AutomationHandler::new(env.pipeline.clone());
-    let feed = |e: Event| {
-        let handler = handler.clone();
-        async move {
-            let txn = db.begin().await.expect("txn");
-            handler.handle(&txn, &e).await.expect("handled");
-            txn.commit().await.expect("commit");
-        }
-    };
-    feed(event(
-        1,
-        Payload::TagAdded(TagAdded {
-            customer_id: "g1".into(),
-            tag_name: "new_guest".into(),
-            ..Default::default()
-        }),
-    ))
+        },
+        vec![action(pb::ActionKind::RemindOwner, "new-guest.inbox")],
+    )
     .await;
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    feed(&handler, db, tag_added(1, "g1", "new_guest")).await;
     assert!(
         inbox::list(db, CHAIN, "", false, 0, 10)
             .await
@@ -492,20 +376,10 @@ async fn a_reminder_before_the_owner_is_parked_until_the_owner_is_known(backend:
             .is_empty(),
         "nothing addressed to nobody"
     );
-    let owner = |sequence, to: &str| {
-        event(
-            sequence,
-            Payload::OwnerChanged(OwnerChanged {
-                customer_id: "g1".into(),
-                to_manager_id: to.into(),
-                ..Default::default()
-            }),
-        )
-    };
-    feed(owner(2, "wang")).await;
-    feed(owner(2, "wang")).await;
+    feed(&handler, db, owner_changed(2, "g1", "wang")).await;
+    feed(&handler, db, owner_changed(2, "g1", "wang")).await;
     // A later change of owner does not hand the reminder out again.
-    feed(owner(3, "li")).await;
+    feed(&handler, db, owner_changed(3, "g1", "li")).await;
     let wang = inbox::list(db, CHAIN, "wang", false, 0, 10)
         .await
         .expect("inbox");

@@ -16,7 +16,7 @@ use maitre_notification::delivery::dispatcher::Dispatcher;
 use maitre_notification::delivery::provider::Providers;
 use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::storage::facts::{self, CustomerFacts};
-use maitre_notification::storage::{automations, messages, stores};
+use maitre_notification::storage::{messages, stores};
 use maitre_proto::events::v1::{
     ContactRecorded, CustomerCreated, Event, StoreChanged, event::Payload,
 };
@@ -205,25 +205,13 @@ async fn birthday_today_is_store_local(backend: Backend) {
     let db = &env.db.db;
     stores_and_customers(&env).await;
     sms_template(db, "birthday.sms", MessagePurpose::Service).await;
-    let automation = pb::Automation {
-        automation_id: "birthday".into(),
-        name: "birthday today".into(),
-        trigger: Some(pb::Trigger {
-            kind: pb::TriggerKind::Birthday as i32,
-            days_before: 0,
-            ..Default::default()
-        }),
-        actions: vec![pb::Action {
-            kind: pb::ActionKind::MessageCustomer as i32,
-            template_id: "birthday.sms".into(),
-            ..Default::default()
-        }],
-        enabled: true,
-        ..Default::default()
-    };
-    automations::upsert(db, CHAIN, &automation, 0)
-        .await
-        .expect("automation");
+    enabled_automation(
+        db,
+        "birthday",
+        birthday_trigger(0),
+        vec![action(pb::ActionKind::MessageCustomer, "birthday.sms")],
+    )
+    .await;
     for customer in ["g-ny", "g-sh"] {
         facts::put(
             db,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Datelike, NaiveDate, Utc};
 use maitre_kit::eventlog::EventLog;
 use maitre_kit::testing::{self, Backend, TestDb};
 use maitre_notification::campaign::SegmentSource;
@@ -17,6 +17,7 @@ use maitre_notification::domain::channel::{Channel, MessagePurpose};
 use maitre_notification::domain::consent::ChannelConsent;
 use maitre_notification::domain::template::Locale;
 use maitre_notification::storage::Migrator;
+use maitre_notification::storage::automations;
 use maitre_notification::storage::campaigns::{self, CampaignRow};
 use maitre_notification::storage::messages::{self, NewMessage};
 use maitre_notification::storage::policy::{self, Preferences};
@@ -39,6 +40,57 @@ pub async fn env(backend: Backend) -> Env {
     Env { db, pipeline }
 }
 
+/// A staff-inbox template `id` with `subject` and `body`.
+pub async fn inbox_template(conn: &impl ConnectionTrait, id: &str, subject: &str, body: &str) {
+    let purpose = MessagePurpose::Transactional;
+    template(conn, id, Channel::StaffInbox, Some(subject), body, purpose).await;
+}
+
+/// One action of `kind` with `template_id`.
+pub fn action(kind: pb::ActionKind, template_id: &str) -> pb::Action {
+    pb::Action {
+        kind: kind as i32,
+        template_id: template_id.into(),
+        ..Default::default()
+    }
+}
+
+/// Stores an enabled automation `id` of CHAIN firing on `trigger` with `actions`.
+pub async fn enabled_automation(
+    conn: &impl ConnectionTrait,
+    id: &str,
+    trigger: pb::Trigger,
+    actions: Vec<pb::Action>,
+) {
+    let automation = pb::Automation {
+        automation_id: id.into(),
+        name: id.into(),
+        trigger: Some(trigger),
+        actions,
+        enabled: true,
+        ..Default::default()
+    };
+    automations::upsert(conn, CHAIN, &automation, 0)
+        .await
+        .expect("automation");
+}
+
+/// A birthday trigger `days_before` the day.
+pub fn birthday_trigger(days_before: i32) -> pb::Trigger {
+    pb::Trigger {
+        kind: pb::TriggerKind::Birthday as i32,
+        days_before,
+        ..Default::default()
+    }
+}
+
+/// A birth date whose birthday is `date` (born 1990, or 1992 for 29 February).
+pub fn born_on(date: NaiveDate) -> NaiveDate {
+    date.with_year(1990)
+        .or_else(|| date.with_year(1992))
+        .expect("a birth date")
+}
+
 pub fn config() -> DispatcherConfig {
     DispatcherConfig {
         batch: 100,
@@ -49,17 +101,29 @@ pub fn config() -> DispatcherConfig {
 }
 
 pub async fn sms_template(conn: &impl ConnectionTrait, id: &str, purpose: MessagePurpose) {
+    let body = "{{customer.salutation | \"您好\"}}，{{store.name | \"静安店\"}}欢迎您。回T退订";
+    template(conn, id, Channel::Sms, None, body, purpose).await;
+}
+
+/// Stores template `id` of CHAIN.
+async fn template(
+    conn: &impl ConnectionTrait,
+    id: &str,
+    channel: Channel,
+    subject: Option<&str>,
+    body: &str,
+    purpose: MessagePurpose,
+) {
     templates::upsert(
         conn,
         CHAIN,
         &TemplateRow {
             template_id: id.into(),
             name: id.into(),
-            channel: Channel::Sms,
+            channel,
             locale: Locale::ZhCn,
-            subject: None,
-            body: "{{customer.salutation | \"您好\"}}，{{store.name | \"静安店\"}}欢迎您。回T退订"
-                .into(),
+            subject: subject.map(str::to_owned),
+            body: body.into(),
             purpose,
             update_time_us: 0,
         },
