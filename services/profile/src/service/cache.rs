@@ -7,15 +7,19 @@
 //! are seen within [`TTL`]. Unknown stores are never remembered: a store created anywhere
 //! is usable at once.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
 
 use chrono::Utc;
 use maitre_kit::ttl_map::TtlMap;
 use sea_orm::DatabaseConnection;
 
-use super::classify::{ClassContext, load_context};
+use super::classify::{ClassContext, read_context, refresh_cutoffs};
 use crate::{
-    domain::identity::IdentityKey,
+    domain::{classification::ClassificationPolicy, identity::IdentityKey},
     error::Result,
     storage::{identity, menu, menu::DishRow, stores, stores::StoreRow},
 };
@@ -36,6 +40,8 @@ pub struct Caches {
     stores: TtlMap<(String, String), StoreRow>,
     dishes: TtlMap<(String, DishKey), Option<DishRow>>,
     class: TtlMap<String, Arc<ClassContext>>,
+    /// Chains whose quintiles are being recomputed in the background.
+    refreshing: Arc<Mutex<HashSet<String>>>,
     blocked: TtlMap<String, Arc<HashSet<IdentityKey>>>,
 }
 
@@ -111,9 +117,38 @@ impl Caches {
         if let Some(ctx) = self.class.get(chain) {
             return Ok(ctx);
         }
-        let ctx = Arc::new(load_context(db, chain, Utc::now()).await?);
+        let (ctx, due) = read_context(db, chain, Utc::now()).await?;
+        if due {
+            self.refresh_in_background(db, chain, &ctx.policy);
+        }
+        let ctx = Arc::new(ctx);
         self.class.insert(chain.to_owned(), ctx.clone(), TTL);
         Ok(ctx)
+    }
+
+    /// Recomputes the chain's quintiles off the request path, one recompute per chain at a
+    /// time. A recompute reads every customer of the chain (seconds for a million, as after
+    /// a history import into a young chain, whose quintiles are due every minute), and every
+    /// call arriving meanwhile would otherwise wait for it and start its own. Until it is
+    /// stored, events are classed with the cut-offs before it; the next reload of the
+    /// context (within [`TTL`]) reads the new ones.
+    fn refresh_in_background(
+        &self,
+        db: &DatabaseConnection,
+        chain: &str,
+        policy: &ClassificationPolicy,
+    ) {
+        if !lock(&self.refreshing).insert(chain.to_owned()) {
+            return;
+        }
+        let (db, chain, policy) = (db.clone(), chain.to_owned(), policy.clone());
+        let refreshing = Arc::clone(&self.refreshing);
+        tokio::spawn(async move {
+            if let Err(e) = refresh_cutoffs(&db, &chain, &policy, Utc::now()).await {
+                tracing::warn!(chain = %chain, error = %e, "class cut-offs not recomputed; the next call retries");
+            }
+            lock(&refreshing).remove(&chain);
+        });
     }
 
     /// The chain's configured block list.
@@ -149,4 +184,12 @@ impl Caches {
     pub fn forget_blocked(&self, chain: &str) {
         self.blocked.retain(|c| c != chain);
     }
+}
+
+/// The set behind `mutex`; a panic while it was held leaves a usable set (inserts and
+/// removes of one name are whole).
+fn lock(mutex: &Mutex<HashSet<String>>) -> MutexGuard<'_, HashSet<String>> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -28,27 +28,45 @@ pub struct ClassContext {
     pub cutoffs: RfmCutoffs,
 }
 
+/// The chain's policy and cut-offs as stored, and whether its quintiles are due for a
+/// recompute (fixed cut-offs never are). Quintiles never computed are computed now.
+pub async fn read_context(
+    db: &DatabaseConnection,
+    chain: &str,
+    now: DateTime<Utc>,
+) -> Result<(ClassContext, bool)> {
+    let stored = policy::get(db, chain).await?.unwrap_or_else(default_policy);
+    let (policy, rules) = to_domain(&stored)?;
+    let (cutoffs, due) = match &policy.scoring {
+        RfmScoring::Fixed(cutoffs) => (cutoffs.clone(), false),
+        RfmScoring::Quintiles { .. } => match policy::cutoffs(db, chain).await? {
+            Some(stored) => {
+                let due = stale(&stored, now);
+                (stored.cutoffs, due)
+            }
+            None => (refresh_cutoffs(db, chain, &policy, now).await?, false),
+        },
+    };
+    let ctx = ClassContext {
+        policy,
+        rules,
+        cutoffs,
+    };
+    Ok((ctx, due))
+}
+
 /// Cut-offs of the chain's policy: fixed ones, or the quintiles last computed (computed
-/// now when there are none yet).
+/// now when there are none yet or they are due).
 pub async fn load_context(
     db: &DatabaseConnection,
     chain: &str,
     now: DateTime<Utc>,
 ) -> Result<ClassContext> {
-    let stored = policy::get(db, chain).await?.unwrap_or_else(default_policy);
-    let (policy, rules) = to_domain(&stored)?;
-    let cutoffs = match &policy.scoring {
-        RfmScoring::Fixed(cutoffs) => cutoffs.clone(),
-        RfmScoring::Quintiles { .. } => match policy::cutoffs(db, chain).await? {
-            Some(stored) if !stale(&stored, now) => stored.cutoffs,
-            _ => refresh_cutoffs(db, chain, &policy, now).await?,
-        },
-    };
-    Ok(ClassContext {
-        policy,
-        rules,
-        cutoffs,
-    })
+    let (mut ctx, due) = read_context(db, chain, now).await?;
+    if due {
+        ctx.cutoffs = refresh_cutoffs(db, chain, &ctx.policy, now).await?;
+    }
+    Ok(ctx)
 }
 
 /// Below this many customers quintiles move quickly (a young chain), so they are
@@ -127,7 +145,7 @@ pub async fn recompute_chain(
     chain: &str,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let mut ctx = load_context(db, chain, now).await?;
+    let (mut ctx, _due) = read_context(db, chain, now).await?;
     ctx.cutoffs = refresh_cutoffs(db, chain, &ctx.policy, now).await?;
     let ids: Vec<String> = customers::all_aggregates(db, chain)
         .await?
