@@ -400,3 +400,91 @@ async fn parked_reminder_embedded() {
 async fn parked_reminder_production() {
     a_reminder_before_the_owner_is_parked_until_the_owner_is_known(Backend::Production).await;
 }
+
+/// A birthday consumed at the moment a birthday automation is enabled is greeted: either the
+/// consumer sees the automation or the rescan that follows the enabling sees the birthday. On
+/// PostgreSQL the enabling waits for the consumer's open transaction (`automations::save`);
+/// without that wait the consumer saw no automation and the rescan no birthday.
+async fn a_birthday_consumed_while_its_automation_is_enabled_is_greeted(backend: Backend) {
+    use chrono::Datelike;
+    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_proto::common::v1::Date;
+    use maitre_proto::events::v1::CustomerUpdated;
+    let env = env(backend).await;
+    let db = env.db.db.clone();
+    sms_template(&db, "birthday.sms", MessagePurpose::Service).await;
+    let in_three_days = store_today(Utc::now()) + chrono::Duration::days(3);
+    let born = born_on(in_three_days);
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    let consuming = maitre_kit::db::begin_write(&db).await.expect("txn");
+    let birthday = event(
+        1,
+        Payload::CustomerUpdated(CustomerUpdated {
+            customer_id: "g1".into(),
+            changed_paths: vec!["profile.birthday".into()],
+            birthday: Some(Date {
+                year: born.year(),
+                month: born.month() as i32,
+                day: born.day() as i32,
+            }),
+            ..Default::default()
+        }),
+    );
+    handler
+        .handle(&consuming, &birthday)
+        .await
+        .expect("birthday handled");
+    // Meanwhile the automation is enabled, and today's scan runs again once that commits.
+    let enabling = {
+        let (db, pipeline) = (db.clone(), env.pipeline.clone());
+        tokio::spawn(async move {
+            let automation = pb::Automation {
+                automation_id: "birthday".into(),
+                name: "birthday in 3 days".into(),
+                trigger: Some(birthday_trigger(3)),
+                actions: vec![action(pb::ActionKind::MessageCustomer, "birthday.sms")],
+                enabled: true,
+                ..Default::default()
+            };
+            let txn = maitre_kit::db::begin_write(&db).await.expect("txn");
+            let dated = automations::save(&txn, CHAIN, &automation, 0)
+                .await
+                .expect("saved");
+            txn.commit().await.expect("commit");
+            assert!(dated, "an enabled birthday automation asks for a rescan");
+            DailyScan::new(pipeline, "replica-1", std::time::Duration::from_secs(60))
+                .run_once(Utc::now())
+                .await
+                .expect("rescan")
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    consuming.commit().await.expect("commit");
+    enabling.await.expect("enabling task");
+    let rows = messages::list(
+        &db,
+        CHAIN,
+        &messages::ListFilter {
+            customer_id: "g1",
+            ..Default::default()
+        },
+        "",
+        10,
+    )
+    .await
+    .expect("list");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].dedup_key,
+        format!("birthday:g1:{}", in_three_days.year())
+    );
+}
+
+#[tokio::test]
+async fn enabling_fence_embedded() {
+    a_birthday_consumed_while_its_automation_is_enabled_is_greeted(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn enabling_fence_production() {
+    a_birthday_consumed_while_its_automation_is_enabled_is_greeted(Backend::Production).await;
+}

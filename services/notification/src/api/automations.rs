@@ -278,7 +278,8 @@ impl NotificationServiceApi {
         }
         let db = &self.runtime.db;
         to_domain(db, &chain, &stored).await?;
-        automations::upsert(db, &chain, &stored, Utc::now().timestamp_micros()).await?;
+        self.save(&chain, &stored, Utc::now().timestamp_micros())
+            .await?;
         Ok(Response::new(UpdateAutomationResponse {
             automation: Some(self.automation(&chain, &stored.automation_id).await?),
         }))
@@ -319,19 +320,30 @@ impl NotificationServiceApi {
             to_domain(&self.runtime.db, &chain, &stored).await?;
         }
         stored.enabled = request.enabled;
-        automations::upsert(
-            &self.runtime.db,
-            &chain,
-            &stored,
-            Utc::now().timestamp_micros(),
-        )
-        .await?;
-        if request.enabled {
-            self.pipeline.date_automations_changed(&chain).await;
-        }
+        self.save(&chain, &stored, Utc::now().timestamp_micros())
+            .await?;
         Ok(Response::new(SetAutomationEnabledResponse {
             automation: Some(self.automation(&chain, &stored.automation_id).await?),
         }))
+    }
+
+    /// Stores the automation in a transaction of its own; an enabled date automation has
+    /// today's scan done again once it is committed (`automations::save`).
+    async fn save(
+        &self,
+        chain: &str,
+        automation: &pb::Automation,
+        now_us: i64,
+    ) -> Result<(), Status> {
+        let txn = maitre_kit::db::begin_write(&self.runtime.db)
+            .await
+            .map_err(Error::from)?;
+        let dated = automations::save(&txn, chain, automation, now_us).await?;
+        txn.commit().await.map_err(Error::from)?;
+        if dated {
+            self.pipeline.date_automations_changed(chain).await;
+        }
+        Ok(())
     }
 
     pub(super) async fn list_presets_rpc(
@@ -379,9 +391,9 @@ impl NotificationServiceApi {
         automation.automation_id = format!("preset.{}", preset.key);
         automation.enabled = request.enable;
         to_domain(&txn, &chain, &automation).await?;
-        automations::upsert(&txn, &chain, &automation, now_us).await?;
+        let dated = automations::save(&txn, &chain, &automation, now_us).await?;
         txn.commit().await.map_err(Error::from)?;
-        if request.enable {
+        if dated {
             self.pipeline.date_automations_changed(&chain).await;
         }
         Ok(Response::new(InstallPresetResponse {

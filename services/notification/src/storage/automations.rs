@@ -6,7 +6,7 @@ use maitre_proto::notification::v1::Automation;
 use prost::Message;
 use sea_orm::{ConnectionTrait, QueryResult};
 
-use super::{exec, query_all, query_one};
+use super::{exec, facts, query_all, query_one};
 use crate::error::{Error, Result};
 
 fn from_row(row: &QueryResult) -> Result<Automation> {
@@ -49,6 +49,35 @@ pub async fn upsert(
     )
     .await?;
     Ok(())
+}
+
+/// Stores `automation` in the caller's write transaction; `true` when it is an enabled date
+/// automation (birthday, anniversary), whose today's occurrences the caller has the daily scan
+/// look for again once the transaction commits (`Pipeline::date_automations_changed`).
+///
+/// Such an automation first waits for the consumers writing customer facts to commit, and
+/// holds new ones until the caller commits ([`facts::fence_writers`]): a birthday consumed at
+/// the same moment is then either seen by the rescan or consumed after the automation is
+/// visible, never missed by both.
+pub async fn save(
+    txn: &impl ConnectionTrait,
+    chain_id: &str,
+    automation: &Automation,
+    now_us: i64,
+) -> Result<bool> {
+    use maitre_proto::notification::v1::TriggerKind;
+    let kind = automation.trigger.as_ref().map(|t| t.kind).unwrap_or(0);
+    let dated = automation.enabled
+        && [
+            TriggerKind::Birthday as i32,
+            TriggerKind::Anniversary as i32,
+        ]
+        .contains(&kind);
+    if dated {
+        facts::fence_writers(txn).await?;
+    }
+    upsert(txn, chain_id, automation, now_us).await?;
+    Ok(dated)
 }
 
 /// The automation, if it exists in the chain.

@@ -88,6 +88,16 @@ pub async fn get_for_update(
     get(conn, chain_id, customer_id).await
 }
 
+/// Waits for every transaction that has written customer facts to commit, and holds new
+/// writers until the caller's transaction ends (PostgreSQL; SQLite writers are serialized
+/// by their write transactions already).
+pub async fn fence_writers(conn: &impl ConnectionTrait) -> Result<()> {
+    if is_postgres(conn) {
+        exec(conn, "LOCK TABLE notif_customer_facts IN SHARE MODE", []).await?;
+    }
+    Ok(())
+}
+
 /// Stores the customer's facts (read with [`get_for_update`] in the same transaction).
 pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFacts) -> Result<()> {
     let tags = serde_json::to_string(&facts.tags).unwrap_or_else(|_| "[]".into());
