@@ -1,7 +1,7 @@
 //! Consuming the other services' streams (kit `Consumer`: cursor committed with the effect): tagging
 //! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated
 //! birthdays, ClassChanged, FollowUpDue; StoreChanged zones, CustomerCreated / ContactRecorded home
-//! stores). Each event updates the stored customer facts and fires the chain's automations in the same
+//! stores; CustomerErased). Each event updates the stored customer facts and fires the chain's automations in the same
 //! transaction; "today" is the date in the zone of the customer's home store.
 
 use std::{future::Future, sync::Arc};
@@ -13,10 +13,10 @@ use maitre_proto::events::v1::{Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
 use crate::automation::fire;
-use crate::delivery::Pipeline;
+use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::storage::{facts, inbox, stores};
+use crate::storage::{facts, inbox, messages, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
@@ -28,6 +28,33 @@ impl AutomationHandler {
     /// A handler writing through `pipeline`.
     pub fn new(pipeline: Pipeline) -> Self {
         Self { pipeline }
+    }
+
+    /// The customer's personal data was erased: nothing more is sent to them (queued
+    /// messages are suppressed) and nothing is kept to fire automations on (facts and
+    /// parked reminders go).
+    async fn erase(
+        &self,
+        txn: &DatabaseTransaction,
+        chain: &str,
+        customer_id: &str,
+    ) -> Result<(), ConsumeError> {
+        facts::erase(txn, chain, customer_id).await?;
+        inbox::discard_parked(txn, chain, customer_id).await?;
+        let now_us = Utc::now().timestamp_micros();
+        for message in
+            messages::suppress_queued_of_customer(txn, chain, customer_id, now_us).await?
+        {
+            append_status_event(
+                &self.pipeline.events,
+                txn,
+                &message,
+                "suppressed",
+                "customer_erased",
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Reminders parked while the customer had no known owner go to `owner`'s inbox, each
@@ -183,6 +210,10 @@ impl EventHandler for AutomationHandler {
                 if !stores::put_zone(txn, chain, &e.store_id, &e.time_zone).await? {
                     tracing::warn!(store = %e.store_id, zone = %e.time_zone, "unknown store time zone; default zone kept");
                 }
+                None
+            }
+            Payload::CustomerErased(e) => {
+                self.erase(txn, chain, &e.customer_id).await?;
                 None
             }
             Payload::CustomerCreated(e) => {

@@ -9,7 +9,8 @@ use maitre_kit::eventlog::EventHandler;
 use maitre_kit::testing::Backend;
 use maitre_notification::consumers::AutomationHandler;
 use maitre_notification::domain::channel::MessagePurpose;
-use maitre_notification::storage::{automations, inbox, messages};
+use maitre_notification::storage::facts::{self, CustomerFacts};
+use maitre_notification::storage::{automations, inbox};
 use maitre_proto::events::v1::{Event, OwnerChanged, TagAdded, event::Payload};
 use maitre_proto::notification::v1 as pb;
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -43,6 +44,29 @@ fn owner_changed(sequence: u64, customer: &str, to: &str) -> Event {
             ..Default::default()
         }),
     )
+}
+
+/// The birthday greeting (an SMS three days before), enabled.
+async fn greet_birthdays_three_days_ahead(db: &DatabaseConnection) {
+    sms_template(db, "birthday.sms", MessagePurpose::Service).await;
+    enabled_automation(
+        db,
+        "birthday",
+        birthday_trigger(3),
+        vec![action(pb::ActionKind::MessageCustomer, "birthday.sms")],
+    )
+    .await;
+}
+
+/// The service knows `customer`'s birthday (`YYYY-MM-DD`, empty for none), as profile's
+/// stream tells it.
+async fn knows_birthday(db: &DatabaseConnection, customer: &str, birthday: impl Into<String>) {
+    let facts = CustomerFacts {
+        customer_id: customer.into(),
+        birthday: birthday.into(),
+        ..Default::default()
+    };
+    facts::put(db, CHAIN, &facts).await.expect("facts");
 }
 
 /// Handles `e` in a transaction of its own, committed, as the consumer does.
@@ -99,18 +123,7 @@ async fn automation_fires_from_tag_added(backend: Backend) {
     feed(&handler, db, tag.clone()).await;
     // The same occurrence handled again (a replay past the cursor) writes nothing new.
     feed(&handler, db, tag).await;
-    let rows = messages::list(
-        db,
-        CHAIN,
-        &messages::ListFilter {
-            customer_id: "g1",
-            ..Default::default()
-        },
-        "",
-        10,
-    )
-    .await
-    .expect("list");
+    let rows = messages_of(db, "g1").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].dedup_key, "tag_added:g1:lapsed_60d:2");
     assert_eq!(rows[0].automation_id, "a1");
@@ -121,18 +134,7 @@ async fn automation_fires_from_tag_added(backend: Backend) {
     assert_eq!(items[0].title, "顾客g1已60天未到店");
     // A different tag fires nothing.
     feed(&handler, db, tag_added(3, "g2", "vip")).await;
-    let none = messages::list(
-        db,
-        CHAIN,
-        &messages::ListFilter {
-            customer_id: "g2",
-            ..Default::default()
-        },
-        "",
-        10,
-    )
-    .await
-    .expect("list");
+    let none = messages_of(db, "g2").await;
     assert!(none.is_empty());
 }
 
@@ -149,32 +151,14 @@ async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     use chrono::Datelike;
     use maitre_notification::daily_scan::{DailyScan, store_today};
     use maitre_notification::delivery::Pipeline;
-    use maitre_notification::storage::facts::{self, CustomerFacts};
     let env = env(backend).await;
     let db = &env.db.db;
-    sms_template(db, "birthday.sms", MessagePurpose::Service).await;
-    enabled_automation(
-        db,
-        "birthday",
-        birthday_trigger(3),
-        vec![action(pb::ActionKind::MessageCustomer, "birthday.sms")],
-    )
-    .await;
+    greet_birthdays_three_days_ahead(db).await;
     let now = Utc::now();
     let in_three_days = store_today(now) + chrono::Duration::days(3);
     let born = born_on(in_three_days);
     for (customer, birthday) in [("g1", born.to_string()), ("g2", String::new())] {
-        facts::put(
-            db,
-            CHAIN,
-            &CustomerFacts {
-                customer_id: customer.into(),
-                birthday,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("facts");
+        knows_birthday(db, customer, birthday).await;
     }
     let scan = DailyScan::new(
         env.pipeline.clone(),
@@ -194,35 +178,13 @@ async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     };
     let rescan = DailyScan::new(flushed, "replica-2", std::time::Duration::from_secs(60));
     assert_eq!(rescan.run_once(now).await.expect("rescan"), 0);
-    let rows = messages::list(
-        db,
-        CHAIN,
-        &messages::ListFilter {
-            customer_id: "g1",
-            ..Default::default()
-        },
-        "",
-        10,
-    )
-    .await
-    .expect("list");
+    let rows = messages_of(db, "g1").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
         rows[0].dedup_key,
         format!("birthday:g1:{}", in_three_days.year())
     );
-    let none = messages::list(
-        db,
-        CHAIN,
-        &messages::ListFilter {
-            customer_id: "g2",
-            ..Default::default()
-        },
-        "",
-        10,
-    )
-    .await
-    .expect("list");
+    let none = messages_of(db, "g2").await;
     assert!(none.is_empty(), "no birthday known, no greeting");
 }
 
@@ -239,7 +201,6 @@ async fn daily_scan_production() {
 /// lagging behind profile's) reaches the owner once OwnerChanged arrives, not never.
 async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backend) {
     use maitre_notification::daily_scan::{DailyScan, store_today};
-    use maitre_notification::storage::facts::{self, CustomerFacts};
     let env = env(backend).await;
     let db = &env.db.db;
     inbox_template(
@@ -258,17 +219,7 @@ async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backe
     .await;
     let now = Utc::now();
     let born = born_on(store_today(now) + chrono::Duration::days(3));
-    facts::put(
-        db,
-        CHAIN,
-        &CustomerFacts {
-            customer_id: "g1".into(),
-            birthday: born.to_string(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("facts");
+    knows_birthday(db, "g1", born.to_string()).await;
     let scan = DailyScan::new(
         env.pipeline.clone(),
         "replica-1",
@@ -305,7 +256,6 @@ async fn late_owner_reminder_production() {
 /// the same new guest at the same moment are both kept (each consumer's read-modify-write of the
 /// guest's facts waits for the other's, instead of writing back what it read before).
 async fn facts_from_two_streams_at_once_are_both_kept(backend: Backend) {
-    use maitre_notification::storage::facts;
     let env = env(backend).await;
     let db = env.db.db.clone();
     let handler = AutomationHandler::new(env.pipeline.clone());
@@ -461,18 +411,7 @@ async fn a_birthday_consumed_while_its_automation_is_enabled_is_greeted(backend:
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     consuming.commit().await.expect("commit");
     enabling.await.expect("enabling task");
-    let rows = messages::list(
-        &db,
-        CHAIN,
-        &messages::ListFilter {
-            customer_id: "g1",
-            ..Default::default()
-        },
-        "",
-        10,
-    )
-    .await
-    .expect("list");
+    let rows = messages_of(&db, "g1").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
         rows[0].dedup_key,
@@ -487,4 +426,49 @@ async fn enabling_fence_embedded() {
 #[tokio::test]
 async fn enabling_fence_production() {
     a_birthday_consumed_while_its_automation_is_enabled_is_greeted(Backend::Production).await;
+}
+
+/// An erased guest (profile's CustomerErased) is sent nothing more: the queued greeting is
+/// suppressed, and no birthday is kept for a later scan to greet.
+async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
+    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_proto::events::v1::CustomerErased;
+    let env = env(backend).await;
+    let db = &env.db.db;
+    greet_birthdays_three_days_ahead(db).await;
+    let now = Utc::now();
+    let born = born_on(store_today(now) + chrono::Duration::days(3));
+    knows_birthday(db, "g1", born.to_string()).await;
+    let scan = DailyScan::new(
+        env.pipeline.clone(),
+        "replica-1",
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(scan.run_once(now).await.expect("scan"), 1);
+    assert_eq!(messages_of(db, "g1").await[0].status, "queued");
+
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    let erased = event(
+        2,
+        Payload::CustomerErased(CustomerErased {
+            customer_id: "g1".into(),
+        }),
+    );
+    feed(&handler, db, erased).await;
+    let rows = messages_of(db, "g1").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "suppressed");
+    assert_eq!(
+        facts::get(db, CHAIN, "g1").await.expect("facts").birthday,
+        ""
+    );
+}
+
+#[tokio::test]
+async fn erased_guest_embedded() {
+    an_erased_guest_is_sent_nothing_more(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn erased_guest_production() {
+    an_erased_guest_is_sent_nothing_more(Backend::Production).await;
 }

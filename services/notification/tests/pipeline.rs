@@ -46,18 +46,7 @@ async fn same_occurrence_twice_makes_one_message(backend: Backend) {
     let row = status_of(db, "birthday:g1:2026").await;
     assert_eq!(row.status, "sent");
     assert_eq!(row.body, "您好，静安店欢迎您。回T退订");
-    let all = messages::list(
-        db,
-        CHAIN,
-        &messages::ListFilter {
-            customer_id: "g1",
-            ..Default::default()
-        },
-        "",
-        10,
-    )
-    .await
-    .expect("list");
+    let all = messages_of(db, "g1").await;
     assert_eq!(all.len(), 1);
 }
 

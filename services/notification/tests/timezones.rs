@@ -16,7 +16,7 @@ use maitre_notification::delivery::dispatcher::Dispatcher;
 use maitre_notification::delivery::provider::Providers;
 use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::storage::facts::{self, CustomerFacts};
-use maitre_notification::storage::{messages, stores};
+use maitre_notification::storage::stores;
 use maitre_proto::events::v1::{
     ContactRecorded, CustomerCreated, Event, StoreChanged, event::Payload,
 };
@@ -240,21 +240,7 @@ async fn birthday_today_is_store_local(backend: Backend) {
         std::time::Duration::from_secs(60),
     );
     assert_eq!(scan.run_once(now).await.expect("scan"), 1);
-    let greeted = |customer: &'static str| async move {
-        messages::list(
-            db,
-            CHAIN,
-            &messages::ListFilter {
-                customer_id: customer,
-                ..Default::default()
-            },
-            "",
-            10,
-        )
-        .await
-        .expect("list")
-        .len()
-    };
+    let greeted = |customer: &'static str| async move { messages_of(db, customer).await.len() };
     assert_eq!(greeted("g-ny").await, 1, "their birthday in New York");
     assert_eq!(
         greeted("g-sh").await,

@@ -121,6 +121,18 @@ pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFa
     Ok(())
 }
 
+/// Forgets what is known of the customer (their personal data was erased): no birthday,
+/// tags or owner remain for automations to act on.
+pub async fn erase(conn: &impl ConnectionTrait, chain_id: &str, customer_id: &str) -> Result<()> {
+    exec(
+        conn,
+        "DELETE FROM notif_customer_facts WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Customers of the chain with a known birthday, after `after` by id (the daily scan pages through them).
 pub async fn with_birthday(
     conn: &impl ConnectionTrait,

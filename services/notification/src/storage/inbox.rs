@@ -137,6 +137,21 @@ pub async fn take_parked(
         .collect()
 }
 
+/// Drops the customer's parked reminders (their personal data was erased).
+pub async fn discard_parked(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<()> {
+    exec(
+        conn,
+        "DELETE FROM notif_parked_reminders WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
 /// A page of a staff member's items, newest first, with `id < before` (0 = from the newest).
 pub async fn list(
     conn: &impl ConnectionTrait,

@@ -364,19 +364,55 @@ pub async fn campaign_counts(
         .collect()
 }
 
-/// Suppresses every still-queued message of a campaign (cancel); returns how many.
+/// Suppresses every still-queued message of a campaign (cancel); returns them.
 pub async fn suppress_queued_of_campaign(
     conn: &impl ConnectionTrait,
     chain_id: &str,
     campaign_id: &str,
     now_us: i64,
 ) -> Result<Vec<MessageRow>> {
+    suppress_queued(
+        conn,
+        chain_id,
+        ("campaign_id", campaign_id),
+        "campaign_cancelled",
+        now_us,
+    )
+    .await
+}
+
+/// Suppresses every still-queued message to a customer (their personal data was erased);
+/// returns them.
+pub async fn suppress_queued_of_customer(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    now_us: i64,
+) -> Result<Vec<MessageRow>> {
+    suppress_queued(
+        conn,
+        chain_id,
+        ("customer_id", customer_id),
+        "customer_erased",
+        now_us,
+    )
+    .await
+}
+
+/// Suppresses the still-queued messages whose `column` is `value`, with `reason`.
+async fn suppress_queued(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    (column, value): (&'static str, &str),
+    reason: &str,
+    now_us: i64,
+) -> Result<Vec<MessageRow>> {
     let rows = query_all(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM notif_messages WHERE chain_id = $1 AND campaign_id = $2 AND status = 'queued'"
+            "SELECT {COLUMNS} FROM notif_messages WHERE chain_id = $1 AND {column} = $2 AND status = 'queued'"
         ),
-        [chain_id.into(), campaign_id.into()],
+        [chain_id.into(), value.into()],
     )
     .await?;
     let mut suppressed = Vec::new();
@@ -388,7 +424,7 @@ pub async fn suppress_queued_of_campaign(
             &row.message_id,
             Some("queued"),
             "suppressed",
-            "campaign_cancelled",
+            reason,
             &RowUpdate::default(),
             now_us,
         )

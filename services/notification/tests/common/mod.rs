@@ -91,6 +91,17 @@ pub fn born_on(date: NaiveDate) -> NaiveDate {
         .expect("a birth date")
 }
 
+/// The customer's messages in CHAIN (at most 10).
+pub async fn messages_of(conn: &impl ConnectionTrait, customer: &str) -> Vec<messages::MessageRow> {
+    let filter = messages::ListFilter {
+        customer_id: customer,
+        ..Default::default()
+    };
+    messages::list(conn, CHAIN, &filter, "", 10)
+        .await
+        .expect("list messages")
+}
+
 pub fn config() -> DispatcherConfig {
     DispatcherConfig {
         batch: 100,
