@@ -1,7 +1,7 @@
 //! Consuming the other services' streams (kit `Consumer`: cursor committed with the effect): tagging
 //! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated
 //! birthdays, ClassChanged, FollowUpDue; StoreChanged zones, CustomerCreated / ContactRecorded home
-//! stores; CustomerErased). Each event updates the stored customer facts and fires the chain's automations in the same
+//! stores; CustomerMerged, CustomerErased). Each event updates the stored customer facts and fires the chain's automations in the same
 //! transaction; "today" is the date in the zone of the customer's home store.
 
 use std::{future::Future, sync::Arc};
@@ -16,7 +16,7 @@ use crate::automation::fire;
 use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::storage::{facts, inbox, messages, stores};
+use crate::storage::{facts, inbox, messages, policy, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
@@ -28,6 +28,34 @@ impl AutomationHandler {
     /// A handler writing through `pipeline`.
     pub fn new(pipeline: Pipeline) -> Self {
         Self { pipeline }
+    }
+
+    /// Profiles merged into `survivor` are one guest: what is known of them (birthday, tags,
+    /// consent, parked reminders) moves to the survivor, so the guest is greeted once, under
+    /// one consent, and the absorbed ids fire nothing more.
+    async fn merge(
+        &self,
+        txn: &DatabaseTransaction,
+        chain: &str,
+        survivor: &str,
+        absorbed_ids: &[String],
+    ) -> Result<(), ConsumeError> {
+        let mut known = facts::get_for_update(txn, chain, survivor).await?;
+        let mut preferences = policy::preferences(txn, chain, survivor).await?;
+        for absorbed in absorbed_ids.iter().filter(|id| *id != survivor) {
+            let theirs = facts::get_for_update(txn, chain, absorbed).await?;
+            known = facts::merged(&known, &theirs);
+            facts::erase(txn, chain, absorbed).await?;
+            let their_preferences = policy::preferences(txn, chain, absorbed).await?;
+            preferences.consent = preferences.consent.merged(&their_preferences.consent);
+            if preferences.locale.is_empty() {
+                preferences.locale = their_preferences.locale;
+            }
+            inbox::repoint_parked(txn, chain, absorbed, survivor).await?;
+        }
+        facts::put(txn, chain, &known).await?;
+        policy::put_preferences(txn, chain, survivor, &preferences).await?;
+        Ok(())
     }
 
     /// The customer's personal data was erased: nothing more is sent to them (queued
@@ -210,6 +238,11 @@ impl EventHandler for AutomationHandler {
                 if !stores::put_zone(txn, chain, &e.store_id, &e.time_zone).await? {
                     tracing::warn!(store = %e.store_id, zone = %e.time_zone, "unknown store time zone; default zone kept");
                 }
+                None
+            }
+            Payload::CustomerMerged(e) => {
+                self.merge(txn, chain, &e.survivor_id, &e.absorbed_ids)
+                    .await?;
                 None
             }
             Payload::CustomerErased(e) => {

@@ -472,3 +472,77 @@ async fn erased_guest_embedded() {
 async fn erased_guest_production() {
     an_erased_guest_is_sent_nothing_more(Backend::Production).await;
 }
+
+/// Two profiles merged into one (profile's CustomerMerged) are one guest: the birthday known
+/// only under the absorbed id is the survivor's, greeted once, under the survivor's id; the
+/// absorbed profile's later SMS opt-out stands for the survivor.
+async fn merged_profiles_are_greeted_once_under_one_consent(backend: Backend) {
+    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::domain::channel::Channel;
+    use maitre_notification::domain::consent::ChannelConsent;
+    use maitre_notification::storage::policy;
+    use maitre_proto::events::v1::CustomerMerged;
+    let env = env(backend).await;
+    let db = &env.db.db;
+    greet_birthdays_three_days_ahead(db).await;
+    let now = Utc::now();
+    let in_three_days = store_today(now) + chrono::Duration::days(3);
+    knows_birthday(db, "absorbed", born_on(in_three_days).to_string()).await;
+    opt_in(db, "survivor").await;
+    let opted_out_at = Utc::now() + chrono::Duration::seconds(1);
+    let mut theirs = policy::preferences(db, CHAIN, "absorbed")
+        .await
+        .expect("read");
+    theirs
+        .consent
+        .set(Channel::Sms, ChannelConsent::OptedOut { at: opted_out_at });
+    policy::put_preferences(db, CHAIN, "absorbed", &theirs)
+        .await
+        .expect("preferences");
+
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    let merged = event(
+        3,
+        Payload::CustomerMerged(CustomerMerged {
+            survivor_id: "survivor".into(),
+            absorbed_ids: vec!["absorbed".into()],
+            reason: "shared_identity".into(),
+        }),
+    );
+    feed(&handler, db, merged.clone()).await;
+    feed(&handler, db, merged).await;
+
+    let scan = DailyScan::new(
+        env.pipeline.clone(),
+        "replica-1",
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(scan.run_once(now).await.expect("scan"), 1);
+    let greeted = messages_of(db, "survivor").await;
+    assert_eq!(greeted.len(), 1, "{greeted:?}");
+    assert_eq!(
+        greeted[0].dedup_key,
+        format!(
+            "birthday:survivor:{}",
+            chrono::Datelike::year(&in_three_days)
+        )
+    );
+    assert!(messages_of(db, "absorbed").await.is_empty());
+    let consent = policy::preferences(db, CHAIN, "survivor")
+        .await
+        .expect("read")
+        .consent;
+    assert_eq!(
+        consent.get(Channel::Sms),
+        ChannelConsent::OptedOut { at: opted_out_at }
+    );
+}
+
+#[tokio::test]
+async fn merged_profiles_embedded() {
+    merged_profiles_are_greeted_once_under_one_consent(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn merged_profiles_production() {
+    merged_profiles_are_greeted_once_under_one_consent(Backend::Production).await;
+}

@@ -71,6 +71,33 @@ impl ConsentState {
         }
     }
 
+    /// The consent of one guest known under two profiles that were merged: on each channel
+    /// the latest explicit choice stands (an opt-out made after an opt-in elsewhere is not
+    /// undone by the merge, nor the other way round); at the same instant the opt-out wins.
+    pub fn merged(&self, other: &ConsentState) -> ConsentState {
+        let mut merged = self.clone();
+        for (channel, theirs) in &other.channels {
+            let chosen = match (merged.get(*channel), *theirs) {
+                (ChannelConsent::Unknown, theirs) => theirs,
+                (ours, ChannelConsent::Unknown) => ours,
+                (ours, theirs) => {
+                    let rank = |c: ChannelConsent| match c {
+                        ChannelConsent::OptedIn { at } => (Some(at), 0),
+                        ChannelConsent::OptedOut { at } => (Some(at), 1),
+                        ChannelConsent::Unknown => (None, 0),
+                    };
+                    if rank(theirs) > rank(ours) {
+                        theirs
+                    } else {
+                        ours
+                    }
+                }
+            };
+            merged.set(*channel, chosen);
+        }
+        merged
+    }
+
     /// Applies a guest's reply: an unsubscribe keyword opts them out of marketing on that channel.
     /// Returns whether the reply was an unsubscribe request.
     pub fn apply_reply(&mut self, channel: Channel, reply: &str, at: DateTime<Utc>) -> bool {
@@ -130,6 +157,42 @@ mod tests {
         Utc.with_ymd_and_hms(2025, 5, 1, 12, 0, 0)
             .single()
             .expect("valid instant")
+    }
+
+    #[test]
+    fn a_merge_keeps_the_latest_explicit_choice_per_channel() {
+        let later = at() + chrono::Duration::days(1);
+        let survivor = ConsentState::new()
+            .with(Channel::Sms, ChannelConsent::OptedIn { at: at() })
+            .with(Channel::Email, ChannelConsent::OptedOut { at: later })
+            .with(Channel::AppPush, ChannelConsent::OptedIn { at: at() });
+        let absorbed = ConsentState::new()
+            .with(Channel::Sms, ChannelConsent::OptedOut { at: later })
+            .with(Channel::Email, ChannelConsent::OptedIn { at: at() })
+            .with(Channel::Wechat, ChannelConsent::OptedIn { at: at() })
+            .with(Channel::AppPush, ChannelConsent::OptedOut { at: at() });
+        let merged = survivor.merged(&absorbed);
+        // The absorbed profile's later opt-out stands; so does the survivor's.
+        assert_eq!(
+            merged.get(Channel::Sms),
+            ChannelConsent::OptedOut { at: later }
+        );
+        assert_eq!(
+            merged.get(Channel::Email),
+            ChannelConsent::OptedOut { at: later }
+        );
+        // A choice made on only one profile is kept.
+        assert_eq!(
+            merged.get(Channel::Wechat),
+            ChannelConsent::OptedIn { at: at() }
+        );
+        // At the same instant, the opt-out wins.
+        assert_eq!(
+            merged.get(Channel::AppPush),
+            ChannelConsent::OptedOut { at: at() }
+        );
+        // Either way round.
+        assert_eq!(absorbed.merged(&survivor), merged);
     }
 
     #[test]

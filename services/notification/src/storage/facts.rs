@@ -121,8 +121,28 @@ pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFa
     Ok(())
 }
 
-/// Forgets what is known of the customer (their personal data was erased): no birthday,
-/// tags or owner remain for automations to act on.
+/// What is known of one guest under two merged profiles: the survivor's facts, completed
+/// by the absorbed one's (a birthday, class or owner the survivor lacks; every tag). Tagging,
+/// profile and assignment correct them with their own events after the merge.
+pub fn merged(survivor: &CustomerFacts, absorbed: &CustomerFacts) -> CustomerFacts {
+    let or = |ours: &String, theirs: &String| {
+        if ours.is_empty() {
+            theirs.clone()
+        } else {
+            ours.clone()
+        }
+    };
+    CustomerFacts {
+        customer_id: survivor.customer_id.clone(),
+        tags: survivor.tags.union(&absorbed.tags).cloned().collect(),
+        owner_id: or(&survivor.owner_id, &absorbed.owner_id),
+        birthday: or(&survivor.birthday, &absorbed.birthday),
+        class: or(&survivor.class, &absorbed.class),
+    }
+}
+
+/// Forgets what is known of the customer (their personal data was erased, or they were
+/// merged into another): no birthday, tags or owner remain for automations to act on.
 pub async fn erase(conn: &impl ConnectionTrait, chain_id: &str, customer_id: &str) -> Result<()> {
     exec(
         conn,

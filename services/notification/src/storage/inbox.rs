@@ -137,6 +137,22 @@ pub async fn take_parked(
         .collect()
 }
 
+/// Moves the parked reminders of `absorbed` to `survivor` (the two profiles were merged).
+pub async fn repoint_parked(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    absorbed: &str,
+    survivor: &str,
+) -> Result<()> {
+    exec(
+        conn,
+        "UPDATE notif_parked_reminders SET customer_id = $3 WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), absorbed.into(), survivor.into()],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Drops the customer's parked reminders (their personal data was erased).
 pub async fn discard_parked(
     conn: &impl ConnectionTrait,
