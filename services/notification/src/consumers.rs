@@ -12,11 +12,12 @@ use maitre_kit::runtime::Runtime;
 use maitre_proto::events::v1::{Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
+use crate::actions::release_for_owner;
 use crate::automation::fire;
 use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::storage::{facts, inbox, messages, policy, stores};
+use crate::storage::{actions, facts, inbox, messages, policy, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
@@ -52,9 +53,13 @@ impl AutomationHandler {
                 preferences.locale = their_preferences.locale;
             }
             inbox::repoint_parked(txn, chain, absorbed, survivor).await?;
+            actions::repoint_awaiting(txn, chain, absorbed, survivor).await?;
         }
         facts::put(txn, chain, &known).await?;
         policy::put_preferences(txn, chain, survivor, &preferences).await?;
+        // What waited for an owner under an absorbed id goes to the survivor's, if known.
+        self.deliver_parked(txn, chain, survivor, &known.owner_id)
+            .await?;
         Ok(())
     }
 
@@ -70,6 +75,7 @@ impl AutomationHandler {
         facts::erase(txn, chain, customer_id).await?;
         inbox::discard_parked(txn, chain, customer_id).await?;
         let now_us = Utc::now().timestamp_micros();
+        actions::drop_awaiting(txn, chain, customer_id, now_us).await?;
         for message in
             messages::suppress_queued_of_customer(txn, chain, customer_id, now_us).await?
         {
@@ -86,7 +92,7 @@ impl AutomationHandler {
     }
 
     /// Reminders parked while the customer had no known owner go to `owner`'s inbox, each
-    /// once (its de-duplication key).
+    /// once (its de-duplication key), and follow-up plans that waited are queued for them.
     async fn deliver_parked(
         &self,
         txn: &DatabaseTransaction,
@@ -98,6 +104,7 @@ impl AutomationHandler {
             return Ok(());
         }
         let now_us = Utc::now().timestamp_micros();
+        release_for_owner(txn, chain, customer_id, owner, now_us).await?;
         let mut delivered = false;
         for item in inbox::take_parked(txn, chain, customer_id, owner).await? {
             delivered |= self.pipeline.write_inbox(txn, chain, &item, now_us).await?;

@@ -369,3 +369,65 @@ async fn webhook_dead_letter_embedded() {
 async fn webhook_dead_letter_production() {
     failing_webhook_retries_then_dead_letters(Backend::Production).await;
 }
+
+/// A follow-up plan fired before the guest's owner is known waits for the owner (the worker
+/// does not call profile with no manager), and OwnerChanged queues it for that owner, once.
+async fn a_follow_up_before_the_owner_waits_for_the_owner(backend: Backend) {
+    let env = env(backend).await;
+    let db = &env.db.db;
+    automation_on_vip(
+        db,
+        pb::Action {
+            kind: pb::ActionKind::CreateFollowUp as i32,
+            title: "VIP 回访".into(),
+            due_in_hours: 48,
+            ..Default::default()
+        },
+    )
+    .await;
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    feed(&handler, db, &vip_added(1)).await;
+    let waiting = actions::for_customer(db, CHAIN, "g1")
+        .await
+        .expect("actions");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].status, "awaiting_owner");
+    let profile = Arc::new(FakeProfile::default());
+    let worker = ActionWorker::new(
+        env.pipeline.clone(),
+        profile.clone(),
+        Arc::new(NoWebhooks),
+        worker_config(),
+    );
+    assert_eq!(worker.run_once(Utc::now()).await.expect("round"), 0);
+
+    let owner = event(
+        2,
+        Payload::OwnerChanged(OwnerChanged {
+            customer_id: "g1".into(),
+            to_manager_id: "wang".into(),
+            ..Default::default()
+        }),
+    );
+    feed(&handler, db, &owner).await;
+    feed(&handler, db, &owner).await;
+    assert_eq!(worker.run_once(Utc::now()).await.expect("round"), 1);
+    let row = actions::get_by_dedup_key(db, CHAIN, &waiting[0].dedup_key)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.status, "done");
+    let calls = profile.calls.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].1.manager_id, "wang");
+    assert_eq!(calls[0].1.customer_id, "g1");
+}
+
+#[tokio::test]
+async fn follow_up_awaiting_owner_embedded() {
+    a_follow_up_before_the_owner_waits_for_the_owner(Backend::Embedded).await;
+}
+#[tokio::test]
+async fn follow_up_awaiting_owner_production() {
+    a_follow_up_before_the_owner_waits_for_the_owner(Backend::Production).await;
+}

@@ -79,6 +79,7 @@ pub fn occurrence_json(
     })
 }
 
+/// Inserts the action; returns its id when it was new (its key had not been queued before).
 #[allow(clippy::too_many_arguments)]
 async fn insert(
     conn: &impl ConnectionTrait,
@@ -89,14 +90,15 @@ async fn insert(
     dedup_key: &str,
     action: &QueuedAction,
     now_us: i64,
-) -> Result<bool> {
+) -> Result<Option<String>> {
     let payload = serde_json::to_string(action)
         .map_err(|e| Error::invalid("automation.actions", e.to_string()))?;
-    actions::insert(
+    let action_id = uuid::Uuid::now_v7().to_string();
+    let inserted = actions::insert(
         conn,
         chain_id,
         &NewAction {
-            action_id: uuid::Uuid::now_v7().to_string(),
+            action_id: action_id.clone(),
             kind: kind.to_owned(),
             customer_id: customer_id.to_owned(),
             automation_id: automation_id.to_owned(),
@@ -106,10 +108,13 @@ async fn insert(
         },
         now_us,
     )
-    .await
+    .await?;
+    Ok(inserted.then_some(action_id))
 }
 
 /// Queues a follow-up plan (once per `plan.request_id`); `false` when the occurrence was queued before.
+/// A plan with no manager (the guest's owner is not known yet) waits for the owner: OwnerChanged
+/// releases it ([`release_for_owner`]).
 pub async fn enqueue_follow_up(
     conn: &impl ConnectionTrait,
     chain_id: &str,
@@ -119,7 +124,8 @@ pub async fn enqueue_follow_up(
 ) -> Result<bool> {
     let customer_id = plan.customer_id.clone();
     let key = plan.request_id.clone();
-    insert(
+    let awaiting_owner = plan.manager_id.is_empty();
+    let inserted = insert(
         conn,
         chain_id,
         KIND_FOLLOW_UP,
@@ -129,7 +135,34 @@ pub async fn enqueue_follow_up(
         &QueuedAction::FollowUp(plan),
         now_us,
     )
-    .await
+    .await?;
+    if let Some(action_id) = &inserted
+        && awaiting_owner
+    {
+        actions::hold_for_owner(conn, action_id).await?;
+    }
+    Ok(inserted.is_some())
+}
+
+/// Queues the customer's follow-up plans that waited for an owner, for `owner`.
+pub async fn release_for_owner(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    owner: &str,
+    now_us: i64,
+) -> Result<()> {
+    for row in actions::awaiting_owner(conn, chain_id, customer_id).await? {
+        let Ok(QueuedAction::FollowUp(mut plan)) = serde_json::from_str(&row.payload) else {
+            continue;
+        };
+        plan.customer_id = row.customer_id.clone();
+        plan.manager_id = owner.to_owned();
+        let payload = serde_json::to_string(&QueuedAction::FollowUp(plan))
+            .map_err(|e| Error::invalid("automation.actions", e.to_string()))?;
+        actions::release(conn, &row.action_id, &payload, now_us).await?;
+    }
+    Ok(())
 }
 
 /// Queues a webhook call (once per `dedup_key`); `false` when the occurrence was queued before.
@@ -153,4 +186,5 @@ pub async fn enqueue_webhook(
         now_us,
     )
     .await
+    .map(|inserted| inserted.is_some())
 }

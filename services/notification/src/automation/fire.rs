@@ -236,10 +236,7 @@ async fn run_action(
             Ok(usize::from(inserted))
         }
         Action::CreateFollowUpPlan { due_in_days, note } => {
-            if known.owner_id.is_empty() {
-                tracing::info!(customer, "no owner known yet; follow-up plan skipped");
-                return Ok(0);
-            }
+            // With no owner known yet the plan waits for one (`enqueue_follow_up`).
             // The contract says hours (`due_in_hours`); the domain keeps whole days.
             let due_in_hours = proto
                 .actions
