@@ -32,8 +32,9 @@ impl AutomationHandler {
     }
 
     /// Profiles merged into `survivor` are one guest: what is known of them (birthday, tags,
-    /// consent, parked reminders) moves to the survivor, so the guest is greeted once, under
-    /// one consent, and the absorbed ids fire nothing more.
+    /// consent, reminders and follow-up plans waiting for an owner) moves to the survivor, so
+    /// the guest is greeted once, under one consent, and the absorbed ids fire nothing more.
+    /// Messages already queued to an absorbed id stay: profile resolves it to the survivor.
     async fn merge(
         &self,
         txn: &DatabaseTransaction,
@@ -64,8 +65,8 @@ impl AutomationHandler {
     }
 
     /// The customer's personal data was erased: nothing more is sent to them (queued
-    /// messages are suppressed) and nothing is kept to fire automations on (facts and
-    /// parked reminders go).
+    /// messages are suppressed) and nothing is kept to fire automations on (facts go, and so
+    /// do reminders and follow-up plans waiting for an owner).
     async fn erase(
         &self,
         txn: &DatabaseTransaction,
