@@ -1,8 +1,9 @@
 //! Consuming the other services' streams (kit `Consumer`: cursor committed with the effect): tagging
 //! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated
 //! birthdays, ClassChanged, FollowUpDue; StoreChanged zones, CustomerCreated / ContactRecorded home
-//! stores; CustomerMerged, CustomerErased). Each event updates the stored customer facts and fires the chain's automations in the same
-//! transaction; "today" is the date in the zone of the customer's home store.
+//! stores; CustomerMerged, CustomerErased). Each event updates the stored customer facts and fires the
+//! chain's automations in the same transaction; "today" is the date in the zone of the customer's
+//! home store.
 
 use std::{future::Future, sync::Arc};
 
@@ -12,12 +13,12 @@ use maitre_kit::runtime::Runtime;
 use maitre_proto::events::v1::{Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
-use crate::actions::release_for_owner;
+use crate::automation::awaiting::deliver;
 use crate::automation::fire;
 use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::storage::{actions, facts, inbox, messages, policy, stores};
+use crate::storage::{awaiting, facts, messages, policy, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
@@ -32,7 +33,7 @@ impl AutomationHandler {
     }
 
     /// Profiles merged into `survivor` are one guest: what is known of them (birthday, tags,
-    /// consent, reminders and follow-up plans waiting for an owner) moves to the survivor, so
+    /// consent, actions waiting for an owner) moves to the survivor, so
     /// the guest is greeted once, under one consent, and the absorbed ids fire nothing more.
     /// Messages already queued to an absorbed id stay: profile resolves it to the survivor.
     async fn merge(
@@ -53,20 +54,27 @@ impl AutomationHandler {
             if preferences.locale.is_empty() {
                 preferences.locale = their_preferences.locale;
             }
-            inbox::repoint_parked(txn, chain, absorbed, survivor).await?;
-            actions::repoint_awaiting(txn, chain, absorbed, survivor).await?;
+            awaiting::repoint(txn, chain, absorbed, survivor).await?;
         }
         facts::put(txn, chain, &known).await?;
         policy::put_preferences(txn, chain, survivor, &preferences).await?;
         // What waited for an owner under an absorbed id goes to the survivor's, if known.
-        self.deliver_parked(txn, chain, survivor, &known.owner_id)
-            .await?;
+        let now_us = Utc::now().timestamp_micros();
+        deliver(
+            &self.pipeline,
+            txn,
+            chain,
+            survivor,
+            &known.owner_id,
+            now_us,
+        )
+        .await?;
         Ok(())
     }
 
     /// The customer's personal data was erased: nothing more is sent to them (queued
     /// messages are suppressed) and nothing is kept to fire automations on (facts go, and so
-    /// do reminders and follow-up plans waiting for an owner).
+    /// do actions waiting for an owner).
     async fn erase(
         &self,
         txn: &DatabaseTransaction,
@@ -74,9 +82,8 @@ impl AutomationHandler {
         customer_id: &str,
     ) -> Result<(), ConsumeError> {
         facts::erase(txn, chain, customer_id).await?;
-        inbox::discard_parked(txn, chain, customer_id).await?;
+        awaiting::discard(txn, chain, customer_id).await?;
         let now_us = Utc::now().timestamp_micros();
-        actions::drop_awaiting(txn, chain, customer_id, now_us).await?;
         for message in
             messages::suppress_queued_of_customer(txn, chain, customer_id, now_us).await?
         {
@@ -88,30 +95,6 @@ impl AutomationHandler {
                 "customer_erased",
             )
             .await?;
-        }
-        Ok(())
-    }
-
-    /// Reminders parked while the customer had no known owner go to `owner`'s inbox, each
-    /// once (its de-duplication key), and follow-up plans that waited are queued for them.
-    async fn deliver_parked(
-        &self,
-        txn: &DatabaseTransaction,
-        chain: &str,
-        customer_id: &str,
-        owner: &str,
-    ) -> Result<(), ConsumeError> {
-        if owner.is_empty() {
-            return Ok(());
-        }
-        let now_us = Utc::now().timestamp_micros();
-        release_for_owner(txn, chain, customer_id, owner, now_us).await?;
-        let mut delivered = false;
-        for item in inbox::take_parked(txn, chain, customer_id, owner).await? {
-            delivered |= self.pipeline.write_inbox(txn, chain, &item, now_us).await?;
-        }
-        if delivered {
-            self.pipeline.inbox.notify_waiters();
         }
         Ok(())
     }
@@ -140,9 +123,10 @@ impl EventHandler for AutomationHandler {
         let sequence = event.sequence;
         let automation_event = match payload {
             Payload::TagAdded(e) => {
-                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
-                known.tags.insert(e.tag_name.clone());
-                facts::put(txn, chain, &known).await?;
+                facts::update(txn, chain, &e.customer_id, |known| {
+                    known.tags.insert(e.tag_name.clone());
+                })
+                .await?;
                 Some(AutomationEvent::TagAdded {
                     customer_id: CustomerId::new(e.customer_id.clone()),
                     tag: e.tag_name.clone(),
@@ -150,9 +134,10 @@ impl EventHandler for AutomationHandler {
                 })
             }
             Payload::TagRemoved(e) => {
-                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
-                known.tags.remove(&e.tag_name);
-                facts::put(txn, chain, &known).await?;
+                facts::update(txn, chain, &e.customer_id, |known| {
+                    known.tags.remove(&e.tag_name);
+                })
+                .await?;
                 Some(AutomationEvent::TagRemoved {
                     customer_id: CustomerId::new(e.customer_id.clone()),
                     tag: e.tag_name.clone(),
@@ -160,8 +145,8 @@ impl EventHandler for AutomationHandler {
                 })
             }
             Payload::SegmentEntered(e) => {
-                // Locked as the writers lock it, so a reminder this parks is seen by an
-                // OwnerChanged delivering the parked ones at the same moment.
+                // Locked as the writers lock it, so an action this leaves waiting for the
+                // owner is seen by an OwnerChanged handing them over at the same moment.
                 facts::get_for_update(txn, chain, &e.customer_id).await?;
                 Some(AutomationEvent::SegmentEntered {
                     customer_id: CustomerId::new(e.customer_id.clone()),
@@ -170,11 +155,20 @@ impl EventHandler for AutomationHandler {
                 })
             }
             Payload::OwnerChanged(e) => {
-                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
-                known.owner_id = e.to_manager_id.clone();
-                facts::put(txn, chain, &known).await?;
-                self.deliver_parked(txn, chain, &e.customer_id, &e.to_manager_id)
-                    .await?;
+                facts::update(txn, chain, &e.customer_id, |known| {
+                    known.owner_id = e.to_manager_id.clone()
+                })
+                .await?;
+                let now_us = Utc::now().timestamp_micros();
+                deliver(
+                    &self.pipeline,
+                    txn,
+                    chain,
+                    &e.customer_id,
+                    &e.to_manager_id,
+                    now_us,
+                )
+                .await?;
                 Some(AutomationEvent::OwnerChanged {
                     customer_id: CustomerId::new(e.customer_id.clone()),
                     previous_owner: Some(e.from_manager_id.clone())
@@ -193,9 +187,10 @@ impl EventHandler for AutomationHandler {
                     )
                 });
                 if e.birthday.is_some() {
-                    let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
-                    known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default();
-                    facts::put(txn, chain, &known).await?;
+                    facts::update(txn, chain, &e.customer_id, |known| {
+                        known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default()
+                    })
+                    .await?;
                 }
                 // A birthday set or changed after today's scan is checked now, not tomorrow;
                 // the occurrence's de-duplication key keeps it to one message.
@@ -212,15 +207,16 @@ impl EventHandler for AutomationHandler {
             }
             Payload::ClassChanged(e) => {
                 use maitre_proto::common::v1::CustomerClass as P;
-                let mut known = facts::get_for_update(txn, chain, &e.customer_id).await?;
-                known.class = match P::try_from(e.to) {
-                    Ok(P::A) => "A",
-                    Ok(P::B) => "B",
-                    Ok(P::C) => "C",
-                    _ => "",
-                }
-                .to_owned();
-                facts::put(txn, chain, &known).await?;
+                facts::update(txn, chain, &e.customer_id, |known| {
+                    known.class = match P::try_from(e.to) {
+                        Ok(P::A) => "A",
+                        Ok(P::B) => "B",
+                        Ok(P::C) => "C",
+                        _ => "",
+                    }
+                    .to_owned()
+                })
+                .await?;
                 None
             }
             Payload::FollowUpDue(e) => {
@@ -281,9 +277,9 @@ impl EventHandler for AutomationHandler {
         }
         // A tag or class that arrives after today's date check (e.g. `likes_dessert` on a
         // guest whose birthday reminder is due) may make a date automation's conditions
-        // hold now, and an owner that arrives after it (the assignment stream lagging
-        // behind profile's) is someone to remind at last: check the customer's date
-        // automations again. The occurrence's de-duplication key keeps it to one message.
+        // hold now: check the customer's date automations again. The occurrence's
+        // de-duplication key keeps it to one message. An owner arriving after it needs no
+        // new check: the owner's actions waited for them (`automation::awaiting`).
         if let Some(customer_id) = facts_changed(payload) {
             let known = facts::get(txn, chain, customer_id).await?;
             if let Ok(birthday) = known.birthday.parse::<NaiveDate>() {
@@ -308,10 +304,9 @@ impl EventHandler for AutomationHandler {
     }
 }
 
-/// The customer whose date-automation facts (tags, class, owner) an event changed.
+/// The customer whose condition facts (tags, class) an event changed.
 fn facts_changed(payload: &Payload) -> Option<&str> {
     match payload {
-        Payload::OwnerChanged(e) => Some(&e.customer_id),
         Payload::TagAdded(e) => Some(&e.customer_id),
         Payload::TagRemoved(e) => Some(&e.customer_id),
         Payload::ClassChanged(e) => Some(&e.customer_id),

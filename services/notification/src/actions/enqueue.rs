@@ -79,7 +79,6 @@ pub fn occurrence_json(
     })
 }
 
-/// Inserts the action; returns its id when it was new (its key had not been queued before).
 #[allow(clippy::too_many_arguments)]
 async fn insert(
     conn: &impl ConnectionTrait,
@@ -90,15 +89,14 @@ async fn insert(
     dedup_key: &str,
     action: &QueuedAction,
     now_us: i64,
-) -> Result<Option<String>> {
+) -> Result<bool> {
     let payload = serde_json::to_string(action)
         .map_err(|e| Error::invalid("automation.actions", e.to_string()))?;
-    let action_id = uuid::Uuid::now_v7().to_string();
-    let inserted = actions::insert(
+    actions::insert(
         conn,
         chain_id,
         &NewAction {
-            action_id: action_id.clone(),
+            action_id: uuid::Uuid::now_v7().to_string(),
             kind: kind.to_owned(),
             customer_id: customer_id.to_owned(),
             automation_id: automation_id.to_owned(),
@@ -108,13 +106,10 @@ async fn insert(
         },
         now_us,
     )
-    .await?;
-    Ok(inserted.then_some(action_id))
+    .await
 }
 
 /// Queues a follow-up plan (once per `plan.request_id`); `false` when the occurrence was queued before.
-/// A plan with no manager (the guest's owner is not known yet) waits for the owner: OwnerChanged
-/// releases it ([`release_for_owner`]).
 pub async fn enqueue_follow_up(
     conn: &impl ConnectionTrait,
     chain_id: &str,
@@ -124,8 +119,7 @@ pub async fn enqueue_follow_up(
 ) -> Result<bool> {
     let customer_id = plan.customer_id.clone();
     let key = plan.request_id.clone();
-    let awaiting_owner = plan.manager_id.is_empty();
-    let inserted = insert(
+    insert(
         conn,
         chain_id,
         KIND_FOLLOW_UP,
@@ -135,34 +129,7 @@ pub async fn enqueue_follow_up(
         &QueuedAction::FollowUp(plan),
         now_us,
     )
-    .await?;
-    if let Some(action_id) = &inserted
-        && awaiting_owner
-    {
-        actions::hold_for_owner(conn, action_id).await?;
-    }
-    Ok(inserted.is_some())
-}
-
-/// Queues the customer's follow-up plans that waited for an owner, for `owner`.
-pub async fn release_for_owner(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-    owner: &str,
-    now_us: i64,
-) -> Result<()> {
-    for row in actions::awaiting_owner(conn, chain_id, customer_id).await? {
-        let Ok(QueuedAction::FollowUp(mut plan)) = serde_json::from_str(&row.payload) else {
-            continue;
-        };
-        plan.customer_id = row.customer_id.clone();
-        plan.manager_id = owner.to_owned();
-        let payload = serde_json::to_string(&QueuedAction::FollowUp(plan))
-            .map_err(|e| Error::invalid("automation.actions", e.to_string()))?;
-        actions::release(conn, &row.action_id, &payload, now_us).await?;
-    }
-    Ok(())
+    .await
 }
 
 /// Queues a webhook call (once per `dedup_key`); `false` when the occurrence was queued before.
@@ -186,5 +153,4 @@ pub async fn enqueue_webhook(
         now_us,
     )
     .await
-    .map(|inserted| inserted.is_some())
 }

@@ -10,7 +10,7 @@ pub mod worker;
 
 use serde::{Deserialize, Serialize};
 
-pub use enqueue::{enqueue_follow_up, enqueue_webhook, occurrence_json, release_for_owner};
+pub use enqueue::{enqueue_follow_up, enqueue_webhook, occurrence_json};
 pub use targets::{FollowUpPlans, ProfileFollowUpPlans, SignedWebhooks, WebhookCalls};
 pub use worker::{ActionWorker, ActionWorkerConfig};
 

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use maitre_proto::notification::v1 as pb;
 use sea_orm::ConnectionTrait;
 
+use super::awaiting::{self, ForOwner};
 use super::to_domain;
 use crate::actions::{
     FollowUpPlanAction, WebhookCall, enqueue_follow_up, enqueue_webhook, occurrence_json,
@@ -21,7 +22,7 @@ use crate::domain::trigger::{Occurrence, occurrences};
 use crate::error::Result;
 use crate::storage::inbox::NewInboxItem;
 use crate::storage::messages::NewMessage;
-use crate::storage::{automations, facts, inbox, policy, templates};
+use crate::storage::{automations, facts, policy, templates};
 
 /// The proto trigger kinds an event can fire.
 pub fn trigger_kinds(event: &AutomationEvent) -> Vec<i32> {
@@ -223,10 +224,14 @@ async fn run_action(
                     .to_owned(),
             };
             if known.owner_id.is_empty() {
-                // The assignment stream has not told us the owner yet: the reminder waits for
-                // OwnerChanged (`consumers`), which delivers it.
-                inbox::park(conn, chain_id, &item, now_us).await?;
-                tracing::info!(customer, "no owner known yet; reminder parked");
+                let waiting = ForOwner::Reminder {
+                    item_id: item.item_id,
+                    customer_id: item.customer_id,
+                    title: item.title,
+                    body: item.body,
+                    dedup_key: item.dedup_key,
+                };
+                awaiting::park(conn, chain_id, &waiting, now_us).await?;
                 return Ok(0);
             }
             let inserted = pipeline.write_inbox(conn, chain_id, &item, now_us).await?;
@@ -236,7 +241,6 @@ async fn run_action(
             Ok(usize::from(inserted))
         }
         Action::CreateFollowUpPlan { due_in_days, note } => {
-            // With no owner known yet the plan waits for one (`enqueue_follow_up`).
             // The contract says hours (`due_in_hours`); the domain keeps whole days.
             let due_in_hours = proto
                 .actions
@@ -258,6 +262,14 @@ async fn run_action(
                 due_at_us: now_us.saturating_add(due_in_hours.saturating_mul(3_600_000_000)),
                 request_id,
             };
+            if known.owner_id.is_empty() {
+                let waiting = ForOwner::FollowUp {
+                    automation_id: proto.automation_id.clone(),
+                    plan,
+                };
+                awaiting::park(conn, chain_id, &waiting, now_us).await?;
+                return Ok(0);
+            }
             let inserted =
                 enqueue_follow_up(conn, chain_id, &proto.automation_id, plan, now_us).await?;
             Ok(usize::from(inserted))

@@ -2,8 +2,7 @@
 //! profile, a webhook) are written here in the consumer's transaction — one row per chain and
 //! de-duplication key — and performed by the action worker after the commit. Statuses: `queued` →
 //! `running` (claimed by one worker) → `done`, back to `queued` with a later attempt time, or `dead`
-//! with the reason. A follow-up plan for a guest whose owner is not known yet starts
-//! `awaiting_owner` and is queued when the owner arrives.
+//! with the reason.
 
 use sea_orm::{ConnectionTrait, QueryResult};
 
@@ -91,88 +90,6 @@ pub async fn insert(
     )
     .await?;
     Ok(inserted == 1)
-}
-
-/// Holds a just-enqueued action until the customer's owner is known.
-pub async fn hold_for_owner(conn: &impl ConnectionTrait, action_id: &str) -> Result<()> {
-    exec(
-        conn,
-        "UPDATE notif_actions SET status = 'awaiting_owner' WHERE action_id = $1 AND status = 'queued'",
-        [action_id.into()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// The customer's actions waiting for an owner, oldest first.
-pub async fn awaiting_owner(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-) -> Result<Vec<ActionRow>> {
-    let rows = query_all(
-        conn,
-        &format!(
-            "SELECT {COLUMNS} FROM notif_actions
-             WHERE chain_id = $1 AND customer_id = $2 AND status = 'awaiting_owner'
-             ORDER BY created_at_us, action_id"
-        ),
-        [chain_id.into(), customer_id.into()],
-    )
-    .await?;
-    rows.iter().map(from_row).collect()
-}
-
-/// Queues an action that waited for an owner, with its payload now naming them.
-pub async fn release(
-    conn: &impl ConnectionTrait,
-    action_id: &str,
-    payload: &str,
-    now_us: i64,
-) -> Result<()> {
-    exec(
-        conn,
-        "UPDATE notif_actions SET status = 'queued', payload = $1, next_attempt_at_us = $2,
-           updated_at_us = $2
-         WHERE action_id = $3 AND status = 'awaiting_owner'",
-        [payload.into(), now_us.into(), action_id.into()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Moves the actions waiting for an owner from `absorbed` to `survivor` (merged profiles).
-pub async fn repoint_awaiting(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    absorbed: &str,
-    survivor: &str,
-) -> Result<()> {
-    exec(
-        conn,
-        "UPDATE notif_actions SET customer_id = $3
-         WHERE chain_id = $1 AND customer_id = $2 AND status = 'awaiting_owner'",
-        [chain_id.into(), absorbed.into(), survivor.into()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Gives up the customer's actions waiting for an owner (their personal data was erased).
-pub async fn drop_awaiting(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-    now_us: i64,
-) -> Result<()> {
-    exec(
-        conn,
-        "UPDATE notif_actions SET status = 'dead', reason = 'customer_erased', updated_at_us = $3
-         WHERE chain_id = $1 AND customer_id = $2 AND status = 'awaiting_owner'",
-        [chain_id.into(), customer_id.into(), now_us.into()],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Queued actions due at `now_us`, oldest first, across chains.

@@ -88,6 +88,19 @@ pub async fn get_for_update(
     get(conn, chain_id, customer_id).await
 }
 
+/// Changes the customer's facts under [`get_for_update`]'s lock and stores them; returns them.
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    change: impl FnOnce(&mut CustomerFacts),
+) -> Result<CustomerFacts> {
+    let mut known = get_for_update(conn, chain_id, customer_id).await?;
+    change(&mut known);
+    put(conn, chain_id, &known).await?;
+    Ok(known)
+}
+
 /// Waits for every transaction that has written customer facts to commit, and holds new
 /// writers until the caller's transaction ends (PostgreSQL; SQLite writers are serialized
 /// by their write transactions already).

@@ -1,7 +1,5 @@
 //! The staff inbox (`notif_inbox`): reminders to managers written by the remind-owner action, one per
 //! de-duplication key. The autoincrement `id` orders items and is the live stream's cursor.
-//! A reminder for a guest whose owner is not known yet is parked (`notif_parked_reminders`) and
-//! taken out when the owner arrives.
 
 use sea_orm::{ConnectionTrait, QueryResult};
 
@@ -72,100 +70,6 @@ pub async fn insert(
     )
     .await?;
     Ok(inserted > 0)
-}
-
-/// Parks a reminder (its `staff_id` unused) until the customer's owner is known, unless its key
-/// is parked already; `true` when parked.
-pub async fn park(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    item: &NewInboxItem,
-    now_us: i64,
-) -> Result<bool> {
-    let parked = exec(
-        conn,
-        "INSERT INTO notif_parked_reminders (chain_id, dedup_key, customer_id, item_id, title, body, create_time_us)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (chain_id, dedup_key) DO NOTHING",
-        [
-            chain_id.into(),
-            item.dedup_key.clone().into(),
-            item.customer_id.clone().into(),
-            item.item_id.clone().into(),
-            item.title.clone().into(),
-            item.body.clone().into(),
-            now_us.into(),
-        ],
-    )
-    .await?;
-    Ok(parked > 0)
-}
-
-/// Removes and returns the customer's parked reminders, oldest first, addressed to `owner`.
-pub async fn take_parked(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-    owner: &str,
-) -> Result<Vec<NewInboxItem>> {
-    let rows = query_all(
-        conn,
-        "SELECT dedup_key, item_id, title, body FROM notif_parked_reminders
-         WHERE chain_id = $1 AND customer_id = $2 ORDER BY create_time_us, dedup_key",
-        [chain_id.into(), customer_id.into()],
-    )
-    .await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    exec(
-        conn,
-        "DELETE FROM notif_parked_reminders WHERE chain_id = $1 AND customer_id = $2",
-        [chain_id.into(), customer_id.into()],
-    )
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(NewInboxItem {
-                item_id: row.try_get("", "item_id")?,
-                staff_id: owner.to_owned(),
-                title: row.try_get("", "title")?,
-                body: row.try_get("", "body")?,
-                customer_id: customer_id.to_owned(),
-                dedup_key: row.try_get("", "dedup_key")?,
-            })
-        })
-        .collect()
-}
-
-/// Moves the parked reminders of `absorbed` to `survivor` (the two profiles were merged).
-pub async fn repoint_parked(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    absorbed: &str,
-    survivor: &str,
-) -> Result<()> {
-    exec(
-        conn,
-        "UPDATE notif_parked_reminders SET customer_id = $3 WHERE chain_id = $1 AND customer_id = $2",
-        [chain_id.into(), absorbed.into(), survivor.into()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Drops the customer's parked reminders (their personal data was erased).
-pub async fn discard_parked(
-    conn: &impl ConnectionTrait,
-    chain_id: &str,
-    customer_id: &str,
-) -> Result<()> {
-    exec(
-        conn,
-        "DELETE FROM notif_parked_reminders WHERE chain_id = $1 AND customer_id = $2",
-        [chain_id.into(), customer_id.into()],
-    )
-    .await?;
-    Ok(())
 }
 
 /// A page of a staff member's items, newest first, with `id < before` (0 = from the newest).

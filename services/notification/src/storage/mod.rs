@@ -9,6 +9,7 @@ mod schema4;
 pub mod actions;
 
 pub mod automations;
+pub mod awaiting;
 pub mod campaigns;
 pub mod facts;
 pub mod inbox;
@@ -35,7 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema::NotificationTables),
             Box::new(schema2::ActionAndStoreTables),
             Box::new(schema3::QueueIndexes),
-            Box::new(schema4::ParkedReminders),
+            Box::new(schema4::AwaitingOwner),
         ]
     }
 }
