@@ -7,7 +7,9 @@ use std::sync::{
 
 use futures::StreamExt;
 use maitre_kit::{
-    eventlog::{ConsumeError, Consumer, EventHandler, EventLog, KitTables},
+    eventlog::{
+        ConsumeError, Consumer, EventHandler, EventLog, KitTables, PublishedSequenceIndexes,
+    },
     testing::{Backend, TestDb},
 };
 use maitre_proto::events::v1::{CustomerCreated, Event, EventScope, event::Payload};
@@ -17,7 +19,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables)]
+        vec![Box::new(KitTables), Box::new(PublishedSequenceIndexes)]
     }
 }
 
@@ -176,6 +178,46 @@ async fn a_transaction_that_commits_late_is_never_skipped_postgres() {
         vec!["late"]
     );
     assert_eq!(next[0].sequence, cursor + 1);
+}
+
+/// On PostgreSQL the sequence indexes leave unnumbered rows out, and still keep a sequence
+/// from being handed out twice.
+#[tokio::test]
+async fn sequence_indexes_cover_published_rows_only_postgres() {
+    let t = TestDb::new::<Migrator>(Backend::Production).await;
+    let rows =
+        t.db.query_all_raw(sea_orm::Statement::from_string(
+            t.db.get_database_backend(),
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'kit_outbox' \
+             AND schemaname = current_schema() AND indexdef LIKE '%(seq)%' ORDER BY indexname",
+        ))
+        .await
+        .unwrap();
+    let defs: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get_by_index(0).unwrap())
+        .collect();
+    assert_eq!(defs.len(), 1, "{defs:?}");
+    assert!(defs[0].contains("UNIQUE") && defs[0].contains("WHERE (seq IS NOT NULL)"));
+    let by_chain =
+        t.db.query_all_raw(sea_orm::Statement::from_string(
+            t.db.get_database_backend(),
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'kit_outbox' \
+             AND schemaname = current_schema() AND indexdef LIKE '%(chain_id, seq)%'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(by_chain.len(), 1);
+    let def: String = by_chain[0].try_get_by_index(0).unwrap();
+    assert!(def.contains("WHERE (seq IS NOT NULL)"), "{def}");
+
+    let log = EventLog::new(t.db.clone(), "profile", None);
+    append_committed(&log, &t.db, "chain-a", "c1").await;
+    append_committed(&log, &t.db, "chain-a", "c2").await;
+    let twice =
+        t.db.execute_unprepared("UPDATE kit_outbox SET seq = 7")
+            .await;
+    assert!(twice.is_err(), "two rows took sequence 7");
 }
 
 /// Two publishers (two replicas) racing never hand out a sequence twice.

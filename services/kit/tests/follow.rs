@@ -7,7 +7,8 @@ use maitre_kit::{
     auth::{AuthInterceptor, Caller, DEVELOPMENT_SECRET, Verifier},
     config::ServiceName,
     eventlog::{
-        BoxEventStream, ConsumeError, EventHandler, EventLog, KitTables, follow, watch_for,
+        BoxEventStream, ConsumeError, EventHandler, EventLog, KitTables, PublishedSequenceIndexes,
+        follow, watch_for,
     },
     runtime::Runtime,
     server::serve_grpc,
@@ -27,7 +28,7 @@ use tonic::{Request, Response, Status, service::Routes};
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables)]
+        vec![Box::new(KitTables), Box::new(PublishedSequenceIndexes)]
     }
 }
 

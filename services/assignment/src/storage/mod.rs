@@ -12,7 +12,7 @@ pub mod managers;
 pub mod policies;
 mod schema;
 
-use maitre_kit::eventlog::KitTables;
+use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(KitTables),
             Box::new(schema::AssignmentTables),
             Box::new(schema::DerivedOwnedCounts),
+            Box::new(PublishedSequenceIndexes),
         ]
     }
 }

@@ -21,5 +21,5 @@ mod watch;
 pub use consumer::{ConsumeError, Consumer, EventHandler};
 pub use follow::{follow, open_watch};
 pub use outbox::{APPEND_CHUNK, EventLog};
-pub use schema::KitTables;
+pub use schema::{KitTables, PublishedSequenceIndexes};
 pub use watch::{BoxEventStream, EventStream, watch_for};

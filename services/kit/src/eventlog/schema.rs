@@ -63,3 +63,56 @@ impl MigrationTrait for KitTables {
         Ok(())
     }
 }
+
+/// Migration leaving unpublished outbox rows out of the sequence indexes (PostgreSQL).
+///
+/// A row is inserted without a sequence and numbered once by the publisher. Indexed with
+/// its NULL sequence, each row cost two index entries at insert that only the numbering
+/// made obsolete; an import writing three events per guest spent most of its WAL on the
+/// outbox. Readers ask for `seq > n` and `max(seq)`, which imply `seq IS NOT NULL`, so the
+/// partial indexes serve them. SQLite keeps its indexes: its column `UNIQUE` cannot be
+/// dropped without rebuilding the table, and its writes are not the bottleneck.
+pub struct PublishedSequenceIndexes;
+
+impl MigrationName for PublishedSequenceIndexes {
+    fn name(&self) -> &str {
+        "m0000_kit_published_sequence_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PublishedSequenceIndexes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        if db.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        for sql in [
+            "CREATE UNIQUE INDEX IF NOT EXISTS kit_outbox_published_seq ON kit_outbox (seq) \
+             WHERE seq IS NOT NULL",
+            "ALTER TABLE kit_outbox DROP CONSTRAINT IF EXISTS kit_outbox_seq_key",
+            "CREATE INDEX IF NOT EXISTS kit_outbox_published_chain_seq ON kit_outbox (chain_id, seq) \
+             WHERE seq IS NOT NULL",
+            "DROP INDEX IF EXISTS kit_outbox_chain_seq",
+        ] {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        if db.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        for sql in [
+            "ALTER TABLE kit_outbox ADD CONSTRAINT kit_outbox_seq_key UNIQUE (seq)",
+            "CREATE INDEX IF NOT EXISTS kit_outbox_chain_seq ON kit_outbox (chain_id, seq)",
+            "DROP INDEX IF EXISTS kit_outbox_published_seq",
+            "DROP INDEX IF EXISTS kit_outbox_published_chain_seq",
+        ] {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}

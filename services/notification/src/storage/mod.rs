@@ -20,7 +20,7 @@ pub mod settle;
 pub mod stores;
 pub mod templates;
 
-use maitre_kit::eventlog::KitTables;
+use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
 use sea_orm::{ConnectionTrait, QueryResult};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -37,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema2::ActionAndStoreTables),
             Box::new(schema3::QueueIndexes),
             Box::new(schema4::AwaitingOwner),
+            Box::new(PublishedSequenceIndexes),
         ]
     }
 }

@@ -14,7 +14,7 @@ pub mod policy;
 pub mod stores;
 pub mod writes;
 
-use maitre_kit::eventlog::KitTables;
+use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
 use sea_orm::{DbErr, QueryResult, Value};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -27,7 +27,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(ProfileTables)]
+        vec![
+            Box::new(KitTables),
+            Box::new(ProfileTables),
+            Box::new(PublishedSequenceIndexes),
+        ]
     }
 }
 
