@@ -4,12 +4,15 @@
 //! 1. `RecordEvent` from 32 concurrent clients (sustained events/s, ≥ 3,000/s);
 //! 2. `RecordEventsBatch` imports of first visits (events/s, ≥ 50,000/s), which also load
 //!    the customers for step 3;
-//! 3. `LookupCustomer` by phone paced at 1,000 req/s (p99 ≤ 2 ms).
+//! 3. `LookupCustomer` by phone paced at 1,000 req/s (p99 ≤ 2 ms);
+//! 4. the import's storage ceiling: the same rows written by PostgreSQL alone (`ceiling`),
+//!    so the import's figure can be read against what this machine's database reaches.
 //!
 //! The assignment upstream is `http://127.0.0.1:1`: the connection is refused at once, so
 //! every owner comes back `known = false` without waiting, and the figures are profile's
 //! own (the benchmark says so in its output).
 
+pub mod ceiling;
 pub mod events;
 pub mod load;
 pub mod run;
@@ -31,6 +34,8 @@ pub struct Scale {
     pub import_max_customers: u64,
     pub lookup_rate_per_s: u32,
     pub lookup_duration: Duration,
+    /// How long each storage-ceiling variant writes (`ceiling`).
+    pub ceiling_duration: Duration,
 }
 
 impl Scale {
@@ -47,6 +52,7 @@ impl Scale {
             import_max_customers: 1_000_000,
             lookup_rate_per_s: 1_000,
             lookup_duration: Duration::from_secs(10),
+            ceiling_duration: Duration::from_secs(20),
         }
     }
 
@@ -57,6 +63,7 @@ impl Scale {
             import_budget: Duration::from_secs(15),
             import_max_customers: 100_000,
             lookup_duration: Duration::from_secs(2),
+            ceiling_duration: Duration::from_secs(5),
             ..Self::full()
         }
     }

@@ -12,6 +12,7 @@ use maitre_proto::profile::v1::{self as pb, profile_service_client::ProfileServi
 use tonic::transport::Channel;
 
 use super::Scale;
+use super::ceiling;
 use super::events::{SINGLE_EVENT_GUESTS_FROM, import_batch, phone_key, visit};
 use super::load::{LoadResult, closed_loop, paced};
 use super::verdicts::{TargetRow, describe, judged, render, thousands};
@@ -76,12 +77,26 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
     eprintln!("profile: RecordEvent, {} clients …", scale.record_clients);
     let record = record_events(scale, url, &hq, &store_id).await?;
     eprintln!("profile: RecordEventsBatch imports …");
+    let counter = maitre_kit::db::connect(database.0, database.1).await?;
+    let before = ceiling::count_rows(&counter).await?;
     let (import, loaded_batches) = import(scale, url, &hq, &store_id).await?;
     let customers = loaded_batches.len() as u64 * scale.batch_size;
     let settled = settle(database.0, database.1).await?;
     eprintln!("profile: settled after the import in {settled:.1} s");
+    let after = ceiling::count_rows(&counter).await?;
+    let shape = ceiling::Shape::measure(&counter, before, after, import.units).await?;
+    counter.close().await?;
     eprintln!("profile: LookupCustomer at {}/s …", scale.lookup_rate_per_s);
     let lookup = lookups(scale, url, &hq, loaded_batches).await?;
+    eprintln!("profile: the import's rows written by PostgreSQL alone …");
+    let ceilings = ceiling::measure(
+        database.0,
+        database.1,
+        &shape,
+        scale.import_clients,
+        scale.ceiling_duration,
+    )
+    .await?;
 
     let rows = vec![
         TargetRow {
@@ -105,6 +120,24 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
         },
         TargetRow {
             operation: format!(
+                "ceiling: the import's domain rows by PostgreSQL alone, {} workers",
+                scale.import_clients
+            ),
+            measured: describe(&ceilings.domain_only, "events"),
+            target: "reference".into(),
+            verdict: None,
+        },
+        TargetRow {
+            operation: format!(
+                "ceiling: domain and outbox rows, publisher numbering, {} workers",
+                scale.import_clients
+            ),
+            measured: describe(&ceilings.with_outbox, "events"),
+            target: "reference".into(),
+            verdict: None,
+        },
+        TargetRow {
+            operation: format!(
                 "LookupCustomer by phone at {}/s, {} customers",
                 scale.lookup_rate_per_s,
                 thousands(customers as f64)
@@ -125,10 +158,19 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
         thousands(customers as f64),
         scale.import_budget.as_secs()
     );
+    report += &format!(
+        "Ceiling rows: the import's rows written in a fresh schema with the service's \
+         migrations by one generating statement per {}-event transaction, no service \
+         (bench/src/profile/ceiling.rs); {}.\n",
+        ceiling::EVENTS_PER_TRANSACTION,
+        shape.describe()
+    );
     for (name, result) in [
         ("RecordEvent", &record),
         ("import", &import),
         ("lookup", &lookup),
+        ("ceiling (domain rows)", &ceilings.domain_only),
+        ("ceiling (with outbox)", &ceilings.with_outbox),
     ] {
         if let Some(error) = &result.first_error {
             report += &format!("first {name} error: {error}\n");
