@@ -62,6 +62,14 @@ pub fn import_batch(store_id: &str, batch: u64, size: u64) -> Vec<pb::ContactEve
         .collect()
 }
 
+/// Repeat visits (round `round`) of the guests of import batch `batch`: the same guests
+/// as `import_batch(store_id, batch, size)`, new external ids.
+pub fn repeat_batch(store_id: &str, batch: u64, size: u64, round: u64) -> Vec<pb::ContactEvent> {
+    (batch * size..(batch + 1) * size)
+        .map(|guest| visit(store_id, guest, format!("repeat-{round}-{guest}")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +99,23 @@ mod tests {
         );
         assert_eq!(second[0].identity_keys[0].value, phone_of(3));
         assert!(first.iter().all(|e| e.store_id == "s"));
+    }
+
+    #[test]
+    fn repeats_revisit_the_batch_guests_under_new_external_ids() {
+        let first = import_batch("s", 1, 2);
+        let again = repeat_batch("s", 1, 2, 7);
+        let keys = |events: &[pb::ContactEvent]| -> Vec<String> {
+            events
+                .iter()
+                .map(|e| e.identity_keys[0].value.clone())
+                .collect()
+        };
+        assert_eq!(keys(&first), keys(&again));
+        assert_eq!(again[0].external_id, "repeat-7-2");
+        assert_ne!(
+            repeat_batch("s", 1, 2, 8)[0].external_id,
+            again[0].external_id
+        );
     }
 }

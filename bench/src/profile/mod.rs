@@ -5,7 +5,8 @@
 //! 2. `RecordEventsBatch` imports of first visits (events/s, ≥ 50,000/s), which also load
 //!    the customers for step 3;
 //! 3. `LookupCustomer` by phone paced at 1,000 req/s (p99 ≤ 2 ms);
-//! 4. the import's storage ceiling: the same rows written by PostgreSQL alone (`ceiling`),
+//! 4. `RecordEventsBatch` imports of repeat visits of the imported guests (events/s);
+//! 5. the import's storage ceiling: the same rows written by PostgreSQL alone (`ceiling`),
 //!    so the import's figure can be read against what this machine's database reaches.
 //!
 //! The assignment upstream is `http://127.0.0.1:1`: the connection is refused at once, so
@@ -34,6 +35,8 @@ pub struct Scale {
     pub import_max_customers: u64,
     pub lookup_rate_per_s: u32,
     pub lookup_duration: Duration,
+    /// How long repeat visits of imported guests are imported.
+    pub repeat_duration: Duration,
     /// How long each storage-ceiling variant writes (`ceiling`).
     pub ceiling_duration: Duration,
 }
@@ -52,6 +55,7 @@ impl Scale {
             import_max_customers: 1_000_000,
             lookup_rate_per_s: 1_000,
             lookup_duration: Duration::from_secs(10),
+            repeat_duration: Duration::from_secs(20),
             ceiling_duration: Duration::from_secs(20),
         }
     }
@@ -63,6 +67,7 @@ impl Scale {
             import_budget: Duration::from_secs(15),
             import_max_customers: 100_000,
             lookup_duration: Duration::from_secs(2),
+            repeat_duration: Duration::from_secs(5),
             ceiling_duration: Duration::from_secs(5),
             ..Self::full()
         }

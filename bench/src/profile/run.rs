@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 
 use super::Scale;
 use super::ceiling;
-use super::events::{SINGLE_EVENT_GUESTS_FROM, import_batch, phone_key, visit};
+use super::events::{SINGLE_EVENT_GUESTS_FROM, import_batch, phone_key, repeat_batch, visit};
 use super::load::{LoadResult, closed_loop, paced};
 use super::verdicts::{TargetRow, describe, judged, render, thousands};
 
@@ -87,7 +87,9 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
     let shape = ceiling::Shape::measure(&counter, before, after, import.units).await?;
     counter.close().await?;
     eprintln!("profile: LookupCustomer at {}/s …", scale.lookup_rate_per_s);
-    let lookup = lookups(scale, url, &hq, loaded_batches).await?;
+    let lookup = lookups(scale, url, &hq, loaded_batches.clone()).await?;
+    eprintln!("profile: RecordEventsBatch repeat visits …");
+    let repeats = import_repeats(scale, url, &hq, &store_id, &loaded_batches).await?;
     eprintln!("profile: the import's rows written by PostgreSQL alone …");
     let ceilings = ceiling::measure(
         database.0,
@@ -117,6 +119,15 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
             measured: describe(&import, "events"),
             target: "≥ 50,000 events/s".into(),
             verdict: Some(judged(&import, import.units_per_s() >= 50_000.0)),
+        },
+        TargetRow {
+            operation: format!(
+                "RecordEventsBatch, repeat visits, {} × {} events, {} clients",
+                repeats.ok_calls, scale.batch_size, scale.import_clients
+            ),
+            measured: describe(&repeats, "events"),
+            target: "≥ 50,000 events/s".into(),
+            verdict: Some(judged(&repeats, repeats.units_per_s() >= 50_000.0)),
         },
         TargetRow {
             operation: format!(
@@ -169,6 +180,7 @@ async fn steps(scale: &Scale, url: &str, database: (&str, &str)) -> Result<Strin
         ("RecordEvent", &record),
         ("import", &import),
         ("lookup", &lookup),
+        ("repeat visits", &repeats),
         ("ceiling (domain rows)", &ceilings.domain_only),
         ("ceiling (with outbox)", &ceilings.with_outbox),
     ] {
@@ -279,35 +291,76 @@ async fn import(
         scale.import_budget,
         scale.import_batches_per_client(),
         move |worker, call| {
-            let mut client = clients[worker].clone();
             let batch = call * workers + worker as u64;
             let events = import_batch(&store_id, batch, size);
-            let request = outgoing(pb::RecordEventsBatchRequest { events }, &hq);
+            let sent = send_batch(clients[worker].clone(), events, hq.clone());
             let sink = sink.clone();
             async move {
-                let response = client
-                    .record_events_batch(request)
-                    .await
-                    .map_err(|status| status.to_string())?
-                    .into_inner();
-                if response.recorded != size as i64 {
-                    let first = response.results.iter().find(|r| !r.error.is_empty());
-                    return Err(format!(
-                        "batch {batch}: {} of {size} recorded ({:?})",
-                        response.recorded,
-                        first.map(|r| (&r.error_field, &r.error))
-                    ));
-                }
+                let recorded = sent.await.map_err(|e| format!("batch {batch}: {e}"))?;
                 if let Ok(mut loaded) = sink.lock() {
                     loaded.push(batch);
                 }
-                Ok(size)
+                Ok(recorded)
             }
         },
     )
     .await;
     let batches = loaded.lock().map(|l| l.clone()).unwrap_or_default();
     Ok((result, batches))
+}
+
+/// Imports repeat visits of the guests `import` stored, one stored batch's guests per
+/// request, so each event lands on an existing customer.
+async fn import_repeats(
+    scale: &Scale,
+    url: &str,
+    hq: &Arc<String>,
+    store_id: &Arc<str>,
+    loaded_batches: &[u64],
+) -> Result<LoadResult> {
+    anyhow::ensure!(!loaded_batches.is_empty(), "no customer was imported");
+    let clients = clients(url, scale.import_clients).await?;
+    let (hq, store_id) = (hq.clone(), store_id.clone());
+    let loaded: Arc<[u64]> = loaded_batches.into();
+    let (size, workers) = (scale.batch_size, scale.import_clients as u64);
+    Ok(closed_loop(
+        scale.import_clients,
+        scale.repeat_duration,
+        u64::MAX,
+        move |worker, call| {
+            let round = call * workers + worker as u64;
+            let batch = loaded[(round % loaded.len() as u64) as usize];
+            let events = repeat_batch(&store_id, batch, size, round);
+            send_batch(clients[worker].clone(), events, hq.clone())
+        },
+    )
+    .await)
+}
+
+/// Sends one `RecordEventsBatch`; the events recorded, or why not all of them were.
+fn send_batch(
+    mut client: Client,
+    events: Vec<pb::ContactEvent>,
+    hq: Arc<String>,
+) -> impl std::future::Future<Output = Result<u64, String>> {
+    let size = events.len() as i64;
+    let request = outgoing(pb::RecordEventsBatchRequest { events }, &hq);
+    async move {
+        let response = client
+            .record_events_batch(request)
+            .await
+            .map_err(|status| status.to_string())?
+            .into_inner();
+        if response.recorded != size {
+            let first = response.results.iter().find(|r| !r.error.is_empty());
+            return Err(format!(
+                "{} of {size} recorded ({:?})",
+                response.recorded,
+                first.map(|r| (&r.error_field, &r.error))
+            ));
+        }
+        Ok(size as u64)
+    }
 }
 
 async fn lookups(
