@@ -22,7 +22,10 @@ macro_rules! on_both_backends {
     )*};
 }
 
-on_both_backends!(independent_and_dependent_events_record_as_one_by_one);
+on_both_backends!(
+    independent_and_dependent_events_record_as_one_by_one,
+    existing_customers_of_a_chunk_each_get_their_own_figures,
+);
 
 async fn independent_and_dependent_events_record_as_one_by_one(
     backend: maitre_kit::testing::Backend,
@@ -135,4 +138,52 @@ async fn independent_and_dependent_events_record_as_one_by_one(
         contacts.iter().filter(|c| **c == known.customer_id).count(),
         2
     );
+}
+
+/// Repeat visits of several existing customers in one chunk are written by one UPDATE:
+/// each customer gets its own figures, and a customer outside the batch keeps its own.
+async fn existing_customers_of_a_chunk_each_get_their_own_figures(
+    backend: maitre_kit::testing::Backend,
+) {
+    let h = Harness::start(backend).await;
+    for (i, amount) in [100, 200, 300, 400].into_iter().enumerate() {
+        h.record(visit(
+            &format!("first-{i}"),
+            vec![phone(&format!("1380013910{i}"))],
+            amount,
+        ))
+        .await
+        .unwrap();
+    }
+    let repeats: Vec<_> = [(0, 11), (1, 22), (2, 33)]
+        .into_iter()
+        .map(|(i, amount)| {
+            visit(
+                &format!("again-{i}"),
+                vec![phone(&format!("1380013910{i}"))],
+                amount,
+            )
+        })
+        .collect();
+    let response = h
+        .api()
+        .record_events_batch(req(pb::RecordEventsBatchRequest { events: repeats }, &hq()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((response.recorded, response.rejected), (3, 0));
+    for (i, spend) in [(0, 111), (1, 222), (2, 333), (3, 400)] {
+        let aggregates = h
+            .lookup_phone(&format!("1380013910{i}"))
+            .await
+            .aggregates
+            .unwrap();
+        let visits = if i == 3 { 1 } else { 2 };
+        assert_eq!(
+            (aggregates.visits, aggregates.spend_fen),
+            (visits, spend),
+            "guest {i}"
+        );
+    }
+    assert_eq!(h.customer_count().await, 4);
 }

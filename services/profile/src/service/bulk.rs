@@ -252,9 +252,7 @@ pub async fn record_independent(
 
     let mut batch = Writes::default();
     customers::insert_into(&mut batch, chunk.chain, &new_rows)?;
-    for row in &changed_rows {
-        customers::save_into(&mut batch, chunk.chain, row)?;
-    }
+    customers::save_into(&mut batch, chunk.chain, &changed_rows)?;
     identity::link_into(&mut batch, chunk.chain, &links, now_us);
     events::insert_into(&mut batch, chunk.chain, &stored, now_us);
     customer_stores::add_stores_into(&mut batch, chunk.chain, &stores);

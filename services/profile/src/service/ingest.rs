@@ -272,7 +272,7 @@ pub async fn record(
     if created {
         customers::insert_into(&mut batch, ctx.chain, std::slice::from_ref(&row))?;
     } else {
-        customers::save_into(&mut batch, ctx.chain, &row)?;
+        customers::save_into(&mut batch, ctx.chain, std::slice::from_ref(&row))?;
     }
     let links: Vec<(IdentityKey, String)> = resolving
         .keys_to_link
