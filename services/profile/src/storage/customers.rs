@@ -102,6 +102,15 @@ fn values(chain: &str, c: &CustomerRow) -> Result<Vec<Value>> {
     ])
 }
 
+/// The [`values`] of `rows`, one after the other.
+fn values_of(chain: &str, rows: &[CustomerRow]) -> Result<Vec<Value>> {
+    let mut all = Vec::with_capacity(rows.len() * 16);
+    for c in rows {
+        all.extend(values(chain, c)?);
+    }
+    Ok(all)
+}
+
 /// Inserts a new customer.
 pub async fn insert(conn: &impl ConnectionTrait, chain: &str, c: &CustomerRow) -> Result<()> {
     insert_many(conn, chain, std::slice::from_ref(c)).await
@@ -120,15 +129,11 @@ pub async fn insert_many(
 
 /// Adds the INSERT of new customers to `writes`.
 pub fn insert_into(writes: &mut Writes, chain: &str, rows: &[CustomerRow]) -> Result<()> {
-    let mut all = Vec::with_capacity(rows.len() * 16);
-    for c in rows {
-        all.extend(values(chain, c)?);
-    }
     writes.add_rows(
         &format!("INSERT INTO customers ({COLUMN_LIST})"),
         "",
         16,
-        all,
+        values_of(chain, rows)?,
     );
     Ok(())
 }
@@ -149,10 +154,6 @@ const COLUMN_LIST: &str = "chain_id, customer_id, created_at_us, updated_at_us, 
 /// statement joining the rows' new values, not one per customer (a chunk of repeat visits
 /// planned as 500 UPDATEs cost PostgreSQL five times as much as one).
 pub fn save_into(writes: &mut Writes, chain: &str, rows: &[CustomerRow]) -> Result<()> {
-    let mut all = Vec::with_capacity(rows.len() * 16);
-    for c in rows {
-        all.extend(values(chain, c)?);
-    }
     writes.add_rows(
         &format!("WITH changed ({COLUMN_LIST}) AS ("),
         ") UPDATE customers SET created_at_us = changed.created_at_us, \
@@ -164,7 +165,7 @@ pub fn save_into(writes: &mut Writes, chain: &str, rows: &[CustomerRow]) -> Resu
          erased = changed.erased, merged_into = changed.merged_into FROM changed \
          WHERE customers.chain_id = changed.chain_id AND customers.customer_id = changed.customer_id",
         16,
-        all,
+        values_of(chain, rows)?,
     );
     Ok(())
 }
