@@ -4,6 +4,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::collections::BTreeMap;
 
 use common::*;
@@ -68,15 +69,7 @@ async fn even_split(backend: Backend) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn even_split_embedded() {
-    even_split(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn even_split_production() {
-    even_split(Backend::Production).await;
-}
+on_both_backends!(even_split);
 
 async fn rotation(backend: Backend) {
     let h = Harness::start(backend, 1).await;
@@ -118,15 +111,7 @@ async fn rotation(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotation_embedded() {
-    rotation(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotation_production() {
-    rotation(Backend::Production).await;
-}
+on_both_backends!(rotation);
 
 async fn unassigned_pool(backend: Backend) {
     let h = Harness::start(backend, 1).await;
@@ -186,15 +171,7 @@ async fn unassigned_pool(backend: Backend) {
     assert!(online_booking(&h, "u4", 10).await.manager_id.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unassigned_pool_embedded() {
-    unassigned_pool(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unassigned_pool_production() {
-    unassigned_pool(Backend::Production).await;
-}
+on_both_backends!(unassigned_pool);
 
 /// 按月均分 with a daily cap: a manager back from leave catches up over days, not all at once.
 async fn monthly_catch_up_is_capped(backend: Backend) {
@@ -258,12 +235,4 @@ async fn monthly_catch_up_is_capped(backend: Backend) {
     assert_eq!(first_two, ["x2", "x2"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn monthly_catch_up_is_capped_embedded() {
-    monthly_catch_up_is_capped(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn monthly_catch_up_is_capped_production() {
-    monthly_catch_up_is_capped(Backend::Production).await;
-}
+on_both_backends!(monthly_catch_up_is_capped);

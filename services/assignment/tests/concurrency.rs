@@ -7,6 +7,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -175,15 +176,7 @@ async fn three_replicas(backend: Backend) {
     check_invariants(&h, customers, backend == Backend::Production).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_replicas_embedded() {
-    three_replicas(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_replicas_production() {
-    three_replicas(Backend::Production).await;
-}
+on_both_backends!(three_replicas);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cleared_halfway_production() {

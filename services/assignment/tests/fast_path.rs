@@ -4,6 +4,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -243,12 +244,4 @@ async fn one_round_trip_no_write(backend: Backend) {
     assert_eq!(counting.calls.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_round_trip_no_write_embedded() {
-    one_round_trip_no_write(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_round_trip_no_write_production() {
-    one_round_trip_no_write(Backend::Production).await;
-}
+on_both_backends!(one_round_trip_no_write);

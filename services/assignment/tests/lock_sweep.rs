@@ -6,6 +6,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::*;
 use maitre_assignment::{engine::Engine, storage::Migrator};
+use maitre_kit::on_both_backends;
 use maitre_kit::runtime::Runtime;
 use maitre_kit::testing::Backend;
 use maitre_proto::assignment::v1 as pb;
@@ -68,12 +69,4 @@ async fn sweep_releases_only_due_locks(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sweep_releases_only_due_locks_embedded() {
-    sweep_releases_only_due_locks(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sweep_releases_only_due_locks_production() {
-    sweep_releases_only_due_locks(Backend::Production).await;
-}
+on_both_backends!(sweep_releases_only_due_locks);

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use maitre_assignment::engine::{Engine, ProfileEvents};
 use maitre_kit::eventlog::Consumer;
+use maitre_kit::on_both_backends;
 use maitre_kit::runtime::Runtime;
 use maitre_kit::testing::Backend;
 use maitre_proto::assignment::v1 as pb;
@@ -137,12 +138,4 @@ async fn merge_and_erase(backend: Backend) {
     assert_eq!(ownership(&mut api, "survivor").await.manager_id, "zhang");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merge_and_erase_embedded() {
-    merge_and_erase(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merge_and_erase_production() {
-    merge_and_erase(Backend::Production).await;
-}
+on_both_backends!(merge_and_erase);

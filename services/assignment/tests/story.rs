@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
 use maitre_proto::assignment::v1 as pb;
 use tonic::Code;
@@ -195,15 +196,7 @@ async fn seed_story(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_story_embedded() {
-    seed_story(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_story_production() {
-    seed_story(Backend::Production).await;
-}
+on_both_backends!(seed_story);
 
 /// A lock expires after the configured days without a visit; the next contact moves freely.
 async fn lock_expiry(backend: Backend) {
@@ -276,15 +269,7 @@ async fn lock_expiry(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_expiry_embedded() {
-    lock_expiry(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_expiry_production() {
-    lock_expiry(Backend::Production).await;
-}
+on_both_backends!(lock_expiry);
 
 /// Bad input is refused with the field named, and nothing is written.
 async fn bad_input(backend: Backend) {
@@ -398,12 +383,4 @@ async fn bad_input(backend: Backend) {
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_embedded() {
-    bad_input(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_production() {
-    bad_input(Backend::Production).await;
-}
+on_both_backends!(bad_input);

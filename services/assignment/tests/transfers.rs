@@ -3,6 +3,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use common::*;
@@ -161,15 +162,7 @@ async fn single_transfer(backend: Backend) {
     assert_eq!(manager(&mut api, "wang").await.owned_count, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_transfer_embedded() {
-    single_transfer(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_transfer_production() {
-    single_transfer(Backend::Production).await;
-}
+on_both_backends!(single_transfer);
 
 async fn wait_for_job(h: &Harness, job_id: &str) -> pb::GetBulkTransferResponse {
     let mut api = h.api();
@@ -291,15 +284,7 @@ async fn bulk_transfer(backend: Backend) {
     assert_eq!(field_of(&refused).as_deref(), Some("to_manager_ids"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_transfer_embedded() {
-    bulk_transfer(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_transfer_production() {
-    bulk_transfer(Backend::Production).await;
-}
+on_both_backends!(bulk_transfer);
 
 /// A job interrupted halfway (its executor died after one move) is resumed by the same
 /// `request_id`: the remaining moves run, the done one is not repeated.
@@ -388,12 +373,4 @@ async fn bulk_transfer_resumes(backend: Backend) {
     assert_eq!(r1, [pb::Reason::LastContact, pb::Reason::BulkTransfer]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_transfer_resumes_embedded() {
-    bulk_transfer_resumes(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_transfer_resumes_production() {
-    bulk_transfer_resumes(Backend::Production).await;
-}
+on_both_backends!(bulk_transfer_resumes);

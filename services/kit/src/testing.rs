@@ -26,6 +26,24 @@ pub enum Backend {
     Production,
 }
 
+/// Runs each scenario `async fn name(backend: Backend)` on both backends, as the tests
+/// `name::embedded` and `name::production` (multi-threaded runtime, two workers).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$scenario($crate::testing::Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$scenario($crate::testing::Backend::Production).await
+            }
+        }
+    )*};
+}
+
 /// PostgreSQL URL for tests (and benchmarks).
 pub fn postgres_url() -> String {
     std::env::var("MAITRE_TEST_DATABASE_URL")

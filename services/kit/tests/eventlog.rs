@@ -1,5 +1,6 @@
 //! The event log on both backends: order, gap-free sequences, late commits, replays.
 
+use maitre_kit::on_both_backends;
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
@@ -95,15 +96,7 @@ async fn publishes_in_order_without_gaps(backend: Backend) {
     assert_eq!(log.publish_pending().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn publishes_in_order_without_gaps_embedded() {
-    publishes_in_order_without_gaps(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn publishes_in_order_without_gaps_postgres() {
-    publishes_in_order_without_gaps(Backend::Production).await;
-}
+on_both_backends!(publishes_in_order_without_gaps);
 
 /// A bulk append spanning several INSERT statements publishes every event, in order, once.
 async fn bulk_append_keeps_order(backend: Backend) {
@@ -142,15 +135,7 @@ async fn bulk_append_keeps_order(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn bulk_append_keeps_order_embedded() {
-    bulk_append_keeps_order(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn bulk_append_keeps_order_postgres() {
-    bulk_append_keeps_order(Backend::Production).await;
-}
+on_both_backends!(bulk_append_keeps_order);
 
 /// The pitfall: a transaction that took its insert id first but commits last must still
 /// be delivered to a reader that already consumed the rows committed before it.
@@ -263,15 +248,7 @@ async fn concurrent_publishers_never_collide(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn concurrent_publishers_never_collide_embedded() {
-    concurrent_publishers_never_collide(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn concurrent_publishers_never_collide_postgres() {
-    concurrent_publishers_never_collide(Backend::Production).await;
-}
+on_both_backends!(concurrent_publishers_never_collide);
 
 struct CountingHandler {
     applied: AtomicUsize,
@@ -334,15 +311,7 @@ async fn a_replay_changes_nothing(backend: Backend) {
     assert_eq!(consumer.cursor().await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn a_replay_changes_nothing_embedded() {
-    a_replay_changes_nothing(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_replay_changes_nothing_postgres() {
-    a_replay_changes_nothing(Backend::Production).await;
-}
+on_both_backends!(a_replay_changes_nothing);
 
 async fn watch_streams_history_then_live(backend: Backend) {
     let t = TestDb::new::<Migrator>(backend).await;
@@ -378,12 +347,4 @@ async fn watch_streams_history_then_live(backend: Backend) {
     publisher.await.unwrap();
 }
 
-#[tokio::test]
-async fn watch_streams_history_then_live_embedded() {
-    watch_streams_history_then_live(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn watch_streams_history_then_live_postgres() {
-    watch_streams_history_then_live(Backend::Production).await;
-}
+on_both_backends!(watch_streams_history_then_live);

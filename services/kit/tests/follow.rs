@@ -1,6 +1,7 @@
 //! `eventlog::follow`: a consumer follows another service's `Watch` with its own identity,
 //! applies each event once, in order, with its cursor.
 
+use maitre_kit::on_both_backends;
 use std::sync::{Arc, Mutex};
 
 use maitre_kit::{
@@ -148,12 +149,4 @@ async fn follows_in_order(backend: Backend) {
     let _ = stop.send(());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn follows_another_services_log_in_order_embedded() {
-    follows_in_order(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn follows_another_services_log_in_order_on_postgres() {
-    follows_in_order(Backend::Production).await;
-}
+on_both_backends!(follows_in_order);

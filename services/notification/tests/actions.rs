@@ -5,6 +5,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -207,14 +208,7 @@ async fn follow_up_plan_created_once_after_commit(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn follow_up_embedded() {
-    follow_up_plan_created_once_after_commit(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn follow_up_production() {
-    follow_up_plan_created_once_after_commit(Backend::Production).await;
-}
+on_both_backends!(follow_up_plan_created_once_after_commit);
 
 /// A webhook call as the receiver saw it: signature header and raw body.
 type Received = (String, Vec<u8>);
@@ -301,14 +295,7 @@ async fn webhook_called_signed_with_the_occurrence(backend: Backend) {
     assert_eq!(json["dedup_key"], rows[0].dedup_key.as_str());
 }
 
-#[tokio::test]
-async fn webhook_embedded() {
-    webhook_called_signed_with_the_occurrence(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn webhook_production() {
-    webhook_called_signed_with_the_occurrence(Backend::Production).await;
-}
+on_both_backends!(webhook_called_signed_with_the_occurrence);
 
 async fn failing_webhook_retries_then_dead_letters(backend: Backend) {
     let env = env(backend).await;
@@ -363,14 +350,7 @@ async fn failing_webhook_retries_then_dead_letters(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn webhook_dead_letter_embedded() {
-    failing_webhook_retries_then_dead_letters(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn webhook_dead_letter_production() {
-    failing_webhook_retries_then_dead_letters(Backend::Production).await;
-}
+on_both_backends!(failing_webhook_retries_then_dead_letters);
 
 /// A follow-up plan fired before the guest's owner is known waits for the owner (the worker
 /// does not call profile with no manager), and OwnerChanged queues it for that owner, once.
@@ -418,11 +398,4 @@ async fn a_follow_up_before_the_owner_waits_for_the_owner(backend: Backend) {
     assert_eq!(calls[0].1.customer_id, "g1");
 }
 
-#[tokio::test]
-async fn follow_up_awaiting_owner_embedded() {
-    a_follow_up_before_the_owner_waits_for_the_owner(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn follow_up_awaiting_owner_production() {
-    a_follow_up_before_the_owner_waits_for_the_owner(Backend::Production).await;
-}
+on_both_backends!(a_follow_up_before_the_owner_waits_for_the_owner);

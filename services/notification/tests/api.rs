@@ -2,6 +2,7 @@
 //! (idempotent, dispatched, provider callbacks), the staff inbox (list, read, live stream), automations
 //! and presets, and campaign validation.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -186,14 +187,7 @@ async fn templates_are_validated_at_save(backend: Backend) {
     assert_eq!(gone.code(), Code::NotFound);
 }
 
-#[tokio::test]
-async fn templates_embedded() {
-    templates_are_validated_at_save(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn templates_production() {
-    templates_are_validated_at_save(Backend::Production).await;
-}
+on_both_backends!(templates_are_validated_at_save);
 
 async fn policy_preferences_and_replies(backend: Backend) {
     let (_t, _svc, mut client) = start(backend).await;
@@ -293,14 +287,7 @@ async fn policy_preferences_and_replies(backend: Backend) {
     assert_eq!(preferences.opted_out, [sms]);
 }
 
-#[tokio::test]
-async fn policy_embedded() {
-    policy_preferences_and_replies(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn policy_production() {
-    policy_preferences_and_replies(Backend::Production).await;
-}
+on_both_backends!(policy_preferences_and_replies);
 
 async fn direct_send_is_idempotent_and_reported(backend: Backend) {
     let (_t, _svc, mut client) = start(backend).await;
@@ -434,14 +421,7 @@ async fn direct_send_is_idempotent_and_reported(backend: Backend) {
     ));
 }
 
-#[tokio::test]
-async fn send_embedded() {
-    direct_send_is_idempotent_and_reported(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn send_production() {
-    direct_send_is_idempotent_and_reported(Backend::Production).await;
-}
+on_both_backends!(direct_send_is_idempotent_and_reported);
 
 async fn inbox_list_read_stream(backend: Backend) {
     let (t, _svc, mut client) = start(backend).await;
@@ -526,14 +506,7 @@ async fn inbox_list_read_stream(backend: Backend) {
     assert_eq!((unread.items.len(), unread.unread), (0, 0));
 }
 
-#[tokio::test]
-async fn inbox_embedded() {
-    inbox_list_read_stream(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn inbox_production() {
-    inbox_list_read_stream(Backend::Production).await;
-}
+on_both_backends!(inbox_list_read_stream);
 
 async fn automations_presets_and_campaign_validation(backend: Backend) {
     let (_t, _svc, mut client) = start(backend).await;
@@ -709,11 +682,4 @@ async fn automations_presets_and_campaign_validation(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn automations_embedded() {
-    automations_presets_and_campaign_validation(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn automations_production() {
-    automations_presets_and_campaign_validation(Backend::Production).await;
-}
+on_both_backends!(automations_presets_and_campaign_validation);

@@ -6,6 +6,7 @@ mod common;
 use chrono::Utc;
 use common::*;
 use maitre_kit::eventlog::EventHandler;
+use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
 use maitre_notification::consumers::AutomationHandler;
 use maitre_notification::domain::channel::MessagePurpose;
@@ -138,14 +139,7 @@ async fn automation_fires_from_tag_added(backend: Backend) {
     assert!(none.is_empty());
 }
 
-#[tokio::test]
-async fn automation_embedded() {
-    automation_fires_from_tag_added(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn automation_production() {
-    automation_fires_from_tag_added(Backend::Production).await;
-}
+on_both_backends!(automation_fires_from_tag_added);
 
 async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     use chrono::Datelike;
@@ -188,14 +182,7 @@ async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     assert!(none.is_empty(), "no birthday known, no greeting");
 }
 
-#[tokio::test]
-async fn daily_scan_embedded() {
-    daily_scan_greets_each_birthday_once(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn daily_scan_production() {
-    daily_scan_greets_each_birthday_once(Backend::Production).await;
-}
+on_both_backends!(daily_scan_greets_each_birthday_once);
 
 /// A birthday reminder found by the day's scan before the owner is known (the assignment stream
 /// lagging behind profile's) reaches the owner once OwnerChanged arrives, not never.
@@ -243,14 +230,7 @@ async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backe
     assert_eq!(items[0].title, "顾客g13天后生日");
 }
 
-#[tokio::test]
-async fn late_owner_reminder_embedded() {
-    an_owner_known_after_the_scan_gets_the_birthday_reminder(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn late_owner_reminder_production() {
-    an_owner_known_after_the_scan_gets_the_birthday_reminder(Backend::Production).await;
-}
+on_both_backends!(an_owner_known_after_the_scan_gets_the_birthday_reminder);
 
 /// The tagging and assignment streams are consumed side by side: a tag and an owner arriving for
 /// the same new guest at the same moment are both kept (each consumer's read-modify-write of the
@@ -285,14 +265,7 @@ async fn facts_from_two_streams_at_once_are_both_kept(backend: Backend) {
     assert!(known.tags.contains("likes_dessert"), "{known:?}");
 }
 
-#[tokio::test]
-async fn concurrent_facts_embedded() {
-    facts_from_two_streams_at_once_are_both_kept(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn concurrent_facts_production() {
-    facts_from_two_streams_at_once_are_both_kept(Backend::Production).await;
-}
+on_both_backends!(facts_from_two_streams_at_once_are_both_kept);
 
 /// A reminder fired by an event (a tag) before the guest's owner is known cannot be fired again
 /// later: it is parked, and the owner named by OwnerChanged gets it, once.
@@ -342,14 +315,7 @@ async fn a_reminder_before_the_owner_is_parked_until_the_owner_is_known(backend:
     assert!(li.is_empty(), "{li:?}");
 }
 
-#[tokio::test]
-async fn parked_reminder_embedded() {
-    a_reminder_before_the_owner_is_parked_until_the_owner_is_known(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn parked_reminder_production() {
-    a_reminder_before_the_owner_is_parked_until_the_owner_is_known(Backend::Production).await;
-}
+on_both_backends!(a_reminder_before_the_owner_is_parked_until_the_owner_is_known);
 
 /// A birthday consumed at the moment a birthday automation is enabled is greeted: either the
 /// consumer sees the automation or the rescan that follows the enabling sees the birthday. On
@@ -419,14 +385,7 @@ async fn a_birthday_consumed_while_its_automation_is_enabled_is_greeted(backend:
     );
 }
 
-#[tokio::test]
-async fn enabling_fence_embedded() {
-    a_birthday_consumed_while_its_automation_is_enabled_is_greeted(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn enabling_fence_production() {
-    a_birthday_consumed_while_its_automation_is_enabled_is_greeted(Backend::Production).await;
-}
+on_both_backends!(a_birthday_consumed_while_its_automation_is_enabled_is_greeted);
 
 /// An erased guest (profile's CustomerErased) is sent nothing more: the queued greeting is
 /// suppressed, and no birthday is kept for a later scan to greet.
@@ -464,14 +423,7 @@ async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn erased_guest_embedded() {
-    an_erased_guest_is_sent_nothing_more(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn erased_guest_production() {
-    an_erased_guest_is_sent_nothing_more(Backend::Production).await;
-}
+on_both_backends!(an_erased_guest_is_sent_nothing_more);
 
 /// Two profiles merged into one (profile's CustomerMerged) are one guest: the birthday known
 /// only under the absorbed id is the survivor's, greeted once, under the survivor's id; the
@@ -538,11 +490,4 @@ async fn merged_profiles_are_greeted_once_under_one_consent(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn merged_profiles_embedded() {
-    merged_profiles_are_greeted_once_under_one_consent(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn merged_profiles_production() {
-    merged_profiles_are_greeted_once_under_one_consent(Backend::Production).await;
-}
+on_both_backends!(merged_profiles_are_greeted_once_under_one_consent);

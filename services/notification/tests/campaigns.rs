@@ -4,6 +4,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,11 +181,4 @@ async fn coordination_flush_keeps_caps_and_dedup(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn flush_embedded() {
-    coordination_flush_keeps_caps_and_dedup(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn flush_production() {
-    coordination_flush_keeps_caps_and_dedup(Backend::Production).await;
-}
+on_both_backends!(coordination_flush_keeps_caps_and_dedup);

@@ -4,6 +4,7 @@
 
 mod common;
 
+use maitre_kit::on_both_backends;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,14 +51,7 @@ async fn same_occurrence_twice_makes_one_message(backend: Backend) {
     assert_eq!(all.len(), 1);
 }
 
-#[tokio::test]
-async fn dedup_embedded() {
-    same_occurrence_twice_makes_one_message(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn dedup_production() {
-    same_occurrence_twice_makes_one_message(Backend::Production).await;
-}
+on_both_backends!(same_occurrence_twice_makes_one_message);
 
 async fn one_cap_budget_across_sources(backend: Backend) {
     let env = env(backend).await;
@@ -103,14 +97,7 @@ async fn one_cap_budget_across_sources(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn cap_embedded() {
-    one_cap_budget_across_sources(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn cap_production() {
-    one_cap_budget_across_sources(Backend::Production).await;
-}
+on_both_backends!(one_cap_budget_across_sources);
 
 async fn quiet_hours_defer_not_drop(backend: Backend) {
     let env = env(backend).await;
@@ -161,14 +148,7 @@ async fn quiet_hours_defer_not_drop(backend: Backend) {
     assert_eq!(status_of(db, "k1").await.status, "sent");
 }
 
-#[tokio::test]
-async fn quiet_hours_embedded() {
-    quiet_hours_defer_not_drop(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn quiet_hours_production() {
-    quiet_hours_defer_not_drop(Backend::Production).await;
-}
+on_both_backends!(quiet_hours_defer_not_drop);
 
 async fn retries_then_dead_letter(backend: Backend) {
     let env = env(backend).await;
@@ -223,14 +203,7 @@ async fn retries_then_dead_letter(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn dead_letter_embedded() {
-    retries_then_dead_letter(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn dead_letter_production() {
-    retries_then_dead_letter(Backend::Production).await;
-}
+on_both_backends!(retries_then_dead_letter);
 
 /// A webhook call as the receiver saw it: signature header and raw body.
 type Received = (String, Vec<u8>);
@@ -295,11 +268,4 @@ async fn webhook_is_signed(backend: Backend) {
     assert_eq!(json["message_id"], row.message_id.as_str());
 }
 
-#[tokio::test]
-async fn webhook_embedded() {
-    webhook_is_signed(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn webhook_production() {
-    webhook_is_signed(Backend::Production).await;
-}
+on_both_backends!(webhook_is_signed);

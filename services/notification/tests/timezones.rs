@@ -8,6 +8,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::{America::New_York, Asia::Shanghai};
 use common::*;
 use maitre_kit::eventlog::EventHandler;
+use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
 use maitre_notification::consumers::AutomationHandler;
 use maitre_notification::daily_scan::DailyScan;
@@ -124,14 +125,7 @@ async fn home_store_zones_come_from_profile_events(backend: Backend) {
     assert_eq!(zone_of(db, "stranger").await, Shanghai);
 }
 
-#[tokio::test]
-async fn home_store_embedded() {
-    home_store_zones_come_from_profile_events(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn home_store_production() {
-    home_store_zones_come_from_profile_events(Backend::Production).await;
-}
+on_both_backends!(home_store_zones_come_from_profile_events);
 
 async fn quiet_hours_in_the_home_store_zone(backend: Backend) {
     let env = env(backend).await;
@@ -191,14 +185,7 @@ async fn quiet_hours_in_the_home_store_zone(backend: Backend) {
     assert_eq!(status_of(db, "k:g-ny").await.status, "sent");
 }
 
-#[tokio::test]
-async fn quiet_hours_embedded() {
-    quiet_hours_in_the_home_store_zone(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn quiet_hours_production() {
-    quiet_hours_in_the_home_store_zone(Backend::Production).await;
-}
+on_both_backends!(quiet_hours_in_the_home_store_zone);
 
 async fn birthday_today_is_store_local(backend: Backend) {
     let env = env(backend).await;
@@ -249,11 +236,4 @@ async fn birthday_today_is_store_local(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn birthday_embedded() {
-    birthday_today_is_store_local(Backend::Embedded).await;
-}
-#[tokio::test]
-async fn birthday_production() {
-    birthday_today_is_store_local(Backend::Production).await;
-}
+on_both_backends!(birthday_today_is_store_local);

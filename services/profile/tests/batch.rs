@@ -7,20 +7,7 @@ mod common;
 use common::*;
 use maitre_proto::{events::v1::event::Payload, profile::v1 as pb};
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$scenario(maitre_kit::testing::Backend::Embedded).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn production() {
-                super::$scenario(maitre_kit::testing::Backend::Production).await
-            }
-        }
-    )*};
-}
+use maitre_kit::on_both_backends;
 
 on_both_backends!(
     independent_and_dependent_events_record_as_one_by_one,

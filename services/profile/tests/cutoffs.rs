@@ -2,6 +2,7 @@
 //! recomputed off the request path: calls answer at once with the stored cut-offs, and the
 //! new ones are stored moments later. Both backends.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -49,12 +50,4 @@ async fn due_quintiles_are_recomputed_off_the_request_path(backend: Backend) {
     assert_ne!(recomputed.cutoffs, stored);
 }
 
-#[tokio::test]
-async fn due_cutoffs_embedded() {
-    due_quintiles_are_recomputed_off_the_request_path(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn due_cutoffs_production() {
-    due_quintiles_are_recomputed_off_the_request_path(Backend::Production).await;
-}
+on_both_backends!(due_quintiles_are_recomputed_off_the_request_path);

@@ -19,20 +19,7 @@ use maitre_proto::{
 };
 use tonic::Code;
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$scenario(maitre_kit::testing::Backend::Embedded).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn production() {
-                super::$scenario(maitre_kit::testing::Backend::Production).await
-            }
-        }
-    )*};
-}
+use maitre_kit::on_both_backends;
 
 on_both_backends!(
     a_big_visit_makes_class_a_and_plans_a_call,

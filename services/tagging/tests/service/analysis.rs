@@ -2,6 +2,7 @@
 //! name), the ingredient audience, new-dish acceptance (smoothed) and CompareGroups over
 //! two tags with campaign sends from the notification stream.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use chrono::{Days, Utc};
@@ -19,7 +20,6 @@ use maitre_proto::{
 };
 
 use crate::{
-    both_backends,
     common::{Harness, admin, created, start},
     predict::{prediction, push_synthetic_chain, visit_days_ago},
 };
@@ -226,11 +226,7 @@ async fn dish_demand_audience_and_acceptance(backend: Backend) {
     assert_eq!(row(&demand.categories, "poultry").customers, 1);
     assert!(demand.dishes.iter().all(|d| d.expected_covers.is_finite()));
 }
-both_backends!(
-    dish_demand_audience_and_acceptance,
-    dish_demand_audience_and_acceptance_embedded,
-    dish_demand_audience_and_acceptance_production
-);
+on_both_backends!(dish_demand_audience_and_acceptance);
 
 fn spend(customer: &str, days_ago: u64, amount_fen: i64) -> Payload {
     Payload::ContactRecorded(ContactRecorded {
@@ -377,8 +373,4 @@ async fn compare_two_tags(backend: Backend) {
         .expect_err("unknown tag");
     assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
 }
-both_backends!(
-    compare_two_tags,
-    compare_two_tags_embedded,
-    compare_two_tags_production
-);
+on_both_backends!(compare_two_tags);

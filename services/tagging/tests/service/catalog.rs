@@ -1,5 +1,6 @@
 //! Catalog lifecycle, rule errors with positions, cycles, roles, idempotency, TagChanged.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,10 +16,7 @@ use maitre_proto::{
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::{
-    both_backends,
-    common::{admin, req, start},
-};
+use crate::common::{admin, req, start};
 
 fn new_tag(name: &str, source: TagSource, rule: &str) -> CreateTagRequest {
     CreateTagRequest {
@@ -393,8 +391,4 @@ async fn catalog_lifecycle(backend: Backend) {
     assert_eq!(lifecycles, vec!["draft", "active", "deprecated", "retired"]);
 }
 
-both_backends!(
-    catalog_lifecycle,
-    catalog_lifecycle_embedded,
-    catalog_lifecycle_production
-);
+on_both_backends!(catalog_lifecycle);

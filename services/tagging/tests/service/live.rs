@@ -1,6 +1,7 @@
 //! Live tagging: a ContactRecorded from profile re-evaluates the customer's rules, writes
 //! membership and history, and TagAdded appears on the Watch stream.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -12,10 +13,7 @@ use maitre_proto::{
     },
 };
 
-use crate::{
-    both_backends,
-    common::{admin, created, start, visit},
-};
+use crate::common::{admin, created, start, visit};
 
 async fn live_tagging_after_a_visit(backend: Backend) {
     let mut h = start(backend).await;
@@ -185,8 +183,4 @@ async fn live_tagging_after_a_visit(backend: Backend) {
     );
 }
 
-both_backends!(
-    live_tagging_after_a_visit,
-    live_tagging_embedded,
-    live_tagging_production
-);
+on_both_backends!(live_tagging_after_a_visit);

@@ -13,18 +13,3 @@ mod scope;
 mod segments;
 mod watched;
 mod zones;
-
-/// Declares the embedded and production variants of a scenario `async fn(Backend)`.
-macro_rules! both_backends {
-    ($scenario:path, $embedded:ident, $production:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $embedded() {
-            $scenario(maitre_kit::testing::Backend::Embedded).await;
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $production() {
-            $scenario(maitre_kit::testing::Backend::Production).await;
-        }
-    };
-}
-pub(crate) use both_backends;

@@ -1,6 +1,7 @@
 //! Manual tags: role checks, unknown customers, replays, removal, history; cross-chain
 //! isolation of tags, customers and segments.
 
+use maitre_kit::on_both_backends;
 use maitre_kit::{auth::Role, testing::Backend};
 use maitre_proto::tagging::v1::{
     AddCustomerTagsRequest, CountSegmentRequest, GetTagRequest, ListCustomerTagsRequest,
@@ -9,10 +10,7 @@ use maitre_proto::tagging::v1::{
 };
 use tonic::Code;
 
-use crate::{
-    both_backends,
-    common::{admin, req, start},
-};
+use crate::common::{admin, req, start};
 
 fn add(tag_id: &str, customers: &[&str]) -> AddCustomerTagsRequest {
     AddCustomerTagsRequest {
@@ -202,11 +200,7 @@ async fn manual_tags_and_roles(backend: Backend) {
     assert_eq!(ours.count, 2);
 }
 
-both_backends!(
-    manual_tags_and_roles,
-    manual_tags_and_roles_embedded,
-    manual_tags_and_roles_production
-);
+on_both_backends!(manual_tags_and_roles);
 
 /// A replica answers segments from its own bitmaps, kept fresh from the service's log:
 /// a manual tag added through one replica reaches the other's counts.
@@ -250,8 +244,4 @@ async fn replicas_share_membership(backend: Backend) {
     assert_eq!(seen, 2, "the second replica's bitmaps follow the log");
 }
 
-both_backends!(
-    replicas_share_membership,
-    replicas_share_membership_embedded,
-    replicas_share_membership_production
-);
+on_both_backends!(replicas_share_membership);

@@ -2,6 +2,7 @@
 //! moving with a visit, a `p_alive < 0.3` rule and the `churn_risk` model tag; a chain with
 //! too little history is refused with the minimum named and no model tags.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use chrono::{Days, Utc};
@@ -16,10 +17,7 @@ use maitre_proto::{
     },
 };
 
-use crate::{
-    both_backends,
-    common::{Harness, admin, created, req, start},
-};
+use crate::common::{Harness, admin, created, req, start};
 
 /// A visit on the day `days_ago` before today (chain-local).
 pub(crate) fn visit_days_ago(customer: &str, days_ago: u64, amount_fen: i64) -> Payload {
@@ -243,11 +241,7 @@ async fn refit_scores_and_tags(backend: Backend) {
     let updated = updated.expect("PredictionUpdated for the visit");
     assert_eq!(updated.p_alive, after.p_alive);
 }
-both_backends!(
-    refit_scores_and_tags,
-    refit_scores_and_tags_embedded,
-    refit_scores_and_tags_production
-);
+on_both_backends!(refit_scores_and_tags);
 
 async fn too_little_history_is_refused(backend: Backend) {
     let mut h = start(backend).await;
@@ -285,11 +279,7 @@ async fn too_little_history_is_refused(backend: Backend) {
         .expect_err("no prediction");
     assert_eq!(score.code(), tonic::Code::FailedPrecondition);
 }
-both_backends!(
-    too_little_history_is_refused,
-    too_little_history_is_refused_embedded,
-    too_little_history_is_refused_production
-);
+on_both_backends!(too_little_history_is_refused);
 
 /// Refits `chain` under `request_id` and waits for the job to succeed; the job's id.
 async fn refit(h: &mut Harness, chain: &str, request_id: &str) -> String {
@@ -391,11 +381,7 @@ async fn churn_threshold_is_the_chains_setting(backend: Backend) {
         "a higher threshold marks more guests at risk: {at_095} vs {at_default}"
     );
 }
-both_backends!(
-    churn_threshold_is_the_chains_setting,
-    churn_threshold_is_the_chains_setting_embedded,
-    churn_threshold_is_the_chains_setting_production
-);
+on_both_backends!(churn_threshold_is_the_chains_setting);
 
 /// A refit that read the settings before an update writes its model afterwards: the update
 /// stands (the refit's model write leaves the settings alone).
@@ -436,8 +422,4 @@ async fn a_refit_keeps_a_setting_made_while_it_ran(backend: Backend) {
         "the setting made meanwhile stands"
     );
 }
-both_backends!(
-    a_refit_keeps_a_setting_made_while_it_ran,
-    a_refit_keeps_a_setting_made_while_it_ran_embedded,
-    a_refit_keeps_a_setting_made_while_it_ran_production
-);
+on_both_backends!(a_refit_keeps_a_setting_made_while_it_ran);

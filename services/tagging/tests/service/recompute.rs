@@ -1,5 +1,6 @@
 //! Full recompute equals the live path; time-driven rules move with the calendar alone.
 
+use maitre_kit::on_both_backends;
 use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
@@ -23,10 +24,7 @@ use maitre_tagging::{
     },
 };
 
-use crate::{
-    both_backends,
-    common::{Harness, admin, created, start, visit},
-};
+use crate::common::{Harness, admin, created, start, visit};
 
 async fn history_len(h: &mut Harness, chain: &str) -> usize {
     h.client
@@ -163,11 +161,7 @@ async fn recompute_equals_live(backend: Backend) {
     assert_eq!(history_len(&mut h, chain).await, before);
 }
 
-both_backends!(
-    recompute_equals_live,
-    recompute_equals_live_embedded,
-    recompute_equals_live_production
-);
+on_both_backends!(recompute_equals_live);
 
 fn event(chain: &str, payload: Payload) -> Event {
     Event {
@@ -252,8 +246,4 @@ async fn time_driven_rules(backend: Backend) {
     assert_eq!(tags, BTreeSet::from(["lapsed-id:rule:v1".to_owned()]));
 }
 
-both_backends!(
-    time_driven_rules,
-    time_driven_rules_embedded,
-    time_driven_rules_production
-);
+on_both_backends!(time_driven_rules);

@@ -2,6 +2,7 @@
 //! smoothed response rate per guest at refit (one lucky response is not a high responder),
 //! the `high_responder` model tag, and a new response moving the rate under the stored prior.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,7 +13,6 @@ use maitre_proto::{
 };
 
 use crate::{
-    both_backends,
     common::{Harness, admin, start},
     predict::{model_tag_id, prediction, push_synthetic_chain},
 };
@@ -150,8 +150,4 @@ async fn high_responders_are_smoothed(backend: Backend) {
     }
     assert!(after > before, "{before} → {after}");
 }
-both_backends!(
-    high_responders_are_smoothed,
-    high_responders_are_smoothed_embedded,
-    high_responders_are_smoothed_production
-);
+on_both_backends!(high_responders_are_smoothed);

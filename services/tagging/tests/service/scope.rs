@@ -1,6 +1,7 @@
 //! Store scope on customer-level calls: store-scoped roles act only on customers known at
 //! their stores (PERMISSION_DENIED otherwise, as profile answers); hq_admin chain-wide.
 
+use maitre_kit::on_both_backends;
 use maitre_kit::{auth::Role, testing::Backend};
 use maitre_proto::{
     events::v1::{ContactKind, ContactRecorded, CustomerCreated, event::Payload},
@@ -11,10 +12,7 @@ use maitre_proto::{
 };
 use tonic::Code;
 
-use crate::{
-    both_backends,
-    common::{admin, created, req_at, start},
-};
+use crate::common::{admin, created, req_at, start};
 
 async fn store_scope_on_customers(backend: Backend) {
     let mut h = start(backend).await;
@@ -155,8 +153,4 @@ async fn store_scope_on_customers(backend: Backend) {
     assert!(hq.tags.is_empty());
 }
 
-both_backends!(
-    store_scope_on_customers,
-    store_scope_on_customers_embedded,
-    store_scope_on_customers_production
-);
+on_both_backends!(store_scope_on_customers);

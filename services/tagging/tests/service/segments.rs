@@ -1,6 +1,7 @@
 //! Segments: counts, pages and exports from the bitmaps equal a brute-force evaluation;
 //! saved segments; unknown and retired tags refused with positions.
 
+use maitre_kit::on_both_backends;
 use std::collections::{BTreeSet, HashMap};
 
 use futures::StreamExt;
@@ -17,10 +18,7 @@ use maitre_proto::{
 };
 use tonic::Code;
 
-use crate::{
-    both_backends,
-    common::{admin, created, req, start},
-};
+use crate::common::{admin, created, req, start};
 
 fn expression(e: &str) -> Option<SegmentRef> {
     Some(SegmentRef {
@@ -390,8 +388,4 @@ async fn segments_match_brute_force(backend: Backend) {
     assert!(listed.is_empty());
 }
 
-both_backends!(
-    segments_match_brute_force,
-    segments_embedded,
-    segments_production
-);
+on_both_backends!(segments_match_brute_force);

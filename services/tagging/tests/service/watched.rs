@@ -1,6 +1,7 @@
 //! Watched segments: SegmentEntered / SegmentLeft on the Watch stream when a customer's
 //! membership changes through live tagging or manual tags, once each; replays emit nothing.
 
+use maitre_kit::on_both_backends;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,10 +14,7 @@ use maitre_proto::{
     },
 };
 
-use crate::{
-    both_backends,
-    common::{admin, created, start, visit},
-};
+use crate::common::{admin, created, start, visit};
 
 async fn watched_segment_moves(backend: Backend) {
     let mut h = start(backend).await;
@@ -117,8 +115,4 @@ async fn watched_segment_moves(backend: Backend) {
     );
 }
 
-both_backends!(
-    watched_segment_moves,
-    watched_segment_moves_embedded,
-    watched_segment_moves_production
-);
+on_both_backends!(watched_segment_moves);

@@ -29,7 +29,7 @@ use maitre_tagging::{
     },
 };
 
-use crate::both_backends;
+use maitre_kit::on_both_backends;
 
 fn rule_tag(chain: &str, id: &str, rule: &str) -> TagRow {
     TagRow {
@@ -164,8 +164,4 @@ async fn store_local_today(backend: Backend) {
     assert_eq!(tags_of(&runtime, chain, "ny").await, both);
 }
 
-both_backends!(
-    store_local_today,
-    store_local_today_embedded,
-    store_local_today_production
-);
+on_both_backends!(store_local_today);
