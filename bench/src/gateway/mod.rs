@@ -303,38 +303,29 @@ pub fn rows(
     direct: &PathResult,
     paths: &[(&str, PathResult)],
 ) -> (Vec<Vec<String>>, Vec<Verdict>) {
-    let mut rows = vec![
-        vec![
-            "loopback gRPC round trip, no work (health check) p50 / p99 (c=1)".into(),
-            format!(
-                "{:.0} / {:.0} µs",
-                floor.latency.p50_us, floor.latency.p99_us
-            ),
-            "reference".into(),
-            "-".into(),
-        ],
-        vec![
-            format!("loopback gRPC round trip, no work, throughput (c={CONCURRENCY})"),
-            format!("{:.0} calls/s", floor.calls_per_s),
-            "reference".into(),
-            "-".into(),
-        ],
-        vec![
-            "direct gRPC p50 / p99 (c=1)".into(),
-            format!(
-                "{:.0} / {:.0} µs",
-                direct.latency.p50_us, direct.latency.p99_us
-            ),
-            "reference".into(),
-            "-".into(),
-        ],
-        vec![
-            format!("direct gRPC throughput (c={CONCURRENCY})"),
-            format!("{:.0} calls/s", direct.calls_per_s),
-            "reference".into(),
-            "-".into(),
-        ],
-    ];
+    // The latency and throughput rows of a reference path.
+    let reference = |name: &str, path: &PathResult| {
+        [
+            vec![
+                format!("{name} p50 / p99 (c=1)"),
+                format!("{:.0} / {:.0} µs", path.latency.p50_us, path.latency.p99_us),
+                "reference".into(),
+                "-".into(),
+            ],
+            vec![
+                format!("{name} throughput (c={CONCURRENCY})"),
+                format!("{:.0} calls/s", path.calls_per_s),
+                "reference".into(),
+                "-".into(),
+            ],
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    rows.extend(reference(
+        "loopback gRPC round trip, no work (health check)",
+        floor,
+    ));
+    rows.extend(reference("direct gRPC", direct));
     rows.push(vec![
         "a forwarder costing one no-op round trip per call, on these cores".into(),
         format!(
