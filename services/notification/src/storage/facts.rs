@@ -29,9 +29,22 @@ pub async fn get(
     chain_id: &str,
     customer_id: &str,
 ) -> Result<CustomerFacts> {
+    read(conn, chain_id, customer_id, "").await
+}
+
+/// The customer's facts, the row read with `lock` appended to the SELECT.
+async fn read(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    lock: &str,
+) -> Result<CustomerFacts> {
     let row = query_one(
         conn,
-        "SELECT tags, owner_id, birthday, class FROM notif_customer_facts WHERE chain_id = $1 AND customer_id = $2",
+        &format!(
+            "SELECT tags, owner_id, birthday, class FROM notif_customer_facts \
+             WHERE chain_id = $1 AND customer_id = $2{lock}"
+        ),
         [chain_id.into(), customer_id.into()],
     )
     .await?;
@@ -77,15 +90,9 @@ pub async fn get_for_update(
         ],
     )
     .await?;
-    if is_postgres(conn) {
-        query_one(
-            conn,
-            "SELECT 1 AS locked FROM notif_customer_facts WHERE chain_id = $1 AND customer_id = $2 FOR UPDATE",
-            [chain_id.into(), customer_id.into()],
-        )
-        .await?;
-    }
-    get(conn, chain_id, customer_id).await
+    // Read and locked in one statement.
+    let lock = if is_postgres(conn) { " FOR UPDATE" } else { "" };
+    read(conn, chain_id, customer_id, lock).await
 }
 
 /// Changes the customer's facts under [`get_for_update`]'s lock and stores them; returns them.
