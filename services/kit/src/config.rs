@@ -106,6 +106,13 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Directory for embedded SQLite files (`MAITRE_DATA_DIR`, default `./data`).
     pub data_dir: PathBuf,
+    /// Connection pool size and wait (`MAITRE_DATABASE_POOL_SIZE`,
+    /// `MAITRE_DATABASE_ACQUIRE_TIMEOUT_SECS`).
+    pub database_pool: crate::db::PoolSettings,
+    /// Whether a service applies pending PostgreSQL migrations itself at start
+    /// (`MAITRE_MIGRATE_ON_START`; default true in development, false in production, where
+    /// `maitre migrate` runs them with a more privileged user).
+    pub migrate_on_start: bool,
 }
 
 /// A configuration value that could not be used.
@@ -171,6 +178,36 @@ impl Config {
             ),
             None => None,
         };
+        let positive = |variable: &str| -> Result<Option<u32>, ConfigError> {
+            match lookup(variable) {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<u32>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(invalid(
+                        variable,
+                        format!("`{v}` is not a positive integer"),
+                    )),
+                },
+            }
+        };
+        let mut database_pool = crate::db::PoolSettings {
+            max_connections: positive("MAITRE_DATABASE_POOL_SIZE")?,
+            ..crate::db::PoolSettings::default()
+        };
+        if let Some(secs) = positive("MAITRE_DATABASE_ACQUIRE_TIMEOUT_SECS")? {
+            database_pool.acquire_timeout = std::time::Duration::from_secs(secs.into());
+        }
+        let migrate_on_start = match lookup("MAITRE_MIGRATE_ON_START").as_deref() {
+            None => environment == Environment::Development,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "MAITRE_MIGRATE_ON_START",
+                    format!("`{other}` is not true or false"),
+                ));
+            }
+        };
         let mut upstreams = HashMap::new();
         for name in ServiceName::ALL {
             let url = lookup(&name.url_variable())
@@ -192,6 +229,8 @@ impl Config {
             upstreams,
             metrics_listen,
             data_dir,
+            database_pool,
+            migrate_on_start,
         };
         Ok(config)
     }
@@ -259,5 +298,29 @@ mod tests {
         assert_eq!(e.variable, "MAITRE_DATABASE_URL");
         let e = config(&[("MAITRE_ENV", "staging")]).unwrap_err();
         assert_eq!(e.variable, "MAITRE_ENV");
+        let e = config(&[("MAITRE_DATABASE_POOL_SIZE", "0")]).unwrap_err();
+        assert_eq!(e.variable, "MAITRE_DATABASE_POOL_SIZE");
+        let e = config(&[("MAITRE_MIGRATE_ON_START", "yes")]).unwrap_err();
+        assert_eq!(e.variable, "MAITRE_MIGRATE_ON_START");
+    }
+
+    #[test]
+    fn production_leaves_migrations_to_maitre_migrate() {
+        assert!(config(&[]).unwrap().migrate_on_start);
+        assert!(
+            !config(&[("MAITRE_ENV", "production")])
+                .unwrap()
+                .migrate_on_start
+        );
+        let c = config(&[
+            ("MAITRE_ENV", "production"),
+            ("MAITRE_MIGRATE_ON_START", "true"),
+            ("MAITRE_DATABASE_POOL_SIZE", "40"),
+            ("MAITRE_DATABASE_ACQUIRE_TIMEOUT_SECS", "5"),
+        ])
+        .unwrap();
+        assert!(c.migrate_on_start);
+        assert_eq!(c.database_pool.max_connections, Some(40));
+        assert_eq!(c.database_pool.acquire_timeout.as_secs(), 5);
     }
 }

@@ -1,9 +1,14 @@
-//! Storage: a sea-orm connection from a URL (PostgreSQL or SQLite) and migrations at start.
+//! Storage: a sea-orm connection from a URL (PostgreSQL or SQLite) and migrations.
 //!
-//! On PostgreSQL each service owns a schema (created if missing) and sees only it through
-//! the search path; embedded mode gives each service its own SQLite file in WAL mode.
+//! On PostgreSQL each service owns a schema and sees only it through the search path;
+//! embedded mode gives each service its own SQLite file in WAL mode.
+//!
+//! Least privilege: only [`connect_and_migrate`] (`maitre migrate`, tests) runs DDL. A
+//! service starting with [`open_for_service`] on a current schema runs none, so its
+//! runtime user needs no CREATE right (PostgreSQL 15 refuses even `CREATE SCHEMA IF NOT
+//! EXISTS` on an existing schema to such a user).
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
@@ -23,13 +28,60 @@ pub enum DbError {
     /// The schema name is not a plain identifier.
     #[error("invalid schema name `{0}`")]
     InvalidSchema(String),
+    /// The schema lacks migrations and the service may not apply them itself.
+    #[error(
+        "schema `{schema}` is not migrated (pending: {}); run `maitre migrate` with a user \
+         that may change the schema, or set MAITRE_MIGRATE_ON_START=true",
+        pending.join(", ")
+    )]
+    NotMigrated {
+        schema: String,
+        pending: Vec<String>,
+    },
 }
 
-/// Connects to `url`; on PostgreSQL, creates `schema` and confines the pool to it.
-pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbError> {
-    if url.starts_with("sqlite:") {
-        return connect_sqlite(url).await;
+/// How a service's connection pool is sized (`MAITRE_DATABASE_POOL_SIZE`,
+/// `MAITRE_DATABASE_ACQUIRE_TIMEOUT_SECS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most connections one replica holds; `None`: 16 on PostgreSQL, 8 on SQLite.
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(30),
+        }
     }
+}
+
+/// Connects to `url` with the default pool; on PostgreSQL the pool sees only `schema`.
+/// Runs no DDL.
+pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbError> {
+    connect_with(url, schema, &PoolSettings::default()).await
+}
+
+/// Connects to `url` with `pool`; on PostgreSQL the pool sees only `schema`. Runs no DDL.
+pub async fn connect_with(
+    url: &str,
+    schema: &str,
+    pool: &PoolSettings,
+) -> Result<DatabaseConnection, DbError> {
+    if url.starts_with("sqlite:") {
+        return connect_sqlite(url, pool).await;
+    }
+    check_schema_name(schema)?;
+    let mut options = base_options(url, pool.max_connections.unwrap_or(16));
+    options.acquire_timeout(pool.acquire_timeout);
+    options.set_schema_search_path(schema.to_owned());
+    Ok(Database::connect(options).await?)
+}
+
+fn check_schema_name(schema: &str) -> Result<(), DbError> {
     if schema.is_empty()
         || !schema
             .chars()
@@ -37,19 +89,35 @@ pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbEr
     {
         return Err(DbError::InvalidSchema(schema.into()));
     }
-    {
-        let bootstrap = Database::connect(base_options(url, 1)).await?;
+    Ok(())
+}
+
+/// Creates the PostgreSQL `schema` unless it exists (asked first, so a user without the
+/// CREATE right can run migrations in a schema made for it).
+async fn create_schema(url: &str, schema: &str) -> Result<(), DbError> {
+    if url.starts_with("sqlite:") {
+        return Ok(());
+    }
+    check_schema_name(schema)?;
+    let bootstrap = Database::connect(base_options(url, 1)).await?;
+    let exists = bootstrap
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT 1 AS present FROM pg_namespace WHERE nspname = $1",
+            [schema.into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
         bootstrap
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
             .await?;
-        bootstrap.close().await?;
     }
-    let mut options = base_options(url, 16);
-    options.set_schema_search_path(schema.to_owned());
-    Ok(Database::connect(options).await?)
+    bootstrap.close().await?;
+    Ok(())
 }
 
-async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbError> {
+async fn connect_sqlite(url: &str, pool: &PoolSettings) -> Result<DatabaseConnection, DbError> {
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -57,7 +125,8 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
     }
-    let mut options = base_options(url, 8);
+    let mut options = base_options(url, pool.max_connections.unwrap_or(8));
+    options.acquire_timeout(pool.acquire_timeout);
     options.map_sqlx_sqlite_opts(|o| {
         // WAL lets readers run beside the single writer; the busy timeout queues writers
         // instead of failing them.
@@ -93,14 +162,79 @@ fn sqlite_file(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-/// Connects and brings the schema up to date with the service's migrator.
+/// Creates the schema if missing and applies `M`'s pending migrations (`maitre migrate`,
+/// tests): the one place that changes a schema.
 pub async fn connect_and_migrate<M: MigratorTrait>(
     url: &str,
     schema: &str,
 ) -> Result<DatabaseConnection, DbError> {
+    create_schema(url, schema).await?;
     let db = connect(url, schema).await?;
     M::up(&db, None).await?;
     Ok(db)
+}
+
+/// Opens a service's database at start. SQLite (embedded, one process) is migrated. On
+/// PostgreSQL a current schema is used as it is, with no DDL; a schema with pending
+/// migrations is migrated only when `migrate_on_start`, and otherwise refused by name.
+pub async fn open_for_service<M: MigratorTrait>(
+    url: &str,
+    schema: &str,
+    pool: &PoolSettings,
+    migrate_on_start: bool,
+) -> Result<DatabaseConnection, DbError> {
+    let db = connect_with(url, schema, pool).await?;
+    if !is_postgres(&db) {
+        M::up(&db, None).await?;
+        return Ok(db);
+    }
+    let pending = pending_migrations::<M>(&db).await?;
+    if pending.is_empty() {
+        return Ok(db);
+    }
+    if !migrate_on_start {
+        return Err(DbError::NotMigrated {
+            schema: schema.to_owned(),
+            pending,
+        });
+    }
+    create_schema(url, schema).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
+/// `M`'s migrations not yet recorded in the schema, read without DDL (sea-orm's own
+/// status check creates its table first, which a user without CREATE may not do).
+async fn pending_migrations<M: MigratorTrait>(
+    db: &DatabaseConnection,
+) -> Result<Vec<String>, DbError> {
+    let table = M::migration_table_name().to_string();
+    let present = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT to_regclass($1)::text AS name",
+            [table.clone().into()],
+        ))
+        .await?
+        .and_then(|row| row.try_get::<Option<String>>("", "name").ok().flatten())
+        .is_some();
+    let applied: HashSet<String> = if present {
+        db.query_all_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!("SELECT version FROM \"{table}\""),
+        ))
+        .await?
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "version").ok())
+        .collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(M::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .filter(|name| !applied.contains(name))
+        .collect())
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`

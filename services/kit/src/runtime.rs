@@ -52,12 +52,18 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Connects and migrates the database with `M`, connects coordination, loads keys.
+    /// Opens the database (migrated with `M` where the service may, see
+    /// [`db::open_for_service`]), connects coordination, loads keys.
     pub async fn start<M: MigratorTrait>(config: Config) -> Result<Self, RuntimeError> {
         let verifier = Verifier::from_config(&config)?;
         let minter = Minter::from_config(&config)?;
-        let db =
-            db::connect_and_migrate::<M>(&config.database_url, &config.database_schema).await?;
+        let db = db::open_for_service::<M>(
+            &config.database_url,
+            &config.database_schema,
+            &config.database_pool,
+            config.migrate_on_start,
+        )
+        .await?;
         let prefix = format!("{}{}:", config.redis_prefix, config.service.as_str());
         let coord = coord::connect(config.redis_url.as_deref(), &prefix).await?;
         let source = config.service.as_str();
