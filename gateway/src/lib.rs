@@ -6,11 +6,13 @@
 //! - [`grpc`]: gRPC and gRPC-Web forwarding, health and reflection;
 //! - [`edge`]: bearer tokens and rate limits; [`errors`]: failures to HTTP;
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
-//! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`.
+//! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
+//! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag.
 //!
 //! The gateway owns no data: the services verify the forwarded token again and enforce
 //! chain and store scope themselves.
 
+pub mod consumers;
 pub mod edge;
 pub mod errors;
 pub mod grpc;
@@ -144,6 +146,7 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
 
     let protected = Router::new()
         .route("/v1/stream", get(stream::stream))
+        .route("/v1/consumers", get(consumers::consumers))
         .merge(grpc::proxy_routes(Arc::clone(&state)))
         .fallback(rest::handle)
         .layer(middleware::from_fn_with_state(

@@ -25,7 +25,6 @@ use maitre_kit::{
 };
 use maitre_proto::events::v1::Event;
 use prost::Message;
-use prost_reflect::{DynamicMessage, Value};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -160,15 +159,12 @@ async fn watch_service(
     metadata: tonic::metadata::MetadataMap,
     tx: mpsc::Sender<(ServiceName, Result<Event, String>)>,
 ) {
-    let Some((path, input)) = watch_method(service) else {
-        return;
-    };
     let mut cursor = from;
     let mut backoff = Duration::from_millis(250);
     loop {
-        let request = watch_request(&input, cursor);
+        let request = watch_request(cursor);
         let refusal = match upstreams
-            .server_streaming(service, &path, request, metadata.clone())
+            .server_streaming(service, WATCH_PATH, request, metadata.clone())
             .await
         {
             Ok(mut stream) => loop {
@@ -216,25 +212,11 @@ async fn watch_service(
     }
 }
 
-/// The gRPC path and request type of a service's `Watch`.
-fn watch_method(service: ServiceName) -> Option<(String, prost_reflect::MessageDescriptor)> {
-    let pool = maitre_proto::descriptor_pool();
-    let method = maitre_proto::SERVICE_NAMES
-        .iter()
-        .filter_map(|name| pool.get_service_by_name(name))
-        .filter(|s| crate::routes::upstream_of(s.package_name()) == Some(service))
-        .find_map(|s| s.methods().find(|m| m.name() == "Watch"))?;
-    Some((
-        format!("/{}/Watch", method.parent_service().full_name()),
-        method.input(),
-    ))
-}
+/// Every service serves its log through the one shared event-log service.
+const WATCH_PATH: &str = "/maitre.events.v1.EventLogService/Watch";
 
-fn watch_request(input: &prost_reflect::MessageDescriptor, from_sequence: u64) -> Bytes {
-    let mut request = DynamicMessage::new(input.clone());
-    // Every service's WatchRequest carries `from_sequence` (events after it).
-    let _ = request.try_set_field_by_name("from_sequence", Value::U64(from_sequence));
-    Bytes::from(request.encode_to_vec())
+fn watch_request(from_sequence: u64) -> Bytes {
+    Bytes::from(maitre_proto::events::v1::WatchRequest { from_sequence }.encode_to_vec())
 }
 
 #[cfg(test)]
@@ -285,12 +267,15 @@ mod tests {
     }
 
     #[test]
-    fn every_service_has_a_watch() {
-        for service in SERVICES {
-            let (path, input) = watch_method(service).expect("Watch");
-            assert!(path.ends_with("/Watch"), "{path}");
-            assert!(input.get_field_by_name("from_sequence").is_some());
-            assert!(!watch_request(&input, 7).is_empty());
-        }
+    fn the_shared_watch_is_in_the_contract() {
+        let pool = maitre_proto::descriptor_pool();
+        let (service, method) = WATCH_PATH[1..].split_once('/').unwrap();
+        let method = pool
+            .get_service_by_name(service)
+            .and_then(|s| s.methods().find(|m| m.name() == method))
+            .expect("EventLogService.Watch");
+        assert!(method.is_server_streaming());
+        assert_eq!(method.input().full_name(), "maitre.events.v1.WatchRequest");
+        assert!(!watch_request(7).is_empty());
     }
 }

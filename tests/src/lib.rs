@@ -33,6 +33,10 @@ impl System {
         let mut configs = Vec::new();
         let profile_listen = free_loopback_address();
         let profile_url = format!("http://{profile_listen}");
+        // Tagging follows notification's log (campaign sends) and starts first: it is told
+        // notification's address, chosen now.
+        let notification_listen = free_loopback_address();
+        let notification_url = format!("http://{notification_listen}");
         let a = TestConfig::new(
             ServiceName::Assignment,
             backend,
@@ -51,7 +55,10 @@ impl System {
         let t = TestConfig::new(
             ServiceName::Tagging,
             backend,
-            &[("MAITRE_PROFILE_URL", &profile.url)],
+            &[
+                ("MAITRE_PROFILE_URL", &profile.url),
+                ("MAITRE_NOTIFICATION_URL", &notification_url),
+            ],
         );
         let tagging = spawn(t.config.clone(), maitre_tagging::serve).await;
         let n = TestConfig::new(
@@ -61,6 +68,7 @@ impl System {
                 ("MAITRE_PROFILE_URL", &profile.url),
                 ("MAITRE_ASSIGNMENT_URL", &assignment.url),
                 ("MAITRE_TAGGING_URL", &tagging.url),
+                ("MAITRE_LISTEN", &notification_listen),
             ],
         );
         let notification = spawn(n.config.clone(), maitre_notification::serve).await;

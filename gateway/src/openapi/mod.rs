@@ -32,6 +32,14 @@ pub fn document(routes: &RouteTable) -> Value {
         .entry("/v1/stream".into())
         .or_default()
         .insert("get".into(), stream_operation());
+    let consumer_status = maitre_proto::descriptor_pool()
+        .get_message_by_name("maitre.events.v1.ConsumerStatus")
+        .map(|status| schemas.message(&status))
+        .unwrap_or_else(|| json!({"type": "object"}));
+    paths
+        .entry("/v1/consumers".into())
+        .or_default()
+        .insert("get".into(), consumers_operation(consumer_status));
     let mut components = schemas.finish();
     components.insert(
         "Error".into(),
@@ -163,6 +171,28 @@ fn stream_operation() -> Value {
         ],
         "responses": {
             "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+    })
+}
+
+fn consumers_operation(consumer_status: Value) -> Value {
+    json!({
+        "operationId": "Gateway_Consumers",
+        "tags": ["Operations"],
+        "summary": "How far each service's consumers of the other services' logs have come",
+        "description": "Asks every service (maitre.events.v1.EventLogService/GetConsumerStatus) for its consumers: cursor, the upstream's head, pending events and the age of the oldest one. HQ admins see their chain's events only. A service that cannot answer is listed under `unavailable`; `caughtUp` is true when every consumer of every service has nothing pending. Lag is not an outage: services stay ready while they catch up.",
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["consumers", "unavailable", "caughtUp"],
+                "properties": {
+                    "consumers": {"type": "array", "items": consumer_status},
+                    "unavailable": {"type": "array", "items": {"type": "object", "properties": {
+                        "service": {"type": "string"}, "message": {"type": "string"}}}},
+                    "caughtUp": {"type": "boolean"},
+                },
+            }}}},
             "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     })

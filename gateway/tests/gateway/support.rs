@@ -19,10 +19,13 @@ use maitre_kit::{
     testing::{self, Backend, RunningService, TestConfig},
 };
 use maitre_proto::{
-    events::v1::{Event, EventScope, StoreChanged, event::Payload},
+    events::v1::{
+        Event, EventScope, StoreChanged, WatchRequest,
+        event::Payload,
+        event_log_service_server::{EventLogService, EventLogServiceServer},
+    },
     profile::v1::{
         CreateStoreRequest, CreateStoreResponse, GetStoreRequest, GetStoreResponse, Store,
-        WatchRequest,
         profile_service_server::{ProfileService, ProfileServiceServer},
     },
 };
@@ -121,6 +124,26 @@ impl ProfileService for FakeService {
         Ok(Response::new(GetStoreResponse { store: Some(store) }))
     }
 
+    /// The service's own `Watch`: the same stream as the shared event-log service's.
+    async fn watch(
+        &self,
+        request: Request<maitre_proto::profile::v1::WatchRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let (metadata, extensions, message) = request.into_parts();
+        let request = Request::from_parts(
+            metadata,
+            extensions,
+            WatchRequest {
+                from_sequence: message.from_sequence,
+            },
+        );
+        EventLogService::watch(self, request).await
+    }
+}
+
+/// The fake's event log, served like every service's (`maitre.events.v1.EventLogService`).
+#[tonic::async_trait]
+impl EventLogService for FakeService {
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<EventStream>, Status> {
         let caller = Caller::from_request(&request)?;
         let chain = caller.chain()?.to_owned();
@@ -170,15 +193,16 @@ pub async fn setup(backend: Backend, options: GatewayOptions) -> Setup {
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let service = ProfileServiceServer::with_interceptor(
-        FakeService(Arc::clone(&fake)),
-        AuthInterceptor::new(Verifier::hs256(DEVELOPMENT_SECRET)),
-    );
+    let auth = AuthInterceptor::new(Verifier::hs256(DEVELOPMENT_SECRET));
+    let service =
+        ProfileServiceServer::with_interceptor(FakeService(Arc::clone(&fake)), auth.clone());
+    let event_log = EventLogServiceServer::with_interceptor(FakeService(Arc::clone(&fake)), auth);
     tokio::spawn(async move {
         let _keep = health_reporter;
         tonic::transport::Server::builder()
             .add_service(health)
             .add_service(service)
+            .add_service(event_log)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;
             })

@@ -3,17 +3,21 @@
 
 use std::{future::Future, sync::Arc};
 
+use maitre_proto::events::v1::event_log_service_server::EventLogServiceServer;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
+
+/// The gRPC name of the event-log service every service serves.
+pub const EVENT_LOG_SERVICE: &str = "maitre.events.v1.EventLogService";
 
 use crate::{
     auth::{AuthError, AuthInterceptor, Minter, Verifier},
     config::Config,
     coord::{self, CoordError, Coordination},
     db::{self, DbError},
-    eventlog::EventLog,
+    eventlog::{ConsumerRegistry, EventLog, EventLogApi},
     server::{ServeError, serve_grpc},
 };
 
@@ -49,6 +53,8 @@ pub struct Runtime {
     pub minter: Minter,
     /// The service's event log.
     pub events: Arc<EventLog>,
+    /// The consumers of other services' logs this process runs (for their lag).
+    pub consumers: Arc<ConsumerRegistry>,
 }
 
 impl Runtime {
@@ -75,6 +81,7 @@ impl Runtime {
             verifier,
             minter,
             events,
+            consumers: Arc::default(),
         })
     }
 
@@ -83,7 +90,9 @@ impl Runtime {
         AuthInterceptor::new(self.verifier.clone())
     }
 
-    /// Serves `routes` until `shutdown`, running the event publisher beside it.
+    /// Serves `routes` and the event-log service every service shares
+    /// (`maitre.events.v1.EventLogService`) until `shutdown`, running the event publisher
+    /// beside it.
     pub async fn serve(
         &self,
         service_names: &[&str],
@@ -101,7 +110,20 @@ impl Runtime {
             // End live Watch streams so draining does not wait for them forever.
             events.close();
         };
-        let result = serve_grpc(service_names, routes, listener, shutdown).await;
+        let event_log = EventLogServiceServer::with_interceptor(
+            EventLogApi::new(
+                self.events.clone(),
+                self.db.clone(),
+                self.consumers.clone(),
+                self.config.clone(),
+                self.minter.clone(),
+            ),
+            self.auth(),
+        );
+        let routes = routes.add_service(event_log);
+        let mut names = service_names.to_vec();
+        names.push(EVENT_LOG_SERVICE);
+        let result = serve_grpc(&names, routes, listener, shutdown).await;
         let _ = stop_publisher.send(());
         let _ = publisher.await;
         tracing::info!(service = self.config.service.as_str(), "stopped");

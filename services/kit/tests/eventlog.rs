@@ -348,3 +348,48 @@ async fn watch_streams_history_then_live(backend: Backend) {
 }
 
 on_both_backends!(watch_streams_history_then_live);
+
+/// What lies after a follower's cursor: counted per chain, with the first pending event's
+/// append time, and nothing once the cursor reaches the head.
+async fn the_head_says_what_lies_after_a_cursor(backend: Backend) {
+    let t = TestDb::new::<Migrator>(backend).await;
+    let log = EventLog::new(t.db.clone(), "profile", None);
+    let before = chrono::Utc::now().timestamp_micros();
+    for i in 0..4 {
+        append_committed(&log, &t.db, "chain-a", &format!("a{i}")).await;
+    }
+    append_committed(&log, &t.db, "chain-b", "b0").await;
+    let after = chrono::Utc::now().timestamp_micros();
+    // Unpublished rows are not in the log yet.
+    let unpublished = log.head_after(0, None).await.unwrap();
+    assert_eq!(
+        (unpublished.head_sequence, unpublished.pending_events),
+        (0, 0)
+    );
+    assert_eq!(log.publish_pending().await.unwrap(), 5);
+
+    let all = log.head_after(1, None).await.unwrap();
+    assert_eq!((all.head_sequence, all.pending_events), (5, 4));
+    let oldest = all.oldest_pending_us.expect("an event is pending");
+    assert!((before..=after).contains(&oldest), "{oldest}");
+
+    let a = log.head_after(1, Some("chain-a")).await.unwrap();
+    assert_eq!((a.head_sequence, a.pending_events), (4, 3));
+    let b = log.head_after(1, Some("chain-b")).await.unwrap();
+    assert_eq!((b.head_sequence, b.pending_events), (5, 1));
+    let nobody = log.head_after(0, Some("chain-c")).await.unwrap();
+    assert_eq!(
+        (
+            nobody.head_sequence,
+            nobody.pending_events,
+            nobody.oldest_pending_us
+        ),
+        (0, 0, None)
+    );
+    let caught_up = log.head_after(5, None).await.unwrap();
+    assert_eq!(
+        (caught_up.pending_events, caught_up.oldest_pending_us),
+        (0, None)
+    );
+}
+on_both_backends!(the_head_says_what_lies_after_a_cursor);

@@ -15,12 +15,10 @@ use maitre_kit::{
     server::serve_grpc,
     testing::{Backend, TestConfig, TestDb},
 };
-use maitre_proto::{
-    events::v1::{CustomerCreated, Event, EventScope, event::Payload},
-    profile::v1::{
-        WatchRequest,
-        profile_service_server::{ProfileService, ProfileServiceServer},
-    },
+use maitre_proto::events::v1::{
+    CustomerCreated, Event, EventScope, WatchRequest,
+    event::Payload,
+    event_log_service_server::{EventLogService, EventLogServiceServer},
 };
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -33,13 +31,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// A profile service that serves only its event log.
+/// A profile service that serves only its event log's `Watch`.
 struct FakeProfile {
     log: Arc<EventLog>,
 }
 
 #[tonic::async_trait]
-impl ProfileService for FakeProfile {
+impl EventLogService for FakeProfile {
     async fn watch(
         &self,
         request: Request<WatchRequest>,
@@ -92,12 +90,12 @@ async fn follows_in_order(backend: Backend) {
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let service = ProfileServiceServer::with_interceptor(
+    let service = EventLogServiceServer::with_interceptor(
         FakeProfile { log: log.clone() },
         AuthInterceptor::new(Verifier::hs256(DEVELOPMENT_SECRET)),
     );
     tokio::spawn(serve_grpc(
-        &["maitre.profile.v1.ProfileService"],
+        &["maitre.events.v1.EventLogService"],
         Routes::new(service),
         listener,
         std::future::pending(),

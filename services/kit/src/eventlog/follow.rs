@@ -1,51 +1,31 @@
-//! Following another service's log: open its `Watch` with this service's own identity and
-//! apply every event through a [`Consumer`], reconnecting by itself.
+//! Following another service's log: open its `Watch` (the one `EventLogService` every
+//! service serves) with this service's own identity and apply every event through a
+//! [`Consumer`], reconnecting by itself. Each follower also reports its lag as metrics.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
-use maitre_proto::{assignment, events::v1::Event, notification, profile, tagging};
+use maitre_proto::events::v1::{
+    Event, WatchRequest, event_log_service_client::EventLogServiceClient,
+};
 use tonic::{Status, codec::Streaming, transport::Channel};
 
-use super::{ConsumeError, Consumer, EventHandler};
+use super::{ConsumeError, Consumer, EventHandler, upstream_head};
 use crate::{auth::ALL_CHAINS, client::outgoing, config::ServiceName, runtime::Runtime};
 
-/// Opens `Watch(from_sequence)` on `upstream` over `channel` with `token`.
+/// How often a follower reports its lag (cursor, upstream head, oldest pending event).
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(15);
+
+/// Opens `Watch(from_sequence)` on the service behind `channel` with `token`.
 pub async fn open_watch(
     channel: Channel,
-    upstream: ServiceName,
     from_sequence: u64,
     token: &str,
 ) -> Result<Streaming<Event>, Status> {
-    let response = match upstream {
-        ServiceName::Profile => {
-            let request = outgoing(profile::v1::WatchRequest { from_sequence }, token);
-            profile::v1::profile_service_client::ProfileServiceClient::new(channel)
-                .watch(request)
-                .await?
-        }
-        ServiceName::Assignment => {
-            let request = outgoing(assignment::v1::WatchRequest { from_sequence }, token);
-            assignment::v1::assignment_service_client::AssignmentServiceClient::new(channel)
-                .watch(request)
-                .await?
-        }
-        ServiceName::Tagging => {
-            let request = outgoing(tagging::v1::WatchRequest { from_sequence }, token);
-            tagging::v1::tagging_service_client::TaggingServiceClient::new(channel)
-                .watch(request)
-                .await?
-        }
-        ServiceName::Notification => {
-            let request = outgoing(notification::v1::WatchRequest { from_sequence }, token);
-            notification::v1::notification_service_client::NotificationServiceClient::new(channel)
-                .watch(request)
-                .await?
-        }
-        ServiceName::Gateway => {
-            return Err(Status::invalid_argument("the gateway has no event log"));
-        }
-    };
-    Ok(response.into_inner())
+    let request = outgoing(WatchRequest { from_sequence }, token);
+    Ok(EventLogServiceClient::new(channel)
+        .watch(request)
+        .await?
+        .into_inner())
 }
 
 /// Applies every event of `upstream`'s log with `handler` under the cursor `consumer_name`
@@ -57,6 +37,7 @@ pub async fn follow(
     handler: Arc<dyn EventHandler>,
     shutdown: impl Future<Output = ()>,
 ) {
+    runtime.consumers.register(consumer_name, upstream);
     let url = runtime.config.upstream(upstream).to_owned();
     let channel = match crate::client::lazy_channel(&url) {
         Ok(channel) => channel,
@@ -72,10 +53,37 @@ pub async fn follow(
         let token = minter.service_token(me, ALL_CHAINS);
         async move {
             let token = token.map_err(|e| -> ConsumeError { Box::new(e) })?;
-            Ok::<_, ConsumeError>(open_watch(channel, upstream, from_sequence, &token).await?)
+            Ok::<_, ConsumeError>(open_watch(channel, from_sequence, &token).await?)
         }
     };
-    Consumer::new(consumer_name, runtime.db.clone())
-        .run(connect, handler, shutdown)
-        .await;
+    let consumer = Consumer::new(consumer_name, runtime.db.clone());
+    let reporter = report_lag(runtime.clone(), consumer.clone(), consumer_name, upstream);
+    tokio::select! {
+        _ = consumer.run(connect, handler, shutdown) => {}
+        _ = reporter => {}
+    }
+}
+
+/// Sets the follower's lag gauges every [`LAG_REPORT_EVERY`] (never returns).
+async fn report_lag(runtime: Runtime, consumer: Consumer, name: &str, upstream: ServiceName) {
+    let labels = [("consumer", name.to_owned())];
+    loop {
+        tokio::time::sleep(LAG_REPORT_EVERY).await;
+        let Ok(cursor) = consumer.cursor().await else {
+            continue;
+        };
+        metrics::gauge!("maitre_consumer_cursor", &labels).set(cursor as f64);
+        let head = upstream_head(&runtime.config, &runtime.minter, upstream, cursor, None).await;
+        let Ok(head) = head else {
+            metrics::counter!("maitre_consumer_lag_report_failures_total", &labels).increment(1);
+            continue;
+        };
+        metrics::gauge!("maitre_consumer_upstream_head", &labels).set(head.head_sequence as f64);
+        metrics::gauge!("maitre_consumer_pending_events", &labels).set(head.pending_events as f64);
+        let age = head.oldest_pending_time.map_or(0.0, |t| {
+            let at = t.seconds as f64 + f64::from(t.nanos) / 1e9;
+            (chrono::Utc::now().timestamp_micros() as f64 / 1e6 - at).max(0.0)
+        });
+        metrics::gauge!("maitre_consumer_oldest_pending_age_seconds", &labels).set(age);
+    }
 }

@@ -16,10 +16,12 @@ mod follow;
 mod outbox;
 mod publisher;
 mod schema;
+mod service;
 mod watch;
 
 pub use consumer::{ConsumeError, Consumer, EventHandler};
 pub use follow::{follow, open_watch};
 pub use outbox::{APPEND_CHUNK, EventLog};
 pub use schema::{KitTables, PublishedSequenceIndexes};
+pub use service::{ConsumerRegistry, EventLogApi, LogHead, upstream_head};
 pub use watch::{BoxEventStream, EventStream, watch_for};
