@@ -393,3 +393,91 @@ async fn the_head_says_what_lies_after_a_cursor(backend: Backend) {
     );
 }
 on_both_backends!(the_head_says_what_lies_after_a_cursor);
+
+/// Fails on the customer named "poison" until `healed`.
+struct PoisonedHandler {
+    inner: CountingHandler,
+    healed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for PoisonedHandler {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
+        if customer_of(event) == "poison" && !self.healed.load(Ordering::SeqCst) {
+            return Err("the poisoned event fails".into());
+        }
+        self.inner.handle(txn, event).await
+    }
+}
+
+/// Runs of events commit whole or not at all: a run that fails is retried event by event,
+/// so the events before the failing one apply, its own effects and the later ones' roll
+/// back, and once it heals every event has its effect exactly once.
+async fn runs_apply_whole_and_isolate_a_failing_event(backend: Backend) {
+    let source = TestDb::new::<Migrator>(backend).await;
+    let sink = TestDb::new::<Migrator>(backend).await;
+    let log = EventLog::new(source.db.clone(), "profile", None);
+    for customer in ["c0", "c1", "c2", "poison", "c4", "c5"] {
+        append_committed(&log, &source.db, "chain-a", customer).await;
+    }
+    log.publish_pending().await.unwrap();
+    let events = read_all(&log, None).await;
+    let consumer = Consumer::new("tagging<-profile", sink.db.clone());
+
+    // A run of three applies in one go; the same run again is all replays.
+    let counting = CountingHandler {
+        applied: AtomicUsize::new(0),
+    };
+    assert_eq!(
+        consumer.apply_run(&events[..2], &counting).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        consumer.apply_run(&events[..2], &counting).await.unwrap(),
+        0
+    );
+    assert_eq!(consumer.cursor().await.unwrap(), 2);
+
+    let handler = Arc::new(PoisonedHandler {
+        inner: CountingHandler {
+            applied: AtomicUsize::new(0),
+        },
+        healed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let all = events.clone();
+    let connect = move |from: u64| {
+        let rest: Vec<Result<Event, tonic::Status>> = all
+            .iter()
+            .filter(|e| e.sequence > from)
+            .cloned()
+            .map(Ok)
+            .collect();
+        async move {
+            // Everything ready at once (a backlog), then the stream stays open.
+            Ok::<_, ConsumeError>(futures::stream::iter(rest).chain(futures::stream::pending()))
+        }
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(consumer.clone().run(connect, handler.clone(), async {
+        let _ = stopped.await;
+    }));
+    // Proof of progress: the cursor reaches the event before the poisoned one.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while consumer.cursor().await.unwrap() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "c2 never applied");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The failing run rolled back whole: c0..c2 have their effect once, nothing later does.
+    assert_eq!(count_effects(&sink.db).await, 3);
+    assert_eq!(consumer.cursor().await.unwrap(), 3);
+
+    handler.healed.store(true, Ordering::SeqCst);
+    while consumer.cursor().await.unwrap() < 6 {
+        assert!(tokio::time::Instant::now() < deadline, "never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(count_effects(&sink.db).await, 6);
+    let _ = stop.send(());
+    running.await.unwrap();
+}
+on_both_backends!(runs_apply_whole_and_isolate_a_failing_event);

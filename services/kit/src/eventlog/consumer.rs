@@ -1,17 +1,24 @@
 //! Consuming another service's log: the cursor is committed with the effect.
 //!
-//! Each event is applied in one transaction that (1) locks and reads the cursor,
-//! (2) skips the event if the cursor is already past it (a replay), (3) runs the
-//! handler, (4) advances the cursor. A crash between any two steps loses nothing and
-//! repeats nothing: the transaction either happened whole or not at all.
+//! A run of events is applied in one transaction that (1) locks and reads the cursor,
+//! (2) skips the events the cursor is already past (a replay), (3) runs the handler on
+//! each of the others in order, (4) advances the cursor to the last. A crash between any
+//! two steps loses nothing and repeats nothing: the transaction happened whole or not at
+//! all. A run is what the stream has ready, up to [`BATCH_EVENTS`]: one event at rest, a
+//! few hundred while catching up after an import, so a backlog costs one commit per run
+//! instead of one per event. A run that fails is retried one event at a time, so the
+//! events before the failing one still apply and the error names the one that failed.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use maitre_proto::events::v1::Event;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
 use crate::db::{DbError, is_postgres, stmt};
+
+/// Most events applied in one transaction.
+pub const BATCH_EVENTS: usize = 256;
 
 /// A handler failure; the event is retried after a back-off.
 pub type ConsumeError = Box<dyn std::error::Error + Send + Sync>;
@@ -69,6 +76,21 @@ impl Consumer {
         event: &Event,
         handler: &dyn EventHandler,
     ) -> Result<Applied, ConsumeError> {
+        let applied = self.apply_run(std::slice::from_ref(event), handler).await?;
+        Ok(if applied == 0 {
+            Applied::Replay
+        } else {
+            Applied::Applied
+        })
+    }
+
+    /// Applies a run of consecutive events exactly once, in one transaction; returns how
+    /// many were new (the rest were replays).
+    pub async fn apply_run(
+        &self,
+        events: &[Event],
+        handler: &dyn EventHandler,
+    ) -> Result<usize, ConsumeError> {
         self.db
             .execute_raw(stmt(
                 &self.db,
@@ -89,31 +111,58 @@ impl Consumer {
         let cursor = row
             .and_then(|r| r.try_get_by_index::<i64>(0).ok())
             .unwrap_or(0) as u64;
-        if event.sequence <= cursor {
-            txn.rollback().await?;
-            return Ok(Applied::Replay);
+        let mut position = cursor;
+        for event in events {
+            if event.sequence <= position {
+                continue; // a replay
+            }
+            if event.sequence != position + 1 {
+                txn.rollback().await?;
+                return Err(format!(
+                    "{}: gap in the stream: cursor {position}, got {}",
+                    self.name, event.sequence
+                )
+                .into());
+            }
+            // An error drops `txn`, which rolls the whole run back.
+            handler.handle(&txn, event).await?;
+            position = event.sequence;
         }
-        if event.sequence != cursor + 1 {
+        if position == cursor {
             txn.rollback().await?;
-            return Err(format!(
-                "{}: gap in the stream: cursor {cursor}, got {}",
-                self.name, event.sequence
-            )
-            .into());
+            return Ok(0);
         }
-        handler.handle(&txn, event).await?;
         txn.execute_raw(stmt(
             &txn,
             "UPDATE kit_consumer_cursor SET position = $1, updated_at_us = $2 WHERE consumer = $3",
             [
-                (event.sequence as i64).into(),
+                (position as i64).into(),
                 chrono::Utc::now().timestamp_micros().into(),
                 self.name.clone().into(),
             ],
         ))
         .await?;
         txn.commit().await?;
-        Ok(Applied::Applied)
+        Ok((position - cursor) as usize)
+    }
+
+    /// Applies `run`; when it fails as a whole, one event at a time, so the events before
+    /// a failing one still apply and the error is that event's own.
+    async fn apply_or_isolate(
+        &self,
+        run: &[Event],
+        handler: &dyn EventHandler,
+    ) -> Result<(), ConsumeError> {
+        match self.apply_run(run, handler).await {
+            Ok(_) => Ok(()),
+            Err(_) if run.len() > 1 => {
+                for event in run {
+                    self.apply(event, handler).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Follows a source until `shutdown`: `connect(from)` opens `Watch(from)`; on any
@@ -135,8 +184,15 @@ impl Consumer {
                 let from = self.cursor().await?;
                 let mut stream = connect(from).await?;
                 while let Some(item) = stream.next().await {
-                    let event = item?;
-                    self.apply(&event, handler.as_ref()).await?;
+                    let mut run = vec![item?];
+                    // Whatever else the stream has ready joins the run; nothing waits.
+                    while run.len() < BATCH_EVENTS {
+                        match stream.next().now_or_never() {
+                            Some(Some(item)) => run.push(item?),
+                            _ => break,
+                        }
+                    }
+                    self.apply_or_isolate(&run, handler.as_ref()).await?;
                 }
                 Ok::<(), ConsumeError>(())
             };
