@@ -155,11 +155,11 @@ def pod_problems(owner: str, pod: Manifest) -> list[str]:
     return problems
 
 
-def deployment_problems(manifests: list[Manifest]) -> list[str]:
+def deployment_problems(manifests: list[Manifest], enabled: list[str]) -> list[str]:
     problems = []
     deployments = by_kind(manifests, "Deployment")
     components = sorted(d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments)
-    if components != sorted((*SERVICES, "gateway")):
+    if components != sorted(enabled):
         problems.append(f"expected one Deployment per component, got {components}")
     for d in deployments:
         owner = name_of(d)
@@ -191,7 +191,7 @@ def deployment_problems(manifests: list[Manifest]) -> list[str]:
     return problems
 
 
-def config_problems(manifests: list[Manifest]) -> list[str]:
+def config_problems(manifests: list[Manifest], migrations_enabled: bool) -> list[str]:
     """Every Deployment's ConfigMap exists and carries the binary's contract."""
     problems = []
     configmaps = {m["metadata"]["name"]: m["data"] for m in by_kind(manifests, "ConfigMap")}
@@ -216,13 +216,26 @@ def config_problems(manifests: list[Manifest]) -> list[str]:
                 problems.append(f"{name_of(d)}: {key}={data.get(key)!r}, want {want!r}")
         if (component == "gateway") == ("MAITRE_JWT_PRIVATE_KEY_FILE" in data):
             problems.append(f"{name_of(d)}: MAITRE_JWT_PRIVATE_KEY_FILE must be set for services only")
+        deployed = {
+            m["metadata"]["labels"]["app.kubernetes.io/component"] for m in by_kind(manifests, "Deployment")
+        }
         for service in SERVICES:
             url = data.get(f"MAITRE_{service.upper()}_URL", "")
+            if service not in deployed:
+                # Not deployed: the gateway answers its routes 501 and stays ready.
+                if url != "disabled":
+                    problems.append(f"{name_of(d)}: MAITRE_{service.upper()}_URL={url!r}, want 'disabled'")
+                continue
             host = url.removeprefix("http://").removesuffix(":50051")
             if host not in services or not url.endswith(":50051"):
                 problems.append(
                     f"{name_of(d)}: MAITRE_{service.upper()}_URL={url!r} names no Service port 50051"
                 )
+        want_migrate = "false" if migrations_enabled else "true"
+        if component != "gateway" and data.get("MAITRE_MIGRATE_ON_START") != want_migrate:
+            problems.append(
+                f"{name_of(d)}: MAITRE_MIGRATE_ON_START={data.get('MAITRE_MIGRATE_ON_START')!r}, want {want_migrate!r}"
+            )
     return problems
 
 
@@ -271,8 +284,10 @@ def database_ref(container: Manifest) -> tuple[str, str] | None:
     return None
 
 
-def migration_problems(manifests: list[Manifest]) -> list[str]:
+def migration_problems(manifests: list[Manifest], enabled: bool) -> list[str]:
     jobs = by_kind(manifests, "Job")
+    if not enabled:
+        return [f"migrations disabled, yet Jobs {[name_of(j) for j in jobs]}"] if jobs else []
     if len(jobs) != 1:
         return [f"expected one migration Job, got {[name_of(j) for j in jobs]}"]
     (job,) = jobs
@@ -372,16 +387,21 @@ def check_rendering(report: Report, label: str, values: dict[str, Any] | None, r
     report.run(
         f"{label}: strict Kubernetes schemas {', '.join(KUBE_VERSIONS)}", lambda: validate_schemas(manifests)
     )
+    enabled = [name for name, section in own.items() if section.get("enabled", True)]
     report.run(
-        f"{label}: Deployments non-root, read-only, probed, resourced", lambda: deployment_problems(manifests)
+        f"{label}: Deployments non-root, read-only, probed, resourced",
+        lambda: deployment_problems(manifests, enabled),
     )
-    report.run(f"{label}: ConfigMaps carry the binary's contract", lambda: config_problems(manifests))
+    migrations = merged["migrations"]["enabled"]
+    report.run(
+        f"{label}: ConfigMaps carry the binary's contract", lambda: config_problems(manifests, migrations)
+    )
     report.run(
         f"{label}: Services, PDBs, HPAs wired to Deployments", lambda: wiring_problems(manifests, settings)
     )
     report.run(
         f"{label}: migration Job is a {HOOK_EVENTS} hook covering every database",
-        lambda: migration_problems(manifests),
+        lambda: migration_problems(manifests, merged["migrations"]["enabled"]),
     )
     want_monitor = merged["metrics"]["serviceMonitor"]["enabled"]
     want_ingress = merged["gateway"]["ingress"]["enabled"]
@@ -412,6 +432,12 @@ def main() -> int:
     )
     check_rendering(report, "defaults", None, "maitre")
     check_rendering(report, "full-values", full_values, "full")
+    check_rendering(
+        report,
+        "notification disabled, no migration Job",
+        {"services": {"notification": {"enabled": False}}, "migrations": {"enabled": False}},
+        "maitre",
+    )
     try:
         example = guide_values()
     except (OSError, ValueError, yaml.YAMLError) as err:

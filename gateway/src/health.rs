@@ -1,5 +1,11 @@
-//! `/healthz` (the process answers) and `/readyz` (every upstream's gRPC health says
-//! SERVING), the latter cached for a few seconds so probes never hammer the services.
+//! `/healthz` (the process answers) and `/readyz` (the gateway can serve), with each
+//! upstream's gRPC health reported beside it, cached for a few seconds so probes never
+//! hammer the services.
+//!
+//! Readiness is the gateway's own: one service down (or not deployed) must not take the
+//! whole API out of the load balancer, since every route of the other services still
+//! works. Calls to a down service answer 503 with `Retry-After`; to a disabled one, 501.
+//! Each upstream's state is in the report and in `maitre_gateway_upstream_serving`.
 
 use std::{
     sync::Arc,
@@ -26,7 +32,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Upstream readiness with a short cache.
 pub struct Readiness {
     upstreams: Upstreams,
-    cached: Mutex<Option<(Instant, bool, Value)>>,
+    cached: Mutex<Option<(Instant, Value)>>,
 }
 
 impl Readiness {
@@ -38,35 +44,43 @@ impl Readiness {
         }
     }
 
-    /// Whether every upstream is serving, and each one's state.
-    pub async fn check(&self) -> (bool, Value) {
+    /// The readiness report: each upstream's state, and which deployed ones are degraded.
+    pub async fn check(&self) -> Value {
         let mut cached = self.cached.lock().await;
-        if let Some((at, ready, report)) = cached.as_ref()
+        if let Some((at, report)) = cached.as_ref()
             && at.elapsed() < READINESS_TTL
         {
-            return (*ready, report.clone());
+            return report.clone();
         }
         let checks = SERVICES.map(|service| {
             let channel = self.upstreams.channel(service);
             async move {
                 let state = match channel {
                     Some(channel) => serving_state(channel).await,
-                    None => "NOT_CONFIGURED".to_owned(),
+                    None => "DISABLED".to_owned(),
                 };
+                let serving = if state == "SERVING" { 1.0 } else { 0.0 };
+                metrics::gauge!("maitre_gateway_upstream_serving", "service" => service.as_str())
+                    .set(serving);
                 (service.as_str(), state)
             }
         });
         let results = futures::future::join_all(checks).await;
-        let ready = results.iter().all(|(_, state)| state == "SERVING");
+        let degraded: Vec<&str> = results
+            .iter()
+            .filter(|(_, state)| state != "SERVING" && state != "DISABLED")
+            .map(|(name, _)| *name)
+            .collect();
         let report = json!({
-            "ready": ready,
+            "ready": true,
+            "degraded": degraded,
             "upstreams": results
                 .into_iter()
                 .map(|(name, state)| (name.to_owned(), Value::String(state)))
                 .collect::<serde_json::Map<_, _>>(),
         });
-        *cached = Some((Instant::now(), ready, report.clone()));
-        (ready, report)
+        *cached = Some((Instant::now(), report.clone()));
+        report
     }
 }
 
@@ -89,13 +103,8 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when every upstream is serving, else 503 with the list.
+/// `GET /readyz`: 200 while the gateway serves, with every upstream's state (`degraded`
+/// lists the deployed ones not serving).
 pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let (ready, report) = state.readiness.check().await;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(report))
+    (StatusCode::OK, Json(state.readiness.check().await))
 }

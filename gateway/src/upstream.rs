@@ -98,11 +98,14 @@ pub const SERVICES: [ServiceName; 4] = [
 ];
 
 impl Upstreams {
-    /// Lazily connected channels to the configured upstream URLs.
+    /// Lazily connected channels to the configured upstream URLs (none for a disabled one).
     pub fn from_config(config: &Config) -> Result<Self, UpstreamError> {
         let mut channels = HashMap::new();
         for service in SERVICES {
             let url = config.upstream(service);
+            if url == maitre_kit::config::DISABLED_UPSTREAM {
+                continue;
+            }
             let connections = (0..connections_per_service())
                 .map(|_| maitre_kit::client::lazy_channel(url))
                 .collect::<Result<Vec<_>, _>>()
@@ -173,7 +176,10 @@ impl Upstreams {
 
     async fn client(&self, service: ServiceName) -> Result<tonic::client::Grpc<Channel>, Status> {
         let channel = self.channel(service).ok_or_else(|| {
-            Status::unimplemented(format!("no upstream for {}", service.as_str()))
+            Status::unimplemented(format!(
+                "the {} service is not deployed here",
+                service.as_str()
+            ))
         })?;
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready()
@@ -187,4 +193,24 @@ fn path_of(grpc_path: &str) -> Result<http::uri::PathAndQuery, Status> {
     grpc_path
         .parse()
         .map_err(|_| Status::internal(format!("bad gRPC path `{grpc_path}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_disabled_service_has_no_channel_and_answers_not_deployed() {
+        let config = Config::from_lookup(ServiceName::Gateway, |key| {
+            (key == "MAITRE_NOTIFICATION_URL").then(|| "disabled".to_owned())
+        })
+        .unwrap();
+        let upstreams = Upstreams::from_config(&config).unwrap();
+        assert!(upstreams.channel(ServiceName::Notification).is_none());
+        assert!(upstreams.channel(ServiceName::Profile).is_some());
+        let refused =
+            futures::executor::block_on(upstreams.client(ServiceName::Notification)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unimplemented);
+        assert!(refused.message().contains("not deployed"), "{refused}");
+    }
 }

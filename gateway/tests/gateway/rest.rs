@@ -207,16 +207,21 @@ async fn unauthenticated_requests_never_reach_a_service(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{public}");
     }
-    // Only profile is up: not ready, and the report says which upstream is not.
+    // Only profile is up: the gateway is ready all the same (profile's routes work), and
+    // the report says which upstreams are not serving.
     let ready = client
         .get(format!("{}/readyz", s.url))
         .send()
         .await
         .unwrap();
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.status(), StatusCode::OK);
     let report: Value = ready.json().await.unwrap();
     assert_eq!(report["upstreams"]["profile"], "SERVING");
     assert_ne!(report["upstreams"]["assignment"], "SERVING");
+    assert_eq!(
+        report["degraded"],
+        json!(["assignment", "tagging", "notification"])
+    );
 }
 
 #[tokio::test]

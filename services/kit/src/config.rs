@@ -77,6 +77,11 @@ impl std::str::FromStr for ServiceName {
     }
 }
 
+/// The upstream URL of a service that is not deployed (`MAITRE_<NAME>_URL=disabled`; the
+/// chart sets it for a component with `enabled: false`): the gateway answers its routes 501
+/// and stays ready, and no service follows its log.
+pub const DISABLED_UPSTREAM: &str = "disabled";
+
 /// Configuration of one service process.
 #[derive(Clone, Debug)]
 pub struct Config {

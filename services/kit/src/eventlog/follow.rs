@@ -37,8 +37,16 @@ pub async fn follow(
     handler: Arc<dyn EventHandler>,
     shutdown: impl Future<Output = ()>,
 ) {
-    runtime.consumers.register(consumer_name, upstream);
     let url = runtime.config.upstream(upstream).to_owned();
+    if url == crate::config::DISABLED_UPSTREAM {
+        tracing::info!(
+            consumer = consumer_name,
+            upstream = upstream.as_str(),
+            "upstream not deployed; not following"
+        );
+        return;
+    }
+    runtime.consumers.register(consumer_name, upstream);
     let channel = match crate::client::lazy_channel(&url) {
         Ok(channel) => channel,
         Err(e) => {
