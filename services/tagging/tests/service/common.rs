@@ -1,5 +1,6 @@
 //! Harness: the real tagging service on port 0 over fresh storage, fed by fake profile and
-//! notification `Watch` streams the test appends events to.
+//! notification event logs (`maitre.events.v1.EventLogService/Watch`, what every service
+//! serves) the test appends events to.
 
 use std::{
     sync::{Arc, Mutex},
@@ -14,13 +15,10 @@ use maitre_kit::{
     testing::{self, Backend, RunningService, TestConfig},
 };
 use maitre_proto::{
-    events::v1::{ContactKind, ContactRecorded, CustomerCreated, Event, OrderLine, event::Payload},
-    notification::v1::notification_service_server::{
-        NotificationService, NotificationServiceServer,
-    },
-    profile::v1::{
-        WatchRequest,
-        profile_service_server::{ProfileService, ProfileServiceServer},
+    events::v1::{
+        ContactKind, ContactRecorded, CustomerCreated, Event, OrderLine, WatchRequest,
+        event::Payload,
+        event_log_service_server::{EventLogService, EventLogServiceServer},
     },
     tagging::v1::{
         CreateTagRequest, GetJobRequest, ListCustomerTagsRequest, Tag, TagLifecycle, TagSource,
@@ -91,29 +89,13 @@ impl FakeProfile {
 }
 
 #[tonic::async_trait]
-impl ProfileService for FakeProfile {
+impl EventLogService for FakeProfile {
     async fn watch(
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<BoxStream<Event>>, Status> {
         Ok(Response::new(
             self.stream_from(request.get_ref().from_sequence),
-        ))
-    }
-}
-
-/// A notification service that only streams the events a test appends.
-#[derive(Clone, Default)]
-pub struct FakeNotification(pub FakeProfile);
-
-#[tonic::async_trait]
-impl NotificationService for FakeNotification {
-    async fn watch(
-        &self,
-        request: Request<maitre_proto::notification::v1::WatchRequest>,
-    ) -> Result<Response<BoxStream<Event>>, Status> {
-        Ok(Response::new(
-            self.0.stream_from(request.get_ref().from_sequence),
         ))
     }
 }
@@ -144,12 +126,14 @@ pub async fn start(backend: Backend) -> Harness {
     let profile = FakeProfile::default();
     let notification = FakeProfile::default();
     let profile_url = serve_fake(
-        tonic::transport::Server::builder().add_service(ProfileServiceServer::new(profile.clone())),
+        tonic::transport::Server::builder()
+            .add_service(EventLogServiceServer::new(profile.clone())),
     )
     .await;
-    let notification_url = serve_fake(tonic::transport::Server::builder().add_service(
-        NotificationServiceServer::new(FakeNotification(notification.clone())),
-    ))
+    let notification_url = serve_fake(
+        tonic::transport::Server::builder()
+            .add_service(EventLogServiceServer::new(notification.clone())),
+    )
     .await;
     let config = TestConfig::new(
         ServiceName::Tagging,
