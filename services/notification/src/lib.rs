@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api;
 pub mod automation;
 pub mod campaign;
+pub mod consent_sync;
 pub mod consumers;
 pub mod convert;
 pub mod daily_scan;
