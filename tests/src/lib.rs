@@ -2,6 +2,7 @@
 //! on ephemeral ports, on the embedded backends or on PostgreSQL + Redis.
 
 pub mod rest;
+pub mod sink;
 
 use maitre_kit::{
     config::ServiceName,
@@ -26,6 +27,15 @@ pub struct System {
 impl System {
     /// Starts the system on `backend`; upstream services first, each told where the others are.
     pub async fn start(backend: Backend) -> System {
+        Self::start_with_notification_settings(backend, &[]).await
+    }
+
+    /// [`System::start`] with notification's own settings (e.g. its webhook provider, as an
+    /// operator sets `MAITRE_NOTIFICATION_WEBHOOK_URL`).
+    pub async fn start_with_notification_settings(
+        backend: Backend,
+        notification_settings: &[(&str, String)],
+    ) -> System {
         // Upstream URLs are known only once each service has its port, so start in
         // dependency order: assignment (profile calls it), profile, tagging, notification.
         // Assignment also calls profile (its event stream, follow-up counts): profile's port
@@ -33,6 +43,10 @@ impl System {
         let mut configs = Vec::new();
         let profile_listen = free_loopback_address();
         let profile_url = format!("http://{profile_listen}");
+        // Profile follows notification's log (consent choices made there): its port is
+        // chosen first too.
+        let notification_listen = free_loopback_address();
+        let notification_url = format!("http://{notification_listen}");
         let a = TestConfig::new(
             ServiceName::Assignment,
             backend,
@@ -44,6 +58,7 @@ impl System {
             backend,
             &[
                 ("MAITRE_ASSIGNMENT_URL", &assignment.url),
+                ("MAITRE_NOTIFICATION_URL", &notification_url),
                 ("MAITRE_LISTEN", &profile_listen),
             ],
         );
@@ -61,9 +76,19 @@ impl System {
                 ("MAITRE_PROFILE_URL", &profile.url),
                 ("MAITRE_ASSIGNMENT_URL", &assignment.url),
                 ("MAITRE_TAGGING_URL", &tagging.url),
+                ("MAITRE_LISTEN", &notification_listen),
             ],
         );
-        let notification = spawn(n.config.clone(), maitre_notification::serve).await;
+        let settings: std::collections::HashMap<String, String> = notification_settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let settings =
+            maitre_notification::Settings::from_lookup(|key| settings.get(key).cloned());
+        let notification = spawn(n.config.clone(), |c, l, s| {
+            maitre_notification::serve_with_settings(c, l, s, settings)
+        })
+        .await;
         let g = TestConfig::new(
             ServiceName::Gateway,
             backend,
