@@ -45,7 +45,13 @@ impl System {
         let profile_url = format!("http://{profile_listen}");
         // Profile follows notification's log (consent choices made there): its port is
         // chosen first too.
-        let notification_listen = free_loopback_address();
+        // Held until notification binds it, so no other socket takes it meanwhile.
+        let notification_port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let notification_listen = notification_port
+            .local_addr()
+            .expect("local address")
+            .to_string();
         let notification_url = format!("http://{notification_listen}");
         let a = TestConfig::new(
             ServiceName::Assignment,
@@ -83,8 +89,8 @@ impl System {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let settings =
-            maitre_notification::Settings::from_lookup(|key| settings.get(key).cloned());
+        let settings = maitre_notification::Settings::from_lookup(|key| settings.get(key).cloned());
+        drop(notification_port);
         let notification = spawn(n.config.clone(), |c, l, s| {
             maitre_notification::serve_with_settings(c, l, s, settings)
         })

@@ -20,8 +20,14 @@ pub struct Sink {
 /// The signing secret the journeys configure.
 pub const SINK_SECRET: &str = "journey-sink-secret";
 
-async fn receive(State(received): State<Arc<Mutex<Vec<Value>>>>, Json(message): Json<Value>) -> Json<Value> {
-    let id = format!("sink-{}", message["message_id"].as_str().unwrap_or_default());
+async fn receive(
+    State(received): State<Arc<Mutex<Vec<Value>>>>,
+    Json(message): Json<Value>,
+) -> Json<Value> {
+    let id = format!(
+        "sink-{}",
+        message["message_id"].as_str().unwrap_or_default()
+    );
     received.lock().expect("sink lock").push(message);
     Json(json!({ "id": id }))
 }
@@ -36,7 +42,10 @@ impl Sink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the sink");
-        let url = format!("http://{}/messages", listener.local_addr().expect("sink address"));
+        let url = format!(
+            "http://{}/messages",
+            listener.local_addr().expect("sink address")
+        );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -287,7 +287,11 @@ async fn birthday_greeting_and_owner_reminder(backend: Backend) {
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
     let received = j.sink.received_for(&li);
-    assert_eq!(received.len(), 1, "one delivery at the provider: {received:?}");
+    assert_eq!(
+        received.len(),
+        1,
+        "one delivery at the provider: {received:?}"
+    );
     let text = received[0]["body"].as_str().expect("body");
     assert!(
         text.starts_with("李女士，海港酒家静安店祝您生日快乐！"),
@@ -320,7 +324,8 @@ async fn birthday_greeting_and_owner_reminder(backend: Backend) {
 async fn win_back_sent_once(backend: Backend) {
     let j = Journey::start(backend).await;
     j.install("winback_60d", "WELCOMEBACK").await;
-    j.tag("lapsed_60d", Some("days_since_last_visit >= 60")).await;
+    j.tag("lapsed_60d", Some("days_since_last_visit >= 60"))
+        .await;
     let guest = j
         .new_guest("13600136000", "张伟", "male", Value::Null)
         .await;
@@ -331,7 +336,11 @@ async fn win_back_sent_once(backend: Backend) {
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
     let received = j.sink.received_for(&guest);
-    assert_eq!(received.len(), 1, "one delivery at the provider: {received:?}");
+    assert_eq!(
+        received.len(),
+        1,
+        "one delivery at the provider: {received:?}"
+    );
     let text = received[0]["body"].as_str().expect("body");
     assert!(
         text.starts_with("张先生，好久不见！海港酒家静安店为您准备了老朋友专属优惠券"),
@@ -363,7 +372,8 @@ async fn win_back_sent_once(backend: Backend) {
 async fn opt_out_by_reply(backend: Backend) {
     let j = Journey::start(backend).await;
     j.install("winback_60d", "WELCOMEBACK").await;
-    j.tag("lapsed_60d", Some("days_since_last_visit >= 60")).await;
+    j.tag("lapsed_60d", Some("days_since_last_visit >= 60"))
+        .await;
     let guest = j
         .new_guest("13500135000", "赵敏", "female", Value::Null)
         .await;
@@ -426,7 +436,30 @@ async fn opt_out_by_reply(backend: Backend) {
     assert!(j.sink.received_for(&guest).is_empty());
 }
 
+/// What the front desk gives when creating a guest (birthday, gender, name, consent) reaches
+/// notification at once, with no later edit or visit: her birthday greeting goes out today.
+async fn profile_given_at_creation_reaches_notification(backend: Backend) {
+    let j = Journey::start(backend).await;
+    j.install("birthday_dessert_greeting", "DESSERT-2026").await;
+    let likes_dessert = j.tag("likes_dessert", None).await;
+    let guest = j
+        .new_guest("13700137000", "周慧", "female", birthday(store_today()))
+        .await;
+    j.add_member(&likes_dessert, &guest).await;
+    let messages = j.settled_messages(&guest).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
+    let received = j.sink.received_for(&guest);
+    assert_eq!(received.len(), 1, "{received:?}");
+    let text = received[0]["body"].as_str().expect("body");
+    assert!(
+        text.starts_with("周女士，海港酒家静安店祝您生日快乐！"),
+        "{text}"
+    );
+}
+
 on_both_backends!(
+    profile_given_at_creation_reaches_notification,
     birthday_greeting_and_owner_reminder,
     win_back_sent_once,
     opt_out_by_reply

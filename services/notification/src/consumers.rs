@@ -15,10 +15,10 @@ use sea_orm::DatabaseTransaction;
 
 use crate::automation::awaiting::deliver;
 use crate::automation::fire;
+use crate::consent_sync;
 use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::consent_sync;
 use crate::storage::facts::GuestFacts;
 use crate::storage::{awaiting, facts, messages, policy, stores};
 
@@ -270,8 +270,7 @@ impl EventHandler for AutomationHandler {
             Payload::CustomerCreated(e) => {
                 stores::set_home_store(txn, chain, &e.customer_id, &e.home_store_id, true).await?;
                 // Profile has told of the guest: their messages need not wait for its stream.
-                facts::update(txn, chain, &e.customer_id, |known| known.guest.known = true)
-                    .await?;
+                facts::update(txn, chain, &e.customer_id, |known| known.guest.known = true).await?;
                 None
             }
             Payload::ContactRecorded(e) => {

@@ -188,7 +188,8 @@ pub async fn serve_with_settings(
             None
         }
     };
-    let actions = tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
+    let actions =
+        tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
     consumers::spawn_consumers(&runtime, &pipeline, background.clone());
     let scan = daily_scan::DailyScan::new(
         pipeline.clone(),

@@ -211,7 +211,10 @@ async fn run_action(
                 .unwrap_or_default()
                 .template_values();
             if values.get(TemplateVariable::CustomerSalutation).is_none() {
-                values.set(TemplateVariable::CustomerSalutation, unnamed_guest(customer));
+                values.set(
+                    TemplateVariable::CustomerSalutation,
+                    unnamed_guest(customer),
+                );
             }
             for (path, value) in occurrence_values(occurrence) {
                 if let Some(variable) = TemplateVariable::from_path(&path) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::Pipeline;
 use crate::domain::channel_limits::ChannelLimits;
-use crate::domain::template::Template;
 use crate::domain::guest::Guest;
+use crate::domain::template::Template;
 use crate::domain::template_vars::TemplateVariable;
 use crate::error::Result;
 use crate::storage::messages::MessageRow;

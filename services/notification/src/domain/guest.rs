@@ -117,10 +117,19 @@ mod tests {
             store_name: "静安店".into(),
         };
         let values = guest.template_values();
-        assert_eq!(values.get(TemplateVariable::CustomerSalutation), Some("李女士"));
+        assert_eq!(
+            values.get(TemplateVariable::CustomerSalutation),
+            Some("李女士")
+        );
         assert_eq!(values.get(TemplateVariable::CustomerName), Some("李娜"));
-        assert_eq!(values.get(TemplateVariable::CustomerBirthday), Some("05-20"));
-        assert_eq!(values.get(TemplateVariable::CustomerFavouriteDish), Some("杨枝甘露"));
+        assert_eq!(
+            values.get(TemplateVariable::CustomerBirthday),
+            Some("05-20")
+        );
+        assert_eq!(
+            values.get(TemplateVariable::CustomerFavouriteDish),
+            Some("杨枝甘露")
+        );
         assert_eq!(values.get(TemplateVariable::StoreName), Some("静安店"));
         // Nothing known: nothing set, so templates' defaults apply.
         let unknown = Guest::default().template_values();

@@ -173,7 +173,10 @@ pub(super) async fn update(
     customers::save(&txn, chain, &row).await?;
     let (scope, payload) =
         customer_updated(&row, paths.iter().map(|p| format!("profile.{p}")).collect());
-    api.runtime.events.append(&txn, chain, scope, payload).await?;
+    api.runtime
+        .events
+        .append(&txn, chain, scope, payload)
+        .await?;
     let response = pb::UpdateCustomerResponse {
         customer: Some(customer_for(&txn, chain, &row, caller).await?),
     };

@@ -8,9 +8,7 @@ use maitre_proto::profile::v1::{self as pb};
 use super::{ProfileServiceApi, customers::WRITERS};
 use crate::{
     convert::{parse_keys, profile as profile_convert},
-    domain::{
-        consent::stamp_consent_changes, profile::apply_mask, resolution::IdentityGuards,
-    },
+    domain::{consent::stamp_consent_changes, profile::apply_mask, resolution::IdentityGuards},
     error::{Error, Result},
     service::{
         announce::customer_updated,
@@ -110,7 +108,10 @@ pub(super) async fn upsert(
                         &row,
                         empty.iter().map(|p| format!("profile.{p}")).collect(),
                     );
-                    api.runtime.events.append(&txn, chain, scope, payload).await?;
+                    api.runtime
+                        .events
+                        .append(&txn, chain, scope, payload)
+                        .await?;
                 }
             }
             customer_stores::add_store(&txn, chain, &row.customer_id, &store_id).await?;

@@ -47,9 +47,7 @@ impl Profile {
             MarketingChannel::Sms => (&mut self.consent.sms, &mut self.opted_out.sms),
             MarketingChannel::Wechat => (&mut self.consent.wechat, &mut self.opted_out.wechat),
             MarketingChannel::Email => (&mut self.consent.email, &mut self.opted_out.email),
-            MarketingChannel::AppPush => {
-                (&mut self.consent.app_push, &mut self.opted_out.app_push)
-            }
+            MarketingChannel::AppPush => (&mut self.consent.app_push, &mut self.opted_out.app_push),
         };
         *opt_in = choice == ConsentChoice::OptedIn;
         *opt_out = choice == ConsentChoice::OptedOut;
