@@ -317,6 +317,37 @@ async fn birthday_greeting_and_owner_reminder(backend: Backend) {
     let body = item["body"].as_str().unwrap_or_default();
     assert!(body.contains("最爱杨枝甘露"), "{item}");
     assert!(!body.contains(&wang_fang), "no raw id: {item}");
+
+    // Wang then writes to her himself with a template naming her (no default): the send
+    // needs no variables from him, and she reads her own salutation and her store's name.
+    let template = j
+        .admin
+        .post(
+            "/v1/templates",
+            json!({"template": {"name": "问候", "channel": "MESSAGE_CHANNEL_SMS", "locale": "zh-CN",
+                   "body": "{{customer.salutation}}您好，{{store.name}}期待您再次光临",
+                   "purpose": "MESSAGE_PURPOSE_SERVICE"}}),
+        )
+        .await
+        .ok()["template"]["templateId"]
+        .as_str()
+        .expect("template id")
+        .to_owned();
+    wang.post(
+        "/v1/messages",
+        json!({"customerId": wang_fang, "channel": "MESSAGE_CHANNEL_SMS",
+               "templateId": template, "requestId": "wang-greets-wang-fang"}),
+    )
+    .await
+    .ok();
+    let messages = j.settled_messages(&wang_fang).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let received = j.sink.received_for(&wang_fang);
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0]["body"],
+        "王女士您好，海港酒家静安店期待您再次光临"
+    );
 }
 
 /// Seed 002 §4: a guest not seen for 60 days gets the "老朋友专属" coupon, once, naming her store;

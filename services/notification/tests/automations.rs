@@ -422,6 +422,28 @@ async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
     assert_eq!(messages_of(db, "g1").await[0].status, "queued");
 
     let handler = AutomationHandler::new(env.pipeline.clone());
+    // Profile had told who she is.
+    feed(
+        &handler,
+        db,
+        event(
+            1,
+            Payload::CustomerUpdated(CustomerUpdated {
+                customer_id: "g1".into(),
+                name: "李娜".into(),
+                gender: "female".into(),
+                favourite_dish: "杨枝甘露".into(),
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    assert!(
+        facts::guest(db, CHAIN, "g1")
+            .await
+            .expect("guest")
+            .is_some()
+    );
     let erased = event(
         2,
         Payload::CustomerErased(CustomerErased {
@@ -432,9 +454,15 @@ async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
     let rows = messages_of(db, "g1").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].status, "suppressed");
-    assert_eq!(
-        facts::get(db, CHAIN, "g1").await.expect("facts").birthday,
-        ""
+    let known = facts::get(db, CHAIN, "g1").await.expect("facts");
+    assert_eq!(known.birthday, "");
+    // Her name, gender and favourites go with her personal data.
+    assert_eq!(known.guest, facts::GuestFacts::default());
+    assert!(
+        facts::guest(db, CHAIN, "g1")
+            .await
+            .expect("guest")
+            .is_none()
     );
 }
 
