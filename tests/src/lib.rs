@@ -2,6 +2,7 @@
 //! on ephemeral ports, on the embedded backends or on PostgreSQL + Redis.
 
 pub mod rest;
+pub mod sink;
 
 use maitre_kit::{
     config::ServiceName,
@@ -26,6 +27,15 @@ pub struct System {
 impl System {
     /// Starts the system on `backend`; upstream services first, each told where the others are.
     pub async fn start(backend: Backend) -> System {
+        Self::start_with_notification_settings(backend, &[]).await
+    }
+
+    /// [`System::start`] with notification's own settings (e.g. its webhook provider, as an
+    /// operator sets `MAITRE_NOTIFICATION_WEBHOOK_URL`).
+    pub async fn start_with_notification_settings(
+        backend: Backend,
+        notification_settings: &[(&str, String)],
+    ) -> System {
         // Upstream URLs are known only once each service has its port, so start in
         // dependency order: assignment (profile calls it), profile, tagging, notification.
         // Assignment also calls profile (its event stream, follow-up counts): profile's port
@@ -33,9 +43,15 @@ impl System {
         let mut configs = Vec::new();
         let profile_listen = free_loopback_address();
         let profile_url = format!("http://{profile_listen}");
-        // Tagging follows notification's log (campaign sends) and starts first: it is told
-        // notification's address, chosen now.
-        let notification_listen = free_loopback_address();
+        // Profile follows notification's log (consent choices made there): its port is
+        // chosen first too.
+        // Held until notification binds it, so no other socket takes it meanwhile.
+        let notification_port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let notification_listen = notification_port
+            .local_addr()
+            .expect("local address")
+            .to_string();
         let notification_url = format!("http://{notification_listen}");
         let a = TestConfig::new(
             ServiceName::Assignment,
@@ -48,6 +64,7 @@ impl System {
             backend,
             &[
                 ("MAITRE_ASSIGNMENT_URL", &assignment.url),
+                ("MAITRE_NOTIFICATION_URL", &notification_url),
                 ("MAITRE_LISTEN", &profile_listen),
             ],
         );
@@ -71,7 +88,16 @@ impl System {
                 ("MAITRE_LISTEN", &notification_listen),
             ],
         );
-        let notification = spawn(n.config.clone(), maitre_notification::serve).await;
+        let settings: std::collections::HashMap<String, String> = notification_settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let settings = maitre_notification::Settings::from_lookup(|key| settings.get(key).cloned());
+        drop(notification_port);
+        let notification = spawn(n.config.clone(), |c, l, s| {
+            maitre_notification::serve_with_settings(c, l, s, settings)
+        })
+        .await;
         let g = TestConfig::new(
             ServiceName::Gateway,
             backend,

@@ -1,7 +1,7 @@
 //! Consuming the other services' streams (kit `Consumer`: cursor committed with the effect): tagging
-//! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated
-//! birthdays, ClassChanged, FollowUpDue; StoreChanged zones, CustomerCreated / ContactRecorded home
-//! stores; CustomerMerged, CustomerErased). Each event updates the stored customer facts and fires the
+//! (TagAdded/TagRemoved/SegmentEntered), assignment (OwnerChanged) and profile (CustomerUpdated:
+//! who the guest is, birthday, favourites and consent; ClassChanged, FollowUpDue; StoreChanged
+//! names and zones, CustomerCreated / ContactRecorded home stores; CustomerMerged, CustomerErased). Each event updates the stored customer facts and fires the
 //! chain's automations in the same transaction; "today" is the date in the zone of the customer's
 //! home store.
 
@@ -15,9 +15,11 @@ use sea_orm::DatabaseTransaction;
 
 use crate::automation::awaiting::deliver;
 use crate::automation::fire;
+use crate::consent_sync;
 use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
+use crate::storage::facts::GuestFacts;
 use crate::storage::{awaiting, facts, messages, policy, stores};
 
 /// The handler shared by every consumed stream.
@@ -186,11 +188,23 @@ impl EventHandler for AutomationHandler {
                         u32::try_from(date.day).unwrap_or(0),
                     )
                 });
-                if e.birthday.is_some() {
-                    facts::update(txn, chain, &e.customer_id, |known| {
-                        known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default()
-                    })
-                    .await?;
+                // The profile after the change: who the guest is, their birthday, favourites.
+                facts::update(txn, chain, &e.customer_id, |known| {
+                    if e.birthday.is_some() {
+                        known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default();
+                    }
+                    known.guest = GuestFacts {
+                        known: true,
+                        name: e.name.clone(),
+                        gender: e.gender.clone(),
+                        favourite_dish: e.favourite_dish.clone(),
+                        favourite_category: e.favourite_category.clone(),
+                    };
+                })
+                .await?;
+                let mut preferences = policy::preferences(txn, chain, &e.customer_id).await?;
+                if consent_sync::follow_profile(&mut preferences.consent, &e.consent) {
+                    policy::put_preferences(txn, chain, &e.customer_id, &preferences).await?;
                 }
                 // A birthday set or changed after today's scan is checked now, not tomorrow;
                 // the occurrence's de-duplication key keeps it to one message.
@@ -239,7 +253,7 @@ impl EventHandler for AutomationHandler {
                 }))
             }
             Payload::StoreChanged(e) => {
-                if !stores::put_zone(txn, chain, &e.store_id, &e.time_zone).await? {
+                if !stores::put_store(txn, chain, &e.store_id, &e.time_zone, &e.name).await? {
                     tracing::warn!(store = %e.store_id, zone = %e.time_zone, "unknown store time zone; default zone kept");
                 }
                 None
@@ -255,6 +269,8 @@ impl EventHandler for AutomationHandler {
             }
             Payload::CustomerCreated(e) => {
                 stores::set_home_store(txn, chain, &e.customer_id, &e.home_store_id, true).await?;
+                // Profile has told of the guest: their messages need not wait for its stream.
+                facts::update(txn, chain, &e.customer_id, |known| known.guest.known = true).await?;
                 None
             }
             Payload::ContactRecorded(e) => {

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api;
 pub mod automation;
 pub mod campaign;
+pub mod consent_sync;
 pub mod consumers;
 pub mod convert;
 pub mod daily_scan;
@@ -40,20 +41,46 @@ pub const WEBHOOK_URL_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_URL";
 /// The webhook's signing secret.
 pub const WEBHOOK_SECRET_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_SECRET";
 
-fn providers_from_env() -> Providers {
-    let url = std::env::var(WEBHOOK_URL_VARIABLE).unwrap_or_default();
-    if url.is_empty() {
-        return Providers::default();
+/// The notification service's own settings (beyond the kit's `Config`): where guest messages go.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `MAITRE_NOTIFICATION_WEBHOOK_URL`: the webhook provider's endpoint; empty = log provider.
+    pub webhook_url: String,
+    /// `MAITRE_NOTIFICATION_WEBHOOK_SECRET`: the HMAC secret signing provider posts and webhook calls.
+    pub webhook_secret: String,
+}
+
+impl Settings {
+    /// The settings from the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|key| std::env::var(key).ok())
     }
-    let secret = std::env::var(WEBHOOK_SECRET_VARIABLE).unwrap_or_default();
-    match WebhookProvider::new(&url, secret.as_bytes(), Duration::from_secs(10)) {
-        Ok(webhook) => {
-            let webhook: Arc<dyn Provider> = Arc::new(webhook);
-            Providers::new(webhook)
+
+    /// The settings through `lookup` (tests pass a map, as an operator sets the environment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            webhook_url: lookup(WEBHOOK_URL_VARIABLE).unwrap_or_default(),
+            webhook_secret: lookup(WEBHOOK_SECRET_VARIABLE).unwrap_or_default(),
         }
-        Err(e) => {
-            tracing::error!(error = %e, "webhook provider misconfigured; using the log provider");
-            Providers::default()
+    }
+
+    fn providers(&self) -> Providers {
+        if self.webhook_url.is_empty() {
+            return Providers::default();
+        }
+        match WebhookProvider::new(
+            &self.webhook_url,
+            self.webhook_secret.as_bytes(),
+            Duration::from_secs(10),
+        ) {
+            Ok(webhook) => {
+                let webhook: Arc<dyn Provider> = Arc::new(webhook);
+                Providers::new(webhook)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "webhook provider misconfigured; using the log provider");
+                Providers::default()
+            }
         }
     }
 }
@@ -71,7 +98,11 @@ fn profile_channel(
 /// The worker performing queued automation actions: follow-up plans in profile (a channel to the
 /// configured upstream; unreachable ones are retried and dead-lettered like any failure) and webhook
 /// calls signed with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`.
-fn action_worker(runtime: &Runtime, pipeline: &Pipeline) -> actions::ActionWorker {
+fn action_worker(
+    runtime: &Runtime,
+    pipeline: &Pipeline,
+    settings: &Settings,
+) -> actions::ActionWorker {
     let follow_ups: Arc<dyn actions::FollowUpPlans> = match profile_channel(runtime) {
         Ok(channel) => Arc::new(actions::ProfileFollowUpPlans::new(
             channel,
@@ -82,9 +113,9 @@ fn action_worker(runtime: &Runtime, pipeline: &Pipeline) -> actions::ActionWorke
             Arc::new(actions::targets::Unreachable)
         }
     };
-    let secret = std::env::var(WEBHOOK_SECRET_VARIABLE).unwrap_or_default();
+    let secret = settings.webhook_secret.as_bytes();
     let webhooks: Arc<dyn actions::WebhookCalls> =
-        match actions::SignedWebhooks::new(secret.as_bytes(), Duration::from_secs(10)) {
+        match actions::SignedWebhooks::new(secret, Duration::from_secs(10)) {
             Ok(webhooks) => Arc::new(webhooks),
             Err(e) => {
                 tracing::warn!(error = %e, "no webhook client; webhook calls will dead-letter");
@@ -106,6 +137,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RuntimeError> {
+    serve_with_settings(config, listener, shutdown, Settings::from_env()).await
+}
+
+/// [`serve`] with the service's own settings given (tests configure the webhook provider as an
+/// operator would, without touching the process environment).
+pub async fn serve_with_settings(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    settings: Settings,
+) -> Result<(), RuntimeError> {
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
     let pipeline = Pipeline::new(
         runtime.db.clone(),
@@ -122,7 +164,7 @@ pub async fn serve(
     };
     let dispatcher = Dispatcher::new(
         pipeline.clone(),
-        providers_from_env(),
+        settings.providers(),
         DispatcherConfig::default(),
     );
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
@@ -146,7 +188,8 @@ pub async fn serve(
             None
         }
     };
-    let actions = tokio::spawn(action_worker(&runtime, &pipeline).run(background.clone()));
+    let actions =
+        tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
     consumers::spawn_consumers(&runtime, &pipeline, background.clone());
     let scan = daily_scan::DailyScan::new(
         pipeline.clone(),

@@ -12,7 +12,7 @@ use maitre_notification::consumers::AutomationHandler;
 use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::storage::facts::{self, CustomerFacts};
 use maitre_notification::storage::{automations, inbox};
-use maitre_proto::events::v1::{Event, OwnerChanged, TagAdded, event::Payload};
+use maitre_proto::events::v1::{CustomerUpdated, Event, OwnerChanged, TagAdded, event::Payload};
 use maitre_proto::notification::v1 as pb;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
@@ -120,6 +120,22 @@ async fn automation_fires_from_tag_added(backend: Backend) {
         .expect("automation");
     let handler = AutomationHandler::new(env.pipeline.clone());
     feed(&handler, db, owner_changed(1, "g1", "wang")).await;
+    // Profile tells who the guest is: the reminder names them, not their id.
+    feed(
+        &handler,
+        db,
+        event(
+            1,
+            Payload::CustomerUpdated(CustomerUpdated {
+                customer_id: "g1".into(),
+                name: "李娜".into(),
+                gender: "female".into(),
+                favourite_dish: "杨枝甘露".into(),
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
     let tag = tag_added(2, "g1", "lapsed_60d");
     feed(&handler, db, tag.clone()).await;
     // The same occurrence handled again (a replay past the cursor) writes nothing new.
@@ -132,7 +148,7 @@ async fn automation_fires_from_tag_added(backend: Backend) {
         .await
         .expect("inbox");
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].title, "顾客g1已60天未到店");
+    assert_eq!(items[0].title, "李女士已60天未到店");
     // A different tag fires nothing.
     feed(&handler, db, tag_added(3, "g2", "vip")).await;
     let none = messages_of(db, "g2").await;
@@ -227,7 +243,7 @@ async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backe
         .expect("inbox");
     assert_eq!(items.len(), 1, "one reminder, replay or not: {items:?}");
     assert_eq!(items[0].customer_id, "g1");
-    assert_eq!(items[0].title, "顾客g13天后生日");
+    assert_eq!(items[0].title, "顾客（尾号g1）3天后生日");
 }
 
 on_both_backends!(an_owner_known_after_the_scan_gets_the_birthday_reminder);
@@ -307,7 +323,7 @@ async fn a_reminder_before_the_owner_is_parked_until_the_owner_is_known(backend:
         .await
         .expect("inbox");
     assert_eq!(wang.len(), 1, "{wang:?}");
-    assert_eq!(wang[0].title, "顾客g1是新客");
+    assert_eq!(wang[0].title, "顾客（尾号g1）是新客");
     assert_eq!(wang[0].customer_id, "g1");
     let li = inbox::list(db, CHAIN, "li", false, 0, 10)
         .await
@@ -325,7 +341,6 @@ async fn a_birthday_consumed_while_its_automation_is_enabled_is_greeted(backend:
     use chrono::Datelike;
     use maitre_notification::daily_scan::{DailyScan, store_today};
     use maitre_proto::common::v1::Date;
-    use maitre_proto::events::v1::CustomerUpdated;
     let env = env(backend).await;
     let db = env.db.db.clone();
     sms_template(&db, "birthday.sms", MessagePurpose::Service).await;
@@ -407,6 +422,28 @@ async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
     assert_eq!(messages_of(db, "g1").await[0].status, "queued");
 
     let handler = AutomationHandler::new(env.pipeline.clone());
+    // Profile had told who she is.
+    feed(
+        &handler,
+        db,
+        event(
+            1,
+            Payload::CustomerUpdated(CustomerUpdated {
+                customer_id: "g1".into(),
+                name: "李娜".into(),
+                gender: "female".into(),
+                favourite_dish: "杨枝甘露".into(),
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    assert!(
+        facts::guest(db, CHAIN, "g1")
+            .await
+            .expect("guest")
+            .is_some()
+    );
     let erased = event(
         2,
         Payload::CustomerErased(CustomerErased {
@@ -417,9 +454,15 @@ async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
     let rows = messages_of(db, "g1").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].status, "suppressed");
-    assert_eq!(
-        facts::get(db, CHAIN, "g1").await.expect("facts").birthday,
-        ""
+    let known = facts::get(db, CHAIN, "g1").await.expect("facts");
+    assert_eq!(known.birthday, "");
+    // Her name, gender and favourites go with her personal data.
+    assert_eq!(known.guest, facts::GuestFacts::default());
+    assert!(
+        facts::guest(db, CHAIN, "g1")
+            .await
+            .expect("guest")
+            .is_none()
     );
 }
 

@@ -65,13 +65,29 @@ pub async fn serve_with(
         )),
         tokio::spawn({
             let runtime = runtime.clone();
-            let stopped = until_stopped(stopped);
+            let stopped = until_stopped(stopped.clone());
             async move {
                 maitre_kit::eventlog::follow(
                     &runtime,
                     service::owners::CONSUMER,
                     maitre_kit::config::ServiceName::Assignment,
                     Arc::new(service::owners::OwnerEvents),
+                    stopped,
+                )
+                .await;
+            }
+        }),
+        tokio::spawn({
+            let runtime = runtime.clone();
+            let stopped = until_stopped(stopped);
+            async move {
+                maitre_kit::eventlog::follow(
+                    &runtime,
+                    service::consent::CONSUMER,
+                    maitre_kit::config::ServiceName::Notification,
+                    Arc::new(service::consent::ConsentEvents {
+                        log: runtime.events.clone(),
+                    }),
                     stopped,
                 )
                 .await;

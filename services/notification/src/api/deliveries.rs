@@ -134,12 +134,17 @@ impl NotificationServiceApi {
                 .ok_or_else(|| Error::invalid(format!("variables[{path}]"), "unknown variable"))?;
             variables.insert(path.clone(), value.clone());
         }
+        // The guest's own values (name, salutation, favourites, home store) are filled at
+        // render; a value the caller gives overrides them.
+        let customer_id = request.customer_id.trim();
+        let guest = self
+            .guest_named(&caller, &chain, "customer_id", customer_id)
+            .await?
+            .template_values();
         let compiled = compile(&template)?;
-        if let Some(missing) = compiled
-            .required_variables()
-            .into_iter()
-            .find(|v| variables.get(v.path()).is_none_or(|value| value.is_empty()))
-        {
+        if let Some(missing) = compiled.required_variables().into_iter().find(|v| {
+            guest.get(*v).is_none() && variables.get(v.path()).is_none_or(|value| value.is_empty())
+        }) {
             return Err(Error::invalid(
                 format!("variables[{}]", missing.path()),
                 "required by the template (no default)",

@@ -4,6 +4,7 @@
 mod automations;
 mod campaigns;
 mod deliveries;
+mod guests;
 mod inbox;
 mod policy;
 mod templates;

@@ -12,6 +12,7 @@ use maitre_proto::notification::v1::{
 use tonic::{Request, Response, Status};
 
 use super::NotificationServiceApi;
+use crate::consent_sync;
 use crate::convert::{channel_from_proto, channel_to_proto};
 use crate::delivery::append_status_event;
 use crate::domain::channel::Channel;
@@ -180,9 +181,23 @@ impl NotificationServiceApi {
                 consent.set(channel, next);
             }
         }
+        let announced = consent_sync::announce_changes(
+            &self.runtime.events,
+            &txn,
+            &chain,
+            &customer,
+            &stored.consent,
+            &consent,
+            "preferences",
+            now,
+        )
+        .await?;
         let updated = Preferences { consent, locale };
         policy::put_preferences(&txn, &chain, &customer, &updated).await?;
         txn.commit().await.map_err(Error::from)?;
+        if announced {
+            self.runtime.events.committed();
+        }
         Ok(Response::new(UpdateCustomerPreferencesResponse {
             preferences: Some(preferences_to_proto(&customer, &updated)),
         }))
@@ -246,6 +261,19 @@ impl NotificationServiceApi {
         let mut announced = false;
         if unsubscribed {
             policy::put_preferences(&txn, &chain, &customer, &stored).await?;
+            // Profile follows, so the guest's profile shows the opt-out too.
+            consent_sync::announce(
+                &self.runtime.events,
+                &txn,
+                &chain,
+                &customer,
+                channel,
+                stored.consent.get(channel),
+                "inbound_reply",
+                now,
+            )
+            .await?;
+            announced = true;
         } else if let Some(row) = messages::latest_sent(&txn, &chain, &customer, channel).await? {
             // Any other reply is a response to the latest message (campaign stats, responder scores).
             let now_us = now.timestamp_micros();

@@ -318,7 +318,14 @@ impl NotificationServiceApi {
                 Error::invalid("template_id", "a template id or a body is required").into(),
             );
         };
-        let mut values = sample_values();
+        // A named customer's own values; sample values only when none is named.
+        let mut values = if request.customer_id.trim().is_empty() {
+            sample_values()
+        } else {
+            self.guest_named(&caller, chain, "customer_id", request.customer_id.trim())
+                .await?
+                .template_values()
+        };
         apply_variables("variables", &mut values, &request.variables)?;
         let rendered = template
             .render(&values, &Default::default())

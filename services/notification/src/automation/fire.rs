@@ -17,12 +17,12 @@ use crate::delivery::Pipeline;
 use crate::domain::automation::{Action, AutomationEvent, CustomerFacts, conditions_hold};
 use crate::domain::channel::{AutomationId, CustomerClass};
 use crate::domain::dedup::{DedupScope, dedup_key};
-use crate::domain::template_vars::{TemplateValues, TemplateVariable};
+use crate::domain::template_vars::TemplateVariable;
 use crate::domain::trigger::{Occurrence, occurrences};
 use crate::error::Result;
 use crate::storage::inbox::NewInboxItem;
 use crate::storage::messages::NewMessage;
-use crate::storage::{automations, facts, policy, templates};
+use crate::storage::{automations, facts, policy, stores, templates};
 
 /// The proto trigger kinds an event can fire.
 pub fn trigger_kinds(event: &AutomationEvent) -> Vec<i32> {
@@ -42,26 +42,10 @@ pub fn trigger_kinds(event: &AutomationEvent) -> Vec<i32> {
     kinds.iter().map(|k| *k as i32).collect()
 }
 
-/// Template values known for an occurrence (what the service stores; profile names are not consumed,
-/// so salutations fall back to the template's default or the customer id).
-fn values_for(occurrence: &Occurrence, facts: &facts::CustomerFacts) -> BTreeMap<String, String> {
+/// The message variables of an occurrence (how many days until it, when a plan is due). Who the
+/// guest is (name, salutation, favourites, home store) is filled when the message is rendered.
+fn occurrence_values(occurrence: &Occurrence) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
-    values.insert(
-        TemplateVariable::CustomerSalutation.path().to_owned(),
-        String::new(),
-    );
-    if !facts.class.is_empty() {
-        values.insert(
-            TemplateVariable::CustomerClass.path().into(),
-            facts.class.clone(),
-        );
-    }
-    if !facts.birthday.is_empty() {
-        values.insert(
-            TemplateVariable::CustomerBirthday.path().into(),
-            facts.birthday.chars().skip(5).collect(),
-        );
-    }
     match occurrence {
         Occurrence::Birthday { days_before, .. } | Occurrence::Anniversary { days_before, .. } => {
             values.insert(
@@ -78,6 +62,20 @@ fn values_for(occurrence: &Occurrence, facts: &facts::CustomerFacts) -> BTreeMap
         _ => {}
     }
     values
+}
+
+/// How a reminder names a guest profile has told no name of: "顾客" and the last four characters
+/// of their id (enough for the manager to tell two apart in the list).
+fn unnamed_guest(customer_id: &str) -> String {
+    let tail: String = customer_id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("顾客（尾号{tail}）")
 }
 
 /// Fires the chain's enabled automations for `event` in the consumer's transaction. Returns how many
@@ -162,12 +160,23 @@ async fn run_action(
             purpose,
             coupon,
         } => {
-            let mut variables = values_for(occurrence, known);
+            let mut variables = occurrence_values(occurrence);
             if let Some(coupon) = coupon {
                 // No coupon service yet: the batch id is the code the guest shows.
                 variables.insert(
                     TemplateVariable::CouponCode.path().into(),
                     coupon.coupon_batch_id.clone(),
+                );
+                // Valid for `valid_days` from today in the guest's home-store zone.
+                let zone = stores::customer_zone(conn, chain_id, customer).await?;
+                let today = chrono::DateTime::from_timestamp_micros(now_us)
+                    .unwrap_or_default()
+                    .with_timezone(&zone)
+                    .date_naive();
+                let expires_on = today + chrono::Days::new(u64::from(coupon.valid_days));
+                variables.insert(
+                    TemplateVariable::CouponExpiresOn.path().into(),
+                    expires_on.to_string(),
                 );
             }
             let message = NewMessage {
@@ -195,17 +204,23 @@ async fn run_action(
             let Some(stored) = templates::get(conn, chain_id, template_id).await? else {
                 return Ok(0);
             };
-            let mut values = TemplateValues::new();
-            for (path, value) in values_for(occurrence, known) {
+            // The reminder is rendered now, naming the guest as profile told of them; a guest
+            // with no name yet is "顾客" and the end of their id, never the raw id.
+            let mut values = facts::guest(conn, chain_id, customer)
+                .await?
+                .unwrap_or_default()
+                .template_values();
+            if values.get(TemplateVariable::CustomerSalutation).is_none() {
+                values.set(
+                    TemplateVariable::CustomerSalutation,
+                    unnamed_guest(customer),
+                );
+            }
+            for (path, value) in occurrence_values(occurrence) {
                 if let Some(variable) = TemplateVariable::from_path(&path) {
                     values.set(variable, value);
                 }
             }
-            values.set(
-                TemplateVariable::CustomerSalutation,
-                format!("顾客{customer}"),
-            );
-            values.set(TemplateVariable::CustomerName, customer.to_owned());
             let rendered = match stored.compile()?.render(&values, &Default::default()) {
                 Ok(r) => r,
                 Err(e) => {

@@ -19,11 +19,17 @@ use crate::domain::retry::RetryPolicy;
 use crate::error::Result;
 use crate::storage::messages::MessageRow;
 use crate::storage::policy::{self, Preferences};
-use crate::storage::stores;
+use crate::storage::{facts, stores};
 use chrono::{DateTime, Utc};
 
 /// Provider calls in flight at once (a webhook provider waits on the network).
 const SEND_CONCURRENCY: usize = 32;
+
+/// How long a message waits for profile's stream to tell who its guest is (streams lag by
+/// seconds; after this the message is rendered with what is known, or the template's defaults).
+const AWAIT_GUEST_US: i64 = 10 * 60 * 1_000_000;
+/// How soon a message waiting for its guest is tried again.
+const AWAIT_GUEST_RETRY: chrono::Duration = chrono::Duration::seconds(2);
 
 /// A message cleared to go: its row, rendered subject and body, and its chain's retry policy.
 struct Ready<'a> {
@@ -59,6 +65,7 @@ pub async fn decide<'r>(
         customers.sort_unstable();
         customers.dedup();
         let preferences = policy::preferences_of(&pipeline.db, chain, &customers).await?;
+        let guests = facts::guests(&pipeline.db, chain, &customers).await?;
         let zones = match chain_policy.policy.quiet_hours {
             Some(_) if chain_policy.zoned => {
                 stores::customer_zones(&pipeline.db, chain, &customers).await?
@@ -88,6 +95,17 @@ pub async fn decide<'r>(
                 }
                 other => other,
             };
+            // A guest other streams told of but profile not yet (its stream behind the one that
+            // queued the message) is not rendered with blanks: the message waits, a while.
+            if row.channel.reaches_customer()
+                && guests
+                    .get(&row.customer_id)
+                    .is_some_and(|(facts, _)| !facts.known)
+                && now.timestamp_micros().saturating_sub(row.created_at_us) < AWAIT_GUEST_US
+            {
+                outcomes[index] = Some(outcome::awaiting_guest(row, now + AWAIT_GUEST_RETRY));
+                continue;
+            }
             let consent = &preferences
                 .get(&row.customer_id)
                 .unwrap_or(&defaults)
@@ -117,7 +135,8 @@ pub async fn decide<'r>(
                 outcomes[index] = Some(outcome::suppressed(row, "frequency_cap"));
                 continue;
             }
-            match round.render(pipeline, row, limits).await? {
+            let guest = guests.get(&row.customer_id).map(|(_, guest)| guest);
+            match round.render(pipeline, row, guest, limits).await? {
                 Ok((subject, body)) => ready.push(Ready {
                     index,
                     row,

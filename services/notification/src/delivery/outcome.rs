@@ -49,6 +49,14 @@ pub fn deferred(row: &MessageRow, until: DateTime<Utc>) -> Outcome {
     out
 }
 
+/// Held until profile's stream tells who the guest is (not an attempt).
+pub fn awaiting_guest(row: &MessageRow, until: DateTime<Utc>) -> Outcome {
+    let mut out = outcome(row, "queued", "awaiting_guest");
+    out.settlement.next_attempt_at_us = Some(until.timestamp_micros());
+    out.settlement.refund_attempt = true;
+    out
+}
+
 /// Cannot ever be sent (template missing or not renderable).
 pub fn dead(row: &MessageRow, reason: &str) -> Outcome {
     outcome(row, "dead", reason)

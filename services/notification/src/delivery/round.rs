@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use super::Pipeline;
 use crate::domain::channel_limits::ChannelLimits;
+use crate::domain::guest::Guest;
 use crate::domain::template::Template;
-use crate::domain::template_vars::{TemplateValues, TemplateVariable};
+use crate::domain::template_vars::TemplateVariable;
 use crate::error::Result;
 use crate::storage::messages::MessageRow;
 use crate::storage::policy::ContactPolicy;
@@ -48,11 +49,14 @@ impl Round {
         Ok(policy)
     }
 
-    /// Renders the stored variables with the message's template.
+    /// Renders the message's template with what is known of its guest (name, salutation,
+    /// favourites, home store), under the message's own stored variables (coupon, occurrence,
+    /// a sender's explicit values).
     pub async fn render(
         &mut self,
         pipeline: &Pipeline,
         row: &MessageRow,
+        guest: Option<&Guest>,
         limits: &ChannelLimits,
     ) -> Result<Rendered> {
         let key = (row.chain_id.clone(), row.template_id.clone());
@@ -71,7 +75,7 @@ impl Round {
         let Some(template) = template else {
             return Ok(Err(format!("template_missing: {}", row.template_id)));
         };
-        let mut values = TemplateValues::new();
+        let mut values = guest.map(Guest::template_values).unwrap_or_default();
         for (path, value) in &row.variables {
             if let Some(variable) = TemplateVariable::from_path(path) {
                 values.set(variable, value.clone());

@@ -98,6 +98,36 @@ impl ConsentState {
         merged
     }
 
+    /// Follows a choice made elsewhere (the profile) at `at`: on its channel it stands unless a
+    /// later choice is known here; [`ChannelConsent::Unknown`] withdraws an earlier choice.
+    /// Returns whether anything changed (a replay, or an older choice arriving late, changes
+    /// nothing).
+    pub fn follow(&mut self, channel: Channel, choice: ChannelConsent, at: DateTime<Utc>) -> bool {
+        let current = self.get(channel);
+        let known_at = match current {
+            ChannelConsent::OptedIn { at } | ChannelConsent::OptedOut { at } => Some(at),
+            ChannelConsent::Unknown => None,
+        };
+        if known_at.is_some_and(|known| known > at) {
+            return false;
+        }
+        let next = match choice {
+            ChannelConsent::OptedIn { .. } => ChannelConsent::OptedIn { at },
+            ChannelConsent::OptedOut { .. } => ChannelConsent::OptedOut { at },
+            ChannelConsent::Unknown => ChannelConsent::Unknown,
+        };
+        if next == current {
+            return false;
+        }
+        match next {
+            ChannelConsent::Unknown => {
+                self.channels.remove(&channel);
+            }
+            next => self.set(channel, next),
+        }
+        true
+    }
+
     /// Applies a guest's reply: an unsubscribe keyword opts them out of marketing on that channel.
     /// Returns whether the reply was an unsubscribe request.
     pub fn apply_reply(&mut self, channel: Channel, reply: &str, at: DateTime<Utc>) -> bool {
@@ -193,6 +223,28 @@ mod tests {
         );
         // Either way round.
         assert_eq!(absorbed.merged(&survivor), merged);
+    }
+
+    #[test]
+    fn the_latest_choice_from_either_side_stands() {
+        let later = at() + chrono::Duration::days(1);
+        let mut consent = ConsentState::new();
+        // Opted in at the front desk (profile).
+        assert!(consent.follow(Channel::Sms, ChannelConsent::OptedIn { at: at() }, at()));
+        // The guest replies "退订" later.
+        assert!(consent.apply_reply(Channel::Sms, "退订", later));
+        // The profile's older opt-in, told again with another change, does not undo it.
+        assert!(!consent.follow(Channel::Sms, ChannelConsent::OptedIn { at: at() }, at()));
+        assert_eq!(
+            consent.get(Channel::Sms),
+            ChannelConsent::OptedOut { at: later }
+        );
+        // The profile echoing the opt-out changes nothing.
+        assert!(!consent.follow(Channel::Sms, ChannelConsent::OptedOut { at: later }, later));
+        // A later withdrawal in the profile leaves no choice.
+        let latest = later + chrono::Duration::days(1);
+        assert!(consent.follow(Channel::Sms, ChannelConsent::Unknown, latest));
+        assert_eq!(consent.get(Channel::Sms), ChannelConsent::Unknown);
     }
 
     #[test]

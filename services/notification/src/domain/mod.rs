@@ -9,6 +9,7 @@
 //! - never spam: [`consent`], [`frequency`], [`quiet_hours`], [`dedup`], and [`gate`] combining them;
 //! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
 //!   [`signature`] (webhook HMAC);
+//! - guests: [`guest`] (who the guest is in messages: values, salutation);
 //! - [`channel`] (shared vocabulary) and [`error`].
 pub mod automation;
 pub mod automation_validate;
@@ -20,6 +21,7 @@ pub mod dedup;
 pub mod error;
 pub mod frequency;
 pub mod gate;
+pub mod guest;
 pub mod presets;
 pub mod quiet_hours;
 pub mod retry;

@@ -118,7 +118,7 @@ pub fn birthday_owner_reminder() -> Preset {
                 "{{customer.salutation}}{{occurrence.days_until}}天后生日",
                 "{{customer.salutation}}{{occurrence.days_until}}天后过生日（{{customer.birthday}}），\
                  喜欢{{customer.favourite_category | \"甜品\"}}，最爱{{customer.favourite_dish | \"暂无记录\"}}。\
-                 生日当天系统会发送甜品券，建议提前问候。",
+                 生日当天将为同意接收营销短信的顾客发送甜品券，建议提前问候。",
             ),
         }],
     }
@@ -161,7 +161,8 @@ pub fn winback_60d(coupons: &PresetCoupons) -> Preset {
                 template_id: "preset.winback_60d.inbox",
                 draft: inbox(
                     "{{customer.salutation}}已60天未到店",
-                    "{{customer.salutation}}已60天未到店，系统已发送老朋友专属券。\
+                    "{{customer.salutation}}已60天未到店，老朋友专属券短信已排队发送\
+                     （顾客同意接收营销短信才会发出，结果以发送记录为准）。\
                      最爱{{customer.favourite_dish | \"暂无记录\"}}，可安排一次回访。",
                 ),
             },

@@ -1,13 +1,17 @@
 //! What the service knows about customers from other services' events (`notif_customer_facts`): tags
-//! (tagging), owner manager (assignment), birthday and class (profile). Automations read conditions
-//! and the owner to remind from here.
+//! (tagging), owner manager (assignment), birthday, class and who the guest is (profile: name,
+//! gender, favourites, as the `guest` JSON). Automations read conditions and the owner to remind
+//! from here; messages read the guest's values (`guests`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
 
 use super::{exec, query_all, query_one};
+use crate::domain::guest::Guest;
 use crate::error::{Error, Result};
 use maitre_kit::db::{DbError, is_postgres};
 
@@ -21,6 +25,29 @@ pub struct CustomerFacts {
     pub birthday: String,
     /// `A`, `B`, `C` or empty.
     pub class: String,
+    /// Who the guest is, as profile told.
+    pub guest: GuestFacts,
+}
+
+/// Who the guest is, from profile's `CustomerCreated` / `CustomerUpdated`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GuestFacts {
+    /// Profile has told this service of the guest: their messages need not wait for its stream.
+    pub known: bool,
+    pub name: String,
+    pub gender: String,
+    pub favourite_dish: String,
+    pub favourite_category: String,
+}
+
+fn guest_from_json(customer_id: &str, json: &str) -> Result<GuestFacts> {
+    serde_json::from_str(json).map_err(|e| {
+        Error::Db(DbError::Corrupt {
+            what: format!("guest facts of {customer_id}"),
+            reason: e.to_string(),
+        })
+    })
 }
 
 /// The customer's facts (empty when nothing is known yet).
@@ -42,7 +69,7 @@ async fn read(
     let row = query_one(
         conn,
         &format!(
-            "SELECT tags, owner_id, birthday, class FROM notif_customer_facts \
+            "SELECT tags, owner_id, birthday, class, guest FROM notif_customer_facts \
              WHERE chain_id = $1 AND customer_id = $2{lock}"
         ),
         [chain_id.into(), customer_id.into()],
@@ -55,6 +82,7 @@ async fn read(
         });
     };
     let tags: String = row.try_get("", "tags")?;
+    let guest: String = row.try_get("", "guest")?;
     Ok(CustomerFacts {
         customer_id: customer_id.to_owned(),
         tags: serde_json::from_str(&tags).map_err(|e| {
@@ -66,6 +94,7 @@ async fn read(
         owner_id: row.try_get("", "owner_id")?,
         birthday: row.try_get("", "birthday")?,
         class: row.try_get("", "class")?,
+        guest: guest_from_json(customer_id, &guest)?,
     })
 }
 
@@ -121,12 +150,14 @@ pub async fn fence_writers(conn: &impl ConnectionTrait) -> Result<()> {
 /// Stores the customer's facts (read with [`get_for_update`] in the same transaction).
 pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFacts) -> Result<()> {
     let tags = serde_json::to_string(&facts.tags).unwrap_or_else(|_| "[]".into());
+    let guest = serde_json::to_string(&facts.guest).unwrap_or_else(|_| "{}".into());
     exec(
         conn,
-        "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us, guest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (chain_id, customer_id) DO UPDATE SET tags = excluded.tags, owner_id = excluded.owner_id,
-           birthday = excluded.birthday, class = excluded.class, update_time_us = excluded.update_time_us",
+           birthday = excluded.birthday, class = excluded.class, update_time_us = excluded.update_time_us,
+           guest = excluded.guest",
         [
             chain_id.into(),
             facts.customer_id.clone().into(),
@@ -135,6 +166,7 @@ pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFa
             facts.birthday.clone().into(),
             facts.class.clone().into(),
             Utc::now().timestamp_micros().into(),
+            guest.into(),
         ],
     )
     .await?;
@@ -158,7 +190,68 @@ pub fn merged(survivor: &CustomerFacts, absorbed: &CustomerFacts) -> CustomerFac
         owner_id: or(&survivor.owner_id, &absorbed.owner_id),
         birthday: or(&survivor.birthday, &absorbed.birthday),
         class: or(&survivor.class, &absorbed.class),
+        guest: if survivor.guest.known {
+            survivor.guest.clone()
+        } else {
+            absorbed.guest.clone()
+        },
     }
+}
+
+/// What messages say of `customers` of the chain (one statement per chunk): the guest facts with
+/// the name of their home store. Customers this service holds no facts of are absent; `known` of
+/// the facts says whether profile has told of them yet.
+pub async fn guests(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customers: &[&str],
+) -> Result<HashMap<String, (GuestFacts, Guest)>> {
+    let mut found = HashMap::with_capacity(customers.len());
+    for chunk in customers.chunks(super::queue::ROWS_PER_STATEMENT) {
+        let rows = query_all(
+            conn,
+            &format!(
+                "SELECT f.customer_id, f.birthday, f.class, f.guest, COALESCE(s.name, '') AS store_name
+                   FROM notif_customer_facts f
+                   LEFT JOIN notif_customer_stores c
+                     ON c.chain_id = f.chain_id AND c.customer_id = f.customer_id
+                   LEFT JOIN notif_stores s ON s.chain_id = c.chain_id AND s.store_id = c.store_id
+                 WHERE f.chain_id = $1 AND f.customer_id IN ({})",
+                super::queue::placeholders(2, chunk.len())
+            ),
+            std::iter::once(chain_id.into()).chain(chunk.iter().map(|c| (*c).into())),
+        )
+        .await?;
+        for row in rows {
+            let customer_id: String = row.try_get("", "customer_id")?;
+            let json: String = row.try_get("", "guest")?;
+            let facts = guest_from_json(&customer_id, &json)?;
+            let guest = Guest {
+                name: facts.name.clone(),
+                gender: facts.gender.clone(),
+                favourite_dish: facts.favourite_dish.clone(),
+                favourite_category: facts.favourite_category.clone(),
+                birthday: row.try_get("", "birthday")?,
+                class: row.try_get("", "class")?,
+                store_name: row.try_get("", "store_name")?,
+            };
+            found.insert(customer_id, (facts, guest));
+        }
+    }
+    Ok(found)
+}
+
+/// What messages say of one guest; `None` until profile has told this service of them.
+pub async fn guest(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<Option<Guest>> {
+    Ok(guests(conn, chain_id, &[customer_id])
+        .await?
+        .remove(customer_id)
+        .filter(|(facts, _)| facts.known)
+        .map(|(_, guest)| guest))
 }
 
 /// Forgets what is known of the customer (their personal data was erased, or they were

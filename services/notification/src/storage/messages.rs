@@ -49,6 +49,8 @@ pub struct MessageRow {
     pub attempts: i32,
     pub next_attempt_at_us: i64,
     pub provider_message_id: String,
+    /// When the message was queued.
+    pub created_at_us: i64,
 }
 
 /// One status change.
@@ -59,7 +61,7 @@ pub struct HistoryRow {
     pub change_time_us: i64,
 }
 
-pub(super) const COLUMNS: &str = "chain_id, message_id, customer_id, staff_id, channel, purpose, template_id, variables, subject, body, status, reason, campaign_id, automation_id, dedup_key, attempts, next_attempt_at_us, provider_message_id";
+pub(super) const COLUMNS: &str = "chain_id, message_id, customer_id, staff_id, channel, purpose, template_id, variables, subject, body, status, reason, campaign_id, automation_id, dedup_key, attempts, next_attempt_at_us, provider_message_id, created_at_us";
 
 fn corrupt(what: &str, reason: impl ToString) -> Error {
     Error::Db(DbError::Corrupt {
@@ -91,6 +93,7 @@ pub(super) fn from_row(row: &QueryResult) -> Result<MessageRow> {
         attempts: row.try_get("", "attempts")?,
         next_attempt_at_us: row.try_get("", "next_attempt_at_us")?,
         provider_message_id: row.try_get("", "provider_message_id")?,
+        created_at_us: row.try_get("", "created_at_us")?,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Store time zones (`notif_stores`, from profile's `StoreChanged`) and each customer's home store
+//! Store names and time zones (`notif_stores`, from profile's `StoreChanged`) and each customer's home store
 //! (`notif_customer_stores`, from `CustomerCreated.home_store_id`, else the first `ContactRecorded`
 //! store): quiet hours and "today" are judged in the zone of the customer's home store
 //! (ARCHITECTURE.md "Delivery": quiet hours in store-local time), Asia/Shanghai when unknown.
@@ -20,30 +20,47 @@ pub fn default_zone() -> Tz {
         .unwrap_or(chrono_tz::Asia::Shanghai)
 }
 
-/// Records a store's IANA zone; `false` (nothing written) when the name is not a known zone.
-pub async fn put_zone(
+/// Records a store's name and IANA zone; `false` when the zone is not a known zone (the name is
+/// kept, and the zone the store had, or the default one).
+pub async fn put_store(
     conn: &impl ConnectionTrait,
     chain_id: &str,
     store_id: &str,
     time_zone: &str,
+    name: &str,
 ) -> Result<bool> {
-    if store_id.is_empty() || time_zone.parse::<Tz>().is_err() {
+    if store_id.is_empty() {
         return Ok(false);
     }
+    let zone_known = time_zone.parse::<Tz>().is_ok();
+    let zone_update = if zone_known {
+        "time_zone = excluded.time_zone,"
+    } else {
+        ""
+    };
     exec(
         conn,
-        "INSERT INTO notif_stores (chain_id, store_id, time_zone, update_time_us) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (chain_id, store_id) DO UPDATE SET time_zone = excluded.time_zone,
-           update_time_us = excluded.update_time_us",
+        &format!(
+            "INSERT INTO notif_stores (chain_id, store_id, time_zone, name, update_time_us)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (chain_id, store_id) DO UPDATE SET {zone_update} name = excluded.name,
+               update_time_us = excluded.update_time_us"
+        ),
         [
             chain_id.into(),
             store_id.into(),
-            time_zone.into(),
+            if zone_known {
+                time_zone
+            } else {
+                DEFAULT_STORE_TIME_ZONE
+            }
+            .into(),
+            name.into(),
             Utc::now().timestamp_micros().into(),
         ],
     )
     .await?;
-    Ok(true)
+    Ok(zone_known)
 }
 
 /// Sets the customer's home store: always when `replace` (the profile says so), otherwise only when

@@ -6,17 +6,15 @@ use maitre_kit::{
     auth::{Caller, Role},
     idempotency,
 };
-use maitre_proto::{
-    events::v1::{CustomerUpdated, EventScope, event::Payload},
-    profile::v1::{self as pb},
-};
+use maitre_proto::profile::v1::{self as pb};
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
-    convert::{self, parse_one_key, profile as profile_convert, required, time_of},
-    domain::profile::apply_mask,
+    convert::{parse_one_key, profile as profile_convert, required, time_of},
+    domain::{consent::stamp_consent_changes, profile::apply_mask},
     error::{Error, Result},
     service::{
+        announce::customer_updated,
         begin_write,
         classify::load_context,
         merge,
@@ -162,6 +160,7 @@ pub(super) async fn update(
             message: "the customer was erased".into(),
         });
     }
+    let before = row.profile.clone();
     row.profile = apply_mask(&row.profile, &patch, &paths).map_err(|e| match e {
         crate::domain::error::FieldError::UnknownPath { path } => Error::invalid(
             "update_mask",
@@ -170,30 +169,13 @@ pub(super) async fn update(
         e => Error::field("customer.profile.", &e),
     })?;
     row.updated_at_us = Utc::now().timestamp_micros();
+    stamp_consent_changes(&before, &mut row.profile, row.updated_at_us);
     customers::save(&txn, chain, &row).await?;
+    let (scope, payload) =
+        customer_updated(&row, paths.iter().map(|p| format!("profile.{p}")).collect());
     api.runtime
         .events
-        .append(
-            &txn,
-            chain,
-            EventScope {
-                customer_id: row.customer_id.clone(),
-                store_id: row.home_store_id.clone(),
-                manager_id: row.owner_manager_id.clone(),
-            },
-            Payload::CustomerUpdated(CustomerUpdated {
-                customer_id: row.customer_id.clone(),
-                changed_paths: paths.iter().map(|p| format!("profile.{p}")).collect(),
-                birthday: convert::profile::to_proto(&row.profile).birthday,
-                attributes: row
-                    .profile
-                    .attributes
-                    .clone()
-                    .into_iter()
-                    .chain([("gender".to_owned(), row.profile.gender.clone())])
-                    .collect(),
-            }),
-        )
+        .append(&txn, chain, scope, payload)
         .await?;
     let response = pb::UpdateCustomerResponse {
         customer: Some(customer_for(&txn, chain, &row, caller).await?),

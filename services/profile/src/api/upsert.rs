@@ -8,9 +8,10 @@ use maitre_proto::profile::v1::{self as pb};
 use super::{ProfileServiceApi, customers::WRITERS};
 use crate::{
     convert::{parse_keys, profile as profile_convert},
-    domain::{profile::apply_mask, resolution::IdentityGuards},
+    domain::{consent::stamp_consent_changes, profile::apply_mask, resolution::IdentityGuards},
     error::{Error, Result},
     service::{
+        announce::customer_updated,
         begin_write,
         classify::load_context,
         ingest::{IngestContext, resolve_customer},
@@ -97,8 +98,20 @@ pub(super) async fn upsert(
                     .cloned()
                     .collect();
                 if !empty.is_empty() {
+                    let before = row.profile.clone();
                     row.profile = apply_mask(&row.profile, &patch, &empty)
                         .map_err(|e| Error::field("profile.", &e))?;
+                    stamp_consent_changes(&before, &mut row.profile, now.timestamp_micros());
+                    // What was given at creation reaches the other services now, as an
+                    // edit would (birthday greetings, consent, the guest's name).
+                    let (scope, payload) = customer_updated(
+                        &row,
+                        empty.iter().map(|p| format!("profile.{p}")).collect(),
+                    );
+                    api.runtime
+                        .events
+                        .append(&txn, chain, scope, payload)
+                        .await?;
                 }
             }
             customer_stores::add_store(&txn, chain, &row.customer_id, &store_id).await?;

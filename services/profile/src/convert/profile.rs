@@ -88,6 +88,7 @@ pub fn from_proto(prefix: &str, p: &pb::Profile) -> Result<Profile> {
         consent: consent_of(&consent.marketing_opt_in),
         opted_out: consent_of(&consent.opted_out),
         attributes: p.attributes.clone().into_iter().collect(),
+        consent_times: Default::default(),
     })
 }
 

@@ -8,6 +8,7 @@
 //! - [`event`]: channel events and their validation.
 //! - [`aggregates`]: per-customer figures kept current per visit, mergeable.
 //! - [`profile`]: the guest's profile and field-mask updates.
+//! - [`consent`]: one marketing consent per channel, the latest choice from any door.
 //! - [`rfm`], [`classification`]: scores 1–5 and class A/B/C with 接待策略.
 //! - [`followup`]: follow-up records, plans and their status.
 //! - [`access`]: roles and masked contact data.
@@ -15,6 +16,7 @@
 pub mod access;
 pub mod aggregates;
 pub mod classification;
+pub mod consent;
 pub mod error;
 pub mod event;
 pub mod followup;

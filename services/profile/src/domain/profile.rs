@@ -42,7 +42,8 @@ pub struct Anniversary {
 }
 
 /// Marketing channels a guest can opt into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MarketingChannel {
     Sms,
     Wechat,
@@ -88,6 +89,9 @@ pub struct Profile {
     pub opted_out: MarketingConsent,
     /// Further attributes readable by tag rules (`attr("...")`).
     pub attributes: BTreeMap<String, String>,
+    /// When the current consent choice on each channel was made (µs since the epoch), so the
+    /// latest choice wins whichever door it came through (`domain::consent`).
+    pub consent_times: BTreeMap<MarketingChannel, i64>,
 }
 
 /// Every field path [`apply_mask`] accepts. `*` replaces the whole profile.

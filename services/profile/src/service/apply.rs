@@ -11,6 +11,7 @@ use maitre_proto::{
 };
 
 use super::{
+    announce::{FAVOURITES_PATH, customer_updated, favourites},
     classify::{change_event, reclassify},
     ingest::{IngestContext, customer_created},
 };
@@ -47,7 +48,7 @@ pub fn apply_event(
     let mut stored = event.clone();
     stored.event_id = uuid::Uuid::now_v7().to_string();
     stored.customer_id = row.customer_id.clone();
-    let mut outbox = Vec::with_capacity(3);
+    let mut outbox = Vec::with_capacity(4);
     let mut stores = Vec::with_capacity(2);
     if created {
         outbox.push(customer_created(row));
@@ -59,7 +60,13 @@ pub fn apply_event(
 
     let visit = input.validated.visit_facts();
     if let Some(facts) = &visit {
+        let favourites_before = favourites(&row.aggregates);
         row.aggregates.apply_visit(facts);
+        // Notification names the favourite in greetings and reminders; told only when it
+        // changes, so a history import emits little more than its contacts.
+        if favourites(&row.aggregates) != favourites_before {
+            outbox.push(customer_updated(row, vec![FAVOURITES_PATH.to_owned()]));
+        }
     }
     if matches!(domain.body, EventBody::Booking(_)) {
         row.bookings = row.bookings.saturating_add(1);

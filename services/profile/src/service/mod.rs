@@ -1,10 +1,12 @@
 //! Operations that combine domain rules and storage inside one transaction, shared by
 //! the handlers: recording events, merging, erasing, classifying, locking identity keys.
 
+pub mod announce;
 pub mod apply;
 pub mod bulk;
 pub mod cache;
 pub mod classify;
+pub mod consent;
 pub mod group;
 pub mod group_commit;
 pub mod ingest;
