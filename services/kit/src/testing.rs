@@ -323,11 +323,19 @@ pub struct RunningService {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-impl Drop for RunningService {
-    fn drop(&mut self) {
+impl RunningService {
+    /// Stops the service now, as dropping it does; `url` stays (a restart on the same
+    /// address binds it again once it is free).
+    pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
