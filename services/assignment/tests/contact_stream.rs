@@ -67,7 +67,13 @@ impl Stream {
     }
 }
 
-fn paid<'a>(customer: &'a str, via: &'a str, amount_fen: i64, seconds: i64, event: &'a str) -> Contact<'a> {
+fn paid<'a>(
+    customer: &'a str,
+    via: &'a str,
+    amount_fen: i64,
+    seconds: i64,
+    event: &'a str,
+) -> Contact<'a> {
     Contact {
         customer,
         via,
@@ -107,7 +113,10 @@ async fn streamed_contacts_count_once(backend: Backend) {
         .await;
     let li = ownership(&mut api, "li").await;
     assert_eq!(li.manager_id, "wang");
-    assert!(li.locked, "the streamed visit counted toward the value lock");
+    assert!(
+        li.locked,
+        "the streamed visit counted toward the value lock"
+    );
     assert_eq!(li.counted_spend_fen, 600_000);
     // A re-sent call of the streamed contact changes nothing.
     let again = contact(&mut api, paid("li", "wang", 300_000, 60, "e2")).await;
@@ -122,7 +131,9 @@ async fn streamed_contacts_count_once(backend: Backend) {
     assert_eq!(chen.manager_id, "zhang");
     assert_eq!(chen.counted_spend_fen, 80_000);
     // ... and a walk-in without a manager is allocated by the store's strategy.
-    stream.deliver(STORE, &paid("zhou", "", 10_000, 0, "e4")).await;
+    stream
+        .deliver(STORE, &paid("zhou", "", 10_000, 0, "e4"))
+        .await;
     assert!(!ownership(&mut api, "zhou").await.manager_id.is_empty());
 }
 
@@ -164,7 +175,10 @@ async fn late_booking_does_not_move_the_owner(backend: Backend) {
             stream.deliver(STORE, &late).await;
         }
         let owner = ownership(&mut api, customer).await;
-        assert_eq!(owner.manager_id, "wang", "{customer}: the latest contact decides");
+        assert_eq!(
+            owner.manager_id, "wang",
+            "{customer}: the latest contact decides"
+        );
         assert_eq!(
             owner.last_contact_time.map(|t| t.seconds),
             Some(at(50).timestamp()),
@@ -173,7 +187,12 @@ async fn late_booking_does_not_move_the_owner(backend: Backend) {
     }
 }
 
-async fn pool_page(api: &mut maitre_proto::assignment::v1::assignment_service_client::AssignmentServiceClient<tonic::transport::Channel>, store: &str) -> Vec<pb::Ownership> {
+async fn pool_page(
+    api: &mut maitre_proto::assignment::v1::assignment_service_client::AssignmentServiceClient<
+        tonic::transport::Channel,
+    >,
+    store: &str,
+) -> Vec<pb::Ownership> {
     api.list_unassigned(req(pb::ListUnassignedRequest {
         store_id: store.into(),
         page_size: 100,
@@ -221,13 +240,21 @@ async fn orphans_wait_in_the_pool_with_the_reason(backend: Backend) {
     assert_eq!(zhou.manager_id, "");
     assert_eq!(zhou.unassigned_reason, "unknown_contact_manager");
     let seen = ownership(&mut api, "zhou").await;
-    assert_eq!(pb::Reason::try_from(seen.reason), Ok(pb::Reason::Unassigned));
+    assert_eq!(
+        pb::Reason::try_from(seen.reason),
+        Ok(pb::Reason::Unassigned)
+    );
     let pool = pool_page(&mut api, STORE).await;
-    assert!(pool.iter().any(|o| o.customer_id == "zhou"
-        && o.unassigned_reason == "unknown_contact_manager"));
+    assert!(
+        pool.iter()
+            .any(|o| o.customer_id == "zhou" && o.unassigned_reason == "unknown_contact_manager")
+    );
     let why = history(&mut api, "zhou").await;
     assert!(
-        why.last().expect("a decision").explanation.contains("does not know"),
+        why.last()
+            .expect("a decision")
+            .explanation
+            .contains("does not know"),
         "the history says why: {why:?}"
     );
 

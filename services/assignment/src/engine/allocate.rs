@@ -16,8 +16,8 @@ use super::Engine;
 use crate::cache::EffectivePolicy;
 use crate::domain::AssignmentError;
 use crate::domain::allocation::{
-    Allocation, PoolReason, StoreAllocation, StoreCounters, allocate_daily_rotation, allocate_for_store,
-    eligible_or_pool,
+    Allocation, PoolReason, StoreAllocation, StoreCounters, allocate_daily_rotation,
+    allocate_for_store, eligible_or_pool,
 };
 use crate::domain::bucket::DayBucket;
 use crate::domain::policy::AllocationStrategy;
