@@ -115,6 +115,17 @@ impl System {
     }
 }
 
+impl System {
+    /// Flushes assignment's coordination state (its Redis keys) on PostgreSQL + Redis; on
+    /// the embedded backend coordination is in-process and a restart empties it.
+    pub async fn flush_assignment_coordination(&self) {
+        if let Some(url) = &self.assignment_config.redis_url {
+            maitre_kit::testing::clear_redis_prefix(url, &self.assignment_config.redis_prefix)
+                .await;
+        }
+    }
+}
+
 /// `127.0.0.1:port` of `http://127.0.0.1:port`.
 fn address_of(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()

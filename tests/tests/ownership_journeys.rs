@@ -333,7 +333,203 @@ async fn orphans_are_in_the_pool_with_the_reason(backend: Backend) {
     }
 }
 
+/// The faults of issue 20 at once: while contacts (with and without a manager) are recorded
+/// from several desks and an import runs, the assignment replica is killed and its Redis
+/// state flushed, then it comes back. Afterwards: one owner per guest (the managers' lists
+/// partition the guests), every value lock with the manager who held it when it was set,
+/// the even split of walk-ins within one per manager, every contact with spend counted once.
+async fn ownership_survives_a_killed_replica_and_a_flush(backend: Backend) {
+    let mut chain = Chain::start(backend).await;
+    chain
+        .admin
+        .put(
+            "/v1/managers/li",
+            json!({"manager": {"managerId": "li", "name": "li", "storeIds": [chain.store], "capacity": "100", "status": "MANAGER_STATUS_ON_DUTY"}}),
+        )
+        .await
+        .ok();
+    let managers = ["wang", "zhang", "li"];
+    let now = Utc::now();
+    // Every walk-in on one store-local day, so the even split is judged on one day.
+    let walk_in_at = now - chrono::Duration::minutes(5);
+    // (external id, phone, manager, fen, when); managed guests pay 3 × ¥2,000 (live) or
+    // 2 × ¥3,000 (imported) — locked to their manager on the crossing visit.
+    let mut live = Vec::new();
+    let mut expected: Vec<(String, &str, i64)> = Vec::new(); // phone, manager ("" = split), fen
+    for guest in 0..9 {
+        let phone = format!("135{guest:08}");
+        let via = managers[guest % 3];
+        for visit in 0..3i64 {
+            let at = now - chrono::Duration::days(3 - visit);
+            live.push((
+                format!("live-{guest}-{visit}"),
+                phone.clone(),
+                via,
+                200_000,
+                at,
+            ));
+        }
+        expected.push((phone, via, 600_000));
+    }
+    for guest in 0..15 {
+        let phone = format!("136{guest:08}");
+        live.push((
+            format!("walk-{guest}"),
+            phone.clone(),
+            "",
+            10_000,
+            walk_in_at,
+        ));
+        expected.push((phone, "", 10_000));
+    }
+    let mut imported = Vec::new();
+    for guest in 0..9 {
+        let phone = format!("137{guest:08}");
+        let via = managers[guest % 3];
+        for visit in 0..2i64 {
+            let at = now - chrono::Duration::days(30 - visit);
+            imported.push(event(
+                &format!("imp-{guest}-{visit}"),
+                &phone,
+                &chain.store,
+                via,
+                300_000,
+                at,
+            ));
+        }
+        expected.push((phone, via, 600_000));
+    }
+    for guest in 0..15 {
+        let phone = format!("138{guest:08}");
+        imported.push(event(
+            &format!("imp-walk-{guest}"),
+            &phone,
+            &chain.store,
+            "",
+            10_000,
+            walk_in_at,
+        ));
+        expected.push((phone, "", 10_000));
+    }
+
+    // Four desks record the live contacts (each guest's visits in order, from one desk).
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut desks = tokio::task::JoinSet::new();
+    for desk in 0..4 {
+        let mine: Vec<_> = live
+            .iter()
+            .filter(|(_, phone, ..)| phone.bytes().map(usize::from).sum::<usize>() % 4 == desk)
+            .cloned()
+            .collect();
+        let (admin, store, answered) = (chain.admin.clone(), chain.store.clone(), answered.clone());
+        desks.spawn(async move {
+            for (id, phone, via, fen, at) in mine {
+                admin
+                    .post(
+                        "/v1/events",
+                        json!({"event": event(&id, &phone, &store, via, fen, at)}),
+                    )
+                    .await
+                    .ok();
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    let import = {
+        let admin = chain.admin.clone();
+        tokio::spawn(async move {
+            admin
+                .post("/v1/events:batch", json!({"events": imported}))
+                .await
+                .ok()
+        })
+    };
+    // Kill the replica once a third of the live contacts are answered, flush, come back.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < live.len() / 3 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    chain.system.stop_assignment().await;
+    chain.system.flush_assignment_coordination().await;
+    chain.system.restart_assignment().await;
+    while let Some(desk) = desks.join_next().await {
+        desk.expect("desk");
+    }
+    let import = import.await.expect("import");
+    assert_eq!(import["rejected"].as_str().unwrap_or("0"), "0", "{import}");
+
+    let mut walk_ins_per_manager = std::collections::BTreeMap::<String, i64>::new();
+    let mut guests = std::collections::BTreeSet::new();
+    for (phone, via, fen_paid) in &expected {
+        let customer = chain.customer(phone).await;
+        let owned = chain
+            .ownership_until(&customer, phone, |o| {
+                !manager(o).is_empty() && fen(o) >= *fen_paid
+            })
+            .await;
+        assert_eq!(
+            fen(&owned),
+            *fen_paid,
+            "{phone}: every contact counted once"
+        );
+        if via.is_empty() {
+            *walk_ins_per_manager
+                .entry(manager(&owned).to_owned())
+                .or_default() += 1;
+            assert!(!locked(&owned));
+        } else {
+            assert_eq!(manager(&owned), *via, "{phone}: last contact");
+            assert!(locked(&owned), "{phone}: value lock");
+            let history = chain
+                .admin
+                .get(&format!("/v1/customers/{customer}/ownership/history"))
+                .await
+                .ok();
+            let locks: Vec<&Value> = history["decisions"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter(|d| d["reason"] == "REASON_VALUE_LOCK")
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(locks.len(), 1, "{phone}: locked once: {history}");
+            assert_eq!(
+                locks[0]["toManagerId"], *via,
+                "{phone}: locked with its manager"
+            );
+        }
+        guests.insert(customer);
+    }
+    // One owner per guest: the managers' lists partition the guests.
+    let mut listed = Vec::new();
+    for id in managers {
+        let page = chain
+            .admin
+            .get(&format!("/v1/managers/{id}/customers?pageSize=500"))
+            .await
+            .ok();
+        for o in page["ownerships"].as_array().cloned().unwrap_or_default() {
+            listed.push(o["customerId"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    listed.sort();
+    let all: Vec<String> = guests.into_iter().collect();
+    assert_eq!(listed, all, "each guest in exactly one manager's list");
+    let counts: Vec<i64> = managers
+        .iter()
+        .map(|m| walk_ins_per_manager.get(*m).copied().unwrap_or(0))
+        .collect();
+    let (least, most) = (counts.iter().min().copied(), counts.iter().max().copied());
+    assert!(
+        most.zip(least)
+            .is_some_and(|(most, least)| most - least <= 1),
+        "even split within one: {walk_ins_per_manager:?}"
+    );
+}
+
 on_both_backends!(
+    ownership_survives_a_killed_replica_and_a_flush,
     contacts_during_an_assignment_outage_count_once,
     an_import_gives_owners_and_locks,
     a_late_booking_does_not_move_the_owner,
