@@ -21,6 +21,8 @@ pub struct System {
     pub tagging: RunningService,
     /// The notification service.
     pub notification: RunningService,
+    /// The assignment service's configuration (to start it again after an outage).
+    assignment_config: maitre_kit::config::Config,
     _configs: Vec<TestConfig>,
 }
 
@@ -109,6 +111,7 @@ impl System {
             ],
         );
         let gateway = spawn_gateway(g.config.clone()).await;
+        let assignment_config = a.config.clone();
         configs.extend([a, p, t, n, g]);
         System {
             gateway,
@@ -116,9 +119,50 @@ impl System {
             assignment,
             tagging,
             notification,
+            assignment_config,
             _configs: configs,
         }
     }
+
+    /// An assignment outage: stops the service (its database stays) and returns once its
+    /// port refuses connections.
+    pub async fn stop_assignment(&mut self) {
+        let address = address_of(&self.assignment.url);
+        self.assignment.stop();
+        for _ in 0..400 {
+            if std::net::TcpListener::bind(&address).is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("assignment did not stop");
+    }
+
+    /// Ends the outage: assignment starts again on the same address and database (on the
+    /// embedded backend its in-process coordination starts empty, as after a Redis flush).
+    pub async fn restart_assignment(&mut self) {
+        let mut config = self.assignment_config.clone();
+        config.listen = address_of(&self.assignment.url)
+            .parse()
+            .expect("assignment address");
+        self.assignment = spawn(config, maitre_assignment::serve).await;
+    }
+}
+
+impl System {
+    /// Flushes assignment's coordination state (its Redis keys) on PostgreSQL + Redis; on
+    /// the embedded backend coordination is in-process and a restart empties it.
+    pub async fn flush_assignment_coordination(&self) {
+        if let Some(url) = &self.assignment_config.redis_url {
+            maitre_kit::testing::clear_redis_prefix(url, &self.assignment_config.redis_prefix)
+                .await;
+        }
+    }
+}
+
+/// `127.0.0.1:port` of `http://127.0.0.1:port`.
+fn address_of(url: &str) -> String {
+    url.trim_start_matches("http://").to_owned()
 }
 
 /// The gateway speaks HTTP first, so readiness is its `/healthz`, not gRPC health.

@@ -72,6 +72,7 @@ pub fn ownership_to_proto(row: &CustomerRow) -> pb::Ownership {
         counted_spend_fen: row.counted_spend_fen,
         last_contact_time: micros_to_timestamp(row.last_contact_us),
         store_id: row.store_id.clone(),
+        unassigned_reason: row.pool_reason.clone(),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Facts {
     pub job_id: String,
     /// The customer absorbed by a merge.
     pub absorbed_id: String,
+    /// Why the customer waits in the pool (unassigned explanations).
+    pub pool_reason: Option<crate::domain::allocation::PoolReason>,
 }
 
 /// Fen as yuan with thousands separators: 520000 → `¥5,200`, 12345 → `¥123.45`.
@@ -99,9 +101,15 @@ pub fn explain(entry: &HistoryEntry, facts: &Facts, actor: &str) -> String {
             "customer {} merged into this one: the locked owner or the latest contact wins ({to})",
             facts.absorbed_id
         ),
-        HistoryReason::Unassigned => format!(
-            "no on-duty manager with free capacity in store {store}: waiting in the unassigned pool"
-        ),
+        HistoryReason::Unassigned => match facts.pool_reason {
+            Some(reason) => format!(
+                "{} (store {store}): waiting in the unassigned pool",
+                reason.describe()
+            ),
+            None => format!(
+                "no on-duty manager with free capacity in store {store}: waiting in the unassigned pool"
+            ),
+        },
         HistoryReason::ManualLock => format!("locked to {to} by hand by {actor}"),
     }
 }

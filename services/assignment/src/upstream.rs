@@ -1,4 +1,4 @@
-//! Following profile's event log (merges, erasures, store time zones) with
+//! Following profile's event log (contacts, merges, erasures, store time zones) with
 //! `kit::eventlog::follow`, the cursor committed with each effect. Started only once
 //! profile (`MAITRE_PROFILE_URL`) is reachable: the probe repeats quietly until then, so a
 //! service started alone (tests, embedded tools) makes no failing calls.
@@ -12,8 +12,9 @@ use maitre_kit::eventlog::follow;
 
 use crate::engine::{Engine, ProfileEvents};
 
-/// Pause between reachability probes of profile.
-const PROBE_EVERY: Duration = Duration::from_secs(10);
+/// Pause between reachability probes of profile (a TCP connect: cheap, and contacts wait
+/// for the stream while profile is out of reach).
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// `host:port` of an `http://host:port[/…]` URL.
 fn authority(url: &str) -> Option<&str> {

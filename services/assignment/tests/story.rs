@@ -300,6 +300,8 @@ async fn bad_input(backend: Backend) {
         .into_inner();
     assert_eq!(policy.policy.map(|p| p.value_lock_threshold_fen), Some(0));
 
+    // A manager id the roster does not know is the guest's misfortune, not a refusal: the
+    // contact is answered and the guest waits in the pool saying why (issue 20).
     let unknown = api
         .assign_on_contact(maitre_kit::client::outgoing(
             contact_request(&Contact {
@@ -312,17 +314,12 @@ async fn bad_input(backend: Backend) {
             &service(),
         ))
         .await
-        .expect_err("unknown manager");
-    assert_eq!(unknown.code(), Code::NotFound);
-    let missing = api
-        .get_ownership(req(pb::GetOwnershipRequest {
-            customer_id: "c".into(),
-        }))
-        .await;
-    assert_eq!(
-        missing.map(|_| ()).expect_err("nothing written").code(),
-        Code::NotFound
-    );
+        .expect("unknown manager answered")
+        .into_inner()
+        .ownership
+        .expect("ownership");
+    assert_eq!(unknown.manager_id, "");
+    assert_eq!(unknown.unassigned_reason, "unknown_contact_manager");
 
     let negative = api
         .assign_on_contact(maitre_kit::client::outgoing(

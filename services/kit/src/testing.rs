@@ -270,9 +270,6 @@ impl Drop for TestConfig {
 
 /// Deletes every Redis key under a test's prefix, in a thread of its own (drop cannot wait).
 fn clear_redis_prefix_in_background(url: String, prefix: String) {
-    if prefix.is_empty() {
-        return; // never the whole keyspace
-    }
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -280,40 +277,47 @@ fn clear_redis_prefix_in_background(url: String, prefix: String) {
         else {
             return;
         };
-        rt.block_on(async {
-            let Ok(client) = redis::Client::open(url.as_str()) else {
-                return;
-            };
-            let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
-                return;
-            };
-            let pattern = format!("{}*", crate::coord::glob_escape(&prefix));
-            let mut cursor = 0u64;
-            loop {
-                let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1_000)
-                    .query_async(&mut connection)
-                    .await
-                else {
-                    return;
-                };
-                if !keys.is_empty() {
-                    let _: redis::RedisResult<u64> = redis::cmd("UNLINK")
-                        .arg(&keys)
-                        .query_async(&mut connection)
-                        .await;
-                }
-                if next == 0 {
-                    return;
-                }
-                cursor = next;
-            }
-        });
+        rt.block_on(clear_redis_prefix(&url, &prefix));
     });
+}
+
+/// Deletes every Redis key under `prefix` (a test's own namespace: a flush that touches no
+/// other test). Never the whole keyspace: an empty prefix deletes nothing.
+pub async fn clear_redis_prefix(url: &str, prefix: &str) {
+    if prefix.is_empty() {
+        return;
+    }
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let pattern = format!("{}*", crate::coord::glob_escape(prefix));
+    let mut cursor = 0u64;
+    loop {
+        let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1_000)
+            .query_async(&mut connection)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<u64> = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
 }
 
 /// A service running in the test's runtime; stops (gracefully) when dropped.
@@ -323,11 +327,19 @@ pub struct RunningService {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-impl Drop for RunningService {
-    fn drop(&mut self) {
+impl RunningService {
+    /// Stops the service now, as dropping it does; `url` stays (a restart on the same
+    /// address binds it again once it is free).
+    pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -1,8 +1,16 @@
-//! Who owns a customer after a contact: the profile service asks assignment
-//! (`AssignOnContact`) after every recorded contact and returns the answer with the event.
+//! Who owns a customer after a contact — the fast answer only: the profile service asks
+//! assignment (`AssignOnContact`) after each contact recorded one at a time and returns the
+//! answer with the event.
+//!
+//! The answer is not what makes the contact count. Every recorded contact (one at a time or
+//! in a batch) is also emitted as `ContactRecorded`, which assignment consumes from this
+//! service's event log and applies through the same decision, keyed by the event id: a
+//! contact whose call failed, timed out or was never made (imports, re-sends answered as
+//! duplicates) still reaches ownership, once.
 //!
 //! Behind [`OwnerDecider`] so tests use a fake. If assignment is unreachable or answers
-//! UNIMPLEMENTED the event stays recorded and the owner is reported unknown.
+//! UNIMPLEMENTED the event stays recorded and the owner is reported unknown until the
+//! stream brings assignment's decision back (`OwnerChanged`).
 
 use std::sync::Arc;
 
@@ -14,7 +22,7 @@ use maitre_proto::{
 use tonic::transport::Channel;
 
 /// How long a recorded contact waits for assignment's answer before reporting the owner
-/// unknown (the event is recorded either way).
+/// unknown (the event is recorded either way, and assignment decides from the stream).
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The contact assignment is asked about.

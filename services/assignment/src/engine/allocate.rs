@@ -14,9 +14,10 @@ use sea_orm::ConnectionTrait;
 
 use super::Engine;
 use crate::cache::EffectivePolicy;
+use crate::domain::AssignmentError;
 use crate::domain::allocation::{
-    Allocation, StoreAllocation, StoreCounters, allocate_daily_rotation, allocate_for_store,
-    eligible_or_pool,
+    Allocation, PoolReason, StoreAllocation, StoreCounters, allocate_daily_rotation,
+    allocate_for_store, eligible_or_pool,
 };
 use crate::domain::bucket::DayBucket;
 use crate::domain::policy::AllocationStrategy;
@@ -41,8 +42,8 @@ pub enum Allocated {
         /// Balances counted for the pick: to count back if the change is not written.
         counted: Vec<String>,
     },
-    /// Nobody eligible has room: the customer waits in the pool.
-    Pool,
+    /// Nobody can take the customer: they wait in the pool, for this reason.
+    Pool(PoolReason),
 }
 
 struct Keys {
@@ -93,9 +94,15 @@ impl Engine {
             owned_customers: &owned,
             tie_offset: 0,
         };
-        let candidates = match eligible_or_pool(&request).map_err(Error::rule("store_id"))? {
-            Ok(candidates) => candidates,
-            Err(_) => return Ok(Allocated::Pool),
+        let candidates = match eligible_or_pool(&request) {
+            Ok(Ok(candidates)) => candidates,
+            Ok(Err(reason)) => return Ok(Allocated::Pool(reason)),
+            // A store nobody serves is a configuration gap, but its guests are still
+            // customers: they wait in the pool, with the reason, until a manager joins.
+            Err(AssignmentError::NoEligibleManagers { .. }) => {
+                return Ok(Allocated::Pool(PoolReason::NoManagersAtStore));
+            }
+            Err(other) => return Err(Error::rule("store_id")(other)),
         };
         let day = DayBucket::at(at, policy.rules.time_zone());
         let segments = (day.key_segment(), day.month().key_segment());
@@ -117,7 +124,7 @@ impl Engine {
                 month: segments.1,
                 counted,
             }),
-            Ok(None) => Ok(Allocated::Pool),
+            Ok(None) => Ok(Allocated::Pool(PoolReason::AllAtCapacity)),
             Err(Error::Coord(error)) => {
                 tracing::warn!(%error, "coordination down: allocating from database counts");
                 let counters = (
@@ -316,6 +323,6 @@ fn assigned(allocation: Allocation, segments: (String, String), counted: Vec<Str
             month: segments.1,
             counted,
         },
-        Allocation::Unassigned { .. } => Allocated::Pool,
+        Allocation::Unassigned { reason } => Allocated::Pool(reason),
     }
 }

@@ -8,19 +8,28 @@
 //! into the ledger the value lock counts. A cache miss reads the database once, and fills
 //! the cache when the owner is kept.
 //!
-//! Slow path: one transaction records the contact (its event id is the key: a replay
-//! changes nothing), reads and locks the customer's row, reads the ledger when spend
-//! matters, decides, allocates if needed and writes the change conditionally on the version
-//! read.
-
-use std::sync::Arc;
+//! Slow path ([`Engine::apply_contact`]): in one transaction, record the contact (profile's
+//! event id is the key: a replay changes nothing), read and lock the customer's row, read
+//! the ledger when spend matters, decide, allocate if needed and write the change
+//! conditionally on the version read.
+//!
+//! Two routes reach the slow path with the same contact: `AssignOnContact` (profile's fast
+//! answer to the front desk) and profile's `ContactRecorded` stream
+//! ([`Engine::apply_recorded_contact`], in the consumer's transaction). The stream is what
+//! makes ownership survive an assignment outage, a timed-out call and a batch import (which
+//! makes no call); whichever route comes second finds the event id recorded and changes
+//! nothing. A contact answered by the fast path is recorded when the stream brings it, so
+//! its time still counts as the last contact.
 
 use chrono::{DateTime, Duration, Utc};
+use maitre_proto::events::v1::ContactRecorded;
+use sea_orm::DatabaseTransaction;
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
 use crate::cache::{self, EffectivePolicy};
 use crate::domain::HistoryReason;
 use crate::domain::ManagerId;
+use crate::domain::allocation::PoolReason;
 use crate::domain::history::HistoryEntry;
 use crate::domain::ownership::{Contact, assign_allocated, decide_on_contact};
 use crate::domain::policy::SpendWindow;
@@ -29,7 +38,7 @@ use crate::domain::value_lock::{SpendEntry, counted_spend_fen};
 use crate::error::Error;
 use crate::storage::contacts::{self, ContactRow};
 use crate::storage::customers::{self, CustomerRow};
-use crate::time::from_micros;
+use crate::time::{from_micros, parse_timestamp};
 
 /// One validated contact.
 #[derive(Debug, Clone)]
@@ -70,7 +79,7 @@ impl Engine {
                     &input.customer_id,
                 )
                 .await;
-                let result = self.contact_slow_path(input, policy).await;
+                let result = self.contact_in_own_transaction(input, &policy).await;
                 if let Ok(outcome) = &result {
                     cache::publish_owner(
                         self.runtime.coord.as_ref(),
@@ -127,16 +136,93 @@ impl Engine {
         }))
     }
 
-    async fn contact_slow_path(
+    /// The slow path in a transaction of its own (the `AssignOnContact` route).
+    async fn contact_in_own_transaction(
         &self,
         input: &ContactInput,
-        policy: Arc<EffectivePolicy>,
+        policy: &EffectivePolicy,
     ) -> Result<ContactOutcome, Error> {
+        let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
+        let Some(applied) = self.apply_contact(&txn, input, policy).await? else {
+            txn.rollback().await?;
+            let row = customers::get(&self.runtime.db, &input.chain_id, &input.customer_id)
+                .await?
+                .ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
+            return Ok(ContactOutcome {
+                row,
+                changed: false,
+            });
+        };
+        match txn.commit().await {
+            Ok(()) => {
+                self.runtime.events.committed();
+                Ok(applied.outcome)
+            }
+            Err(error) => {
+                self.uncount(&applied.allocated).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Applies one contact of profile's `ContactRecorded` stream in the consumer's
+    /// transaction: the same decision as `AssignOnContact`, keyed by the same event id.
+    /// The customers whose rows changed (for the owner cache). A malformed event is logged
+    /// and skipped: it could never apply, and must not hold up the stream.
+    pub async fn apply_recorded_contact(
+        &self,
+        txn: &DatabaseTransaction,
+        chain_id: &str,
+        contact: &ContactRecorded,
+    ) -> Result<Vec<String>, Error> {
+        let occurred_at = match parse_timestamp("occurred_at", contact.occurred_at.as_ref()) {
+            Ok(at) => at,
+            Err(error) => {
+                tracing::warn!(%error, event_id = contact.event_id, "ContactRecorded skipped");
+                return Ok(Vec::new());
+            }
+        };
+        if contact.event_id.is_empty()
+            || contact.customer_id.is_empty()
+            || contact.store_id.is_empty()
+            || contact.amount_fen < 0
+        {
+            tracing::warn!(
+                event_id = contact.event_id,
+                "ContactRecorded without event id, customer, store or with negative spend skipped"
+            );
+            return Ok(Vec::new());
+        }
+        let input = ContactInput {
+            chain_id: chain_id.to_owned(),
+            customer_id: contact.customer_id.clone(),
+            store_id: contact.store_id.clone(),
+            contact_manager_id: contact.manager_id.trim().to_owned(),
+            amount_fen: contact.amount_fen,
+            occurred_at,
+            source_event_id: contact.event_id.clone(),
+        };
+        let policy = self.effective_policy(chain_id, &input.store_id).await?;
+        Ok(match self.apply_contact(txn, &input, &policy).await? {
+            Some(_) => vec![input.customer_id],
+            None => Vec::new(),
+        })
+    }
+
+    /// Records `input` and applies its decision in `txn` — THE path of a contact to
+    /// ownership, whichever route brought it. `None` when the contact was applied before
+    /// (its event id is recorded): nothing changes. On success the caller commits (and
+    /// counts back `allocated` if the commit fails).
+    async fn apply_contact(
+        &self,
+        txn: &DatabaseTransaction,
+        input: &ContactInput,
+        policy: &EffectivePolicy,
+    ) -> Result<Option<AppliedContact>, Error> {
         let chain_id = input.chain_id.as_str();
         let occurred_us = input.occurred_at.timestamp_micros();
-        let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
         let fresh = contacts::record(
-            &txn,
+            txn,
             chain_id,
             &ContactRow {
                 source_event_id: input.source_event_id.clone(),
@@ -149,87 +235,48 @@ impl Engine {
         )
         .await?;
         if !fresh {
-            txn.rollback().await?;
-            let row = customers::get(&self.runtime.db, chain_id, &input.customer_id)
-                .await?
-                .ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
-            return Ok(ContactOutcome {
-                row,
-                changed: false,
-            });
+            return Ok(None);
         }
         let via_id = input.contact_manager_id.as_str();
         let mut read =
-            customers::get_for_update_with_manager(&txn, chain_id, &input.customer_id, via_id)
+            customers::get_for_update_with_manager(txn, chain_id, &input.customer_id, via_id)
                 .await?;
         if read.is_none() {
             customers::insert(
-                &txn,
+                txn,
                 chain_id,
                 &CustomerRow::new(&input.customer_id, &input.store_id),
             )
             .await?;
             read =
-                customers::get_for_update_with_manager(&txn, chain_id, &input.customer_id, via_id)
+                customers::get_for_update_with_manager(txn, chain_id, &input.customer_id, via_id)
                     .await?;
         }
         let (before, via_status) =
             read.ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
-        // A contact older than the last recorded one is not the *last* contact (a late or
-        // replayed delivery): it counts its spend but names no manager.
+        // Ownership follows occurred_at, not arrival: a contact older than the last recorded
+        // one (a late or replayed delivery) is not the *last* contact — it counts its spend
+        // but names no manager.
         let stale = occurred_us < before.last_contact_us;
-        let via = if stale || via_id.is_empty() {
-            None
-        } else {
-            let status = via_status.ok_or_else(|| Error::not_found("manager", via_id))?;
-            let manager = Manager {
-                id: ManagerId::new(via_id),
-                store_ids: Default::default(),
-                status,
-                max_customers: None,
-            };
-            Roster::new(vec![manager])
-                .map_err(Error::rule("contact_manager_id"))?
-                .contact_manager(&ManagerId::new(&input.contact_manager_id))
-        };
-        // Spend is counted as of the customer's latest known contact, so a late delivery
-        // neither hides spend recorded after it nor misses a crossing.
-        let counted_at = from_micros(occurred_us.max(before.last_contact_us));
-        let window = policy
-            .rules
-            .value_lock()
-            .map_or(SpendWindow::Lifetime, |l| l.window());
-        let since = match window {
-            SpendWindow::Lifetime => None,
-            SpendWindow::LastDays(days) => {
-                Some((counted_at - Duration::days(i64::from(days))).timestamp_micros())
+        // A manager id the roster does not know names nobody: it cannot make an owner, and a
+        // guest left without one waits in the pool saying so (not allocated to someone else).
+        let unknown_manager = !stale && !via_id.is_empty() && via_status.is_none();
+        let via = match via_status {
+            Some(status) if !stale && !via_id.is_empty() => {
+                let manager = Manager {
+                    id: ManagerId::new(via_id),
+                    store_ids: Default::default(),
+                    status,
+                    max_customers: None,
+                };
+                Roster::new(vec![manager])
+                    .map_err(Error::rule("contact_manager_id"))?
+                    .contact_manager(&ManagerId::new(via_id))
             }
+            _ => None,
         };
         let (spend_before_fen, spend_after_fen) =
-            if input.amount_fen == 0 && window == SpendWindow::Lifetime {
-                // Nothing to add, and lifetime spend never decays: the row's count is current
-                // (every contact with spend is written here and recounts it).
-                (before.counted_spend_fen, before.counted_spend_fen)
-            } else {
-                let mut entries = contacts::spend_entries(
-                    &txn,
-                    chain_id,
-                    &input.customer_id,
-                    &input.source_event_id,
-                    since,
-                    counted_at.timestamp_micros(),
-                )
-                .await?;
-                let spend_before_fen = counted_spend_fen(&entries, window, counted_at);
-                entries.push(SpendEntry {
-                    at: input.occurred_at,
-                    amount_fen: input.amount_fen,
-                });
-                (
-                    spend_before_fen,
-                    counted_spend_fen(&entries, window, counted_at),
-                )
-            };
+            self.spend_around(txn, input, policy, &before).await?;
         let contact = Contact {
             via_manager: via,
             spend_before_fen,
@@ -252,11 +299,13 @@ impl Engine {
             ..Default::default()
         };
         let mut after = before.clone();
-        let mut allocated = Allocated::Pool;
+        let mut allocated = Allocated::Pool(PoolReason::UnknownContactManager);
         if let Some(pending) = decision.allocation {
-            allocated = self
-                .allocate(&txn, chain_id, &input.store_id, at, &policy)
-                .await?;
+            if !unknown_manager {
+                allocated = self
+                    .allocate(txn, chain_id, &input.store_id, at, policy)
+                    .await?;
+            }
             match &allocated {
                 Allocated::Manager {
                     manager_id,
@@ -272,16 +321,21 @@ impl Engine {
                     context.alloc_month.clone_from(month);
                     context.skip_capacity = false;
                 }
-                Allocated::Pool if before.reason != HistoryReason::Unassigned.as_str() => {
-                    history.push(HistoryEntry {
-                        from: None,
-                        to: None,
-                        reason: HistoryReason::Unassigned,
-                        locked_after: false,
-                        at,
-                    });
+                Allocated::Pool(reason) => {
+                    if before.reason != HistoryReason::Unassigned.as_str()
+                        || before.pool_reason != reason.as_str()
+                    {
+                        history.push(HistoryEntry {
+                            from: None,
+                            to: None,
+                            reason: HistoryReason::Unassigned,
+                            locked_after: false,
+                            at,
+                        });
+                    }
+                    context.facts.pool_reason = Some(*reason);
+                    after.pool_reason = reason.as_str().to_owned();
                 }
-                Allocated::Pool => {}
             }
         }
         after.set_state(&next);
@@ -299,34 +353,78 @@ impl Engine {
             after.last_visit_us = after.last_visit_us.max(occurred_us);
         }
         after.counted_spend_fen = spend_after_fen;
-        let written = self
-            .write_change(
-                &txn,
-                chain_id,
-                Change {
-                    before: &before,
-                    after,
-                    history: &history,
-                    context: &context,
-                },
-            )
-            .await;
-        let committed = match written {
-            Ok(row) => txn.commit().await.map(|()| row).map_err(Error::from),
-            Err(error) => Err(error),
+        let change = Change {
+            before: &before,
+            after,
+            history: &history,
+            context: &context,
         };
-        match committed {
-            Ok(row) => {
-                self.runtime.events.committed();
-                Ok(ContactOutcome {
+        match self.write_change(txn, chain_id, change).await {
+            Ok(row) => Ok(Some(AppliedContact {
+                outcome: ContactOutcome {
                     changed: row.manager_id != before.manager_id,
                     row,
-                })
-            }
+                },
+                allocated,
+            })),
             Err(error) => {
                 self.uncount(&allocated).await;
                 Err(error)
             }
         }
     }
+
+    /// Counted spend (policy window) before and after `input`, as of the customer's latest
+    /// known contact, so a late delivery neither hides spend recorded after it nor misses a
+    /// crossing.
+    async fn spend_around(
+        &self,
+        txn: &DatabaseTransaction,
+        input: &ContactInput,
+        policy: &EffectivePolicy,
+        before: &CustomerRow,
+    ) -> Result<(i64, i64), Error> {
+        let occurred_us = input.occurred_at.timestamp_micros();
+        let counted_at = from_micros(occurred_us.max(before.last_contact_us));
+        let window = policy
+            .rules
+            .value_lock()
+            .map_or(SpendWindow::Lifetime, |l| l.window());
+        if input.amount_fen == 0 && window == SpendWindow::Lifetime {
+            // Nothing to add, and lifetime spend never decays: the row's count is current
+            // (every contact with spend is written here and recounts it).
+            return Ok((before.counted_spend_fen, before.counted_spend_fen));
+        }
+        let since = match window {
+            SpendWindow::Lifetime => None,
+            SpendWindow::LastDays(days) => {
+                Some((counted_at - Duration::days(i64::from(days))).timestamp_micros())
+            }
+        };
+        let mut entries = contacts::spend_entries(
+            txn,
+            &input.chain_id,
+            &input.customer_id,
+            &input.source_event_id,
+            since,
+            counted_at.timestamp_micros(),
+        )
+        .await?;
+        let spend_before_fen = counted_spend_fen(&entries, window, counted_at);
+        entries.push(SpendEntry {
+            at: input.occurred_at,
+            amount_fen: input.amount_fen,
+        });
+        Ok((
+            spend_before_fen,
+            counted_spend_fen(&entries, window, counted_at),
+        ))
+    }
+}
+
+/// A contact applied in the caller's transaction, not yet committed.
+struct AppliedContact {
+    outcome: ContactOutcome,
+    /// Balances counted for an allocation: counted back if the commit fails.
+    allocated: Allocated,
 }

@@ -1,5 +1,6 @@
 //! What assignment does with profile's events (consumed with `kit::eventlog::Consumer`,
-//! the cursor committed with the effect): merges (the survivor takes the locked owner,
+//! the cursor committed with the effect): contacts (`ContactRecorded`, decided exactly as
+//! `AssignOnContact` decides them and keyed by the same event id — see `contact`), merges (the survivor takes the locked owner,
 //! else the latest contact's — `domain::merge`), erasures (drop the free text staff wrote
 //! about the guest; ownership and anonymous aggregates stay) and store time zones (the
 //! store-local day of the even splits).
@@ -40,6 +41,11 @@ impl EventHandler for ProfileEvents {
     async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
         let chain_id = event.chain_id.as_str();
         let touched = match &event.payload {
+            Some(Payload::ContactRecorded(contact)) => {
+                self.engine
+                    .apply_recorded_contact(txn, chain_id, contact)
+                    .await?
+            }
             Some(Payload::CustomerMerged(merged)) => {
                 self.engine.apply_merge(txn, chain_id, merged).await?
             }

@@ -74,6 +74,10 @@ impl Engine {
             history,
             context,
         } = change;
+        if !after.manager_id.is_empty() {
+            // An owner ends the wait in the pool, whichever path gave them.
+            after.pool_reason.clear();
+        }
         if !customers::update_if_version(txn, chain_id, &after, before.version).await? {
             return Err(Error::Conflict {
                 customer_id: before.customer_id.clone(),

@@ -27,6 +27,10 @@ pub struct CustomerRow {
     pub last_visit_us: i64,
     pub counted_spend_fen: i64,
     pub erased: bool,
+    /// Why a customer without an owner waits in the pool (`PoolReason::as_str`); empty
+    /// when owned.
+    #[serde(default)]
+    pub pool_reason: String,
     pub version: i64,
 }
 
@@ -44,6 +48,7 @@ impl CustomerRow {
             last_visit_us: 0,
             counted_spend_fen: 0,
             erased: false,
+            pool_reason: String::new(),
             version: 0,
         }
     }
@@ -75,7 +80,7 @@ impl CustomerRow {
     }
 }
 
-const COLUMNS: &str = "customer_id, manager_id, lock_json, reason, since_us, store_id, last_contact_us, last_visit_us, counted_spend_fen, erased, version";
+const COLUMNS: &str = "customer_id, manager_id, lock_json, reason, since_us, store_id, last_contact_us, last_visit_us, counted_spend_fen, erased, pool_reason, version";
 
 fn from_row(row: &QueryResult) -> Result<CustomerRow, Error> {
     let lock_json: String = row.try_get("", "lock_json")?;
@@ -100,6 +105,7 @@ fn from_row(row: &QueryResult) -> Result<CustomerRow, Error> {
         last_visit_us: row.try_get("", "last_visit_us")?,
         counted_spend_fen: row.try_get("", "counted_spend_fen")?,
         erased: row.try_get::<i64>("", "erased")? != 0,
+        pool_reason: row.try_get("", "pool_reason")?,
         version: row.try_get("", "version")?,
     })
 }
@@ -175,7 +181,7 @@ pub async fn insert(
     Ok(exec(
         conn,
         &format!(
-            "INSERT INTO asg_customer (chain_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)
+            "INSERT INTO asg_customer (chain_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)
              ON CONFLICT (chain_id, customer_id) DO NOTHING"
         ),
         [
@@ -190,6 +196,7 @@ pub async fn insert(
             row.last_visit_us.into(),
             row.counted_spend_fen.into(),
             i64::from(row.erased).into(),
+            row.pool_reason.clone().into(),
         ],
     )
     .await?
@@ -207,7 +214,8 @@ pub async fn update_if_version(
     Ok(exec(
         conn,
         "UPDATE asg_customer SET manager_id = $1, lock_json = $2, reason = $3, since_us = $4, store_id = $5,
-           last_contact_us = $6, last_visit_us = $7, counted_spend_fen = $8, erased = $9, version = $10 + 1
+           last_contact_us = $6, last_visit_us = $7, counted_spend_fen = $8, erased = $9, version = $10 + 1,
+           pool_reason = $13
          WHERE chain_id = $11 AND customer_id = $12 AND version = $10",
         [
             row.manager_id.clone().into(),
@@ -222,6 +230,7 @@ pub async fn update_if_version(
             expected_version.into(),
             chain_id.into(),
             row.customer_id.clone().into(),
+            row.pool_reason.clone().into(),
         ],
     )
     .await?

@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema::AssignmentTables),
             Box::new(schema::DerivedOwnedCounts),
             Box::new(PublishedSequenceIndexes),
+            Box::new(schema::PoolReasons),
         ]
     }
 }

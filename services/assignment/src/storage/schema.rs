@@ -10,6 +10,8 @@
 //! - `asg_decision`: the history ("why"), with the store-local allocation buckets the even
 //!   split balances are re-seeded from after a Redis flush.
 //! - `asg_bulk_job` / `asg_bulk_move`: resumable bulk transfers and their persisted plan.
+//!
+//! Later migrations: [`DerivedOwnedCounts`], [`PoolReasons`].
 
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::{
@@ -164,6 +166,35 @@ impl MigrationTrait for DerivedOwnedCounts {
             manager
                 .get_connection()
                 .execute_unprepared("ALTER TABLE asg_manager DROP COLUMN owned_count")
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+/// Adds `asg_customer.pool_reason`: why a customer without an owner waits in the pool
+/// (`domain::allocation::PoolReason` names; empty when owned).
+pub struct PoolReasons;
+
+impl MigrationName for PoolReasons {
+    fn name(&self) -> &str {
+        "m0003_pool_reasons"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PoolReasons {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if !manager.has_column("asg_customer", "pool_reason").await? {
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE asg_customer ADD COLUMN pool_reason TEXT NOT NULL DEFAULT ''",
+                )
                 .await?;
         }
         Ok(())

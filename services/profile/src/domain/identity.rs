@@ -293,6 +293,11 @@ impl IdentityKey {
         match self {
             IdentityKey::Phone(phone) => (KeyKind::Phone, phone.as_str().to_owned()),
             IdentityKey::WechatUnionid(id) => (KeyKind::WechatUnionid, id.clone()),
+            // Read back as given: an openid sent alone (the chain's default app) comes back
+            // alone, never as `default:<openid>`.
+            IdentityKey::WechatOpenid { appid, openid } if appid == DEFAULT_WECHAT_APPID => {
+                (KeyKind::WechatOpenid, openid.clone())
+            }
             IdentityKey::WechatOpenid { appid, openid } => {
                 (KeyKind::WechatOpenid, format!("{appid}:{openid}"))
             }

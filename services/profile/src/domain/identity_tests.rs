@@ -90,7 +90,20 @@ fn typed_keys_parse_and_round_trip() {
     };
     assert_eq!(key.canonical(), "wechat_openid:default:oP9");
     let (kind, value) = key.kind_and_value();
+    assert_eq!(value, "oP9", "an openid given alone reads back alone");
     assert_eq!(parse_key("k", kind, &value).unwrap(), KeyInput::Key(key));
+    let KeyInput::Key(with_app) = parse_key("k", KeyKind::WechatOpenid, "wx1:oP9").unwrap() else {
+        panic!("openid is a key")
+    };
+    let (kind, value) = with_app.kind_and_value();
+    assert_eq!(
+        value, "wx1:oP9",
+        "an openid given with its app reads back with it"
+    );
+    assert_eq!(
+        parse_key("k", kind, &value).unwrap(),
+        KeyInput::Key(with_app)
+    );
     assert!(matches!(
         parse_key("k", KeyKind::Phone, "138****8000").unwrap(),
         KeyInput::Hint(_)

@@ -35,12 +35,42 @@ pub enum Allocation {
     Unassigned { reason: PoolReason },
 }
 
+/// Why a customer waits in the unassigned pool (stored with the customer and shown with
+/// the pool, so a store manager knows what to fix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolReason {
     /// Every manager of the store is off duty.
     NoneOnDuty,
     /// Everyone on duty is at capacity.
     AllAtCapacity,
+    /// The store has no managers at all (none who has not left).
+    NoManagersAtStore,
+    /// The contact named a manager id the chain's roster does not know.
+    UnknownContactManager,
+}
+
+impl PoolReason {
+    /// The stored (and API) name of the reason; never rename one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolReason::NoneOnDuty => "none_on_duty",
+            PoolReason::AllAtCapacity => "all_at_capacity",
+            PoolReason::NoManagersAtStore => "no_managers_at_store",
+            PoolReason::UnknownContactManager => "unknown_contact_manager",
+        }
+    }
+
+    /// What a store manager reads in the history.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PoolReason::NoneOnDuty => "no manager of the store is on duty",
+            PoolReason::AllAtCapacity => "every on-duty manager of the store is at capacity",
+            PoolReason::NoManagersAtStore => "the store has no managers",
+            PoolReason::UnknownContactManager => {
+                "the contact named a manager the roster does not know"
+            }
+        }
+    }
 }
 
 /// What every strategy needs about the store right now.
