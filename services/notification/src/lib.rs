@@ -58,6 +58,12 @@ fn providers_from_env() -> Providers {
     }
 }
 
+/// The internal hosts the operator lets webhook actions reach (`MAITRE_WEBHOOK_ALLOWED_HOSTS`).
+fn webhook_allowed_hosts() -> domain::webhook_target::AllowedHosts {
+    let list = std::env::var(domain::webhook_target::ALLOWED_HOSTS_VARIABLE).unwrap_or_default();
+    domain::webhook_target::AllowedHosts::parse(&list)
+}
+
 /// A lazily connected channel to the profile service (an unusable URL gives a channel that
 /// fails every call, which callers report as profile being unavailable).
 fn profile_channel(
@@ -85,7 +91,7 @@ fn action_worker(runtime: &Runtime, pipeline: &Pipeline) -> actions::ActionWorke
     let secret = std::env::var(WEBHOOK_SECRET_VARIABLE).unwrap_or_default();
     let webhooks: Arc<dyn actions::WebhookCalls> =
         match actions::SignedWebhooks::new(secret.as_bytes(), Duration::from_secs(10)) {
-            Ok(webhooks) => Arc::new(webhooks),
+            Ok(webhooks) => Arc::new(webhooks.allowing(webhook_allowed_hosts())),
             Err(e) => {
                 tracing::warn!(error = %e, "no webhook client; webhook calls will dead-letter");
                 Arc::new(actions::targets::Unreachable)
@@ -127,25 +133,26 @@ pub async fn serve(
     );
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
     let tagging_url = runtime.config.upstream(ServiceName::Tagging).to_owned();
-    let campaigns = match maitre_kit::client::lazy_channel(if tagging_url.is_empty() {
-        "http://127.0.0.1:1"
-    } else {
-        &tagging_url
-    }) {
-        Ok(channel) => {
-            let segments = Arc::new(campaign::TaggingSegments::new(
+    let segments: Option<Arc<dyn campaign::SegmentSource>> =
+        match maitre_kit::client::lazy_channel(if tagging_url.is_empty() {
+            "http://127.0.0.1:1"
+        } else {
+            &tagging_url
+        }) {
+            Ok(channel) => Some(Arc::new(campaign::TaggingSegments::new(
                 channel,
                 runtime.minter.clone(),
-            ));
-            let runner =
-                campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
-            Some(tokio::spawn(runner.run(background.clone())))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "bad tagging url; campaigns are not dispatched");
-            None
-        }
-    };
+            ))),
+            Err(e) => {
+                tracing::warn!(error = %e, "bad tagging url; campaigns are not dispatched");
+                None
+            }
+        };
+    let campaigns = segments.clone().map(|segments| {
+        let runner =
+            campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
+        tokio::spawn(runner.run(background.clone()))
+    });
     let actions = tokio::spawn(action_worker(&runtime, &pipeline).run(background.clone()));
     consumers::spawn_consumers(&runtime, &pipeline, background.clone());
     let scan = daily_scan::DailyScan::new(
@@ -154,8 +161,12 @@ pub async fn serve(
         Duration::from_secs(600),
     );
     let scan = tokio::spawn(scan.run(background.clone()));
-    let api =
+    let mut api =
         api::NotificationServiceApi::new(runtime.clone(), pipeline, profile_channel(&runtime).ok());
+    if let Some(segments) = segments {
+        api = api.with_segments(segments);
+    }
+    let api = api.with_webhook_allowed_hosts(webhook_allowed_hosts());
     let closer = api.clone();
     let routes = Routes::new(NotificationServiceServer::with_interceptor(
         api,

@@ -5,6 +5,7 @@ mod schema;
 mod schema2;
 mod schema3;
 mod schema4;
+mod schema_campaign_retries;
 
 pub mod actions;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema3::QueueIndexes),
             Box::new(schema4::AwaitingOwner),
             Box::new(PublishedSequenceIndexes),
+            Box::new(schema_campaign_retries::CampaignRetries),
         ]
     }
 }
