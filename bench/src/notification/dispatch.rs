@@ -139,6 +139,8 @@ async fn prepare() -> Result<(TestDb, Pipeline)> {
             state: "scheduled".into(),
             targeted: 0,
             create_time_us: 0,
+            attempts: 0,
+            failure_reason: String::new(),
         },
     )
     .await

@@ -2,6 +2,11 @@
 //! [`SegmentSource`] so tests use a fixed list) and one message per customer is enqueued with the key
 //! `campaign:{id}:{customer}` — so a dispatcher killed halfway and restarted enqueues nobody twice.
 //! One replica works on a campaign at a time (a coordination lock); the database state is the truth.
+//!
+//! Campaigns of every chain share the runner, so a campaign's failure is its own: a segment that
+//! resolves to nothing fails the campaign (`failed`, with the reason), a passing failure (tagging
+//! unreachable, storage) is retried with backoff, and either way the round goes on to the next
+//! campaign. No chain's campaign waits on another's.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -9,7 +14,8 @@ use chrono::Utc;
 use futures::StreamExt;
 use maitre_kit::auth::Minter;
 use maitre_proto::tagging::v1::{
-    ExportSegmentRequest, SegmentRef, segment_ref, tagging_service_client::TaggingServiceClient,
+    CountSegmentRequest, ExportSegmentRequest, SegmentRef, segment_ref,
+    tagging_service_client::TaggingServiceClient,
 };
 use sea_orm::ConnectionTrait;
 
@@ -25,12 +31,51 @@ const ENQUEUE_BATCH: usize = 2_000;
 const ANALYZE_AFTER: usize = 10_000;
 /// How long one replica may work on a campaign before another may take over.
 const CAMPAIGN_LOCK_TTL: Duration = Duration::from_secs(120);
+/// Failed dispatches after which a campaign that keeps failing for passing reasons gives up.
+const MAX_DISPATCH_ATTEMPTS: i64 = 10;
+/// Backoff of the first retry; it doubles per failure up to [`MAX_RETRY_BACKOFF`].
+const FIRST_RETRY_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
+/// The field a segment that resolves to nothing is blamed on.
+const SEGMENT_FIELD: &str = "campaign.segment";
 
-/// Resolves a campaign's segment to customer ids.
+/// Resolves a campaign's segment to customer ids. A segment that resolves to nothing (no such
+/// saved segment, a bad expression) is `Error::InvalidField` on `campaign.segment`; anything else
+/// is a passing failure.
 #[async_trait::async_trait]
 pub trait SegmentSource: Send + Sync + 'static {
     /// The customers of `segment` (a saved segment id, or an expression) in `chain_id`.
     async fn export(&self, chain_id: &str, segment: &str) -> Result<Vec<String>>;
+
+    /// Whether `segment` resolves in `chain_id` (checked when a campaign is created); by default,
+    /// whether it can be exported.
+    async fn check(&self, chain_id: &str, segment: &str) -> Result<()> {
+        self.export(chain_id, segment).await.map(|_| ())
+    }
+}
+
+/// What the runner does with a campaign whose dispatch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Give up: the campaign is `failed` with this reason.
+    Fail(String),
+    /// Try again after the backoff.
+    RetryAfter(Duration),
+}
+
+/// The rule for a failed dispatch, `attempts` failures before this one: a segment that resolves to
+/// nothing will not resolve by waiting, so it fails at once; other failures back off exponentially
+/// and give up after [`MAX_DISPATCH_ATTEMPTS`].
+pub fn after_failure(error: &Error, attempts: i64) -> AfterFailure {
+    let permanent = matches!(error, Error::InvalidField { .. } | Error::NotFound { .. });
+    if permanent {
+        return AfterFailure::Fail(error.to_string());
+    }
+    if attempts + 1 >= MAX_DISPATCH_ATTEMPTS {
+        return AfterFailure::Fail(format!("gave up after {} attempts: {error}", attempts + 1));
+    }
+    let doublings = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+    AfterFailure::RetryAfter((FIRST_RETRY_BACKOFF * 2u32.pow(doublings)).min(MAX_RETRY_BACKOFF))
 }
 
 /// The tagging service's `ExportSegment`.
@@ -51,11 +96,8 @@ impl TaggingSegments {
 
 /// A saved segment id has no spaces or operators; anything else is sent as an expression.
 fn segment_ref(segment: &str) -> SegmentRef {
-    let is_id = segment
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     SegmentRef {
-        r#ref: Some(if is_id {
+        r#ref: Some(if is_segment_id(segment) {
             segment_ref::Ref::SegmentId(segment.to_owned())
         } else {
             segment_ref::Ref::Expression(segment.to_owned())
@@ -63,35 +105,85 @@ fn segment_ref(segment: &str) -> SegmentRef {
     }
 }
 
+fn is_segment_id(segment: &str) -> bool {
+    segment
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// Tagging's answer about `segment` as this service's error: a segment that resolves to nothing is
+/// the campaign's `segment` field's fault (a bare word is read as a saved segment id, so the hint
+/// shows how to name a tag); anything else is tagging failing for now.
+fn segment_error(segment: &str, status: &tonic::Status) -> Error {
+    match status.code() {
+        tonic::Code::NotFound if is_segment_id(segment) => Error::invalid(
+            SEGMENT_FIELD,
+            format!(
+                "no saved segment `{segment}` in the chain; name a saved segment id, or write an expression such as has_tag(\"{segment}\")"
+            ),
+        ),
+        tonic::Code::NotFound | tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+            Error::invalid(SEGMENT_FIELD, status.message().to_owned())
+        }
+        _ => Error::Upstream {
+            what: "tagging",
+            cause: format!("{:?}: {}", status.code(), status.message()),
+        },
+    }
+}
+
+impl TaggingSegments {
+    fn token(&self, chain_id: &str) -> Result<String> {
+        self.minter
+            .service_token("notification", chain_id)
+            .map_err(|e| Error::Upstream {
+                what: "tagging",
+                cause: e.to_string(),
+            })
+    }
+}
+
 #[async_trait::async_trait]
 impl SegmentSource for TaggingSegments {
     async fn export(&self, chain_id: &str, segment: &str) -> Result<Vec<String>> {
-        let upstream = |cause: String| Error::Upstream {
-            what: "tagging",
-            cause,
-        };
-        let token = self
-            .minter
-            .service_token("notification", chain_id)
-            .map_err(|e| upstream(e.to_string()))?;
         let request = maitre_kit::client::outgoing(
             ExportSegmentRequest {
                 segment: Some(segment_ref(segment)),
             },
-            &token,
+            &self.token(chain_id)?,
         );
         let mut stream = self
             .client
             .clone()
             .export_segment(request)
             .await
-            .map_err(|e| upstream(e.to_string()))?
+            .map_err(|status| segment_error(segment, &status))?
             .into_inner();
         let mut customers = Vec::new();
         while let Some(chunk) = stream.next().await {
-            customers.extend(chunk.map_err(|e| upstream(e.to_string()))?.customer_ids);
+            customers.extend(
+                chunk
+                    .map_err(|status| segment_error(segment, &status))?
+                    .customer_ids,
+            );
         }
         Ok(customers)
+    }
+
+    /// Counting resolves the segment as exporting would, without sending its members.
+    async fn check(&self, chain_id: &str, segment: &str) -> Result<()> {
+        let request = maitre_kit::client::outgoing(
+            CountSegmentRequest {
+                segment: Some(segment_ref(segment)),
+            },
+            &self.token(chain_id)?,
+        );
+        self.client
+            .clone()
+            .count_segment(request)
+            .await
+            .map_err(|status| segment_error(segment, &status))?;
+        Ok(())
     }
 }
 
@@ -137,6 +229,7 @@ impl CampaignRunner {
     }
 
     /// One round: dispatches every due campaign this replica can lock; returns how many it finished.
+    /// A campaign whose dispatch fails is failed or put back for a retry, and the round goes on.
     pub async fn run_once(&self) -> Result<usize> {
         let due = campaigns::due(&self.pipeline.db, Utc::now().timestamp_micros()).await?;
         let mut finished = 0;
@@ -146,12 +239,35 @@ impl CampaignRunner {
                 continue;
             };
             let result = self.dispatch(&campaign).await;
-            let _ = self.pipeline.coord.unlock(&key, fence).await;
-            if result? {
-                finished += 1;
+            match result {
+                Ok(true) => finished += 1,
+                Ok(false) => {}
+                Err(error) => self.record_failure(&campaign, &error).await,
             }
+            let _ = self.pipeline.coord.unlock(&key, fence).await;
         }
         Ok(finished)
+    }
+
+    /// Fails the campaign or schedules its retry (see [`after_failure`]).
+    async fn record_failure(&self, campaign: &CampaignRow, error: &Error) {
+        let db = &self.pipeline.db;
+        let (chain, id) = (&campaign.chain_id, &campaign.campaign_id);
+        let recorded = match after_failure(error, campaign.attempts) {
+            AfterFailure::Fail(reason) => {
+                tracing::warn!(chain = %chain, campaign = %id, reason = %reason, "campaign failed");
+                campaigns::fail(db, chain, id, &reason).await.map(|_| ())
+            }
+            AfterFailure::RetryAfter(backoff) => {
+                tracing::warn!(chain = %chain, campaign = %id, error = %error, backoff_s = backoff.as_secs(), "campaign dispatch failed; retrying later");
+                let at = Utc::now() + backoff;
+                campaigns::retry_later(db, chain, id, &error.to_string(), at.timestamp_micros())
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(chain = %chain, campaign = %id, error = %e, "cannot record the campaign's failure");
+        }
     }
 
     /// Enqueues the campaign's messages; `true` when every customer is enqueued.
@@ -220,6 +336,44 @@ impl CampaignRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_that_resolves_to_nothing_fails_at_once_and_passing_failures_back_off() {
+        let unknown = Error::invalid(SEGMENT_FIELD, "no saved segment `vip`");
+        assert!(matches!(after_failure(&unknown, 0), AfterFailure::Fail(r) if r.contains("vip")));
+        let down = Error::Upstream {
+            what: "tagging",
+            cause: "unavailable".into(),
+        };
+        assert_eq!(
+            after_failure(&down, 0),
+            AfterFailure::RetryAfter(FIRST_RETRY_BACKOFF)
+        );
+        assert_eq!(
+            after_failure(&down, 2),
+            AfterFailure::RetryAfter(FIRST_RETRY_BACKOFF * 4)
+        );
+        assert_eq!(
+            after_failure(&down, 8),
+            AfterFailure::RetryAfter(MAX_RETRY_BACKOFF)
+        );
+        assert!(matches!(
+            after_failure(&down, MAX_DISPATCH_ATTEMPTS - 1),
+            AfterFailure::Fail(r) if r.contains("gave up")
+        ));
+    }
+
+    #[test]
+    fn a_bare_word_tagging_does_not_know_is_blamed_on_the_segment_with_a_hint() {
+        let error = segment_error("vip", &tonic::Status::not_found("segment `vip` not found"));
+        let message = error.to_string();
+        assert!(message.starts_with("campaign.segment:"), "{message}");
+        assert!(message.contains("has_tag(\"vip\")"), "{message}");
+        assert!(matches!(
+            segment_error("vip", &tonic::Status::unavailable("down")),
+            Error::Upstream { .. }
+        ));
+    }
 
     #[test]
     fn saved_ids_and_expressions_are_told_apart() {

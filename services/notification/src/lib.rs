@@ -85,6 +85,12 @@ impl Settings {
     }
 }
 
+/// The internal hosts the operator lets webhook actions reach (`MAITRE_WEBHOOK_ALLOWED_HOSTS`).
+fn webhook_allowed_hosts() -> domain::webhook_target::AllowedHosts {
+    let list = std::env::var(domain::webhook_target::ALLOWED_HOSTS_VARIABLE).unwrap_or_default();
+    domain::webhook_target::AllowedHosts::parse(&list)
+}
+
 /// A lazily connected channel to the profile service (an unusable URL gives a channel that
 /// fails every call, which callers report as profile being unavailable).
 fn profile_channel(
@@ -116,7 +122,7 @@ fn action_worker(
     let secret = settings.webhook_secret.as_bytes();
     let webhooks: Arc<dyn actions::WebhookCalls> =
         match actions::SignedWebhooks::new(secret, Duration::from_secs(10)) {
-            Ok(webhooks) => Arc::new(webhooks),
+            Ok(webhooks) => Arc::new(webhooks.allowing(webhook_allowed_hosts())),
             Err(e) => {
                 tracing::warn!(error = %e, "no webhook client; webhook calls will dead-letter");
                 Arc::new(actions::targets::Unreachable)
@@ -169,27 +175,27 @@ pub async fn serve_with_settings(
     );
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
     let tagging_url = runtime.config.upstream(ServiceName::Tagging).to_owned();
-    let campaigns = match maitre_kit::client::lazy_channel(if tagging_url.is_empty() {
-        "http://127.0.0.1:1"
-    } else {
-        &tagging_url
-    }) {
-        Ok(channel) => {
-            let segments = Arc::new(campaign::TaggingSegments::new(
+    let segments: Option<Arc<dyn campaign::SegmentSource>> =
+        match maitre_kit::client::lazy_channel(if tagging_url.is_empty() {
+            "http://127.0.0.1:1"
+        } else {
+            &tagging_url
+        }) {
+            Ok(channel) => Some(Arc::new(campaign::TaggingSegments::new(
                 channel,
                 runtime.minter.clone(),
-            ));
-            let runner =
-                campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
-            Some(tokio::spawn(runner.run(background.clone())))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "bad tagging url; campaigns are not dispatched");
-            None
-        }
-    };
-    let actions =
-        tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
+            ))),
+            Err(e) => {
+                tracing::warn!(error = %e, "bad tagging url; campaigns are not dispatched");
+                None
+            }
+        };
+    let campaigns = segments.clone().map(|segments| {
+        let runner =
+            campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
+        tokio::spawn(runner.run(background.clone()))
+    });
+    let actions = tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
     consumers::spawn_consumers(&runtime, &pipeline, background.clone());
     let scan = daily_scan::DailyScan::new(
         pipeline.clone(),
@@ -197,8 +203,12 @@ pub async fn serve_with_settings(
         Duration::from_secs(600),
     );
     let scan = tokio::spawn(scan.run(background.clone()));
-    let api =
+    let mut api =
         api::NotificationServiceApi::new(runtime.clone(), pipeline, profile_channel(&runtime).ok());
+    if let Some(segments) = segments {
+        api = api.with_segments(segments);
+    }
+    let api = api.with_webhook_allowed_hosts(webhook_allowed_hosts());
     let closer = api.clone();
     let routes = Routes::new(NotificationServiceServer::with_interceptor(
         api,

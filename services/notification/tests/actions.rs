@@ -20,6 +20,7 @@ use maitre_notification::actions::{
 use maitre_notification::consumers::AutomationHandler;
 use maitre_notification::delivery::provider::ProviderError;
 use maitre_notification::domain::signature::verify_webhook;
+use maitre_notification::domain::webhook_target::AllowedHosts;
 use maitre_notification::storage::{actions, automations};
 use maitre_proto::events::v1::{Event, OwnerChanged, TagAdded, event::Payload};
 use maitre_proto::notification::v1 as pb;
@@ -86,6 +87,7 @@ impl FollowUpPlans for FakeProfile {
     async fn create(
         &self,
         chain: &str,
+        _automation: &str,
         plan: &FollowUpPlanAction,
     ) -> Result<String, ProviderError> {
         self.calls
@@ -242,8 +244,12 @@ async fn receiver(status: u16) -> (String, Arc<Mutex<Vec<Received>>>) {
     (format!("http://{addr}/hook"), received)
 }
 
+/// A worker whose webhooks may reach the local receiver: the operator's explicit allowance
+/// (`MAITRE_WEBHOOK_ALLOWED_HOSTS=127.0.0.1`).
 async fn webhook_worker(env: &Env) -> ActionWorker {
-    let webhooks = SignedWebhooks::new(b"s3cret", Duration::from_secs(5)).expect("client");
+    let webhooks = SignedWebhooks::new(b"s3cret", Duration::from_secs(5))
+        .expect("client")
+        .allowing(AllowedHosts::parse("127.0.0.1"));
     ActionWorker::new(
         env.pipeline.clone(),
         Arc::new(FakeProfile::default()),
@@ -351,6 +357,47 @@ async fn failing_webhook_retries_then_dead_letters(backend: Backend) {
 }
 
 on_both_backends!(failing_webhook_retries_then_dead_letters);
+
+/// Issue 19 item 8: a webhook into the deployment's own network (here loopback, where Redis or the
+/// metadata service would be) is never called unless the operator allows the host: the action
+/// dead-letters at once with the reason, and the receiver sees nothing.
+async fn a_webhook_into_an_internal_network_is_never_called(backend: Backend) {
+    let env = env(backend).await;
+    let db = &env.db.db;
+    let (url, received) = receiver(200).await;
+    automation_on_vip(
+        db,
+        pb::Action {
+            kind: pb::ActionKind::Webhook as i32,
+            webhook_url: url,
+            ..Default::default()
+        },
+    )
+    .await;
+    let handler = AutomationHandler::new(env.pipeline.clone());
+    feed(&handler, db, &vip_added(11)).await;
+    let webhooks = SignedWebhooks::new(b"s3cret", Duration::from_secs(5)).expect("client");
+    let worker = ActionWorker::new(
+        env.pipeline.clone(),
+        Arc::new(FakeProfile::default()),
+        Arc::new(webhooks),
+        worker_config(),
+    );
+    worker.run_once(Utc::now()).await.expect("round");
+    let rows = actions::for_customer(db, CHAIN, "g1")
+        .await
+        .expect("actions");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "dead", "{:?}", rows[0]);
+    assert!(
+        rows[0].reason.contains("internal network"),
+        "reason: {}",
+        rows[0].reason
+    );
+    assert!(received.lock().expect("lock").is_empty(), "never called");
+}
+
+on_both_backends!(a_webhook_into_an_internal_network_is_never_called);
 
 /// A follow-up plan fired before the guest's owner is known waits for the owner (the worker
 /// does not call profile with no manager), and OwnerChanged queues it for that owner, once.

@@ -31,7 +31,16 @@ fn manager(staff: &str) -> String {
 }
 
 async fn start(backend: Backend) -> (TestConfig, testing::RunningService, Client) {
-    let t = TestConfig::new(ServiceName::Notification, backend, &[]);
+    // No tagging nor profile: campaigns' segments, and customers not yet known from the streams,
+    // cannot be checked here (see maitre-tests for both with the services up).
+    let t = TestConfig::new(
+        ServiceName::Notification,
+        backend,
+        &[
+            ("MAITRE_TAGGING_URL", "http://127.0.0.1:1"),
+            ("MAITRE_PROFILE_URL", "http://127.0.0.1:1"),
+        ],
+    );
     let svc = testing::spawn(t.config.clone(), |c, l, s| {
         maitre_notification::serve(c, l, s)
     })
@@ -189,8 +198,26 @@ async fn templates_are_validated_at_save(backend: Backend) {
 
 on_both_backends!(templates_are_validated_at_save);
 
+/// Tells the service's storage that profile's stream has shown it `customer` in chain-1.
+async fn known_customer(t: &TestConfig, customer: &str) {
+    let db = maitre_kit::db::connect(&t.config.database_url, &t.config.database_schema)
+        .await
+        .expect("the service's database");
+    maitre_notification::storage::facts::put(
+        &db,
+        "chain-1",
+        &maitre_notification::storage::facts::CustomerFacts {
+            customer_id: customer.into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("facts");
+}
+
 async fn policy_preferences_and_replies(backend: Backend) {
-    let (_t, _svc, mut client) = start(backend).await;
+    let (t, _svc, mut client) = start(backend).await;
+    known_customer(&t, "g1").await;
     let zero = client
         .update_chain_policy(outgoing(
             pb::UpdateChainPolicyRequest {
@@ -285,6 +312,18 @@ async fn policy_preferences_and_replies(backend: Backend) {
         .expect("preferences");
     assert_eq!(preferences.marketing_opt_in, [wechat]);
     assert_eq!(preferences.opted_out, [sms]);
+    // A guest the streams never showed, and profile (down here) cannot confirm: a retryable
+    // refusal, never preferences of nobody.
+    let unknown = client
+        .get_customer_preferences(outgoing(
+            pb::GetCustomerPreferencesRequest {
+                customer_id: "nobody".into(),
+            },
+            &admin(),
+        ))
+        .await
+        .expect_err("unknown guest");
+    assert_eq!(unknown.code(), Code::Unavailable, "{unknown:?}");
 }
 
 on_both_backends!(policy_preferences_and_replies);
@@ -617,12 +656,57 @@ async fn automations_presets_and_campaign_validation(backend: Backend) {
         .automation
         .expect("automation");
     assert!(enabled.enabled);
+    // Issue 19 item 8: `enabled: true` at creation is kept.
+    let hook = |url: &str| pb::Automation {
+        name: "vip hook".into(),
+        trigger: Some(pb::Trigger {
+            kind: pb::TriggerKind::TagAdded as i32,
+            tag: "vip".into(),
+            ..Default::default()
+        }),
+        actions: vec![pb::Action {
+            kind: pb::ActionKind::Webhook as i32,
+            webhook_url: url.into(),
+            ..Default::default()
+        }],
+        enabled: true,
+        ..Default::default()
+    };
+    let create = |automation: pb::Automation| pb::CreateAutomationRequest {
+        automation: Some(automation),
+        request_id: String::new(),
+    };
+    let created_enabled = client
+        .create_automation(outgoing(create(hook("https://x.example/h")), &admin()))
+        .await
+        .expect("created enabled")
+        .into_inner()
+        .automation
+        .expect("automation");
+    assert!(created_enabled.enabled, "created as asked: enabled");
+    // Webhooks into the deployment's own networks are refused, naming the field.
+    for internal in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:6379/",
+        "http://10.0.0.7/hook",
+    ] {
+        let refused = client
+            .create_automation(outgoing(create(hook(internal)), &admin()))
+            .await
+            .expect_err("internal webhook target");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{internal}");
+        assert_eq!(
+            field_of(&refused).as_deref(),
+            Some("automation.actions[0].url"),
+            "{internal}"
+        );
+    }
     let listed = client
         .list_automations(outgoing(pb::ListAutomationsRequest::default(), &admin()))
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(listed.automations.len(), 2);
+    assert_eq!(listed.automations.len(), 3);
 
     let template = create_template(
         &mut client,
@@ -665,38 +749,23 @@ async fn automations_presets_and_campaign_validation(backend: Backend) {
         seconds: chrono::Utc::now().timestamp() + 86_400,
         nanos: 0,
     };
-    let scheduled = client
+    // Tagging (at a port nobody serves) cannot check the segment: a retryable refusal, nothing
+    // stored. Creating, listing and cancelling a campaign with tagging up is in maitre-tests.
+    let unchecked = client
         .create_campaign(outgoing(
             campaign(&template.template_id, Some(future)),
             &admin(),
         ))
         .await
-        .expect("scheduled")
-        .into_inner()
-        .campaign
-        .expect("campaign");
-    assert_eq!(scheduled.state, pb::CampaignState::Scheduled as i32);
-    let cancelled = client
-        .cancel_campaign(outgoing(
-            pb::CancelCampaignRequest {
-                campaign_id: scheduled.campaign_id.clone(),
-            },
-            &admin(),
-        ))
-        .await
-        .expect("cancel")
-        .into_inner()
-        .campaign
-        .expect("campaign");
-    assert_eq!(cancelled.state, pb::CampaignState::Cancelled as i32);
+        .expect_err("segment not checked");
+    assert_eq!(unchecked.code(), Code::Unavailable, "{unchecked:?}");
     let campaigns = client
         .list_campaigns(outgoing(pb::ListCampaignsRequest::default(), &admin()))
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(
-        campaigns.campaigns.len(),
-        1,
+    assert!(
+        campaigns.campaigns.is_empty(),
         "nothing was stored for the refused campaigns"
     );
 }

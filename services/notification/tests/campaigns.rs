@@ -182,3 +182,136 @@ async fn coordination_flush_keeps_caps_and_dedup(backend: Backend) {
 }
 
 on_both_backends!(coordination_flush_keeps_caps_and_dedup);
+
+/// Resolves segments per chain: `chain-broken`'s segment is gone (a saved segment deleted after
+/// scheduling), `chain-down`'s tagging is unreachable, every other chain's holds `customers`.
+struct SegmentsPerChain {
+    customers: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl maitre_notification::campaign::SegmentSource for SegmentsPerChain {
+    async fn export(
+        &self,
+        chain: &str,
+        segment: &str,
+    ) -> maitre_notification::error::Result<Vec<String>> {
+        match chain {
+            "chain-broken" => Err(maitre_notification::error::Error::invalid(
+                "campaign.segment",
+                format!("no saved segment `{segment}` in the chain"),
+            )),
+            "chain-down" => Err(maitre_notification::error::Error::Upstream {
+                what: "tagging",
+                cause: "connection refused".into(),
+            }),
+            _ => Ok(self.customers.clone()),
+        }
+    }
+}
+
+/// A due campaign of `chain` with an SMS template of its own, scheduled `seconds_ago`.
+async fn chain_campaign(conn: &impl sea_orm::ConnectionTrait, chain: &str, seconds_ago: i64) {
+    use maitre_notification::domain::channel::Channel;
+    use maitre_notification::domain::template::Locale;
+    use maitre_notification::storage::templates::{self, TemplateRow};
+    templates::upsert(
+        conn,
+        chain,
+        &TemplateRow {
+            template_id: "t".into(),
+            name: "t".into(),
+            channel: Channel::Sms,
+            locale: Locale::ZhCn,
+            subject: None,
+            body: "新品上市，欢迎光临。回T退订".into(),
+            purpose: MessagePurpose::Service,
+            update_time_us: 0,
+        },
+    )
+    .await
+    .expect("template");
+    campaigns::insert(
+        conn,
+        &campaigns::CampaignRow {
+            chain_id: chain.into(),
+            campaign_id: format!("{chain}-campaign"),
+            name: "新品".into(),
+            segment: "vip".into(),
+            template_id: "t".into(),
+            coupon: String::new(),
+            scheduled_at_us: (Utc::now() - chrono::Duration::seconds(seconds_ago))
+                .timestamp_micros(),
+            state: "scheduled".into(),
+            targeted: 0,
+            create_time_us: 0,
+            attempts: 0,
+            failure_reason: String::new(),
+        },
+    )
+    .await
+    .expect("campaign");
+}
+
+/// Issue 19 item 4: one chain's campaign that cannot be resolved (and another's whose tagging is
+/// down), both due first, hold up nobody: the third chain's guests receive its message; the broken
+/// campaign is FAILED with its reason, the other waits for a retry.
+async fn one_chains_failing_campaign_does_not_hold_up_another(backend: Backend) {
+    let env = env(backend).await;
+    let db = &env.db.db;
+    chain_campaign(db, "chain-broken", 20).await;
+    chain_campaign(db, "chain-down", 10).await;
+    chain_campaign(db, "chain-ok", 0).await;
+    let guests = vec!["g1".to_owned(), "g2".to_owned()];
+    let runner = CampaignRunner::new(
+        env.pipeline.clone(),
+        Arc::new(SegmentsPerChain {
+            customers: guests.clone(),
+        }),
+        Duration::from_millis(10),
+    );
+    runner.run_once().await.expect("a round");
+    let provider = Arc::new(CountingProvider::default());
+    let dispatcher = Dispatcher::new(
+        env.pipeline.clone(),
+        Providers::new(provider.clone()),
+        config(),
+    );
+    dispatcher.run_once(Utc::now()).await.expect("dispatch");
+    // Proof by delivery: the healthy chain's guests each got their one message.
+    let accepted = provider.accepted.lock().expect("lock").clone();
+    assert_eq!(
+        accepted
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        guests.iter().cloned().collect(),
+        "the healthy chain's campaign is sent"
+    );
+    let stored = |chain: &'static str| async move {
+        campaigns::get(db, chain, &format!("{chain}-campaign"))
+            .await
+            .expect("get")
+            .expect("campaign")
+    };
+    let broken = stored("chain-broken").await;
+    assert_eq!(broken.state, "failed");
+    assert!(
+        broken.failure_reason.contains("no saved segment `vip`"),
+        "{broken:?}"
+    );
+    let down = stored("chain-down").await;
+    assert_eq!((down.state.as_str(), down.attempts), ("running", 1));
+    assert!(
+        down.failure_reason.contains("connection refused"),
+        "{down:?}"
+    );
+    // Waiting out its backoff, the retried campaign is not due; the failed one never again.
+    let due = campaigns::due(db, Utc::now().timestamp_micros())
+        .await
+        .expect("due");
+    assert!(due.is_empty(), "{due:?}");
+    assert_eq!(stored("chain-ok").await.state, "dispatched");
+}
+
+on_both_backends!(one_chains_failing_campaign_does_not_hold_up_another);

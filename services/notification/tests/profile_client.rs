@@ -81,7 +81,10 @@ async fn plans_are_created_as_the_chains_notification_service() {
     let url = serve(fake.clone()).await;
     let channel = maitre_kit::client::lazy_channel(&url).expect("channel");
     let plans = ProfileFollowUpPlans::new(channel, Minter::hs256(DEVELOPMENT_SECRET));
-    let created = plans.create("chain-9", &plan("g1")).await.expect("created");
+    let created = plans
+        .create("chain-9", "a1", &plan("g1"))
+        .await
+        .expect("created");
     assert_eq!(created, "plan-for-follow_up:a1:g1");
     let seen = fake.seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 1);
@@ -95,15 +98,18 @@ async fn plans_are_created_as_the_chains_notification_service() {
     let sent = request.plan.clone().expect("plan");
     assert_eq!(sent.manager_id, "wang");
     assert_eq!(sent.title, "A类到店回访");
-    assert_eq!(sent.source, "automation");
+    assert_eq!(
+        sent.source, "automation:a1",
+        "the plan says which automation made it"
+    );
     assert_eq!(sent.due_at.map(|t| t.seconds), Some(1_800_000_000));
 
-    let busy = plans.create("chain-9", &plan("busy")).await;
+    let busy = plans.create("chain-9", "a1", &plan("busy")).await;
     assert!(
         matches!(busy, Err(ProviderError::Transient { .. })),
         "unavailable is retried: {busy:?}"
     );
-    let unknown = plans.create("chain-9", &plan("unknown")).await;
+    let unknown = plans.create("chain-9", "a1", &plan("unknown")).await;
     assert!(
         matches!(unknown, Err(ProviderError::Permanent { .. })),
         "not found dead-letters: {unknown:?}"
@@ -115,7 +121,7 @@ async fn an_unreachable_profile_is_a_transient_failure() {
     // Nothing listens on port 1.
     let channel = maitre_kit::client::lazy_channel("http://127.0.0.1:1").expect("channel");
     let plans = ProfileFollowUpPlans::new(channel, Minter::hs256(DEVELOPMENT_SECRET));
-    let result = plans.create("chain-9", &plan("g1")).await;
+    let result = plans.create("chain-9", "a1", &plan("g1")).await;
     assert!(
         matches!(result, Err(ProviderError::Transient { .. })),
         "{result:?}"

@@ -48,6 +48,7 @@ fn plan(id: &str, due_at: chrono::DateTime<Utc>) -> followups::PlanRow {
         completed_at_us: None,
         record_id: String::new(),
         source_event_id: String::new(),
+        superseded_by: String::new(),
     }
 }
 

@@ -15,15 +15,23 @@ use super::{FollowUpPlanAction, WebhookCall};
 use crate::convert::timestamp_from_us;
 use crate::delivery::provider::ProviderError;
 use crate::delivery::webhook::post_signed;
+use crate::domain::webhook_target::{AllowedHosts, refused_address, refused_host};
 
-/// Creates follow-up plans; `Ok` carries the plan id.
+/// Creates follow-up plans for the automation `automation_id`; `Ok` carries the plan id.
 #[async_trait::async_trait]
 pub trait FollowUpPlans: Send + Sync + 'static {
     async fn create(
         &self,
         chain_id: &str,
+        automation_id: &str,
         plan: &FollowUpPlanAction,
     ) -> Result<String, ProviderError>;
+}
+
+/// The source profile records on a plan an automation made: which automation (the plan's source
+/// is how profile supersedes that automation's earlier open plan, and how people see its origin).
+pub fn automation_source(automation_id: &str) -> String {
+    format!("automation:{automation_id}")
 }
 
 /// Calls webhooks; `Ok` carries what to record (the receiver's id, else "accepted").
@@ -73,6 +81,7 @@ impl FollowUpPlans for ProfileFollowUpPlans {
     async fn create(
         &self,
         chain_id: &str,
+        automation_id: &str,
         plan: &FollowUpPlanAction,
     ) -> Result<String, ProviderError> {
         let token = self
@@ -89,7 +98,7 @@ impl FollowUpPlans for ProfileFollowUpPlans {
                 kind: FollowUpKind::Call as i32,
                 title: plan.title.clone(),
                 due_at: Some(timestamp_from_us(plan.due_at_us)),
-                source: "automation".into(),
+                source: automation_source(automation_id),
                 ..FollowUpPlan::default()
             }),
             request_id: plan.request_id.clone(),
@@ -119,23 +128,62 @@ impl FollowUpPlans for ProfileFollowUpPlans {
     }
 }
 
-/// Webhook calls signed with one secret (`MAITRE_NOTIFICATION_WEBHOOK_SECRET`).
+/// Webhook calls signed with one secret (`MAITRE_NOTIFICATION_WEBHOOK_SECRET`), to public hosts
+/// and the internal hosts the operator allows (`domain::webhook_target`).
 #[derive(Clone)]
 pub struct SignedWebhooks {
     client: reqwest::Client,
     secret: Vec<u8>,
+    allowed: AllowedHosts,
 }
 
 impl SignedWebhooks {
-    /// Calls signed with `secret`, each bounded by `timeout`.
+    /// Calls signed with `secret`, each bounded by `timeout`; no redirects (a public receiver must
+    /// not bounce the call into an internal network).
     pub fn new(secret: &[u8], timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = maitre_kit::http::client_builder()
             .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             client,
             secret: secret.to_vec(),
+            allowed: AllowedHosts::default(),
         })
+    }
+
+    /// Also calls these internal hosts (`MAITRE_WEBHOOK_ALLOWED_HOSTS`).
+    pub fn allowing(mut self, allowed: AllowedHosts) -> Self {
+        self.allowed = allowed;
+        self
+    }
+
+    /// Refuses (permanently) a target whose host is, or resolves to, an internal address not
+    /// allowed. Resolving fails transiently.
+    async fn check_target(&self, url: &str) -> Result<(), ProviderError> {
+        let refused = |error: String| ProviderError::Permanent { error };
+        let parsed = url::Url::parse(url).map_err(|e| refused(format!("bad webhook url: {e}")))?;
+        let host = parsed
+            .host()
+            .ok_or_else(|| refused("webhook url without a host".into()))?;
+        if let Some(reason) = refused_host(&host, &self.allowed) {
+            return Err(refused(reason));
+        }
+        let name = host.to_string();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let lookup = name.trim_matches(['[', ']']).to_owned();
+        let addresses = tokio::net::lookup_host((lookup.as_str(), port))
+            .await
+            .map_err(|e| ProviderError::Transient {
+                error: format!("resolving {name}: {e}"),
+                retry_after_ms: None,
+            })?;
+        for address in addresses {
+            if let Some(reason) = refused_address(&name, address.ip(), &self.allowed) {
+                return Err(refused(reason));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -146,6 +194,7 @@ impl WebhookCalls for SignedWebhooks {
         call: &WebhookCall,
         idempotency_key: &str,
     ) -> Result<String, ProviderError> {
+        self.check_target(&call.url).await?;
         let body = serde_json::to_vec(&call.body).map_err(|e| ProviderError::Permanent {
             error: format!("encoding the occurrence: {e}"),
         })?;
@@ -166,7 +215,12 @@ fn unreachable_error() -> ProviderError {
 
 #[async_trait::async_trait]
 impl FollowUpPlans for Unreachable {
-    async fn create(&self, _: &str, _: &FollowUpPlanAction) -> Result<String, ProviderError> {
+    async fn create(
+        &self,
+        _: &str,
+        _: &str,
+        _: &FollowUpPlanAction,
+    ) -> Result<String, ProviderError> {
         Err(unreachable_error())
     }
 }

@@ -139,7 +139,11 @@ impl ActionWorker {
                 error: format!("unreadable action payload: {e}"),
             })?;
         match action {
-            QueuedAction::FollowUp(plan) => self.follow_ups.create(&row.chain_id, &plan).await,
+            QueuedAction::FollowUp(plan) => {
+                self.follow_ups
+                    .create(&row.chain_id, &row.automation_id, &plan)
+                    .await
+            }
             QueuedAction::Webhook(call) => self.webhooks.call(&call, &row.dedup_key).await,
         }
     }

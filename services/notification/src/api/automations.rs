@@ -21,6 +21,7 @@ use crate::convert::channel_to_proto;
 use crate::domain::automation::{Action, Automation, Condition, Trigger};
 use crate::domain::channel::{CustomerClass, MessagePurpose};
 use crate::domain::presets::{Preset, PresetCoupons, all_presets};
+use crate::domain::webhook_target::{AllowedHosts, refused_host};
 use crate::error::{Error, Result};
 use crate::storage::automations;
 use crate::storage::templates::{self, TemplateRow};
@@ -136,6 +137,26 @@ fn automation_to_proto(automation: &Automation, preset: &str) -> ProtoAutomation
     }
 }
 
+/// Refuses webhook actions aimed at internal networks (`domain::webhook_target`) unless the
+/// operator allows the host. Malformed URLs are `to_domain`'s to report.
+fn check_webhook_targets(automation: &ProtoAutomation, allowed: &AllowedHosts) -> Result<()> {
+    for (index, action) in automation.actions.iter().enumerate() {
+        if action.kind != ActionKind::Webhook as i32 {
+            continue;
+        }
+        let Ok(url) = url::Url::parse(action.webhook_url.trim()) else {
+            continue;
+        };
+        if let Some(reason) = url.host().and_then(|host| refused_host(&host, allowed)) {
+            return Err(Error::invalid(
+                format!("automation.actions[{index}].url"),
+                reason,
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn preset_template_rows(preset: &Preset, now_us: i64) -> Vec<TemplateRow> {
     preset
         .templates
@@ -210,12 +231,13 @@ impl NotificationServiceApi {
             .automation
             .ok_or_else(|| Error::invalid("automation", "is required"))?;
         automation.automation_id = uuid::Uuid::now_v7().to_string();
-        automation.enabled = false;
+        // `enabled` as asked: an automation created enabled works at once.
         automation.preset = String::new();
         to_domain(db, &chain, &automation).await?;
+        check_webhook_targets(&automation, &self.webhook_hosts)?;
         let now_us = Utc::now().timestamp_micros();
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
-        automations::upsert(&txn, &chain, &automation, now_us).await?;
+        let dated = automations::save(&txn, &chain, &automation, now_us).await?;
         let stored = automations::get(&txn, &chain, &automation.automation_id).await?;
         let response = CreateAutomationResponse { automation: stored };
         idempotency::remember(
@@ -227,6 +249,9 @@ impl NotificationServiceApi {
         )
         .await?;
         txn.commit().await.map_err(Error::from)?;
+        if dated {
+            self.pipeline.date_automations_changed(&chain).await;
+        }
         Ok(Response::new(response))
     }
 
@@ -278,6 +303,7 @@ impl NotificationServiceApi {
         }
         let db = &self.runtime.db;
         to_domain(db, &chain, &stored).await?;
+        check_webhook_targets(&stored, &self.webhook_hosts)?;
         self.save(&chain, &stored, Utc::now().timestamp_micros())
             .await?;
         Ok(Response::new(UpdateAutomationResponse {
@@ -316,8 +342,9 @@ impl NotificationServiceApi {
         let request = request.into_inner();
         let mut stored = self.automation(&chain, &request.automation_id).await?;
         if request.enabled {
-            // Templates may have changed since the automation was saved.
+            // Templates (and the operator's allowed hosts) may have changed since it was saved.
             to_domain(&self.runtime.db, &chain, &stored).await?;
+            check_webhook_targets(&stored, &self.webhook_hosts)?;
         }
         stored.enabled = request.enabled;
         self.save(&chain, &stored, Utc::now().timestamp_micros())

@@ -1,5 +1,6 @@
-//! Campaign RPCs: create (now or scheduled; the segment is resolved at dispatch), get with stats counted
-//! from the messages table, list, cancel (queued messages are suppressed, nothing more is enqueued).
+//! Campaign RPCs: create (now or scheduled; the segment is checked with tagging here and resolved
+//! again at dispatch), get with stats counted from the messages table, list, cancel (queued messages
+//! are suppressed, nothing more is enqueued).
 
 use std::collections::HashMap;
 
@@ -62,7 +63,13 @@ async fn to_proto(conn: &impl ConnectionTrait, row: &CampaignRow) -> Result<Camp
         "dispatched" if pending > 0 => CampaignState::Running,
         "dispatched" => CampaignState::Completed,
         "cancelled" => CampaignState::Cancelled,
+        "failed" => CampaignState::Failed,
         _ => CampaignState::Unspecified,
+    };
+    // A dispatched campaign's earlier, retried failures are history, not its state.
+    let failure_reason = match row.state.as_str() {
+        "failed" | "scheduled" | "running" => row.failure_reason.clone(),
+        _ => String::new(),
     };
     Ok(Campaign {
         campaign_id: row.campaign_id.clone(),
@@ -74,6 +81,7 @@ async fn to_proto(conn: &impl ConnectionTrait, row: &CampaignRow) -> Result<Camp
         state: state as i32,
         stats: Some(stats),
         create_time: Some(timestamp_from_us(row.create_time_us)),
+        failure_reason,
     })
 }
 
@@ -142,6 +150,8 @@ impl NotificationServiceApi {
                 at
             }
         };
+        // Last, after every local check: the one that asks tagging.
+        self.check_segment(&chain, segment).await?;
         let row = CampaignRow {
             chain_id: chain.clone(),
             campaign_id: uuid::Uuid::now_v7().to_string(),
@@ -153,6 +163,8 @@ impl NotificationServiceApi {
             state: "scheduled".into(),
             targeted: 0,
             create_time_us: now.timestamp_micros(),
+            attempts: 0,
+            failure_reason: String::new(),
         };
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         campaigns::insert(&txn, &row).await?;
@@ -169,6 +181,18 @@ impl NotificationServiceApi {
         .await?;
         txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(response))
+    }
+
+    /// Refuses a segment tagging cannot resolve (INVALID_ARGUMENT on `campaign.segment`); tagging
+    /// unreachable or not configured is UNAVAILABLE, retryable.
+    async fn check_segment(&self, chain: &str, segment: &str) -> Result<()> {
+        let Some(segments) = &self.segments else {
+            return Err(Error::Upstream {
+                what: "tagging",
+                cause: "not configured; campaign segments cannot be checked".into(),
+            });
+        };
+        segments.check(chain, segment).await
     }
 
     async fn campaign(&self, chain: &str, campaign_id: &str) -> Result<CampaignRow> {

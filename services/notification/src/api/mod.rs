@@ -21,7 +21,11 @@ use maitre_proto::{
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, transport::Channel};
 
+use std::sync::Arc;
+
+use crate::campaign::SegmentSource;
 use crate::delivery::Pipeline;
+use crate::domain::webhook_target::AllowedHosts;
 
 /// Roles that manage templates, automations and campaigns.
 pub(crate) const WRITERS: &[Role] = &[Role::HqAdmin, Role::StoreManager];
@@ -38,6 +42,11 @@ pub struct NotificationServiceApi {
     /// Profile, which resolves an inbound reply's sender key to a customer (`None`: no usable
     /// profile URL).
     profile: Option<ProfileServiceClient<Channel>>,
+    /// Tagging's segments, which a new campaign's segment must resolve in (`None`: no usable
+    /// tagging URL; campaigns cannot be created).
+    segments: Option<Arc<dyn SegmentSource>>,
+    /// Internal hosts the operator allows webhook actions to target (none by default).
+    webhook_hosts: AllowedHosts,
     /// Set at shutdown: live inbox streams end.
     closed: watch::Sender<bool>,
 }
@@ -51,8 +60,22 @@ impl NotificationServiceApi {
             runtime,
             pipeline,
             profile: profile.map(ProfileServiceClient::new),
+            segments: None,
+            webhook_hosts: AllowedHosts::default(),
             closed,
         }
+    }
+
+    /// Lets webhook actions target these internal hosts (`MAITRE_WEBHOOK_ALLOWED_HOSTS`).
+    pub fn with_webhook_allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
+        self.webhook_hosts = hosts;
+        self
+    }
+
+    /// Checks new campaigns' segments with `segments`.
+    pub fn with_segments(mut self, segments: Arc<dyn SegmentSource>) -> Self {
+        self.segments = Some(segments);
+        self
     }
 
     /// Ends live streams (at shutdown) so draining does not wait for them.

@@ -18,6 +18,7 @@ use crate::delivery::append_status_event;
 use crate::domain::channel::Channel;
 use crate::domain::consent::{ChannelConsent, ConsentState};
 use crate::error::{Error, Result};
+use crate::storage::facts;
 use crate::storage::messages::{self, RowUpdate};
 use crate::storage::policy::{self, Preferences};
 
@@ -58,6 +59,42 @@ fn customer_id(field: &str, value: &str) -> Result<String> {
 }
 
 impl NotificationServiceApi {
+    /// NOT_FOUND unless the customer exists in `chain`: known from the streams' facts, else asked of
+    /// profile (as this service, for `chain` only: existence is not the caller's data scope).
+    /// Profile unreachable is UNAVAILABLE, retryable — never an answer about a guest it cannot see.
+    async fn require_customer(&self, chain: &str, customer: &str) -> Result<(), Status> {
+        if facts::known(&self.runtime.db, chain, customer).await? {
+            return Ok(());
+        }
+        let Some(profile) = &self.profile else {
+            return Err(maitre_kit::error::unavailable(
+                "profile",
+                "not configured; the customer cannot be checked",
+            ));
+        };
+        let token = self
+            .runtime
+            .minter
+            .service_token("notification", chain)
+            .map_err(|e| maitre_kit::error::unavailable("profile", e))?;
+        let request = maitre_proto::profile::v1::GetCustomerRequest {
+            customer_id: customer.to_owned(),
+        };
+        match profile
+            .clone()
+            .get_customer(maitre_kit::client::outgoing(request, &token))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound => Err(Error::NotFound {
+                kind: "customer",
+                id: customer.to_owned(),
+            }
+            .into()),
+            Err(status) => Err(maitre_kit::error::unavailable("profile", status)),
+        }
+    }
+
     pub(super) async fn get_chain_policy_rpc(
         &self,
         request: Request<GetChainPolicyRequest>,
@@ -95,6 +132,7 @@ impl NotificationServiceApi {
         let caller = Caller::from_request(&request)?;
         let chain = caller.chain()?;
         let customer = customer_id("customer_id", &request.get_ref().customer_id)?;
+        self.require_customer(chain, &customer).await?;
         let stored = policy::preferences(&self.runtime.db, chain, &customer).await?;
         Ok(Response::new(GetCustomerPreferencesResponse {
             preferences: Some(preferences_to_proto(&customer, &stored)),
@@ -118,6 +156,7 @@ impl NotificationServiceApi {
             .preferences
             .ok_or_else(|| Error::invalid("preferences", "is required"))?;
         let customer = customer_id("preferences.customer_id", &wanted.customer_id)?;
+        self.require_customer(&chain, &customer).await?;
         let paths: Vec<String> = match request.update_mask {
             Some(mask) if !mask.paths.is_empty() => mask.paths,
             _ => ["marketing_opt_in", "opted_out", "locale"]

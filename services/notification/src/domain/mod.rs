@@ -8,7 +8,7 @@
 //!   (`matches`, occurrences), [`calendar`] (birthdays, Feb 29), [`automation_validate`], [`presets`];
 //! - never spam: [`consent`], [`frequency`], [`quiet_hours`], [`dedup`], and [`gate`] combining them;
 //! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
-//!   [`signature`] (webhook HMAC);
+//!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks);
 //! - guests: [`guest`] (who the guest is in messages: values, salutation);
 //! - [`channel`] (shared vocabulary) and [`error`].
 pub mod automation;
@@ -30,3 +30,4 @@ pub mod status;
 pub mod template;
 pub mod template_vars;
 pub mod trigger;
+pub mod webhook_target;

@@ -142,3 +142,18 @@ fn winback_fires_on_lapsed_tag() {
     };
     assert!(matches(&preset.automation.trigger, &event));
 }
+
+/// The preset keys the contract documents (`Preset.preset` in notification.proto, which the
+/// gateway's OpenAPI document shows) are exactly the keys served (issue 19 item 8).
+#[test]
+fn the_contract_names_exactly_the_served_preset_keys() {
+    let proto = include_str!("../../../../proto/maitre/notification/v1/notification.proto");
+    let message = proto
+        .split("message Preset {")
+        .nth(1)
+        .and_then(|rest| rest.split("string preset = 1;").next())
+        .expect("Preset.preset is documented");
+    let documented: BTreeSet<&str> = message.split('"').skip(1).step_by(2).collect();
+    let served: BTreeSet<&str> = all_presets(&coupons()).iter().map(|p| p.key).collect();
+    assert_eq!(documented, served);
+}

@@ -1,5 +1,7 @@
 //! The `notif_campaigns` table. States: `scheduled` (waiting), `running` (enqueueing), `dispatched`
-//! (every customer enqueued), `cancelled`. Stats are counted from the messages table, the truth.
+//! (every customer enqueued), `cancelled`, `failed` (given up, with its reason). A dispatch that
+//! failed for a passing reason is tried again at `next_attempt_at_us`. Stats are counted from the
+//! messages table, the truth.
 
 use sea_orm::{ConnectionTrait, QueryResult};
 
@@ -19,9 +21,13 @@ pub struct CampaignRow {
     pub state: String,
     pub targeted: i64,
     pub create_time_us: i64,
+    /// Dispatches that failed so far.
+    pub attempts: i64,
+    /// Why it failed (state `failed`), or the last failure of a dispatch to be retried.
+    pub failure_reason: String,
 }
 
-const COLUMNS: &str = "chain_id, campaign_id, name, segment, template_id, coupon, scheduled_at_us, state, targeted, create_time_us";
+const COLUMNS: &str = "chain_id, campaign_id, name, segment, template_id, coupon, scheduled_at_us, state, targeted, create_time_us, attempts, failure_reason";
 
 fn from_row(row: &QueryResult) -> Result<CampaignRow> {
     Ok(CampaignRow {
@@ -35,6 +41,8 @@ fn from_row(row: &QueryResult) -> Result<CampaignRow> {
         state: row.try_get("", "state")?,
         targeted: row.try_get("", "targeted")?,
         create_time_us: row.try_get("", "create_time_us")?,
+        attempts: row.try_get("", "attempts")?,
+        failure_reason: row.try_get("", "failure_reason")?,
     })
 }
 
@@ -42,7 +50,7 @@ fn from_row(row: &QueryResult) -> Result<CampaignRow> {
 pub async fn insert(conn: &impl ConnectionTrait, row: &CampaignRow) -> Result<()> {
     exec(
         conn,
-        &format!("INSERT INTO notif_campaigns ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+        &format!("INSERT INTO notif_campaigns ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
         [
             row.chain_id.clone().into(),
             row.campaign_id.clone().into(),
@@ -54,6 +62,8 @@ pub async fn insert(conn: &impl ConnectionTrait, row: &CampaignRow) -> Result<()
             row.state.clone().into(),
             row.targeted.into(),
             row.create_time_us.into(),
+            row.attempts.into(),
+            row.failure_reason.clone().into(),
         ],
     )
     .await?;
@@ -97,13 +107,17 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
-/// Campaigns to work on: running ones (resumed after a crash) and scheduled ones now due.
+/// Campaigns to work on: running ones (resumed after a crash) and scheduled ones now due, except
+/// those waiting out a retry backoff; never-failed ones first, so a campaign that keeps failing does
+/// not hold a place ahead of other chains' campaigns.
 pub async fn due(conn: &impl ConnectionTrait, now_us: i64) -> Result<Vec<CampaignRow>> {
     let rows = query_all(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM notif_campaigns WHERE state = 'running'
-               OR (state = 'scheduled' AND scheduled_at_us <= $1) ORDER BY scheduled_at_us LIMIT 50"
+            "SELECT {COLUMNS} FROM notif_campaigns
+               WHERE (state = 'running' OR (state = 'scheduled' AND scheduled_at_us <= $1))
+                 AND next_attempt_at_us <= $1
+               ORDER BY next_attempt_at_us, scheduled_at_us LIMIT 50"
         ),
         [now_us.into()],
     )
@@ -133,6 +147,49 @@ pub async fn set_state(
     )
     .await?;
     Ok(changed > 0)
+}
+
+/// A scheduled or running campaign gives up: state `failed`, with `reason`; `false` when it was in
+/// neither state (cancelled meanwhile).
+pub async fn fail(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    campaign_id: &str,
+    reason: &str,
+) -> Result<bool> {
+    let changed = exec(
+        conn,
+        "UPDATE notif_campaigns SET state = 'failed', failure_reason = $1, attempts = attempts + 1
+           WHERE chain_id = $2 AND campaign_id = $3 AND state IN ('scheduled', 'running')",
+        [reason.into(), chain_id.into(), campaign_id.into()],
+    )
+    .await?;
+    Ok(changed > 0)
+}
+
+/// A scheduled or running campaign's dispatch failed for a passing `reason`: counted, and not
+/// tried again before `next_attempt_at_us`.
+pub async fn retry_later(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    campaign_id: &str,
+    reason: &str,
+    next_attempt_at_us: i64,
+) -> Result<()> {
+    exec(
+        conn,
+        "UPDATE notif_campaigns SET failure_reason = $1, attempts = attempts + 1,
+           next_attempt_at_us = $2
+           WHERE chain_id = $3 AND campaign_id = $4 AND state IN ('scheduled', 'running')",
+        [
+            reason.into(),
+            next_attempt_at_us.into(),
+            chain_id.into(),
+            campaign_id.into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Records how many customers the segment held at dispatch.

@@ -291,3 +291,14 @@ pub async fn with_birthday(
     }
     Ok(facts)
 }
+
+/// Whether any of the streams has told this service about the customer (a facts row exists).
+pub async fn known(conn: &impl ConnectionTrait, chain_id: &str, customer_id: &str) -> Result<bool> {
+    let row = query_one(
+        conn,
+        "SELECT 1 AS known FROM notif_customer_facts WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    Ok(row.is_some())
+}

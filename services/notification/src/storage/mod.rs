@@ -6,6 +6,7 @@ mod schema2;
 mod schema3;
 mod schema4;
 mod schema5;
+mod schema_campaign_retries;
 
 pub mod actions;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema4::AwaitingOwner),
             Box::new(PublishedSequenceIndexes),
             Box::new(schema5::GuestFacts),
+            Box::new(schema_campaign_retries::CampaignRetries),
         ]
     }
 }

@@ -239,6 +239,8 @@ pub async fn new_campaign(conn: &impl ConnectionTrait, id: &str, template: &str)
             state: "scheduled".into(),
             targeted: 0,
             create_time_us: 0,
+            attempts: 0,
+            failure_reason: String::new(),
         },
     )
     .await

@@ -16,7 +16,7 @@ use crate::{
     convert::{required, time_of, timestamp_us},
     domain::{
         error::check_max_chars_public,
-        followup::{PlanStatus, plan_status},
+        followup::{PlanStatus, plan_source, plan_status},
     },
     error::{Error, Result},
     service::{
@@ -59,6 +59,9 @@ fn record_proto(r: &RecordRow) -> pb::FollowUpRecord {
 }
 
 fn status_of(p: &PlanRow, now: chrono::DateTime<Utc>) -> FollowUpPlanStatus {
+    if !p.superseded_by.is_empty() {
+        return FollowUpPlanStatus::Superseded;
+    }
     let at = |us: i64| chrono::DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default();
     match plan_status(at(p.due_at_us), p.completed_at_us.map(at), now, DUE_WINDOW) {
         PlanStatus::Upcoming => FollowUpPlanStatus::Open,
@@ -79,6 +82,7 @@ fn plan_proto(p: &PlanRow, now: chrono::DateTime<Utc>) -> pb::FollowUpPlan {
         status: status_of(p, now) as i32,
         source: p.source.clone(),
         complete_time: p.completed_at_us.map(timestamp_us),
+        superseded_by: p.superseded_by.clone(),
     }
 }
 
@@ -225,6 +229,8 @@ pub(super) async fn create_plan(
     let customer_id = required("plan.customer_id", &plan.customer_id)?;
     let due = time_of("plan.due_at", plan.due_at.as_ref())?;
     let title = required("plan.title", &plan.title)?.to_owned();
+    let source = plan_source(&plan.source, caller.role == Role::Service)
+        .map_err(|e| Error::field("", &e))?;
     let now = Utc::now();
     let txn = begin_write(&api.runtime.db).await?;
     if let Some(first) =
@@ -247,10 +253,11 @@ pub(super) async fn create_plan(
         kind: kind("plan.kind", plan.kind)?,
         title,
         due_at_us: due.timestamp_micros(),
-        source: "manual".into(),
+        source,
         completed_at_us: None,
         record_id: String::new(),
         source_event_id: String::new(),
+        superseded_by: String::new(),
     };
     followups::insert_plan(&txn, chain, &row, now.timestamp_micros()).await?;
     let response = pb::CreateFollowUpPlanResponse {
@@ -283,11 +290,17 @@ pub(super) async fn list_plans(
         .iter()
         .filter_map(|s| FollowUpPlanStatus::try_from(*s).ok())
         .collect();
-    let wants = |s: FollowUpPlanStatus| {
-        statuses.is_empty() && s != FollowUpPlanStatus::Completed || statuses.contains(&s)
+    // Closed plans (completed, superseded) only when asked for.
+    let closed = |s: FollowUpPlanStatus| {
+        matches!(
+            s,
+            FollowUpPlanStatus::Completed | FollowUpPlanStatus::Superseded
+        )
     };
+    let wants = |s: FollowUpPlanStatus| statuses.is_empty() && !closed(s) || statuses.contains(&s);
+    filter.superseded = wants(FollowUpPlanStatus::Superseded);
     filter.completed = match (
-        wants(FollowUpPlanStatus::Completed),
+        wants(FollowUpPlanStatus::Completed) || filter.superseded,
         [
             FollowUpPlanStatus::Open,
             FollowUpPlanStatus::Due,
@@ -300,7 +313,10 @@ pub(super) async fn list_plans(
         (false, _) => Some(false),
         (true, true) => None,
     };
-    if !wants(FollowUpPlanStatus::Open) && !wants(FollowUpPlanStatus::Completed) {
+    if !wants(FollowUpPlanStatus::Open)
+        && !wants(FollowUpPlanStatus::Completed)
+        && !filter.superseded
+    {
         // Due and/or overdue only: plans due before the end of the due window.
         filter.due_before_us = Some((now + DUE_WINDOW).timestamp_micros());
     }
@@ -338,6 +354,15 @@ pub(super) async fn complete_plan(
         return Err(Error::PermissionDenied(
             "the plan belongs to another manager".into(),
         ));
+    }
+    if !plan.superseded_by.is_empty() {
+        return Err(Error::FailedPrecondition {
+            field: "plan_id".into(),
+            message: format!(
+                "the plan was superseded by plan {}; complete that one",
+                plan.superseded_by
+            ),
+        });
     }
     if !r.record_id.trim().is_empty()
         && followups::get_record(&txn, chain, r.record_id.trim())

@@ -162,6 +162,102 @@ pub fn plans_after_visit(
         .collect()
 }
 
+/// A plan a person made.
+pub const SOURCE_MANUAL: &str = "manual";
+/// A plan the chain's follow-up rule made after a visit.
+pub const SOURCE_CLASS_RULE: &str = "class_rule";
+/// Prefix of a plan an automation made: `automation:<automation id>`.
+pub const SOURCE_AUTOMATION_PREFIX: &str = "automation:";
+const MAX_SOURCE_CHARS: usize = 200;
+
+/// The source a caller may give a new plan: people make manual plans only; the service identity
+/// (notification's automations) says which automation made it. Empty means manual.
+pub fn plan_source(given: &str, is_service: bool) -> Result<String, FieldError> {
+    let given = given.trim();
+    if given.is_empty() || given == SOURCE_MANUAL {
+        return Ok(SOURCE_MANUAL.to_owned());
+    }
+    let automation = given
+        .strip_prefix(SOURCE_AUTOMATION_PREFIX)
+        .filter(|id| !id.trim().is_empty());
+    match automation {
+        Some(_) if is_service => {
+            check_max_chars("plan.source", given, MAX_SOURCE_CHARS)?;
+            Ok(given.to_owned())
+        }
+        Some(_) => Err(FieldError::invalid(
+            "plan.source",
+            "only the service identity creates plans for an automation; people create manual plans",
+        )),
+        None => Err(FieldError::invalid(
+            "plan.source",
+            "must be \"manual\" or \"automation:<automation id>\"",
+        )),
+    }
+}
+
+/// Whether a new plan from `source` supersedes the guest's open plans from the same source: a
+/// later visit's class-rule plans replace an earlier visit's (also across a class change, so no
+/// stale B-class plan stays open after the upgrade to A), and an automation's new plan replaces its
+/// earlier open one. A person's plans never do: a manager may plan several things at once.
+pub fn supersedes_open_plans(source: &str) -> bool {
+    source == SOURCE_CLASS_RULE || source.starts_with(SOURCE_AUTOMATION_PREFIX)
+}
+
+/// Where a new plan comes from, as far as supersession cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOrigin<'a> {
+    pub customer_id: &'a str,
+    pub source: &'a str,
+    /// What made it: plans of one occasion (e.g. the plans one visit's rules make) stand together
+    /// and do not supersede each other.
+    pub occasion: &'a str,
+}
+
+/// How a batch of new plans (in the order they were made) supersede each other and the open plans
+/// stored before them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Supersession {
+    /// For each new plan, the index of the new plan that supersedes it at once (a later occasion
+    /// of the same customer and source in the same batch).
+    pub superseded_by: Vec<Option<usize>>,
+    /// Per customer and source, the index of the plan that supersedes the stored open plans of
+    /// other occasions (the first plan of the latest occasion).
+    pub survivors: Vec<usize>,
+}
+
+/// The supersession of a batch of new plans (see [`supersedes_open_plans`]).
+pub fn supersession(plans: &[PlanOrigin<'_>]) -> Supersession {
+    use std::collections::BTreeMap;
+    // (customer, source) → index of the first plan of the latest occasion.
+    let mut latest: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (index, plan) in plans.iter().enumerate() {
+        if !supersedes_open_plans(plan.source) {
+            continue;
+        }
+        let key = (plan.customer_id, plan.source);
+        match latest.get(&key) {
+            Some(&first) if plans[first].occasion == plan.occasion => {}
+            _ => {
+                latest.insert(key, index);
+            }
+        }
+    }
+    let superseded_by = plans
+        .iter()
+        .map(|plan| {
+            let &survivor = latest.get(&(plan.customer_id, plan.source))?;
+            (plans[survivor].occasion != plan.occasion).then_some(survivor)
+        })
+        .collect();
+    let mut survivors: Vec<usize> = latest.into_values().collect();
+    survivors.sort_unstable();
+    Supersession {
+        superseded_by,
+        survivors,
+    }
+}
+
 /// Where a plan stands at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanStatus {
@@ -298,6 +394,50 @@ mod tests {
             ),
             PlanStatus::Completed { on_time: false }
         );
+    }
+
+    fn origin<'a>(customer_id: &'a str, source: &'a str, occasion: &'a str) -> PlanOrigin<'a> {
+        PlanOrigin {
+            customer_id,
+            source,
+            occasion,
+        }
+    }
+
+    #[test]
+    fn the_latest_occasion_of_a_source_supersedes_the_earlier_ones() {
+        let plans = [
+            origin("g1", SOURCE_CLASS_RULE, "visit-1"),
+            origin("g1", SOURCE_CLASS_RULE, "visit-2"),
+            // One visit's two rules stand together.
+            origin("g1", SOURCE_CLASS_RULE, "visit-2"),
+            origin("g1", SOURCE_MANUAL, "p4"),
+            origin("g1", SOURCE_MANUAL, "p5"),
+            origin("g1", "automation:a1", "p6"),
+            origin("g2", SOURCE_CLASS_RULE, "visit-3"),
+        ];
+        let outcome = supersession(&plans);
+        assert_eq!(
+            outcome.superseded_by,
+            [Some(1), None, None, None, None, None, None]
+        );
+        assert_eq!(
+            outcome.survivors,
+            [1, 5, 6],
+            "manual plans supersede nothing"
+        );
+    }
+
+    #[test]
+    fn only_the_service_names_an_automation_as_source() {
+        assert_eq!(plan_source("", false).as_deref(), Ok("manual"));
+        assert_eq!(
+            plan_source("automation:a1", true).as_deref(),
+            Ok("automation:a1")
+        );
+        assert!(plan_source("automation:a1", false).is_err());
+        assert!(plan_source("class_rule", true).is_err());
+        assert!(plan_source("automation:", true).is_err());
     }
 
     #[test]

@@ -160,10 +160,11 @@ fn plan_rows(
             kind: follow_up_kind_number(draft.kind),
             title: draft.purpose,
             due_at_us: draft.due_at.timestamp_micros(),
-            source: "class_rule".into(),
+            source: crate::domain::followup::SOURCE_CLASS_RULE.into(),
             completed_at_us: None,
             record_id: String::new(),
             source_event_id: event.event_id.clone(),
+            superseded_by: String::new(),
         });
     }
     plans

@@ -55,7 +55,7 @@ pub async fn of_manager(
     let sql = format!(
         "SELECT \
            (SELECT COUNT(*) FROM followup_plans p WHERE p.chain_id = $1 AND p.manager_id = $2 \
-              AND p.completed_at_us >= $3 AND p.completed_at_us < $4{plans}) AS completed, \
+              AND p.completed_at_us >= $3 AND p.completed_at_us < $4 AND p.superseded_by = ''{plans}) AS completed, \
            (SELECT COUNT(*) FROM followup_records r WHERE r.chain_id = $1 AND r.manager_id = $2 \
               AND r.occurred_at_us >= $3 AND r.occurred_at_us < $4{records}) AS records, \
            (SELECT COUNT(*) FROM followup_plans p WHERE p.chain_id = $1 AND p.manager_id = $2 \

@@ -4,6 +4,7 @@ use maitre_kit::db::stmt;
 use sea_orm::{ConnectionTrait, Value};
 
 use super::{col, count_value, placeholders};
+use crate::domain::followup::{PlanOrigin, supersession};
 use crate::error::Result;
 
 /// One stored follow-up record.
@@ -28,18 +29,32 @@ pub struct PlanRow {
     pub kind: i32,
     pub title: String,
     pub due_at_us: i64,
-    /// "manual", "class_rule" or "automation".
+    /// "manual", "class_rule" or "automation:<automation id>".
     pub source: String,
+    /// When completed, or superseded.
     pub completed_at_us: Option<i64>,
     pub record_id: String,
     /// The contact event that generated it ("" for manual plans).
     pub source_event_id: String,
+    /// The newer plan that superseded it ("" unless superseded).
+    pub superseded_by: String,
+}
+
+impl PlanRow {
+    /// What made the plan: its contact event (one visit's plans stand together), else itself.
+    fn occasion(&self) -> &str {
+        if self.source_event_id.is_empty() {
+            &self.plan_id
+        } else {
+            &self.source_event_id
+        }
+    }
 }
 
 const RECORD_COLUMNS: &str =
     "record_id, customer_id, manager_id, kind, content, occurred_at_us, plan_id";
 const PLAN_COLUMNS: &str = "plan_id, customer_id, manager_id, kind, title, due_at_us, source, \
-     completed_at_us, record_id, source_event_id";
+     completed_at_us, record_id, source_event_id, superseded_by";
 
 fn record(row: &sea_orm::QueryResult) -> Result<RecordRow> {
     Ok(RecordRow {
@@ -65,6 +80,7 @@ fn plan(row: &sea_orm::QueryResult) -> Result<PlanRow> {
         completed_at_us: col(row, "completed_at_us")?,
         record_id: col(row, "record_id")?,
         source_event_id: col(row, "source_event_id")?,
+        superseded_by: col(row, "superseded_by")?,
     })
 }
 
@@ -167,11 +183,54 @@ pub async fn insert_plans(
     writes.run(conn).await
 }
 
-/// Adds the INSERT of plans to `writes`.
+/// Adds the INSERT of plans to `writes`, and their supersession (`domain::followup::supersession`):
+/// a plan from the class rule or an automation closes the guest's open plans of that source made on
+/// another occasion, stored before or earlier in `plans`. The UPDATE goes first: on SQLite the
+/// statements run in order, on PostgreSQL they share one snapshot; either way it never sees the new
+/// rows.
 pub fn plans_into(writes: &mut super::writes::Writes, chain: &str, plans: &[PlanRow], now_us: i64) {
+    let origins: Vec<PlanOrigin<'_>> = plans
+        .iter()
+        .map(|p| PlanOrigin {
+            customer_id: &p.customer_id,
+            source: &p.source,
+            occasion: p.occasion(),
+        })
+        .collect();
+    let outcome = supersession(&origins);
+    let closing: Vec<Value> = outcome
+        .survivors
+        .iter()
+        .flat_map(|&i| {
+            let p = &plans[i];
+            [
+                chain.into(),
+                p.customer_id.clone().into(),
+                p.source.clone().into(),
+                p.occasion().to_owned().into(),
+                p.plan_id.clone().into(),
+                now_us.into(),
+            ]
+        })
+        .collect();
+    // VALUES columns are column1… on both PostgreSQL and SQLite.
+    writes.add_rows(
+        "UPDATE followup_plans SET completed_at_us = v.column6, superseded_by = v.column5 FROM (",
+        ") AS v WHERE followup_plans.chain_id = v.column1 AND followup_plans.customer_id = v.column2 \
+         AND followup_plans.source = v.column3 AND followup_plans.source_event_id <> v.column4 \
+         AND followup_plans.completed_at_us IS NULL",
+        6,
+        closing,
+    );
     let values = plans
         .iter()
-        .flat_map(|p| {
+        .zip(&outcome.superseded_by)
+        .flat_map(|(p, superseded_by)| {
+            let superseded_by = superseded_by.map(|i| plans[i].plan_id.clone());
+            let completed_at_us = match &superseded_by {
+                Some(_) => Some(now_us),
+                None => p.completed_at_us,
+            };
             [
                 chain.into(),
                 p.plan_id.clone().into(),
@@ -181,9 +240,12 @@ pub fn plans_into(writes: &mut super::writes::Writes, chain: &str, plans: &[Plan
                 p.title.clone().into(),
                 p.due_at_us.into(),
                 p.source.clone().into(),
-                p.completed_at_us.into(),
+                completed_at_us.into(),
                 p.record_id.clone().into(),
                 p.source_event_id.clone().into(),
+                superseded_by
+                    .unwrap_or_else(|| p.superseded_by.clone())
+                    .into(),
                 now_us.into(),
             ]
         })
@@ -191,7 +253,7 @@ pub fn plans_into(writes: &mut super::writes::Writes, chain: &str, plans: &[Plan
     writes.add_rows(
         &format!("INSERT INTO followup_plans (chain_id, {PLAN_COLUMNS}, created_at_us)"),
         "",
-        12,
+        13,
         values,
     );
 }
@@ -243,8 +305,11 @@ pub async fn complete_plan(
 pub struct PlanFilter {
     pub manager_id: Option<String>,
     pub customer_id: Option<String>,
-    /// Open (not completed) plans; completed ones; or both when `None`.
+    /// Open plans; closed ones (completed, or superseded when `superseded` too); or both when
+    /// `None`.
     pub completed: Option<bool>,
+    /// With `completed: Some(true)`, whether superseded plans are listed with the completed ones.
+    pub superseded: bool,
     /// Only open plans due before this time (due and overdue).
     pub due_before_us: Option<i64>,
     /// Only open plans due at or after this time (not yet due).
@@ -278,7 +343,10 @@ pub async fn list_plans(
         push("due_at_us >= ?", from.into());
     }
     match filter.completed {
-        Some(true) => clauses.push("completed_at_us IS NOT NULL".into()),
+        Some(true) if filter.superseded => clauses.push("completed_at_us IS NOT NULL".into()),
+        Some(true) => {
+            clauses.push("completed_at_us IS NOT NULL AND superseded_by = ''".into());
+        }
         Some(false) => clauses.push("completed_at_us IS NULL".into()),
         None => {}
     }

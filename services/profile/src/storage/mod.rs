@@ -2,6 +2,7 @@
 //! each table family. Every function takes the caller's chain and filters by it.
 
 mod schema;
+mod schema_followup_supersession;
 
 pub mod customer_stores;
 pub mod customers;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(KitTables),
             Box::new(ProfileTables),
             Box::new(PublishedSequenceIndexes),
+            Box::new(schema_followup_supersession::FollowUpSupersession),
         ]
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     state::Deps,
     storage::{
         facts::find_customer,
-        models::{load_model, save_settings},
+        models::{ModelRow, load_model, save_settings},
         predictions::find_prediction,
     },
 };
@@ -65,6 +65,14 @@ pub async fn get_customer_prediction(
     }))
 }
 
+/// When the visit model was last fitted: only for a real fit (a chain whose every fit failed has a
+/// report with the reason, and no fit time — not the epoch).
+fn fit_time(model: &ModelRow) -> Option<prost_types::Timestamp> {
+    (model.visits.is_some() && model.fit_at_us > 0)
+        .then(|| timestamp(model.fit_at_us))
+        .flatten()
+}
+
 pub async fn get_model_report(
     deps: &Arc<Deps>,
     request: Request<GetModelReportRequest>,
@@ -100,7 +108,7 @@ pub async fn get_model_report(
             gg_q: finite_or_zero(spend.q),
             gg_gamma: finite_or_zero(spend.gamma),
             customers: model.customers,
-            fit_time: timestamp(model.fit_at_us),
+            fit_time: fit_time(&model),
             calibration: model
                 .calibration
                 .iter()
@@ -175,4 +183,26 @@ pub async fn refit_models(
         }
     }
     Ok(Response::new(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_real_fit_has_a_fit_time() {
+        let never_fitted = ModelRow {
+            note: "the visit model did not converge; previous parameters kept".into(),
+            ..ModelRow::default()
+        };
+        assert_eq!(fit_time(&never_fitted), None, "not 1970-01-01");
+        let fitted = ModelRow {
+            visits: Some(
+                crate::domain::model::BgNbdParams::new(0.5, 10.0, 0.7, 2.5).expect("params"),
+            ),
+            fit_at_us: 1_780_000_000_000_000,
+            ..ModelRow::default()
+        };
+        assert_eq!(fit_time(&fitted).map(|t| t.seconds), Some(1_780_000_000));
+    }
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::{
     evaluate::today_at,
     recompute::uuid_v7,
-    refit::{check_chain_history, refit_chain},
+    refit::{RefitOutcome, check_chain_history, refit_chain},
 };
 use crate::{
     error::Result,
@@ -49,26 +49,44 @@ pub async fn start_refit(deps: &Arc<Deps>, chain_id: &str) -> Result<JobRow> {
         let db = deps.runtime.db.clone();
         running.state = STATE_RUNNING;
         let _ = update_job(&db, &chain, &running, Utc::now().timestamp_micros()).await;
-        match refit_chain(&deps, &chain, Utc::now()).await {
-            Ok(outcome) => {
-                running.state = STATE_SUCCEEDED;
-                running.done = 1;
-                if !outcome.converged {
-                    running.error = outcome.note;
-                }
-            }
-            Err(e) => {
-                tracing::error!(chain = %chain, error = %e, "refit failed");
-                running.state = STATE_FAILED;
-                running.failed = 1;
-                running.error = e.to_string();
-            }
+        let result = refit_chain(&deps, &chain, Utc::now()).await;
+        if let Err(e) = &result {
+            tracing::error!(chain = %chain, error = %e, "refit failed");
         }
+        let running = finished_job(running, &result);
         if let Err(e) = update_job(&db, &chain, &running, Utc::now().timestamp_micros()).await {
             tracing::error!(chain = %chain, error = %e, "recording the refit job failed");
         }
     });
     Ok(job)
+}
+
+/// The refit job once `result` is in: SUCCEEDED only for a fit that converged; a fit that did not
+/// (the previous parameters kept) or a refit that failed is FAILED with why — never SUCCEEDED
+/// carrying an error.
+fn finished_job(mut job: JobRow, result: &Result<RefitOutcome>) -> JobRow {
+    match result {
+        Ok(outcome) if outcome.converged => {
+            job.state = STATE_SUCCEEDED;
+            job.done = 1;
+            job.error = String::new();
+        }
+        Ok(outcome) => {
+            job.state = STATE_FAILED;
+            job.failed = 1;
+            job.error = if outcome.note.is_empty() {
+                "the visit model did not converge; previous parameters kept".into()
+            } else {
+                outcome.note.clone()
+            };
+        }
+        Err(e) => {
+            job.state = STATE_FAILED;
+            job.failed = 1;
+            job.error = e.to_string();
+        }
+    }
+    job
 }
 
 /// One pass: refits every chain not yet attempted today. A chain with too little history
@@ -140,4 +158,56 @@ pub async fn run_daily_refit(
         }
     }
     let _ = deps.runtime.coord.lease_release(LEASE, &holder).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TaggingError;
+
+    fn job() -> JobRow {
+        JobRow {
+            job_id: "j1".into(),
+            kind: REFIT_JOB.into(),
+            state: STATE_RUNNING,
+            done: 0,
+            total: 1,
+            failed: 0,
+            error: String::new(),
+        }
+    }
+
+    fn outcome(converged: bool, note: &str) -> RefitOutcome {
+        RefitOutcome {
+            customers: 120,
+            converged,
+            note: note.into(),
+            changes: 3,
+        }
+    }
+
+    #[test]
+    fn only_a_converged_fit_succeeds() {
+        let done = finished_job(job(), &Ok(outcome(true, "calibration on 30 days")));
+        assert_eq!(
+            (done.state, done.done, done.failed),
+            (STATE_SUCCEEDED, 1, 0)
+        );
+        assert_eq!(done.error, "", "a note is no error");
+        let stuck = finished_job(
+            job(),
+            &Ok(outcome(false, "did not converge; previous parameters kept")),
+        );
+        assert_eq!(
+            (stuck.state, stuck.done, stuck.failed),
+            (STATE_FAILED, 0, 1)
+        );
+        assert!(stuck.error.contains("did not converge"), "{stuck:?}");
+        let refused = finished_job(
+            job(),
+            &Err(TaggingError::precondition("chain", "too little history")),
+        );
+        assert_eq!(refused.state, STATE_FAILED);
+        assert!(refused.error.contains("too little history"), "{refused:?}");
+    }
 }
