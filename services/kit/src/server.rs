@@ -11,6 +11,12 @@ use tonic_health::ServingStatus;
 
 use crate::telemetry;
 
+/// The largest request header list a service accepts (HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`,
+/// name + value + 32 bytes per field). hyper's default of 16 KiB refused calls carrying a
+/// valid token of a few hundred stores (431); this bound takes the largest accepted token
+/// (`auth::MAX_TOKEN_BYTES`, 64 KiB) with the rest of a call's headers, with room to spare.
+pub const MAX_HEADER_LIST_BYTES: u32 = 128 * 1024;
+
 /// Why a server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -65,6 +71,7 @@ pub async fn serve_grpc(
     };
     Server::builder()
         .timeout(Duration::from_secs(30))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(crate::metrics::MetricsLayer)
         .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
         .add_routes(routes)
