@@ -30,28 +30,24 @@ pub fn proxy_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         })
 }
 
-/// Health (`grpc.health.v1`) and reflection (v1 and v1alpha) answered by the gateway.
-pub async fn local_services() -> Result<Router, tonic_reflection::server::Error> {
+/// Health (`grpc.health.v1`) and reflection (v1 and v1alpha, `maitre_kit::reflection`)
+/// answered by the gateway.
+pub async fn local_services() -> Router {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
-    let mut v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
-    let mut v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
     for name in maitre_proto::SERVICE_NAMES {
         reporter
             .set_service_status(name, ServingStatus::Serving)
             .await;
-        v1 = v1.with_service_name(name);
-        v1alpha = v1alpha.with_service_name(name);
     }
-    let (v1, v1alpha) = (v1.build_v1()?, v1alpha.build_v1alpha()?);
-    Ok(Router::new()
+    let reflection = maitre_kit::reflection::Reflection::new(&maitre_proto::SERVICE_NAMES);
+    let (v1, v1alpha) = (reflection.v1(), reflection.v1alpha());
+    Router::new()
         .route_service(&service_path(&health), health)
         .route_service(&service_path(&v1), v1)
-        .route_service(&service_path(&v1alpha), v1alpha))
+        .route_service(&service_path(&v1alpha), v1alpha)
 }
 
 /// `/<service>/{method}` for a generated server.

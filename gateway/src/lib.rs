@@ -71,9 +71,6 @@ pub enum GatewayError {
     /// An upstream URL is unusable.
     #[error("gateway upstream: {0}")]
     Upstream(#[from] upstream::UpstreamError),
-    /// Reflection could not be built from the descriptor set.
-    #[error("gateway reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// What every handler shares, built once in [`serve_with`].
@@ -160,7 +157,7 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
     let router = public
         .merge(protected)
         .with_state(Arc::clone(&state))
-        .merge(grpc::local_services().await?);
+        .merge(grpc::local_services().await);
 
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()

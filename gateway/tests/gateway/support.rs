@@ -167,6 +167,8 @@ pub struct Setup {
     pub fake: Arc<FakeProfile>,
     /// The gateway's `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The fake profile service's own URL.
+    pub fake_url: String,
     _gateway: RunningService,
     _config: TestConfig,
     _stop_fake: tokio::sync::oneshot::Sender<()>,
@@ -214,6 +216,7 @@ pub async fn setup(backend: Backend, options: GatewayOptions) -> Setup {
     Setup {
         fake,
         url: gateway.url.clone(),
+        fake_url,
         _gateway: gateway,
         _config: config,
         _stop_fake: stop,

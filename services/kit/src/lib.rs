@@ -9,6 +9,7 @@
 //! - [`eventlog`]: outbox, gap-free publishing, `Watch` streams, consumers with cursors.
 //! - [`idempotency`]: stored responses for replayed `request_id`s.
 //! - [`server`] and [`client`]: serving with health/reflection/shutdown; calling others.
+//! - [`reflection`]: gRPC reflection over the whole descriptor set, dependencies included.
 
 pub mod auth;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod page;
+pub mod reflection;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;

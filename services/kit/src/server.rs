@@ -23,9 +23,6 @@ pub enum ServeError {
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
-    /// Reflection could not be built from the descriptor set.
-    #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// Serves `routes` (the service, wrapped in its auth interceptor) on `listener` with
@@ -41,21 +38,16 @@ pub async fn serve_grpc(
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
-    let mut reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
-    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
     for name in service_names {
         reporter
             .set_service_status(*name, ServingStatus::Serving)
             .await;
-        reflection_v1 = reflection_v1.with_service_name(*name);
-        reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
     }
+    let reflection = crate::reflection::Reflection::new(service_names);
     let routes = routes
         .add_service(health)
-        .add_service(reflection_v1.build_v1()?)
-        .add_service(reflection_v1alpha.build_v1alpha()?);
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha());
 
     let shutdown = async move {
         shutdown.await;
