@@ -10,6 +10,7 @@
 //! - [`idempotency`]: stored responses for replayed `request_id`s.
 //! - [`server`] and [`client`]: serving with health/reflection/shutdown; calling others.
 //! - [`reflection`]: gRPC reflection over the whole descriptor set, dependencies included.
+//! - [`request_text`]: no request's text may hold NUL (refused naming the field).
 
 pub mod auth;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod page;
 pub mod reflection;
+pub mod request_text;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;

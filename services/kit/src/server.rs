@@ -1,4 +1,5 @@
-//! Serving a gRPC service: health, reflection, trace context, timeouts, graceful shutdown.
+//! Serving a gRPC service: health, reflection, trace context, timeouts, graceful shutdown,
+//! header list bound, and the request text check (`request_text`).
 
 use std::{future::Future, time::Duration};
 
@@ -66,6 +67,8 @@ pub async fn serve_grpc(
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(crate::metrics::MetricsLayer)
         .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
+        // Innermost: sees the request body exactly as the handler will.
+        .layer(crate::request_text::RequestTextLayer)
         .add_routes(routes)
         // `Server::tcp_nodelay` only reaches sockets tonic accepts itself: accepted here,
         // every connection must be told. Without it a response's header, data and trailer
