@@ -254,3 +254,99 @@ async fn broken_upstream_connections_are_503_with_retry_after() {
         assert_eq!(body["code"], "UNAVAILABLE", "{body}");
     }
 }
+
+/// Two chains on one system: chain E sends oversized headers, malformed bodies, tokens over
+/// the bound and large valid tokens at full speed for a bounded time; not one of chain V's
+/// concurrent requests fails, and none of E's gets a 5xx.
+#[tokio::test]
+async fn a_noisy_neighbour_fails_none_of_another_chains_requests() {
+    let s = setup(Backend::Embedded, GatewayOptions::default()).await;
+    let client = maitre_kit::http::client();
+    first_store(&client, &s).await;
+    let url = Arc::new(s.url.clone());
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+
+    let noisy: Vec<_> = (0..4)
+        .map(|kind| {
+            let (client, url) = (client.clone(), Arc::clone(&url));
+            let e = |stores: &[String]| {
+                let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
+                format!(
+                    "Bearer {}",
+                    testing::token("chain-e", Role::StoreManager, "m-e", &stores)
+                )
+            };
+            let (valid, large, beyond) = (
+                e(&store_ids(1)),
+                e(&store_ids(900)),
+                e(&store_ids(MAX_TOKEN_STORES + 1)),
+            );
+            tokio::spawn(async move {
+                let mut server_errors = Vec::new();
+                while tokio::time::Instant::now() < until {
+                    let request = match kind {
+                        0 => client
+                            .get(format!("{url}/v1/stores/e1"))
+                            .header("authorization", &valid)
+                            .header("traceparent", TRACEPARENT)
+                            .header("tracestate", format!("big={}", "x".repeat(70 * 1024))),
+                        1 => client
+                            .get(format!("{url}/v1/stores/e1"))
+                            .header("authorization", &valid)
+                            .header("x-padding", "p".repeat(120 * 1024)),
+                        2 => client
+                            .post(format!("{url}/v1/stores"))
+                            .header("authorization", &large)
+                            .header("content-type", "application/json")
+                            .body("{\"store\": {\"name\": \"x\"}, \"requestId\": ["),
+                        _ => client
+                            .get(format!("{url}/v1/stores/e1"))
+                            .header("authorization", &beyond),
+                    };
+                    let status = request.send().await.unwrap().status();
+                    if status.is_server_error() {
+                        server_errors.push(status);
+                    }
+                }
+                server_errors
+            })
+        })
+        .collect();
+    let quiet: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url) = (client.clone(), Arc::clone(&url));
+            tokio::spawn(async move {
+                let (mut sent, mut failures) = (0, Vec::new());
+                while tokio::time::Instant::now() < until {
+                    sent += 1;
+                    let response = client
+                        .get(format!("{url}/v1/stores/s1"))
+                        .header("authorization", hq())
+                        .send()
+                        .await
+                        .unwrap();
+                    if response.status() != StatusCode::OK {
+                        failures.push(response.status());
+                    }
+                }
+                (sent, failures)
+            })
+        })
+        .collect();
+    for task in noisy {
+        let server_errors = task.await.unwrap();
+        assert!(server_errors.is_empty(), "{server_errors:?}");
+    }
+    let (mut sent, mut failures) = (0, Vec::new());
+    for task in quiet {
+        let (n, f) = task.await.unwrap();
+        sent += n;
+        failures.extend(f);
+    }
+    assert!(sent > 0);
+    assert!(
+        failures.is_empty(),
+        "{} of {sent}: {failures:?}",
+        failures.len()
+    );
+}
