@@ -64,10 +64,7 @@ impl Edge {
     /// The verified caller of a request within its limits, or why it is refused.
     pub async fn admit(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let token = bearer_token(headers)?;
-        let caller = self
-            .verifier
-            .verify(token)
-            .map_err(|status| ApiError::Unauthenticated(status.message().to_owned()))?;
+        let caller = self.verifier.verify(token).map_err(refusal_of_token)?;
         self.count(&token_key(token), "token", self.limits.per_token_per_minute)
             .await?;
         self.count(
@@ -93,6 +90,22 @@ impl Edge {
                 Ok(())
             }
         }
+    }
+}
+
+/// Why the verifier refused a token, as the edge answers it: beyond the stated token bounds
+/// (INVALID_ARGUMENT naming `authorization`) is 431, anything else 401.
+fn refusal_of_token(status: tonic::Status) -> ApiError {
+    match maitre_kit::error::field_of(&status) {
+        Some(field) if status.code() == tonic::Code::InvalidArgument => {
+            let prefix = format!("{field}: ");
+            let message = status.message();
+            ApiError::HeadersTooLarge {
+                message: message.strip_prefix(&prefix).unwrap_or(message).to_owned(),
+                field,
+            }
+        }
+        _ => ApiError::Unauthenticated(status.message().to_owned()),
     }
 }
 

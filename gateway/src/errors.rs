@@ -42,7 +42,20 @@ pub enum ApiError {
     /// The service's answer could not be turned into JSON.
     #[error("bad upstream response: {0}")]
     BadResponse(String),
+    /// The request's headers, or the token in them, exceed a stated bound
+    /// (`forward::MAX_REQUEST_HEADER_BYTES`, `maitre_kit::auth::MAX_TOKEN_BYTES`,
+    /// `maitre_kit::auth::MAX_TOKEN_STORES`).
+    #[error("{message}")]
+    HeadersTooLarge {
+        /// `headers`, or the header over its bound (`authorization`).
+        field: String,
+        /// What is too large and the limit.
+        message: String,
+    },
 }
+
+/// How long a caller should wait before retrying a service that could not be reached.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The JSON error body.
 #[derive(Debug, Serialize)]
@@ -112,6 +125,9 @@ impl ApiError {
             Self::Unauthenticated(m) => Status::unauthenticated(m.clone()),
             Self::RateLimited { .. } => Status::resource_exhausted(self.to_string()),
             Self::BadResponse(_) => Status::internal("bad upstream response"),
+            Self::HeadersTooLarge { field, message } => {
+                maitre_kit::error::invalid_argument(field, message.clone())
+            }
         }
     }
 
@@ -158,6 +174,10 @@ impl ApiError {
                 StatusCode::BAD_GATEWAY,
                 body(Code::Internal, "bad upstream response".into(), None),
             ),
+            Self::HeadersTooLarge { field, message } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                body(Code::InvalidArgument, message.clone(), Some(field.clone())),
+            ),
         }
     }
 }
@@ -189,6 +209,13 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // A service that could not be reached is worth retrying shortly (RFC 9110 §15.6.4).
+            Self::Upstream(status) if status.code() == Code::Unavailable => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    retry_after_header(UNAVAILABLE_RETRY_AFTER),
+                );
             }
             _ => {}
         }
@@ -247,6 +274,26 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body.code, "INVALID_ARGUMENT");
         assert_eq!(body.field.as_deref(), Some("store.name"));
+    }
+
+    #[test]
+    fn unavailable_services_answer_503_with_retry_after() {
+        let response =
+            ApiError::Upstream(Status::unavailable("profile unavailable")).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn oversized_headers_answer_431_naming_the_field() {
+        let error = ApiError::HeadersTooLarge {
+            field: "authorization".into(),
+            message: "too large".into(),
+        };
+        let (status, body) = error.parts();
+        assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(body.field.as_deref(), Some("authorization"));
+        assert_eq!(error.to_status().code(), Code::InvalidArgument);
     }
 
     #[test]

@@ -1,26 +1,19 @@
-//! gRPC and gRPC-Web on the gateway's port: calls to the four services are forwarded as they
-//! are (frames, trailers, every streaming kind) to the upstream that serves the service;
+//! gRPC and gRPC-Web on the gateway's port: calls to the four services are forwarded with
+//! their frames and trailers unchanged (every streaming kind) and only bounded headers
+//! (`forward`) to the upstream that serves the service;
 //! gRPC-Web is translated to gRPC on the way in and back on the way out (`tonic_web`).
 //! The gateway answers health and reflection itself, listing all four services.
 
 use std::{convert::Infallible, sync::Arc};
 
 use axum::Router;
-use http::{HeaderName, Version, header};
+use http::Version;
+use maitre_kit::auth::Caller;
 use tonic::{Status, body::Body, server::NamedService};
 use tonic_health::ServingStatus;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::AppState;
-
-/// Connection-specific headers an HTTP/1.1 gRPC-Web request may carry and HTTP/2 forbids.
-const HOP_BY_HOP: [HeaderName; 5] = [
-    header::CONNECTION,
-    header::HOST,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("keep-alive"),
-];
 
 /// Routes `/<service>/<Method>` of each fronted service to the forwarding proxy (behind the
 /// gRPC-Web translation).
@@ -37,28 +30,24 @@ pub fn proxy_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         })
 }
 
-/// Health (`grpc.health.v1`) and reflection (v1 and v1alpha) answered by the gateway.
-pub async fn local_services() -> Result<Router, tonic_reflection::server::Error> {
+/// Health (`grpc.health.v1`) and reflection (v1 and v1alpha, `maitre_kit::reflection`)
+/// answered by the gateway.
+pub async fn local_services() -> Router {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
-    let mut v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
-    let mut v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
     for name in maitre_proto::SERVICE_NAMES {
         reporter
             .set_service_status(name, ServingStatus::Serving)
             .await;
-        v1 = v1.with_service_name(name);
-        v1alpha = v1alpha.with_service_name(name);
     }
-    let (v1, v1alpha) = (v1.build_v1()?, v1alpha.build_v1alpha()?);
-    Ok(Router::new()
+    let reflection = maitre_kit::reflection::Reflection::new(&maitre_proto::SERVICE_NAMES);
+    let (v1, v1alpha) = (reflection.v1(), reflection.v1alpha());
+    Router::new()
         .route_service(&service_path(&health), health)
         .route_service(&service_path(&v1), v1)
-        .route_service(&service_path(&v1alpha), v1alpha))
+        .route_service(&service_path(&v1alpha), v1alpha)
 }
 
 /// `/<service>/{method}` for a generated server.
@@ -66,7 +55,7 @@ fn service_path<S: NamedService>(_: &S) -> String {
     format!("/{}/{{method}}", S::NAME)
 }
 
-/// Forwards one gRPC call to its upstream, unchanged but for the trace context.
+/// Forwards one gRPC call to its upstream: frames unchanged, headers bounded.
 async fn forward(state: &AppState, request: http::Request<Body>) -> http::Response<Body> {
     let service_name = request
         .uri()
@@ -80,9 +69,12 @@ async fn forward(state: &AppState, request: http::Request<Body>) -> http::Respon
         return Status::unimplemented(format!("unknown service {service_name}")).into_http();
     };
     let (mut parts, body) = request.into_parts();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
+    let Some(caller) = parts.extensions.get::<Caller>() else {
+        return Status::unauthenticated("missing bearer token").into_http();
+    };
+    // Only the verified token, the bounded forwarded headers and the gRPC protocol headers
+    // go on: the connection is shared with every other caller's calls (`forward`).
+    parts.headers = crate::forward::forwarded_grpc_headers(caller, &parts.headers);
     parts.version = Version::HTTP_2;
     maitre_kit::telemetry::inject_context(&mut parts.headers);
     let request = http::Request::from_parts(parts, body);

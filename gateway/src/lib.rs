@@ -5,6 +5,7 @@
 //! - [`transcode`] and [`rest`]: the one generic REST handler;
 //! - [`grpc`]: gRPC and gRPC-Web forwarding, health and reflection;
 //! - [`edge`]: bearer tokens and rate limits; [`errors`]: failures to HTTP;
+//! - [`forward`]: the bounded headers passed on to services;
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
 //! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag.
@@ -15,6 +16,7 @@
 pub mod consumers;
 pub mod edge;
 pub mod errors;
+pub mod forward;
 pub mod grpc;
 pub mod health;
 pub mod openapi;
@@ -71,9 +73,6 @@ pub enum GatewayError {
     /// An upstream URL is unusable.
     #[error("gateway upstream: {0}")]
     Upstream(#[from] upstream::UpstreamError),
-    /// Reflection could not be built from the descriptor set.
-    #[error("gateway reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// What every handler shares, built once in [`serve_with`].
@@ -161,10 +160,12 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
     let router = public
         .merge(protected)
         .with_state(Arc::clone(&state))
-        .merge(grpc::local_services().await?);
+        .merge(grpc::local_services().await);
 
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
+        // First: nothing below (tracing, request ids, handlers) sees an unbounded header.
+        .layer(middleware::from_fn(forward::bound_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(TraceLayer::new_for_http().make_span_with(maitre_kit::telemetry::server_span))

@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Uri, header};
+use http::{HeaderMap, Method, Uri};
 use maitre_kit::auth::Caller;
 use prost::Message;
 use tonic::metadata::MetadataMap;
@@ -18,12 +18,10 @@ use crate::{
     AppState,
     edge::is_grpc,
     errors::{ApiError, grpc_refusal},
+    forward,
     routes::RouteMatch,
     transcode,
 };
-
-/// Headers copied from the HTTP request onto the upstream call.
-const FORWARDED_HEADERS: [&str; 2] = ["x-request-id", "accept-language"];
 
 /// Serves any annotated RPC over REST/JSON.
 pub async fn handle(
@@ -82,26 +80,10 @@ async fn call(
 }
 
 /// Metadata of an upstream call made for `caller`: the same bearer token (the service
-/// verifies it again), the request id, and the current trace context.
+/// verifies it again), the bounded forwarded headers (`forward`), and the current trace
+/// context when a trace exporter gives the gateway a span of its own.
 pub fn upstream_metadata(caller: &Caller, incoming: &HeaderMap) -> MetadataMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", caller.token)) {
-        headers.insert(header::AUTHORIZATION, value);
-    }
-    for name in FORWARDED_HEADERS {
-        if let Some(value) = incoming.get(name) {
-            headers.insert(name, value.clone());
-        }
-    }
+    let mut headers = forward::forwarded_headers(caller, incoming);
     maitre_kit::telemetry::inject_context(&mut headers);
-    // Without a trace exporter there is no span context to inject: pass the caller's on, so
-    // a trace started by the app still continues into the services.
-    if !headers.contains_key("traceparent") {
-        for name in ["traceparent", "tracestate"] {
-            if let Some(value) = incoming.get(name) {
-                headers.insert(name, value.clone());
-            }
-        }
-    }
     MetadataMap::from_headers(headers)
 }

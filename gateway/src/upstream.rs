@@ -13,7 +13,7 @@ use std::{
 use bytes::{Buf, BufMut, Bytes};
 use maitre_kit::config::{Config, ServiceName};
 use tonic::{
-    Request, Status, Streaming,
+    Code, Request, Status, Streaming,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     metadata::MetadataMap,
     transport::Channel,
@@ -153,7 +153,10 @@ impl Upstreams {
         *request.metadata_mut() = metadata;
         request.set_timeout(UPSTREAM_TIMEOUT);
         let path = path_of(grpc_path)?;
-        Ok(grpc.unary(request, path, BytesCodec).await?.into_inner())
+        grpc.unary(request, path, BytesCodec)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| upstream_failure(service, status))
     }
 
     /// One server-streaming call with encoded bytes in and a stream of encoded bytes out.
@@ -168,10 +171,10 @@ impl Upstreams {
         let mut request = Request::new(message);
         *request.metadata_mut() = metadata;
         let path = path_of(grpc_path)?;
-        Ok(grpc
-            .server_streaming(request, path, BytesCodec)
-            .await?
-            .into_inner())
+        grpc.server_streaming(request, path, BytesCodec)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| upstream_failure(service, status))
     }
 
     async fn client(&self, service: ServiceName) -> Result<tonic::client::Grpc<Channel>, Status> {
@@ -187,6 +190,20 @@ impl Upstreams {
             .map_err(|e| maitre_kit::error::unavailable(service.as_str(), e))?;
         Ok(grpc)
     }
+}
+
+/// A failed call as the caller should see it: the service's own answer unchanged; a
+/// failure to reach the service or of the connection under the call as UNAVAILABLE, which
+/// callers may retry. tonic reports the latter (a transport error, an HTTP/2 reset or
+/// GOAWAY) as UNKNOWN, INTERNAL, CANCELLED or even RESOURCE_EXHAUSTED (`ENHANCE_YOUR_CALM`),
+/// always with the cause attached as the status's source; a status the service sent in its
+/// trailers has none.
+pub fn upstream_failure(service: ServiceName, status: Status) -> Status {
+    let local = std::error::Error::source(&status).is_some();
+    if !local || status.code() == Code::DeadlineExceeded {
+        return status;
+    }
+    maitre_kit::error::unavailable(service.as_str(), &status)
 }
 
 fn path_of(grpc_path: &str) -> Result<http::uri::PathAndQuery, Status> {
@@ -208,9 +225,32 @@ mod tests {
         let upstreams = Upstreams::from_config(&config).unwrap();
         assert!(upstreams.channel(ServiceName::Notification).is_none());
         assert!(upstreams.channel(ServiceName::Profile).is_some());
-        let refused =
-            futures::executor::block_on(upstreams.client(ServiceName::Notification)).unwrap_err();
+        let refused = upstreams
+            .client(ServiceName::Notification)
+            .await
+            .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
         assert!(refused.message().contains("not deployed"), "{refused}");
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable_and_answers_are_kept() {
+        // As tonic reports a GOAWAY or a broken connection: a code, with the cause attached.
+        for code in [
+            Code::Unknown,
+            Code::Internal,
+            Code::Cancelled,
+            Code::ResourceExhausted,
+        ] {
+            let mut failure = Status::new(code, "h2 protocol error");
+            failure.set_source(Arc::new(std::io::Error::other("connection reset")));
+            let seen = upstream_failure(ServiceName::Profile, failure);
+            assert_eq!(seen.code(), Code::Unavailable, "{code:?}");
+        }
+        // The service's own answers pass unchanged.
+        for code in [Code::Internal, Code::ResourceExhausted, Code::NotFound] {
+            let answer = Status::new(code, "from the service");
+            assert_eq!(upstream_failure(ServiceName::Profile, answer).code(), code);
+        }
     }
 }

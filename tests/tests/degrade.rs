@@ -62,10 +62,17 @@ async fn a_service_down_degrades_only_its_routes(backend: Backend) {
     assert_eq!(admin.get("/v1/tags").await.status, 200);
     assert_eq!(admin.get("/v1/managers").await.status, 200);
 
-    // The down service's routes answer a retryable unavailability, as JSON.
-    let down = admin.get("/v1/templates").await;
-    assert_eq!(down.status, 503, "{:?}", down.body);
-    assert_eq!(down.body["code"], "UNAVAILABLE", "{:?}", down.body);
+    // The down service's routes answer a retryable unavailability, as JSON, with when to retry.
+    let down = http
+        .get(format!("{}/v1/templates", gateway.url))
+        .bearer_auth(token("chain-down", Role::HqAdmin, "hq", &[]))
+        .send()
+        .await
+        .expect("gateway");
+    assert_eq!(down.status(), 503);
+    assert!(down.headers().contains_key("retry-after"), "{down:?}");
+    let body: Value = down.json().await.expect("a JSON error");
+    assert_eq!(body["code"], "UNAVAILABLE", "{body}");
 
     // The live stream still delivers the other services' events: the new store arrives.
     let mut seen = String::new();

@@ -200,3 +200,91 @@ async fn reflection_lists_the_four_services() {
         assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
     }
 }
+
+/// Asks `url`'s reflection (v1 and v1alpha) for the file of a service, as grpcurl and
+/// grpcio do, and builds a descriptor pool from that one answer: it resolves only if the
+/// answer carries every dependency (`maitre.common.v1`, `google.api`, `google.protobuf`).
+async fn reflection_resolves_a_symbol_with_its_dependencies(url: &str) {
+    let symbol = "maitre.profile.v1.ProfileService";
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut v1 = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+    };
+    let response = v1
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response else {
+        panic!("not files: {:?}", response.message_response);
+    };
+    let pool = pool_of(&files.file_descriptor_proto);
+    let get_store = pool
+        .get_service_by_name(symbol)
+        .and_then(|s| s.methods().find(|m| m.name() == "CreateStore"))
+        .expect("the service resolves");
+    assert_eq!(
+        get_store.input().full_name(),
+        "maitre.profile.v1.CreateStoreRequest"
+    );
+    assert!(
+        pool.get_file_by_name("maitre/common/v1/common.proto")
+            .is_some()
+    );
+    assert!(
+        pool.get_file_by_name("google/api/annotations.proto")
+            .is_some()
+    );
+
+    // v1alpha (grpcio's reflection client) answers the same.
+    use tonic_reflection::pb::v1alpha;
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()),
+        ),
+    };
+    let response = alpha
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .unwrap();
+    let Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        response.message_response
+    else {
+        panic!("not files");
+    };
+    let pool = pool_of(&files.file_descriptor_proto);
+    assert!(pool.get_service_by_name(symbol).is_some());
+}
+
+/// A descriptor pool of exactly the given encoded files (fails on a missing dependency).
+fn pool_of(files: &[Vec<u8>]) -> prost_reflect::DescriptorPool {
+    let mut set = Vec::new();
+    for file in files {
+        prost::encoding::bytes::encode(1, file, &mut set);
+    }
+    prost_reflect::DescriptorPool::decode(set.as_slice()).expect("every dependency is served")
+}
+
+#[tokio::test]
+async fn reflection_serves_dependencies_on_the_gateway_and_the_service() {
+    let s = setup(Backend::Embedded, GatewayOptions::default()).await;
+    reflection_resolves_a_symbol_with_its_dependencies(&s.url).await;
+    reflection_resolves_a_symbol_with_its_dependencies(&s.fake_url).await;
+}

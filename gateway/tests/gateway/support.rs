@@ -1,5 +1,7 @@
 //! A tiny in-test profile service (CreateStore, GetStore, Watch) behind the real auth
-//! interceptor, and a gateway in front of it on fresh coordination of each backend.
+//! interceptor, served by the services' own server builder (`maitre_kit::server`), and a
+//! gateway in front of it on fresh coordination of each backend. Of the other upstreams,
+//! assignment and notification are down and tagging drops every connection it accepts.
 
 use std::{
     collections::HashMap,
@@ -29,7 +31,6 @@ use maitre_proto::{
         profile_service_server::{ProfileService, ProfileServiceServer},
     },
 };
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 /// The fake's state: stores by (chain, id), its event log, and how many calls reached it.
@@ -40,9 +41,20 @@ pub struct FakeProfile {
     appended: tokio::sync::Notify,
     /// Calls that passed the interceptor.
     pub calls: AtomicUsize,
-    /// `x-request-id` and `traceparent` of the last GetStore call.
+    /// The forwarded headers ([`SEEN_HEADERS`]) of the last GetStore call.
     pub last_headers: Mutex<HashMap<&'static str, String>>,
 }
+
+/// Headers the fake records of each GetStore call: the forwarded ones, and two that must
+/// never be forwarded.
+pub const SEEN_HEADERS: [&str; 6] = [
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "accept-language",
+    "x-custom",
+    "cookie",
+];
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send>>;
 
@@ -108,7 +120,7 @@ impl ProfileService for FakeService {
         {
             let mut seen = self.last_headers.lock().unwrap();
             seen.clear();
-            for name in ["x-request-id", "traceparent"] {
+            for name in SEEN_HEADERS {
                 if let Some(value) = request.metadata().get(name).and_then(|v| v.to_str().ok()) {
                     seen.insert(name, value.to_owned());
                 }
@@ -178,6 +190,8 @@ pub struct Setup {
     pub fake: Arc<FakeProfile>,
     /// The gateway's `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The fake profile service's own URL.
+    pub fake_url: String,
     _gateway: RunningService,
     _config: TestConfig,
     _stop_fake: tokio::sync::oneshot::Sender<()>,
@@ -188,36 +202,36 @@ pub async fn setup(backend: Backend, options: GatewayOptions) -> Setup {
     let fake = Arc::new(FakeProfile::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_url = format!("http://{}", listener.local_addr().unwrap());
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let auth = AuthInterceptor::new(Verifier::hs256(DEVELOPMENT_SECRET));
     let service =
         ProfileServiceServer::with_interceptor(FakeService(Arc::clone(&fake)), auth.clone());
     let event_log = EventLogServiceServer::with_interceptor(FakeService(Arc::clone(&fake)), auth);
     tokio::spawn(async move {
-        let _keep = health_reporter;
-        tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(service)
-            .add_service(event_log)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        maitre_kit::server::serve_grpc(
+            &[
+                "maitre.profile.v1.ProfileService",
+                "maitre.events.v1.EventLogService",
+            ],
+            tonic::service::Routes::new(service).add_service(event_log),
+            listener,
+            async {
                 let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+            },
+        )
+        .await
+        .unwrap();
     });
-    // Nothing listens on port 9: the other services are down.
+    // Nothing listens on port 9: those services are down.
     let down = "http://127.0.0.1:9";
+    let dropping = connection_dropper().await;
     let config = TestConfig::new(
         ServiceName::Gateway,
         backend,
         &[
             ("MAITRE_PROFILE_URL", &fake_url),
             ("MAITRE_ASSIGNMENT_URL", down),
-            ("MAITRE_TAGGING_URL", down),
+            ("MAITRE_TAGGING_URL", &dropping),
             ("MAITRE_NOTIFICATION_URL", down),
         ],
     );
@@ -228,10 +242,26 @@ pub async fn setup(backend: Backend, options: GatewayOptions) -> Setup {
     Setup {
         fake,
         url: gateway.url.clone(),
+        fake_url,
         _gateway: gateway,
         _config: config,
         _stop_fake: stop,
     }
+}
+
+/// An upstream whose connections break under every call: it accepts, reads the first
+/// bytes of the call and closes (the transport failure a crashing pod gives).
+async fn connection_dropper() -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut first = [0u8; 64];
+            let _ = socket.read(&mut first).await;
+        }
+    });
+    url
 }
 
 /// A development token.

@@ -9,6 +9,8 @@
 //! - [`eventlog`]: outbox, gap-free publishing, `Watch` streams, consumers with cursors.
 //! - [`idempotency`]: stored responses for replayed `request_id`s.
 //! - [`server`] and [`client`]: serving with health/reflection/shutdown; calling others.
+//! - [`reflection`]: gRPC reflection over the whole descriptor set, dependencies included.
+//! - [`request_text`]: no request's text may hold NUL (refused naming the field).
 
 pub mod auth;
 pub mod client;
@@ -21,6 +23,8 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod page;
+pub mod reflection;
+pub mod request_text;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! Serving a gRPC service: health, reflection, trace context, timeouts, graceful shutdown.
+//! Serving a gRPC service: health, reflection, trace context, timeouts, graceful shutdown,
+//! header list bound, and the request text check (`request_text`).
 
 use std::{future::Future, time::Duration};
 
@@ -11,15 +12,18 @@ use tonic_health::ServingStatus;
 
 use crate::telemetry;
 
+/// The largest request header list a service accepts (HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`,
+/// name + value + 32 bytes per field). hyper's default of 16 KiB refused calls carrying a
+/// valid token of a few hundred stores (431); this bound takes the largest accepted token
+/// (`auth::MAX_TOKEN_BYTES`, 64 KiB) with the rest of a call's headers, with room to spare.
+pub const MAX_HEADER_LIST_BYTES: u32 = 128 * 1024;
+
 /// Why a server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
-    /// Reflection could not be built from the descriptor set.
-    #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// Serves `routes` (the service, wrapped in its auth interceptor) on `listener` with
@@ -35,21 +39,16 @@ pub async fn serve_grpc(
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
-    let mut reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
-    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(maitre_proto::FILE_DESCRIPTOR_SET);
     for name in service_names {
         reporter
             .set_service_status(*name, ServingStatus::Serving)
             .await;
-        reflection_v1 = reflection_v1.with_service_name(*name);
-        reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
     }
+    let reflection = crate::reflection::Reflection::new(service_names);
     let routes = routes
         .add_service(health)
-        .add_service(reflection_v1.build_v1()?)
-        .add_service(reflection_v1alpha.build_v1alpha()?);
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha());
 
     let shutdown = async move {
         shutdown.await;
@@ -65,8 +64,11 @@ pub async fn serve_grpc(
     };
     Server::builder()
         .timeout(Duration::from_secs(30))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(crate::metrics::MetricsLayer)
         .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
+        // Innermost: sees the request body exactly as the handler will.
+        .layer(crate::request_text::RequestTextLayer)
         .add_routes(routes)
         // `Server::tcp_nodelay` only reaches sockets tonic accepts itself: accepted here,
         // every connection must be told. Without it a response's header, data and trailer

@@ -193,6 +193,20 @@ pub struct Verifier {
 /// Seconds of clock skew accepted on `exp`.
 const LEEWAY_S: u64 = 30;
 
+/// The most stores a token may name. Every call carries the token in a header, so its scope
+/// is bounded: 1,000 stores of UUID ids make a token of about 52 KB.
+pub const MAX_TOKEN_STORES: usize = 1_000;
+
+/// The longest token accepted, in bytes; it fits the header list services accept
+/// (`server::MAX_HEADER_LIST_BYTES`) with room for the other headers of a call.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// The refusal of a validly formed token beyond the bounds above: INVALID_ARGUMENT naming
+/// `authorization` and the limit (not UNAUTHENTICATED: the same token will never pass).
+fn beyond_bounds(message: String) -> Status {
+    crate::error::invalid_argument("authorization", message)
+}
+
 impl Verifier {
     /// Builds the verifier from configuration: RS256 public key and/or HS256 secret
     /// (the development secret when nothing is configured, outside production).
@@ -241,7 +255,15 @@ impl Verifier {
 
     /// Verifies a bearer token: signature with an accepted algorithm, expiry, claims.
     /// A token verified before (by this verifier) and not yet expired is not checked again.
+    /// A signed token naming more than [`MAX_TOKEN_STORES`] stores, or longer than
+    /// [`MAX_TOKEN_BYTES`], is refused with INVALID_ARGUMENT naming the limit.
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(beyond_bounds(format!(
+                "the token is {} bytes; at most {MAX_TOKEN_BYTES} are accepted",
+                token.len()
+            )));
+        }
         if let Some(caller) = self.verified.get(token) {
             return Ok(caller);
         }
@@ -258,6 +280,12 @@ impl Verifier {
         let data = decode::<Claims>(token, key, &validation)
             .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
         let claims = data.claims;
+        if claims.stores.len() > MAX_TOKEN_STORES {
+            return Err(beyond_bounds(format!(
+                "the token names {} stores; at most {MAX_TOKEN_STORES} are accepted",
+                claims.stores.len()
+            )));
+        }
         if claims.chain.is_empty() || (claims.chain == ALL_CHAINS && claims.role != Role::Service) {
             return Err(Status::unauthenticated("invalid token: bad chain claim"));
         }
@@ -525,6 +553,42 @@ mod tests {
             ("MAITRE_JWT_SECRET", "a-real-secret"),
         ]);
         assert!(Verifier::from_config(&c).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_accepted_up_to_the_stated_bounds() {
+        let stores = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("{:08x}-0000-4000-8000-{i:012x}", i))
+                .collect()
+        };
+        let largest = minter()
+            .mint("m", "c", Role::StoreManager, &stores(MAX_TOKEN_STORES), 60)
+            .unwrap();
+        assert!(largest.len() <= MAX_TOKEN_BYTES, "{}", largest.len());
+        let caller = Verifier::hs256("secret-a").verify(&largest).unwrap();
+        assert_eq!(caller.stores.len(), MAX_TOKEN_STORES);
+
+        let too_many = minter()
+            .mint(
+                "m",
+                "c",
+                Role::StoreManager,
+                &stores(MAX_TOKEN_STORES + 1),
+                60,
+            )
+            .unwrap();
+        let refused = Verifier::hs256("secret-a").verify(&too_many).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(refused.message().contains("1000"), "{}", refused.message());
+        assert_eq!(
+            crate::error::field_of(&refused).as_deref(),
+            Some("authorization")
+        );
+
+        let huge = "x".repeat(MAX_TOKEN_BYTES + 1);
+        let refused = Verifier::hs256("secret-a").verify(&huge).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     }
 
     #[test]
