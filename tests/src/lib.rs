@@ -165,6 +165,25 @@ fn address_of(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()
 }
 
+/// Polls `check` until it returns Some, for at most `seconds`: how a journey waits for the
+/// proof of an effect in another service (never a sleep followed by an assertion).
+pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The gateway speaks HTTP first, so readiness is its `/healthz`, not gRPC health.
 /// A loopback address with a port free right now (the OS's pick, released at once).
 fn free_loopback_address() -> String {

@@ -6,8 +6,6 @@
 //! birthday, consent given at creation, favourite dishes, the store's name) must reach the words
 //! the guest reads.
 
-use std::time::Duration;
-
 use chrono::Datelike;
 use maitre_kit::{
     auth::Role,
@@ -15,7 +13,7 @@ use maitre_kit::{
     testing::{Backend, token},
 };
 use maitre_tests::{
-    System,
+    System, eventually,
     rest::{Reply, Rest},
     sink::Sink,
 };
@@ -206,24 +204,6 @@ impl Journey {
         })
         .await
         .unwrap_or_else(|| panic!("the guest's messages settle: {customer}"))
-    }
-}
-
-/// Polls `check` until it returns Some, for at most `seconds`.
-async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

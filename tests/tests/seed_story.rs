@@ -8,7 +8,7 @@ use maitre_kit::{
     auth::Role,
     testing::{Backend, token},
 };
-use maitre_tests::{System, rest::Rest};
+use maitre_tests::{System, eventually, rest::Rest};
 use serde_json::{Value, json};
 
 const CHAIN: &str = "chain-seed";
@@ -99,24 +99,6 @@ fn owner(reply: &Value) -> (&str, bool) {
         owner["managerId"].as_str().unwrap_or_default(),
         owner["locked"].as_bool().unwrap_or(false),
     )
-}
-
-/// Polls `check` until it returns Some, for at most `seconds`.
-async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn ownership_follows_the_seed(backend: Backend) {

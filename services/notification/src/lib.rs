@@ -195,7 +195,8 @@ pub async fn serve_with_settings(
             campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
         tokio::spawn(runner.run(background.clone()))
     });
-    let actions = tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
+    let actions =
+        tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
     consumers::spawn_consumers(&runtime, &pipeline, background.clone());
     let scan = daily_scan::DailyScan::new(
         pipeline.clone(),
