@@ -183,6 +183,21 @@ impl Journey {
             .unwrap_or_default()
     }
 
+    /// Waits for the guest's messages to settle, asserts exactly one was sent and exactly one
+    /// delivery reached the provider, and returns what the provider received.
+    async fn sent_once(&self, customer: &str) -> Value {
+        let messages = self.settled_messages(customer).await;
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
+        let received = self.sink.received_for(customer);
+        assert_eq!(
+            received.len(),
+            1,
+            "one delivery at the provider: {received:?}"
+        );
+        received.into_iter().next().expect("one delivery")
+    }
+
     /// Waits until every message of the guest is settled (sent, delivered or suppressed) and
     /// there is at least one; returns them.
     async fn settled_messages(&self, customer: &str) -> Vec<Value> {
@@ -263,22 +278,14 @@ async fn birthday_greeting_and_owner_reminder(backend: Backend) {
     }
 
     // Ms Li receives the greeting once: her salutation, the store's name, the coupon.
-    let messages = j.settled_messages(&li).await;
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
-    let received = j.sink.received_for(&li);
-    assert_eq!(
-        received.len(),
-        1,
-        "one delivery at the provider: {received:?}"
-    );
-    let text = received[0]["body"].as_str().expect("body");
+    let received = j.sent_once(&li).await;
+    let text = received["body"].as_str().expect("body");
     assert!(
         text.starts_with("李女士，海港酒家静安店祝您生日快乐！"),
         "{text}"
     );
     assert!(text.contains("券码DESSERT-2026"), "{text}");
-    assert_eq!(received[0]["channel"], "sms", "{received:?}");
+    assert_eq!(received["channel"], "sms", "{received}");
 
     // Wang is reminded of Ms Wang by name, with her favourite dish.
     let wang = j.as_staff(Role::CustomerManager, "wang");
@@ -320,14 +327,8 @@ async fn birthday_greeting_and_owner_reminder(backend: Backend) {
     )
     .await
     .ok();
-    let messages = j.settled_messages(&wang_fang).await;
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    let received = j.sink.received_for(&wang_fang);
-    assert_eq!(received.len(), 1, "{received:?}");
-    assert_eq!(
-        received[0]["body"],
-        "王女士您好，海港酒家静安店期待您再次光临"
-    );
+    let received = j.sent_once(&wang_fang).await;
+    assert_eq!(received["body"], "王女士您好，海港酒家静安店期待您再次光临");
 }
 
 /// Seed 002 §4: a guest not seen for 60 days gets the "老朋友专属" coupon, once, naming her store;
@@ -343,16 +344,8 @@ async fn win_back_sent_once(backend: Backend) {
     j.visit("pos-lapsed", "13600136000", 61, &[("清蒸石斑", "海鲜")])
         .await;
 
-    let messages = j.settled_messages(&guest).await;
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
-    let received = j.sink.received_for(&guest);
-    assert_eq!(
-        received.len(),
-        1,
-        "one delivery at the provider: {received:?}"
-    );
-    let text = received[0]["body"].as_str().expect("body");
+    let received = j.sent_once(&guest).await;
+    let text = received["body"].as_str().expect("body");
     assert!(
         text.starts_with("张先生，好久不见！海港酒家静安店为您准备了老朋友专属优惠券"),
         "{text}"
@@ -457,12 +450,8 @@ async fn profile_given_at_creation_reaches_notification(backend: Backend) {
         .new_guest("13700137000", "周慧", "female", birthday(store_today()))
         .await;
     j.add_member(&likes_dessert, &guest).await;
-    let messages = j.settled_messages(&guest).await;
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(messages[0]["status"], "MESSAGE_STATUS_SENT", "{messages:?}");
-    let received = j.sink.received_for(&guest);
-    assert_eq!(received.len(), 1, "{received:?}");
-    let text = received[0]["body"].as_str().expect("body");
+    let received = j.sent_once(&guest).await;
+    let text = received["body"].as_str().expect("body");
     assert!(
         text.starts_with("周女士，海港酒家静安店祝您生日快乐！"),
         "{text}"
