@@ -1,15 +1,10 @@
-//! The balance pick: the one rule shared by the Redis script (atomic across replicas) and
-//! the in-process coordinator, so both can be checked against this pure version.
+//! The balance pick over domain tallies. The rule itself is [`maitre_kit::coord::pick_winner`],
+//! the one implementation every path runs (the in-process coordinator, this database
+//! fallback, and — proven equal by kit's agreement test — the Redis script). This module only
+//! turns tallies and per-manager ceilings into that function's scores.
 //!
-//! Rule: among the candidates not at their ceiling, the lowest score wins; ties are broken
-//! by rotation — the first tied candidate at or after index `tie_offset % len` in roster
-//! order, cyclic, where `len` is the number of candidates passed (capped ones included).
-//! A candidate missing from `scores` (or from the ceiling counts) scores 0. A candidate
-//! with no entry in the ceiling limits has no ceiling.
-//!
-//! Fairness comes from the caller's `tie_offset`: pass a per-store counter that advances
-//! with every pick and is never reset by day or month. Resetting it daily would give
-//! roster position 0 the first tie of every day and so the remainder of every uneven day.
+//! A candidate missing from `scores` (or from the ceiling counts) scores 0. A candidate with
+//! no entry in the ceiling limits has no ceiling.
 
 use crate::domain::ids::ManagerId;
 use crate::domain::roster::{Tally, tally_of};
@@ -32,35 +27,27 @@ impl Ceiling<'_> {
 }
 
 /// The balance pick: the index in `candidates` of the winner, `None` when there are no
-/// candidates or all are at their ceiling. See the module docs for the exact rule.
+/// candidates or all are at their ceiling. See [`maitre_kit::coord::pick_winner`] for the rule.
 pub fn pick_even(
     scores: &Tally,
     candidates: &[ManagerId],
     tie_offset: u64,
     ceiling: Option<Ceiling<'_>>,
 ) -> Option<usize> {
-    let len = candidates.len();
-    if len == 0 {
-        return None;
-    }
-    let open = |candidate: &ManagerId| ceiling.is_none_or(|c| !c.is_reached(candidate));
-    let lowest = candidates
+    let scores: Vec<Option<i64>> = candidates
         .iter()
-        .filter(|c| open(c))
-        .map(|c| tally_of(scores, c))
-        .min()?;
-    // `len` fits in u64 on every supported target, and the remainder is < len.
-    let start = usize::try_from(tie_offset % len as u64).unwrap_or(0);
-    (0..len).map(|step| (start + step) % len).find(|&index| {
-        let candidate = &candidates[index];
-        open(candidate) && tally_of(scores, candidate) == lowest
-    })
+        .map(|candidate| {
+            let open = ceiling.is_none_or(|c| !c.is_reached(candidate));
+            // Tallies are counts of customers; they never approach i64::MAX.
+            open.then(|| i64::try_from(tally_of(scores, candidate)).unwrap_or(i64::MAX))
+        })
+        .collect();
+    maitre_kit::coord::pick_winner(&scores, tie_offset)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn ids(names: &[&str]) -> Vec<ManagerId> {
         names.iter().map(|n| ManagerId::from(*n)).collect()
@@ -134,40 +121,5 @@ mod tests {
             pick_even(&Tally::new(), &candidates, 0, Some(ceiling)),
             Some(0)
         );
-    }
-
-    proptest! {
-        /// The winner has the lowest open score, and no open tied candidate lies between
-        /// the rotation start and the winner (cyclically).
-        #[test]
-        fn pick_matches_the_rule(
-            scores in proptest::collection::vec(0u64..4, 1..8),
-            counts in proptest::collection::vec(0u64..4, 8),
-            limits in proptest::collection::vec(proptest::option::of(0u64..4), 8),
-            tie_offset in any::<u64>(),
-        ) {
-            let candidates: Vec<ManagerId> = (0..scores.len()).map(|i| ManagerId::new(format!("m{i}"))).collect();
-            let score_tally: Tally = candidates.iter().cloned().zip(scores.iter().copied()).collect();
-            let count_tally: Tally = candidates.iter().cloned().zip(counts.iter().copied()).collect();
-            let limit_tally: Tally = candidates.iter().cloned().zip(limits.iter().copied())
-                .filter_map(|(c, l)| l.map(|l| (c, l))).collect();
-            let ceiling = Ceiling { counts: &count_tally, limits: &limit_tally };
-            let len = candidates.len();
-            let open: Vec<bool> = candidates.iter().map(|c| !ceiling.is_reached(c)).collect();
-            match pick_even(&score_tally, &candidates, tie_offset, Some(ceiling)) {
-                None => prop_assert!(open.iter().all(|o| !o)),
-                Some(winner) => {
-                    prop_assert!(open[winner]);
-                    let lowest = (0..len).filter(|&i| open[i]).map(|i| scores[i]).min();
-                    prop_assert_eq!(Some(scores[winner]), lowest);
-                    let start = (tie_offset % len as u64) as usize;
-                    let mut index = start;
-                    while index != winner {
-                        prop_assert!(!(open[index] && scores[index] == scores[winner]));
-                        index = (index + 1) % len;
-                    }
-                }
-            }
-        }
     }
 }

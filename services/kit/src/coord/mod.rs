@@ -277,12 +277,23 @@ pub(crate) fn decide_rate_hit(
     )
 }
 
-/// The winner of a pick, given each candidate's score (`None` = disqualified by the ceiling):
-/// lowest score; among ties, the first at or after `tie_offset % len`, cyclic. Shared by the
-/// in-process implementation; the Redis script mirrors it.
-pub(crate) fn pick_winner(scores: &[Option<i64>], tie_offset: u64) -> Option<usize> {
+/// The even-split rule, the one every caller runs: the winner of a pick, given each
+/// candidate's score in roster order (`None` = not eligible, e.g. at a ceiling). Lowest score
+/// wins; among ties, the first at or after `tie_offset % len`, cyclic, where `len` counts the
+/// ineligible candidates too.
+///
+/// The in-process coordinator and assignment's database fallback call this function; the
+/// Redis backend runs the same rule inside `lua/balance_pick.lua` (it must decide atomically
+/// next to the data), and `tests/coord_pick_agreement.rs` proves on random rosters and
+/// histories that the script and this function pick the same winner.
+///
+/// Fairness comes from the caller's `tie_offset`: a per-store counter that advances with
+/// every pick and is never reset by day or month (resetting it daily would hand roster
+/// position 0 the first tie, and so the remainder, of every uneven day).
+pub fn pick_winner(scores: &[Option<i64>], tie_offset: u64) -> Option<usize> {
     let lowest = scores.iter().flatten().min()?;
     let len = scores.len();
+    // The remainder is < len, so it fits in usize.
     let start = usize::try_from(tie_offset % len as u64).unwrap_or(0);
     (0..len)
         .map(|step| (start + step) % len)
@@ -305,6 +316,46 @@ mod tests {
         assert_eq!(pick_winner(&[None, None], 0), None);
         assert_eq!(pick_winner(&[], 3), None);
         assert_eq!(pick_winner(&[Some(0), Some(0)], u64::MAX), Some(1));
+    }
+
+    proptest::proptest! {
+        /// The winner is eligible with the lowest eligible score, and no eligible tied
+        /// candidate lies between the rotation start and the winner (cyclically); `None`
+        /// only when nobody is eligible.
+        #[test]
+        fn pick_winner_follows_the_rule(
+            scores in proptest::collection::vec(proptest::option::of(0i64..4), 0..9),
+            tie_offset in proptest::prelude::any::<u64>(),
+        ) {
+            match pick_winner(&scores, tie_offset) {
+                None => proptest::prop_assert!(scores.iter().all(Option::is_none)),
+                Some(winner) => {
+                    let lowest = scores.iter().flatten().min().copied();
+                    proptest::prop_assert!(scores[winner].is_some());
+                    proptest::prop_assert_eq!(scores[winner], lowest);
+                    let len = scores.len();
+                    let mut index = (tie_offset % len as u64) as usize;
+                    while index != winner {
+                        proptest::prop_assert!(scores[index] != scores[winner]);
+                        index = (index + 1) % len;
+                    }
+                }
+            }
+        }
+
+        /// Over many picks with an advancing offset, counts stay within one of each other:
+        /// the property the even split exists for.
+        #[test]
+        fn repeated_picks_stay_within_one(len in 1usize..7, picks in 0usize..60, first in 0u64..1000) {
+            let mut counts = vec![0i64; len];
+            for step in 0..picks {
+                let scores: Vec<Option<i64>> = counts.iter().copied().map(Some).collect();
+                let winner = pick_winner(&scores, first + step as u64).expect("someone is eligible");
+                counts[winner] += 1;
+            }
+            let spread = counts.iter().max().unwrap_or(&0) - counts.iter().min().unwrap_or(&0);
+            proptest::prop_assert!(spread <= 1, "counts {counts:?}");
+        }
     }
 
     #[test]

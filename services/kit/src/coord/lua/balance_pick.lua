@@ -1,8 +1,9 @@
 -- KEYS[1] balance, KEYS[2] ceiling balance when ARGV[1] == '1', then the balances to also
 -- increment. ARGV[1] ceiling flag, ARGV[2] ceiling max, ARGV[3] tie start index (0-based,
 -- already reduced modulo the candidate count), ARGV[4] ttl ms ('0': none), ARGV[5..] candidates.
--- Mirrors `pick_winner` in coord/mod.rs: lowest score (missing = 0) among candidates under the
--- ceiling; ties go to the first at or after the start index, cyclic.
+-- The rule is `pick_winner` in coord/mod.rs, run here so the pick and its increment are one
+-- atomic step (tests/coord_pick_agreement.rs proves the two agree): lowest score (missing = 0)
+-- among candidates under the ceiling; ties go to the first at or after the start index, cyclic.
 local has_ceiling = ARGV[1] == '1'
 local ceiling_max = tonumber(ARGV[2])
 local start = tonumber(ARGV[3])
