@@ -156,8 +156,11 @@ pub async fn guard(
 ) -> Response {
     match state.edge.admit(request.headers()).await {
         Ok(caller) => {
+            let chain = crate::access::ChainLabel(Arc::from(caller.chain_id.as_str()));
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(chain);
+            response
         }
         Err(error) if is_grpc(request.headers()) => grpc_refusal(&error),
         Err(error) => error.into_response(),

@@ -8,11 +8,13 @@
 //! - [`forward`]: the bounded headers passed on to services;
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
-//! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag.
+//! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag;
+//! - [`access`]: the access log line and RED metrics of every request.
 //!
 //! The gateway owns no data: the services verify the forwarded token again and enforce
 //! chain and store scope themselves.
 
+pub mod access;
 pub mod consumers;
 pub mod edge;
 pub mod errors;
@@ -168,7 +170,12 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         .layer(middleware::from_fn(forward::bound_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(TraceLayer::new_for_http().make_span_with(maitre_kit::telemetry::server_span))
+        .layer(TraceLayer::new_for_http().make_span_with(maitre_kit::telemetry::edge_span))
+        // Inside the span, so the access line carries the trace id.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(access::KnownRpcs::from_pool(maitre_proto::descriptor_pool())),
+            access::record,
+        ))
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
         .option_layer(cors_layer(&options.cors_origins)?)
         .layer(TimeoutLayer::with_status_code(

@@ -16,10 +16,11 @@ use tonic::metadata::MetadataMap;
 
 use crate::{
     AppState,
+    access::RouteLabel,
     edge::is_grpc,
     errors::{ApiError, grpc_refusal},
     forward,
-    routes::RouteMatch,
+    routes::{Route, RouteMatch, template::Binding},
     transcode,
 };
 
@@ -39,33 +40,40 @@ pub async fn handle(
             path: uri.path().to_owned(),
         });
     }
-    match call(&state, &caller, &method, &uri, &headers, &body).await {
+    let (route, bindings) = match state.routes.find(&method, uri.path()) {
+        RouteMatch::Found(route, bindings) => (route, bindings),
+        RouteMatch::MethodNotAllowed(allowed) => {
+            return ApiError::MethodNotAllowed { allowed }.into_response();
+        }
+        RouteMatch::NotFound => {
+            return ApiError::NoRoute {
+                method,
+                path: uri.path().to_owned(),
+            }
+            .into_response();
+        }
+    };
+    let mut response = match call(&state, &caller, route, &bindings, &uri, &headers, &body).await {
         Ok(json) => Json(json).into_response(),
         Err(error) => error.into_response(),
-    }
+    };
+    // The access log and metrics name the template, never the ids in the path.
+    response
+        .extensions_mut()
+        .insert(RouteLabel(Arc::from(route.template.source.as_str())));
+    response
 }
 
 async fn call(
     state: &AppState,
     caller: &Caller,
-    method: &Method,
+    route: &Route,
+    bindings: &[Binding],
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
-    let (route, bindings) = match state.routes.find(method, uri.path()) {
-        RouteMatch::Found(route, bindings) => (route, bindings),
-        RouteMatch::MethodNotAllowed(allowed) => {
-            return Err(ApiError::MethodNotAllowed { allowed });
-        }
-        RouteMatch::NotFound => {
-            return Err(ApiError::NoRoute {
-                method: method.clone(),
-                path: uri.path().to_owned(),
-            });
-        }
-    };
-    let message = transcode::request_message(route, body, uri.query(), &bindings)?;
+    let message = transcode::request_message(route, body, uri.query(), bindings)?;
     let response = state
         .upstreams
         .unary(

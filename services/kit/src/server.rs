@@ -66,7 +66,11 @@ pub async fn serve_grpc(
         .timeout(Duration::from_secs(30))
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(crate::metrics::MetricsLayer)
-        .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(telemetry::server_span))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_grpc()
+                .make_span_with(telemetry::server_span)
+                .on_failure(telemetry::log_grpc_failure),
+        )
         // Innermost: sees the request body exactly as the handler will.
         .layer(crate::request_text::RequestTextLayer)
         .add_routes(routes)

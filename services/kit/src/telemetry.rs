@@ -1,6 +1,11 @@
 //! Telemetry: JSON logs through `tracing`, OpenTelemetry traces over OTLP when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C trace context carried in and out of
 //! every gRPC call so one trace spans the gateway and every service.
+//!
+//! Every request span is named by its RPC (or route) and carries the trace id, so every log
+//! line written while serving a call names the trace it belongs to, whether or not traces are
+//! exported: without an exporter the tracer still assigns W3C ids and propagates them, it
+//! just sends nothing.
 
 use http::HeaderMap;
 use opentelemetry::{
@@ -33,7 +38,7 @@ pub fn init(service_name: &str) -> TelemetryGuard {
         .json()
         .with_current_span(true)
         .with_target(false);
-    let provider = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+    let exporting = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
         .and_then(|endpoint| match otlp_provider(service_name, &endpoint) {
@@ -43,15 +48,18 @@ pub fn init(service_name: &str) -> TelemetryGuard {
                 None
             }
         });
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name.to_owned())));
+    // No exporter: a provider that only assigns ids, so logs still carry trace ids and the
+    // gateway still hands its trace to the services.
+    let provider = exporting.unwrap_or_else(|| SdkTracerProvider::builder().build());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(logs)
         .with(otel)
         .try_init();
-    TelemetryGuard { provider }
+    TelemetryGuard {
+        provider: Some(provider),
+    }
 }
 
 fn otlp_provider(
@@ -102,10 +110,92 @@ impl Injector for HeaderInjector<'_> {
 pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
     let parent =
         global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
-    let span =
-        tracing::info_span!("request", otel.kind = "server", rpc.path = %request.uri().path());
+    let path = request.uri().path();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %path,
+        otel.kind = "server",
+        rpc.path = %path,
+        trace_id = tracing::field::Empty,
+    );
     let _ = span.set_parent(parent);
+    record_trace_id(&span);
     span
+}
+
+/// The span of one request at the edge (the gateway). Its name and route are recorded once
+/// the route is known (`http.route`, e.g. `/v1/customers/{customer_id}`): the raw path is
+/// never a field, since REST paths carry ids and phone numbers.
+pub fn edge_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let parent =
+        global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+    let span = tracing::info_span!(
+        "request",
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        http.method = %request.method(),
+        http.route = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent);
+    record_trace_id(&span);
+    span
+}
+
+/// Puts the span's trace id into its `trace_id` field, which the JSON log layer prints on
+/// every line written inside the span. Nothing is recorded when no tracer is installed
+/// (unit tests without [`init`]).
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = span.context();
+    let trace_id = context.span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+}
+
+/// Who a failed call's status blames: the caller's mistakes (a bad argument, a missing
+/// permission, an unknown id) are the service working as designed and must not page the
+/// operator; everything else is the service's own failure.
+pub fn blames_the_caller(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(
+        code,
+        Cancelled
+            | InvalidArgument
+            | NotFound
+            | AlreadyExists
+            | PermissionDenied
+            | ResourceExhausted
+            | FailedPrecondition
+            | Aborted
+            | OutOfRange
+            | Unauthenticated
+    )
+}
+
+/// `TraceLayer` failure hook: a refused call is logged at INFO ("call refused"), a service
+/// failure at ERROR ("call failed"), both with the gRPC code and the latency.
+pub fn log_grpc_failure(
+    class: tower_http::classify::GrpcFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::GrpcFailureClass;
+    let latency_ms = latency.as_secs_f64() * 1e3;
+    match class {
+        GrpcFailureClass::Code(code) => {
+            let code = tonic::Code::from_i32(code.get());
+            if blames_the_caller(code) {
+                tracing::info!(grpc.code = ?code, latency_ms, "call refused");
+            } else {
+                tracing::error!(grpc.code = ?code, latency_ms, "call failed");
+            }
+        }
+        GrpcFailureClass::Error(error) => {
+            tracing::error!(%error, latency_ms, "call failed");
+        }
+    }
 }
 
 /// Writes the current span's context into outgoing headers.
@@ -159,5 +249,81 @@ mod tests {
                 "a new span id for the child: {forwarded}"
             );
         });
+    }
+
+    /// A writer the JSON log layer writes into, for reading the lines back.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn only_the_services_own_failures_are_errors() {
+        for code in [
+            tonic::Code::InvalidArgument,
+            tonic::Code::NotFound,
+            tonic::Code::PermissionDenied,
+            tonic::Code::Unauthenticated,
+            tonic::Code::FailedPrecondition,
+        ] {
+            assert!(blames_the_caller(code), "{code:?}");
+        }
+        for code in [
+            tonic::Code::Internal,
+            tonic::Code::Unavailable,
+            tonic::Code::Unknown,
+            tonic::Code::DataLoss,
+            tonic::Code::DeadlineExceeded,
+            tonic::Code::Unimplemented,
+        ] {
+            assert!(!blames_the_caller(code), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn every_log_line_inside_a_call_names_its_trace_and_rpc() {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("t")));
+        tracing::subscriber::with_default(subscriber, || {
+            let incoming = http::Request::builder()
+                .uri("/maitre.profile.v1.ProfileService/GetCustomer")
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .body(())
+                .unwrap();
+            let span = server_span(&incoming);
+            let _entered = span.enter();
+            tracing::info!("inside the call");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{text}"
+        );
+        assert_eq!(
+            line["span"]["otel.name"], "/maitre.profile.v1.ProfileService/GetCustomer",
+            "{text}"
+        );
     }
 }
