@@ -64,7 +64,11 @@ impl Edge {
     /// The verified caller of a request within its limits, or why it is refused.
     pub async fn admit(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let token = bearer_token(headers)?;
-        let caller = self.verifier.verify(token).map_err(refusal_of_token)?;
+        let caller = self
+            .verifier
+            .verify_fresh(token)
+            .await
+            .map_err(refusal_of_token)?;
         self.count(&token_key(token), "token", self.limits.per_token_per_minute)
             .await?;
         self.count(

@@ -3,7 +3,7 @@
 //! Every knob has a default that runs on a laptop (SQLite under `./data`, in-process
 //! coordination, a development signing key); production sets URLs and keys.
 
-use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Where this process runs: development accepts the built-in signing key, production refuses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +105,15 @@ pub struct Config {
     pub jwt_public_key_file: Option<PathBuf>,
     /// RS256 private key PEM file (`MAITRE_JWT_PRIVATE_KEY_FILE`) to mint this service's own identity.
     pub jwt_private_key_file: Option<PathBuf>,
+    /// The identity provider's key set (`MAITRE_JWT_JWKS_URL`); tokens with a `kid` are
+    /// verified against it.
+    pub jwt_jwks_url: Option<String>,
+    /// Required `iss` of tokens verified by the key set (`MAITRE_JWT_ISSUER`).
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens verified by the key set (`MAITRE_JWT_AUDIENCE`).
+    pub jwt_audience: Option<String>,
+    /// How often the key set is fetched again (`MAITRE_JWT_JWKS_REFRESH_SECS`, default 300).
+    pub jwt_jwks_refresh: Duration,
     /// Upstream URLs of the other services (`MAITRE_<NAME>_URL`).
     pub upstreams: HashMap<ServiceName, String>,
     /// Prometheus metrics listen address (`MAITRE_METRICS_LISTEN`); none = no metrics endpoint.
@@ -202,6 +211,8 @@ impl Config {
         if let Some(secs) = positive("MAITRE_DATABASE_ACQUIRE_TIMEOUT_SECS")? {
             database_pool.acquire_timeout = std::time::Duration::from_secs(secs.into());
         }
+        let jwt_jwks_refresh =
+            Duration::from_secs(positive("MAITRE_JWT_JWKS_REFRESH_SECS")?.map_or(300, u64::from));
         let migrate_on_start = match lookup("MAITRE_MIGRATE_ON_START").as_deref() {
             None => environment == Environment::Development,
             Some("true") => true,
@@ -231,6 +242,10 @@ impl Config {
             jwt_secret: lookup("MAITRE_JWT_SECRET"),
             jwt_public_key_file: lookup("MAITRE_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
             jwt_private_key_file: lookup("MAITRE_JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
+            jwt_jwks_url: lookup("MAITRE_JWT_JWKS_URL"),
+            jwt_issuer: lookup("MAITRE_JWT_ISSUER"),
+            jwt_audience: lookup("MAITRE_JWT_AUDIENCE"),
+            jwt_jwks_refresh,
             upstreams,
             metrics_listen,
             data_dir,

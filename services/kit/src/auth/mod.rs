@@ -1,11 +1,13 @@
 //! Verified identity of every caller: JWT in, `Caller` out.
 //!
-//! Tokens are HS256 (development secret, or a configured one) or RS256 (production public
-//! keys). The caller's chain and stores always come from the token, never from a request
+//! Tokens are HS256 (development secret, or a configured one), RS256/ES256 with a configured
+//! public key, or signed by the chain's identity provider with a key of its JWKS (chosen by
+//! `kid`, rotated without a restart; `iss` and `aud` checked when configured; [`jwks`]). The caller's chain and stores always come from the token, never from a request
 //! body. Services verify the same token the gateway verified, so scope is enforced twice.
 //! Internal callers carry role `service`; only they may use the all-chains scope `*`
 //! (consumers of `Watch` streams), and a service acting for one chain mints a token for it.
 
+pub mod jwks;
 mod verified;
 
 use std::{fmt, path::Path, sync::Arc};
@@ -187,7 +189,20 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct Verifier {
     keys: Arc<Vec<(Algorithm, DecodingKey)>>,
+    /// The identity provider's keys, for tokens that name a `kid`.
+    jwks: Option<Arc<jwks::Jwks>>,
+    /// `iss` / `aud` required of tokens verified by the JWKS keys.
+    issuer: Option<String>,
+    audience: Option<String>,
     verified: Arc<verified::VerifiedTokens>,
+}
+
+/// A token naming a key the set does not have (yet): retryable, since the set is being
+/// fetched again.
+fn unknown_key(kid: &str) -> Status {
+    Status::unavailable(format!(
+        "token signing key `{kid}` is not known yet; the key set is being refreshed, retry shortly"
+    ))
 }
 
 /// Seconds of clock skew accepted on `exp`.
@@ -214,9 +229,21 @@ impl Verifier {
         let mut keys = Vec::new();
         if let Some(path) = &config.jwt_public_key_file {
             let pem = read_key(path)?;
-            let key = DecodingKey::from_rsa_pem(&pem).map_err(|e| key_error(path, e))?;
-            keys.push((Algorithm::RS256, key));
+            // An RSA key verifies RS256, a P-256 key ES256.
+            let key = match DecodingKey::from_rsa_pem(&pem) {
+                Ok(key) => (Algorithm::RS256, key),
+                Err(rsa) => match DecodingKey::from_ec_pem(&pem) {
+                    Ok(key) => (Algorithm::ES256, key),
+                    Err(_) => return Err(key_error(path, rsa)),
+                },
+            };
+            keys.push(key);
         }
+        let jwks = config.jwt_jwks_url.clone().map(|url| {
+            let jwks = jwks::Jwks::new(url);
+            jwks.start(config.jwt_jwks_refresh);
+            jwks
+        });
         match (&config.jwt_secret, config.environment) {
             (Some(secret), Environment::Production) if secret == DEVELOPMENT_SECRET => {
                 return Err(AuthError::DevelopmentKeyInProduction);
@@ -225,19 +252,22 @@ impl Verifier {
                 Algorithm::HS256,
                 DecodingKey::from_secret(secret.as_bytes()),
             )),
-            (None, Environment::Development) if keys.is_empty() => {
+            (None, Environment::Development) if keys.is_empty() && jwks.is_none() => {
                 keys.push((
                     Algorithm::HS256,
                     DecodingKey::from_secret(DEVELOPMENT_SECRET.as_bytes()),
                 ));
             }
-            (None, Environment::Production) if keys.is_empty() => {
+            (None, Environment::Production) if keys.is_empty() && jwks.is_none() => {
                 return Err(AuthError::DevelopmentKeyInProduction);
             }
             (None, _) => {}
         }
         Ok(Self {
             keys: Arc::new(keys),
+            jwks,
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
             verified: Arc::default(),
         })
     }
@@ -249,7 +279,45 @@ impl Verifier {
                 Algorithm::HS256,
                 DecodingKey::from_secret(secret.as_bytes()),
             )]),
+            jwks: None,
+            issuer: None,
+            audience: None,
             verified: Arc::default(),
+        }
+    }
+
+    /// A verifier for the identity provider's key set at `url` (tests, tools), requiring
+    /// `issuer` and `audience` when given.
+    pub fn jwks(url: &str, issuer: Option<&str>, audience: Option<&str>) -> Self {
+        Self {
+            keys: Arc::default(),
+            jwks: Some(jwks::Jwks::new(url.to_owned())),
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+            verified: Arc::default(),
+        }
+    }
+
+    /// [`Verifier::verify`], but a token naming a key the set does not have waits for the
+    /// set to be fetched again (at most every [`jwks::MIN_REFRESH`]) before it is refused:
+    /// the edge uses this, so the first token signed with a rotated key passes.
+    pub async fn verify_fresh(&self, token: &str) -> Result<Caller, Status> {
+        match self.verify(token) {
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                if let Some(jwks) = &self.jwks {
+                    jwks.refresh().await;
+                }
+                self.verify(token).map_err(|status| {
+                    if status.code() == tonic::Code::Unavailable {
+                        Status::unauthenticated(
+                            "token signed by a key the identity provider does not publish",
+                        )
+                    } else {
+                        status
+                    }
+                })
+            }
+            other => other,
         }
     }
 
@@ -269,14 +337,48 @@ impl Verifier {
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Status::unauthenticated("malformed token"))?;
-        let (alg, key) = self
-            .keys
-            .iter()
-            .find(|(alg, _)| *alg == header.alg)
-            .ok_or_else(|| Status::unauthenticated("token algorithm not accepted"))?;
-        let mut validation = Validation::new(*alg);
+        let mut validation;
+        let signing_key;
+        let key = match (&self.jwks, header.kid.as_deref()) {
+            // The identity provider's token: its key by id, and only that key's algorithm.
+            (Some(jwks), Some(kid)) => {
+                let Some(key) = jwks.key(kid) else {
+                    jwks.refresh_soon();
+                    return Err(unknown_key(kid));
+                };
+                if key.algorithm != header.alg {
+                    return Err(Status::unauthenticated(
+                        "token algorithm does not match its signing key",
+                    ));
+                }
+                validation = Validation::new(key.algorithm);
+                if let Some(issuer) = &self.issuer {
+                    validation.set_issuer(&[issuer]);
+                    validation.required_spec_claims.insert("iss".into());
+                }
+                match &self.audience {
+                    Some(audience) => {
+                        validation.set_audience(&[audience]);
+                        validation.required_spec_claims.insert("aud".into());
+                    }
+                    None => validation.validate_aud = false,
+                }
+                signing_key = key;
+                signing_key.key.as_ref()
+            }
+            _ => {
+                let (alg, key) = self
+                    .keys
+                    .iter()
+                    .find(|(alg, _)| *alg == header.alg)
+                    .ok_or_else(|| Status::unauthenticated("token algorithm not accepted"))?;
+                validation = Validation::new(*alg);
+                key
+            }
+        };
         validation.leeway = LEEWAY_S;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.required_spec_claims.insert("exp".into());
+        validation.required_spec_claims.insert("sub".into());
         let data = decode::<Claims>(token, key, &validation)
             .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
         let claims = data.claims;
