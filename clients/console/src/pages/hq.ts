@@ -1,0 +1,138 @@
+// HQ (总部): the rule editor with live preview (count, sample, errors at their position),
+// creating and activating the rule's tag, the segment count, and the tag catalog.
+
+import type { MaitreClient, Tag } from "@maitre/client";
+import { t, word } from "../i18n";
+import type { Session } from "../session";
+import { attempt, clear, h, pagedTable, section } from "../ui";
+import { guestName } from "./common";
+
+export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session): () => void {
+  let stopped = false;
+  const rule = h("textarea", { "data-test": "rule", rows: 4, spellcheck: false, placeholder: 'visits(30d) >= 2 and avg_ticket(90d) > 150' });
+  const previewBox = h("div", { "data-test": "preview" });
+  const ruleErrors = h("ol", { class: "rule-errors", "data-test": "rule-errors" });
+  const errors = h("div");
+  let generation = 0;
+
+  // Validate and preview on every pause in typing; answers to older text are dropped.
+  async function preview() {
+    const mine = ++generation;
+    const text = rule.value;
+    if (!text.trim()) {
+      clear(previewBox);
+      clear(ruleErrors);
+      return;
+    }
+    const result = await attempt(errors, async () => {
+      const validation = await api.call("TaggingService_ValidateRule", { body: { rule: text } });
+      if (!validation.valid) return { validation, preview: undefined };
+      const preview = await api.call("TaggingService_PreviewRule", { body: { rule: text, sampleSize: 5 } });
+      return { validation, preview };
+    });
+    if (mine !== generation || !result) return;
+    const lines = text.split("\n");
+    clear(
+      ruleErrors,
+      ...(result.validation.errors ?? []).map((e) => {
+        const line = lines[(e.line ?? 1) - 1] ?? "";
+        const caret = " ".repeat(Math.max((e.column ?? 1) - 1, 0)) + "^";
+        return h("li", { "data-test": "rule-error" }, `${t("rule")} ${e.line}:${e.column} — ${e.message}`, h("pre", {}, `${line}\n${caret}`));
+      }),
+    );
+    if (!result.preview) {
+      clear(previewBox);
+      return;
+    }
+    const p = result.preview;
+    const names = await Promise.all((p.sampleCustomerIds ?? []).map((id) => guestName(api, id)));
+    const count = Number(p.memberCount ?? 0);
+    const total = Number(p.totalCustomers ?? 0);
+    clear(
+      previewBox,
+      h("p", { "data-test": "preview-count", "data-count": count }, t("matching", { count, total })),
+      h("div", { class: "meter" }, h("div", { style: `width:${total ? (100 * count) / total : 0}%` })),
+      names.length ? h("p", { class: "muted" }, `${t("sample")}: ${names.join("、")}`) : null,
+    );
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  rule.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void preview(), 300);
+  });
+
+  // Create and activate.
+  const tagName = h("input", { "data-test": "tag-name", placeholder: "regulars" });
+  const displayName = h("input", { "data-test": "display-name", placeholder: "常客" });
+  const activated = h("div", { "data-test": "activated" });
+  const segment = h("div", { "data-test": "segment" });
+
+  async function createAndActivate() {
+    clear(activated);
+    clear(segment);
+    const tag = await attempt(errors, async () => {
+      const created = await api.call("TaggingService_CreateTag", {
+        body: {
+          tag: { name: tagName.value.trim(), displayName: displayName.value.trim(), category: "TAG_CATEGORY_BEHAVIOUR", source: "TAG_SOURCE_RULE", rule: rule.value },
+          requestId: `console-${crypto.randomUUID()}`,
+        },
+      });
+      const id = created.tag?.tagId ?? "";
+      await api.call("TaggingService_TransitionTag", { path: { tag_id: id }, body: { tagId: id, lifecycle: "TAG_LIFECYCLE_ACTIVE" } });
+      return created.tag;
+    });
+    if (!tag) return;
+    clear(activated, h("p", { class: "ok" }, t("activated", { name: tag.displayName || tag.name || "" })));
+    void tags.first();
+    // Activation tags the chain's guests in the background: count the segment until it settles.
+    let last = -1;
+    let same = 0;
+    while (!stopped && same < 3) {
+      const r = await attempt(segment, () => api.call("TaggingService_CountSegment", { body: { segment: { expression: tag.name } } }));
+      if (!r) return;
+      const count = Number(r.count ?? 0);
+      same = count === last ? same + 1 : 0;
+      last = count;
+      clear(segment, h("p", { "data-test": "segment-count", "data-count": count, "data-settled": String(same >= 3) }, `${t("segmentCount")}: ${count}`));
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    void tags.reload();
+  }
+
+  const tags = pagedTable<Tag>({
+    test: "tags",
+    columns: [
+      { label: "displayName", cell: (tag) => `${tag.displayName ?? ""} (${tag.name})` },
+      { label: "lifecycle", cell: (tag) => word(tag.lifecycle) },
+      { label: "members", cell: (tag) => String(tag.memberCount ?? 0) },
+      { label: "rule", cell: (tag) => h("code", {}, tag.rule ?? "") },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("TaggingService_ListTags", { query: { page_size: 10, page_token: pageToken } });
+      return { items: r.tags ?? [], nextPageToken: r.nextPageToken };
+    },
+  });
+
+  main.append(
+    h(
+      "div",
+      { class: "grid" },
+      section(
+        "ruleEditor",
+        "hq",
+        h("label", { class: "block" }, t("rule"), rule),
+        ruleErrors,
+        previewBox,
+        h("div", { class: "form" }, h("label", {}, t("tagName"), tagName), h("label", {}, t("displayName"), displayName), h("button", { "data-test": "create-activate", onclick: createAndActivate }, t("createActivate"))),
+        errors,
+        activated,
+        segment,
+      ),
+      section("tags", "tag-catalog", tags.el),
+    ),
+  );
+  void tags.first();
+  return () => {
+    stopped = true;
+  };
+}

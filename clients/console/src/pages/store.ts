@@ -1,0 +1,117 @@
+// Store manager (店长): the roster, the unassigned pool, and bulk transfer with live
+// progress (the job's progress polled, and its TransferProgress events on the stream).
+
+import type { Manager, MaitreClient, Ownership } from "@maitre/client";
+import { t, word } from "../i18n";
+import type { Session } from "../session";
+import { attempt, clear, h, pagedTable, section, when } from "../ui";
+import { guestName, live } from "./common";
+
+export function storePage(main: HTMLElement, api: MaitreClient, session: Session): () => void {
+  const store = session.stores[0] ?? "";
+  let stopped = false;
+
+  const roster = pagedTable<Manager>({
+    test: "roster",
+    columns: [
+      { label: "name", cell: (m) => `${m.name ?? ""} (${m.managerId})` },
+      { label: "status", cell: (m) => word(m.status) },
+      { label: "myGuests", cell: (m) => h("span", { "data-test": `owned-${m.managerId}` }, String(m.ownedCount ?? 0)) },
+      { label: "capacity", cell: (m) => String(m.capacity ?? "") },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("AssignmentService_ListManagers", { query: { store_id: store, page_size: 20, page_token: pageToken } });
+      return { items: r.managers ?? [], nextPageToken: r.nextPageToken };
+    },
+  });
+
+  const pool = pagedTable<Ownership>({
+    test: "unassigned",
+    columns: [
+      { label: "name", cell: (o) => guestName(api, o.customerId ?? "") },
+      { label: "reason", cell: (o) => o.unassignedReason || word(o.reason) },
+      { label: "since", cell: (o) => when(o.since) },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("AssignmentService_ListUnassigned", { query: { store_id: store, page_size: 20, page_token: pageToken } });
+      return { items: r.ownerships ?? [], nextPageToken: r.nextPageToken };
+    },
+  });
+
+  // Bulk transfer.
+  const from = h("select", { "data-test": "from" });
+  const to = h("select", { "data-test": "to", multiple: true, size: 5 });
+  const errors = h("div");
+  const bar = h("progress", { "data-test": "progress-bar", max: 1, value: 0 });
+  const progressText = h("span", { "data-test": "progress" });
+  const fill = async () => {
+    const r = await api.call("AssignmentService_ListManagers", { query: { store_id: store, page_size: 100 } });
+    for (const select of [from, to]) {
+      clear(select, ...(r.managers ?? []).map((m) => h("option", { value: m.managerId ?? "" }, `${m.name} (${m.managerId}) · ${m.ownedCount ?? 0}`)));
+    }
+  };
+  void fill().catch((e) => clear(errors, String(e.message)));
+
+  function showProgress(p: { state?: string; done?: string; total?: string; failed?: string; error?: string } | undefined) {
+    if (!p) return;
+    const done = Number(p.done ?? 0);
+    const total = Number(p.total ?? 0);
+    bar.max = Math.max(total, 1);
+    bar.value = p.state === "JOB_STATE_SUCCEEDED" && total === 0 ? 1 : done;
+    progressText.textContent = `${word(p.state)} ${done}/${total}${Number(p.failed ?? 0) ? ` (✗ ${p.failed})` : ""}${p.error ? ` ${p.error}` : ""}`;
+    progressText.dataset.state = p.state ?? "";
+  }
+
+  async function start() {
+    const targets = Array.from(to.selectedOptions).map((o) => o.value);
+    const started = await attempt(errors, () =>
+      api.call("AssignmentService_StartBulkTransfer", {
+        path: { from_manager_id: from.value },
+        body: { fromManagerId: from.value, toManagerIds: targets, requestId: `console-${crypto.randomUUID()}` },
+      }),
+    );
+    const jobId = started?.progress?.jobId;
+    if (!jobId) return;
+    showProgress(started.progress);
+    // Poll until the job ends; each answer moves the bar.
+    while (!stopped) {
+      const r = await attempt(errors, () => api.call("AssignmentService_GetBulkTransfer", { path: { job_id: jobId } }));
+      if (!r) break;
+      showProgress(r.progress);
+      const state = r.progress?.state;
+      if (state === "JOB_STATE_SUCCEEDED" || state === "JOB_STATE_FAILED" || state === "JOB_STATE_CANCELLED") break;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    void roster.reload();
+    void fill();
+  }
+
+  const badge = h("span", { class: "live" });
+  const subscription = live(api, badge, (event) => {
+    const e = event.data ?? {};
+    if (e.transferProgress) showProgress(e.transferProgress.progress);
+    if (e.ownerChanged) void pool.reload();
+  });
+
+  main.append(
+    h(
+      "div",
+      { class: "grid" },
+      h("div", {}, section("roster", "store", roster.el), section("unassigned", "unassigned-pool", pool.el)),
+      section(
+        "bulkTransfer",
+        "bulk-transfer",
+        badge,
+        h("div", { class: "form" }, h("label", {}, t("from"), from), h("label", {}, t("to"), to), h("button", { "data-test": "start", onclick: start }, t("start"))),
+        errors,
+        h("div", { class: "progress" }, h("label", {}, t("progress")), bar, progressText),
+      ),
+    ),
+  );
+  void roster.first();
+  void pool.first();
+  return () => {
+    stopped = true;
+    subscription.close();
+  };
+}
