@@ -142,6 +142,10 @@ journey("front desk records a booking and the owner's console shows the guest li
   await desk.fill('[data-test="guest-name"]', "陈美玲");
   await desk.selectOption('[data-test="kind"]', "CONTACT_KIND_BOOKING");
   await desk.selectOption('[data-test="manager"]', "m01");
+  // A mistake is refused in words, naming the field, and nothing is recorded.
+  await desk.fill('[data-test="party"]', "0");
+  await desk.click('[data-test="save"]');
+  await desk.waitForSelector('[data-test="record"] [data-test="error"][data-field="event.party_size"]');
   await desk.fill('[data-test="party"]', "4");
   await desk.click('[data-test="save"]');
   await desk.waitForSelector('[data-test="recorded"] .ok');
@@ -193,5 +197,10 @@ journey("a store manager runs a bulk transfer and watches it finish", async () =
   await page.waitForSelector('[data-test="progress"][data-state="JOB_STATE_SUCCEEDED"]', { timeout: 30_000 });
   assert.match(await page.textContent('[data-test="progress"]'), /6\/6/);
   await page.waitForSelector('[data-test="owned-m02"]:has-text("0")');
+  // English on request, the same page.
+  await page.click('[data-test="lang"]');
+  await page.waitForSelector('h2:has-text("Bulk transfer")');
+  await page.click('[data-test="lang"]');
+  await page.waitForSelector('h2:has-text("批量转移")');
   await screenshot(page, "store-manager");
 });
