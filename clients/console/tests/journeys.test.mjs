@@ -157,6 +157,10 @@ journey("front desk records a booking and the owner's console shows the guest li
   await manager.waitForSelector('[data-test="my-guests-row"]:has-text("陈美玲")');
   await manager.click('[data-test="my-guests-row"]:has-text("陈美玲")');
   await manager.waitForSelector('[data-test="why"] li');
+  await manager.selectOption('[data-test="follow-up-kind"]', "FOLLOW_UP_KIND_CALL");
+  await manager.fill('[data-test="follow-up-content"]', "电话确认预订，客人偏好靠窗座位");
+  await manager.click('[data-test="follow-up-save"]');
+  await manager.waitForSelector('[data-test="follow-up-result"] .ok');
   await screenshot(manager, "customer-manager");
 });
 
@@ -180,6 +184,9 @@ journey("HQ writes a rule, previews it, activates it and sees the segment count"
   await page.waitForSelector('[data-test="activated"] .ok');
   await page.waitForSelector(`[data-test="segment-count"][data-settled="true"][data-count="${Number(expected.memberCount)}"]`, { timeout: 30_000 });
   await page.waitForSelector('[data-test="tags-row"]:has-text("recent_visitor")');
+  // Saved as a segment (name and expression prefilled from the tag), listed with its count.
+  await page.click('[data-test="segment-save"]');
+  await page.waitForSelector(`[data-test="segments-row"]:has-text("recent_visitor") [data-test="segment-row-count"]:text-is("${Number(expected.memberCount)}")`);
   await screenshot(page, "hq");
 });
 
@@ -197,10 +204,11 @@ journey("a store manager runs a bulk transfer and watches it finish", async () =
   await page.waitForSelector('[data-test="progress"][data-state="JOB_STATE_SUCCEEDED"]', { timeout: 30_000 });
   assert.match(await page.textContent('[data-test="progress"]'), /6\/6/);
   await page.waitForSelector('[data-test="owned-m02"]:has-text("0")');
+  await page.waitForSelector('[data-test="performance"] .bar-row:has-text("张经理")');
+  await screenshot(page, "store-manager");
   // English on request, the same page.
   await page.click('[data-test="lang"]');
   await page.waitForSelector('h2:has-text("Bulk transfer")');
   await page.click('[data-test="lang"]');
   await page.waitForSelector('h2:has-text("批量转移")');
-  await screenshot(page, "store-manager");
 });

@@ -1,7 +1,7 @@
 // HQ (总部): the rule editor with live preview (count, sample, errors at their position),
 // creating and activating the rule's tag, the segment count, and the tag catalog.
 
-import type { MaitreClient, Tag } from "@maitre/client";
+import type { MaitreClient, Segment, Tag } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
 import { attempt, clear, h, pagedTable, section } from "../ui";
@@ -83,6 +83,8 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
     });
     if (!tag) return;
     clear(activated, h("p", { class: "ok" }, t("activated", { name: tag.displayName || tag.name || "" })));
+    segmentName.value = tag.displayName || tag.name || "";
+    expression.value = tag.name ?? "";
     void tags.first();
     // Activation tags the chain's guests in the background: count the segment until it settles.
     let last = -1;
@@ -113,6 +115,38 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
     },
   });
 
+  // Segments: saved expressions over tags, each with its count now.
+  const segmentName = h("input", { "data-test": "segment-name" });
+  const expression = h("input", { "data-test": "segment-expression", placeholder: "recent_visitor and not lapsed_60d" });
+  const segmentErrors = h("div");
+  const segments = pagedTable<Segment>({
+    test: "segments",
+    columns: [
+      { label: "segmentName", cell: (s) => s.name ?? "" },
+      { label: "expression", cell: (s) => h("code", {}, s.expression ?? "") },
+      {
+        label: "count",
+        cell: (s) =>
+          api
+            .call("TaggingService_CountSegment", { body: { segment: { segmentId: s.segmentId } } })
+            .then((r) => h("span", { "data-test": "segment-row-count" }, String(Number(r.count ?? 0))))
+            .catch((e) => h("span", { class: "error" }, String(e.message))),
+      },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("TaggingService_ListSegments", { query: { page_size: 10, page_token: pageToken } });
+      return { items: r.segments ?? [], nextPageToken: r.nextPageToken };
+    },
+  });
+  async function saveSegment() {
+    const saved = await attempt(segmentErrors, () =>
+      api.call("TaggingService_CreateSegment", {
+        body: { segment: { name: segmentName.value.trim(), expression: expression.value.trim() }, requestId: `console-segment-${crypto.randomUUID()}` },
+      }),
+    );
+    if (saved) void segments.first();
+  }
+
   main.append(
     h(
       "div",
@@ -128,10 +162,22 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
         activated,
         segment,
       ),
-      section("tags", "tag-catalog", tags.el),
+      h(
+        "div",
+        {},
+        section("tags", "tag-catalog", tags.el),
+        section(
+          "segments",
+          "segment-list",
+          h("div", { class: "form" }, h("label", {}, t("segmentName"), segmentName), h("label", {}, t("expression"), expression), h("button", { "data-test": "segment-save", onclick: saveSegment }, t("saveSegment"))),
+          segmentErrors,
+          segments.el,
+        ),
+      ),
     ),
   );
   void tags.first();
+  void segments.first();
   return () => {
     stopped = true;
   };

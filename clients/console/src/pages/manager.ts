@@ -1,16 +1,64 @@
 // Customer manager (客户经理): my guests, the inbox and a live feed (SSE), the guest card
 // with "why is this guest mine".
 
-import type { InboxItem, MaitreClient, Ownership, StreamEvent } from "@maitre/client";
+import type { FollowUpKind, FollowUpPlan, InboxItem, MaitreClient, Ownership, StreamEvent } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
-import { clear, h, pagedTable, section, when } from "../ui";
+import { attempt, clear, h, pagedTable, section, when } from "../ui";
 import { guestCard, guestName, live } from "./common";
 
 export function managerPage(main: HTMLElement, api: MaitreClient, session: Session): () => void {
   const me = session.staff;
   const detail = h("div", { "data-test": "detail" });
-  const show = async (customerId: string) => clear(detail, await guestCard(api, customerId, { why: true }));
+  const show = async (customerId: string) => clear(detail, await guestCard(api, customerId, { why: true }), followUpForm(customerId));
+
+  // Record a follow-up (call, WeChat, visit, note) on the guest shown.
+  function followUpForm(customerId: string): HTMLElement {
+    const kinds: FollowUpKind[] = ["FOLLOW_UP_KIND_CALL", "FOLLOW_UP_KIND_WECHAT", "FOLLOW_UP_KIND_VISIT", "FOLLOW_UP_KIND_NOTE"];
+    const kind = h("select", { "data-test": "follow-up-kind" }, ...kinds.map((k) => h("option", { value: k }, word(k))));
+    const content = h("input", { "data-test": "follow-up-content" });
+    const result = h("div", { "data-test": "follow-up-result" });
+    const save = async () => {
+      const done = await attempt(result, () =>
+        api.call("ProfileService_CreateFollowUpRecord", {
+          path: { customer_id: customerId },
+          body: {
+            customerId,
+            record: { customerId, managerId: me, kind: kind.value as FollowUpKind, content: content.value, occurredAt: new Date().toISOString() },
+            requestId: `console-follow-up-${crypto.randomUUID()}`,
+          },
+        }),
+      );
+      if (done) {
+        clear(result, h("p", { class: "ok" }, `${t("saved")} ✓`));
+        content.value = "";
+        void plans.reload();
+      }
+    };
+    return section(
+      "recordFollowUp",
+      "follow-up",
+      h("div", { class: "form" }, h("label", {}, t("kind"), kind), h("label", {}, t("note"), content), h("button", { "data-test": "follow-up-save", onclick: save }, t("save"))),
+      result,
+    );
+  }
+
+  const plans = pagedTable<FollowUpPlan>({
+    test: "follow-ups",
+    columns: [
+      { label: "name", cell: (p) => guestName(api, p.customerId ?? "") },
+      { label: "subject", cell: (p) => p.title ?? word(p.kind) },
+      { label: "dueAt", cell: (p) => h("span", { class: p.status === "FOLLOW_UP_PLAN_STATUS_OVERDUE" ? "overdue" : "" }, when(p.dueAt)) },
+      { label: "status", cell: (p) => word(p.status) },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("ProfileService_ListFollowUpPlans", {
+        query: { manager_id: me, statuses: ["FOLLOW_UP_PLAN_STATUS_DUE", "FOLLOW_UP_PLAN_STATUS_OVERDUE", "FOLLOW_UP_PLAN_STATUS_OPEN"], page_size: 10, page_token: pageToken },
+      });
+      return { items: r.plans ?? [], nextPageToken: r.nextPageToken };
+    },
+    onRow: (p) => p.customerId && void show(p.customerId),
+  });
 
   const guests = pagedTable<Ownership>({
     test: "my-guests",
@@ -56,6 +104,8 @@ export function managerPage(main: HTMLElement, api: MaitreClient, session: Sessi
       void guests.reload();
     } else if (e.inboxItemCreated) {
       void inbox.reload();
+    } else if (e.followUpDue || e.followUpRecorded) {
+      void plans.reload();
     } else if (e.contactRecorded && e.scope?.managerId === me) {
       void guests.reload();
     }
@@ -66,11 +116,12 @@ export function managerPage(main: HTMLElement, api: MaitreClient, session: Sessi
     h(
       "div",
       { class: "grid" },
-      section("myGuests", "manager", guests.el),
+      h("div", {}, section("myGuests", "manager", guests.el), section("dueFollowUps", "due-follow-ups", plans.el)),
       h("div", {}, section("liveFeed", "live-feed", badge, feed), section("inbox", "inbox", unread, inbox.el), detail),
     ),
   );
   void guests.first();
   void inbox.first();
+  void plans.first();
   return () => subscription.close();
 }

@@ -4,7 +4,7 @@
 import type { Manager, MaitreClient, Ownership } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
-import { attempt, clear, h, pagedTable, section, when } from "../ui";
+import { attempt, clear, h, pagedTable, section, when, yuan } from "../ui";
 import { guestName, live } from "./common";
 
 export function storePage(main: HTMLElement, api: MaitreClient, session: Session): () => void {
@@ -37,6 +37,41 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
       return { items: r.ownerships ?? [], nextPageToken: r.nextPageToken };
     },
   });
+
+  // Team performance: one bar chart per measure, a bar per manager (GetManagerStats, 30 days).
+  const performance = h("div", { class: "charts", "data-test": "performance" });
+  async function loadPerformance() {
+    const r = await api.call("AssignmentService_ListManagers", { query: { store_id: store, page_size: 100 } });
+    const end = new Date();
+    const start = new Date(end.getTime() - 30 * 86_400_000);
+    const rows = await Promise.all(
+      (r.managers ?? []).map(async (m) => {
+        const s = await api
+          .call("AssignmentService_GetManagerStats", { path: { manager_id: m.managerId ?? "" }, query: { period_start: start.toISOString(), period_end: end.toISOString() } })
+          .catch(() => ({}) as Record<string, string>);
+        return { name: m.name || m.managerId || "", stats: s as { followUpsDone?: string; revenueFen?: string; newInPeriod?: string } };
+      }),
+    );
+    const chart = (title: "followUpsDone" | "revenue" | "newGuests", value: (s: (typeof rows)[number]["stats"]) => number, format: (n: number) => string) => {
+      const max = Math.max(1, ...rows.map((row) => value(row.stats)));
+      return h(
+        "figure",
+        { class: "bars" },
+        h("figcaption", {}, t(title)),
+        ...rows.map((row) =>
+          h("div", { class: "bar-row" }, h("span", { class: "bar-label" }, row.name), h("span", { class: "bar" }, h("span", { style: `width:${(100 * value(row.stats)) / max}%` })), h("span", { class: "bar-value" }, format(value(row.stats)))),
+        ),
+      );
+    };
+    clear(
+      performance,
+      chart("followUpsDone", (s) => Number(s.followUpsDone ?? 0), String),
+      chart("revenue", (s) => Number(s.revenueFen ?? 0), yuan),
+      chart("newGuests", (s) => Number(s.newInPeriod ?? 0), String),
+    );
+  }
+  const performanceErrors = h("div");
+  void attempt(performanceErrors, loadPerformance);
 
   // Bulk transfer.
   const from = h("select", { "data-test": "from" });
@@ -84,6 +119,7 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
     }
     void roster.reload();
     void fill();
+    void attempt(performanceErrors, loadPerformance);
   }
 
   const badge = h("span", { class: "live" });
@@ -106,6 +142,7 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
         errors,
         h("div", { class: "progress" }, h("label", {}, t("progress")), bar, progressText),
       ),
+      section("performance", "team-performance", performanceErrors, performance),
     ),
   );
   void roster.first();
