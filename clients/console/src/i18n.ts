@@ -100,6 +100,11 @@ const zh = {
   segmentName: "分群名称",
   expression: "表达式",
   count: "人数",
+  policy: "分配与锁定策略",
+  strategy: "分配方式",
+  lockThreshold: "高价值锁定门槛（元）",
+  valueWindow: "消费统计窗口（天）",
+  lockExpiry: "锁定到期（未到店天数）",
 };
 
 export type Key = keyof typeof zh;
@@ -199,6 +204,11 @@ const en: Record<Key, string> = {
   segmentName: "Segment name",
   expression: "Expression",
   count: "Count",
+  policy: "Allocation and lock policy",
+  strategy: "Allocation",
+  lockThreshold: "Value lock threshold (yuan)",
+  valueWindow: "Spend window (days)",
+  lockExpiry: "Lock expiry (days without a visit)",
 };
 
 /** Enum values in words. */
@@ -227,6 +237,9 @@ const enums: Record<string, [string, string]> = {
   JOB_STATE_SUCCEEDED: ["已完成", "done"],
   JOB_STATE_FAILED: ["失败", "failed"],
   JOB_STATE_CANCELLED: ["已取消", "cancelled"],
+  STRATEGY_DAILY_EVEN_SPLIT: ["按日平均分配", "daily even split"],
+  STRATEGY_MONTHLY_EVEN_SPLIT: ["按月平均分配", "monthly even split"],
+  STRATEGY_DAILY_ROTATION: ["当日值班轮换", "daily rotation"],
   FOLLOW_UP_KIND_CALL: ["电话", "call"],
   FOLLOW_UP_KIND_WECHAT: ["微信", "WeChat"],
   FOLLOW_UP_KIND_VISIT: ["拜访", "visit"],

@@ -27,6 +27,9 @@ before(async () => {
   await access(path.join(dist, "index.html")).catch(() => {
     throw new Error(`${dist}/index.html missing: run \`npm run build\` in clients/ first`);
   });
+  await access(chromiumPath).catch(() => {
+    throw new Error(`${chromiumPath} missing: install Debian's chromium (.ci/run does) or set MAITRE_CHROMIUM`);
+  });
   await mkdir(artifacts, { recursive: true });
   system = await startSystem({ MAITRE_CONSOLE_DIR: dist });
   hq = new MaitreClient({ baseUrl: system.url, token: await devToken(system.url, "hq_admin", { staff: "admin" }) });
@@ -187,6 +190,13 @@ journey("HQ writes a rule, previews it, activates it and sees the segment count"
   // Saved as a segment (name and expression prefilled from the tag), listed with its count.
   await page.click('[data-test="segment-save"]');
   await page.waitForSelector(`[data-test="segments-row"]:has-text("recent_visitor") [data-test="segment-row-count"]:text-is("${Number(expected.memberCount)}")`);
+  // The allocation policy: a negative expiry is refused naming the field; a valid one saves.
+  await page.fill('[data-test="policy-expiry"]', "-3");
+  await page.click('[data-test="policy-save"]');
+  await page.waitForSelector('[data-test="policy-result"] [data-test="error"][data-field="policy.lock_expiry_days"]');
+  await page.fill('[data-test="policy-expiry"]', "365");
+  await page.click('[data-test="policy-save"]');
+  await page.waitForSelector('[data-test="policy-result"] .ok');
   await screenshot(page, "hq");
 });
 

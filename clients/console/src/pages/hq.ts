@@ -1,7 +1,7 @@
 // HQ (总部): the rule editor with live preview (count, sample, errors at their position),
 // creating and activating the rule's tag, the segment count, and the tag catalog.
 
-import type { MaitreClient, Segment, Tag } from "@maitre/client";
+import type { MaitreClient, Segment, Strategy, Tag } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
 import { attempt, clear, h, pagedTable, section } from "../ui";
@@ -147,11 +147,68 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
     if (saved) void segments.first();
   }
 
+  // Allocation and lock policy (the chain's default; store overrides stay in the API).
+  const strategies: Strategy[] = ["STRATEGY_DAILY_EVEN_SPLIT", "STRATEGY_MONTHLY_EVEN_SPLIT", "STRATEGY_DAILY_ROTATION"];
+  const strategy = h("select", { "data-test": "policy-strategy" }, ...strategies.map((v) => h("option", { value: v }, word(v))));
+  const threshold = h("input", { "data-test": "policy-threshold", type: "number", min: 0, step: "1" });
+  const windowDays = h("input", { "data-test": "policy-window", type: "number", min: 1 });
+  const expiryDays = h("input", { "data-test": "policy-expiry", type: "number", min: 1 });
+  const policyResult = h("div", { "data-test": "policy-result" });
+  void attempt(policyResult, async () => {
+    const { policy } = await api.call("AssignmentService_GetPolicy", {});
+    strategy.value = policy?.strategy ?? strategies[0];
+    threshold.value = String(Number(policy?.valueLockThresholdFen ?? 0) / 100);
+    windowDays.value = String(policy?.valueWindowDays ?? "");
+    expiryDays.value = String(policy?.lockExpiryDays ?? "");
+    loaded = policyFields();
+  });
+  // Only the fields changed since loading are sent (the update mask names them).
+  let loaded: Record<string, string> = {};
+  const policyFields = () => ({ strategy: strategy.value, valueLockThresholdFen: threshold.value, valueWindowDays: windowDays.value, lockExpiryDays: expiryDays.value });
+  async function savePolicy() {
+    const now = policyFields();
+    const changed = Object.keys(now).filter((k) => now[k as keyof typeof now] !== loaded[k]);
+    const saved = await attempt(policyResult, async () => {
+      if (changed.length === 0) return true;
+      await api.call("AssignmentService_UpdatePolicy", {
+        body: {
+          policy: {
+            strategy: strategy.value as Strategy,
+            valueLockThresholdFen: String(Math.round(Number(threshold.value) * 100)),
+            valueWindowDays: Number(windowDays.value),
+            lockExpiryDays: Number(expiryDays.value),
+          },
+          updateMask: changed.join(","),
+        },
+      });
+      loaded = now;
+      return true;
+    });
+    if (saved) clear(policyResult, h("p", { class: "ok" }, `${t("saved")} ✓`));
+  }
+  const policyCard = section(
+    "policy",
+    "policy",
+    h(
+      "div",
+      { class: "form" },
+      h("label", {}, t("strategy"), strategy),
+      h("label", {}, t("lockThreshold"), threshold),
+      h("label", {}, t("valueWindow"), windowDays),
+      h("label", {}, t("lockExpiry"), expiryDays),
+      h("button", { "data-test": "policy-save", onclick: savePolicy }, t("save")),
+    ),
+    policyResult,
+  );
+
   main.append(
     h(
       "div",
       { class: "grid" },
-      section(
+      h(
+        "div",
+        {},
+        section(
         "ruleEditor",
         "hq",
         h("label", { class: "block" }, t("rule"), rule),
@@ -161,6 +218,8 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
         errors,
         activated,
         segment,
+        ),
+        policyCard,
       ),
       h(
         "div",
