@@ -5,7 +5,12 @@
 //! Files come from `MAITRE_CONSOLE_DIR` (default `clients/console/dist`, where `make run`
 //! builds it). Outside production, `POST /console/dev-sign-in` mints a token for the demo
 //! chain for a chosen role so a developer can sign in as each kind of staff; in production
-//! that route does not exist (sign-in goes through the chain's identity provider).
+//! that route does not exist. Sign-in through the chain's identity provider (OpenID Connect,
+//! authorization code with PKCE, a public client: the console holds no secret) is offered
+//! when `MAITRE_CONSOLE_OIDC_ISSUER` and `MAITRE_CONSOLE_OIDC_CLIENT_ID` are set; its
+//! tokens must be signed by the key the gateway trusts (`MAITRE_JWT_PUBLIC_KEY_FILE`) and
+//! carry Maitre's claims (`chain`, `role`, `stores`). `GET /console/config.json` tells the
+//! console which sign-ins there are.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -39,7 +44,26 @@ pub fn routes(config: &Config) -> Router {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     let index_dir = dir.clone();
+    let lookup = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+    let settings = json!({
+        "devSignIn": config.environment != Environment::Production,
+        "oidc": match (lookup("MAITRE_CONSOLE_OIDC_ISSUER"), lookup("MAITRE_CONSOLE_OIDC_CLIENT_ID")) {
+            (Some(issuer), Some(client_id)) => json!({
+                "issuer": issuer.trim_end_matches('/'),
+                "clientId": client_id,
+                "scope": lookup("MAITRE_CONSOLE_OIDC_SCOPE").unwrap_or_else(|| "openid".into()),
+            }),
+            _ => serde_json::Value::Null,
+        },
+    });
     let mut router = Router::new()
+        .route(
+            "/console/config.json",
+            get(move || {
+                let settings = settings.clone();
+                async move { ([(header::CACHE_CONTROL, "no-cache")], Json(settings)) }
+            }),
+        )
         .route(
             "/console",
             get(|| async { Redirect::permanent("/console/") }),
@@ -220,6 +244,45 @@ fn content_type(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::{body::to_bytes, http::Request};
+    use maitre_kit::config::ServiceName;
+    use tower::ServiceExt;
+
+    fn config(environment: &str, secret: Option<&str>) -> Config {
+        let secret = secret.map(str::to_owned);
+        Config::from_lookup(ServiceName::Gateway, |k| match k {
+            "MAITRE_ENV" => Some(environment.to_owned()),
+            "MAITRE_JWT_SECRET" => secret.clone(),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    async fn sign_in(router: Router) -> (StatusCode, String) {
+        let request = Request::post("/console/dev-sign-in")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"role":"hq_admin"}"#))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn development_sign_in_exists_only_outside_production() {
+        let (status, body) = sign_in(routes(&config("development", None))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("\"token\""), "{body}");
+        // Production, even with a usable signing key: no such route.
+        // (The path falls to the static files, which only answer GET.)
+        let (status, body) = sign_in(routes(&config("production", Some("a-real-secret")))).await;
+        assert!(!body.contains("token"), "{body}");
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
+            "production answered {status}"
+        );
+    }
 
     #[test]
     fn paths_never_leave_the_directory() {
