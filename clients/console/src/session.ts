@@ -3,6 +3,7 @@
 // (/console/dev-sign-in); otherwise it is pasted from the chain's identity provider.
 
 import { MaitreClient, errorOf } from "@maitre/client";
+import { refresh as refreshSignIn } from "./oidc";
 
 export interface Identity {
   role: "hq_admin" | "store_manager" | "customer_manager" | "front_desk";
@@ -15,6 +16,10 @@ export interface Session extends Identity {
   token: string;
   /** Development sign-ins can be renewed with the same request. */
   dev: boolean;
+  /** Identity-provider sign-ins: renewed with the refresh token, when there is one. */
+  refreshToken?: string;
+  tokenEndpoint?: string;
+  clientId?: string;
 }
 
 const KEY = "maitre.session";
@@ -58,12 +63,16 @@ export function clientFor(session: Session, onSignedOut: () => void): MaitreClie
   return new MaitreClient({
     token: () => session.token,
     onUnauthorized: async () => {
-      if (!session.dev) {
+      const fresh = session.dev
+        ? await devSignIn(session)
+        : session.clientId
+          ? await refreshSignIn(session, session.clientId).catch(() => undefined)
+          : undefined;
+      if (!fresh) {
         onSignedOut();
         return undefined;
       }
-      const fresh = await devSignIn(session);
-      session.token = fresh.token;
+      Object.assign(session, { token: fresh.token, refreshToken: fresh.refreshToken ?? session.refreshToken });
       save(session);
       return fresh.token;
     },

@@ -1,9 +1,11 @@
-// Sign-in. In development: pick a role, a store and a person of the demo chain, and the
-// gateway mints their token (/console/dev-sign-in; the pickers are filled through an HQ
-// development token). In any environment: paste a token from the chain's identity provider.
+// Sign-in. Through the chain's identity provider when the gateway names one (OpenID Connect
+// with PKCE, ../oidc.ts). In development: pick a role, a store and a person of the demo
+// chain, and the gateway mints their token (/console/dev-sign-in; the pickers are filled
+// through an HQ development token). Always: paste a token.
 
 import { MaitreClient } from "@maitre/client";
 import { t } from "../i18n";
+import { completeSignIn, startSignIn, type OidcSettings } from "../oidc";
 import { devSignIn, identityOf, save, type Identity } from "../session";
 import { attempt, clear, h, section } from "../ui";
 
@@ -75,10 +77,24 @@ export function signInPage(main: HTMLElement, done: () => void): void {
     t("useToken"),
   );
   const devPart = h("div", {}, h("p", { class: "muted" }, t("devSignInHint")), dev);
-  main.append(section("signIn", "sign-in", devPart, errors, h("h3", {}, t("pasteToken")), token, useToken));
-  void prepare().catch((e) => {
-    // No development sign-in (production): only the token path remains.
-    if ((e as { status?: number }).status === 404) devPart.remove();
-    else clear(errors, String((e as Error).message));
-  }).then(() => dev.setAttribute("data-ready", "true"));
+  const ssoPart = h("div", { class: "sso" });
+  main.append(section("signIn", "sign-in", ssoPart, devPart, errors, h("h3", {}, t("pasteToken")), token, useToken));
+
+  // Which sign-ins this gateway offers; an identity provider's redirect back completes here.
+  void attempt(errors, async () => {
+    const config = (await (await fetch("/console/config.json")).json()) as { devSignIn: boolean; oidc: OidcSettings | null };
+    if (config.oidc) {
+      const oidc = config.oidc;
+      const session = await completeSignIn(oidc);
+      if (session) {
+        save(session);
+        done();
+        return;
+      }
+      ssoPart.append(h("button", { "data-test": "sso-sign-in", onclick: () => void attempt(errors, () => startSignIn(oidc)) }, t("ssoSignIn")), h("p", { class: "muted" }, oidc.issuer));
+    }
+    if (config.devSignIn) await prepare();
+    else devPart.remove();
+    dev.setAttribute("data-ready", "true");
+  });
 }
