@@ -137,3 +137,12 @@ export function when(ts: string | undefined): string {
 export function section(titleKey: Key, test: string, ...children: Child[]): HTMLElement {
   return h("section", { class: "card", "data-test": test }, h("h2", {}, t(titleKey)), ...children);
 }
+
+/** `action` at most once per `ms`, after the last call (a replayed stream asks many times). */
+export function debounce(action: () => void, ms = 300): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(action, ms);
+  };
+}

@@ -111,8 +111,8 @@ async function screenshot(page, name) {
 const NAMES = ["李建国", "王芳", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄婷", "周杰", "吴霞"];
 
 /** A named guest and one contact of theirs, through the API (seeding the other journeys). */
-async function contact(kind, number, manager, amountFen) {
-  await hq.call("ProfileService_UpsertCustomer", {
+async function contact(kind, number, manager, amountFen, { named = true } = {}) {
+  if (named) await hq.call("ProfileService_UpsertCustomer", {
     body: { identityKeys: [{ kind: "IDENTITY_KIND_PHONE", value: number }], storeId: store, profile: { name: NAMES[phoneSeq % NAMES.length] } },
   });
   const r = await hq.call("ProfileService_RecordEvent", {
@@ -134,7 +134,18 @@ async function contact(kind, number, manager, amountFen) {
 }
 
 journey("front desk records a booking and the owner's console shows the guest live", async () => {
+  // A regular of m01's with a birthday soon, for the "next occasion" column.
+  const soon = new Date(Date.now() + 5 * 86_400_000);
+  await hq.call("ProfileService_UpsertCustomer", {
+    body: {
+      identityKeys: [{ kind: "IDENTITY_KIND_PHONE", value: "13600136000" }],
+      storeId: store,
+      profile: { name: "林晓燕", birthday: { month: soon.getMonth() + 1, day: soon.getDate() }, allergies: ["花生"], seatPreference: "靠窗" },
+    },
+  });
+  await contact("CONTACT_KIND_VISIT", "13600136000", "m01", 56_800, { named: false });
   const manager = await signIn("customer_manager", "m01");
+  await manager.waitForSelector('[data-test="my-guests-row"]:has-text("林晓燕"):has-text("5")');
   await manager.waitForSelector('[data-test="live"][data-state="open"]');
   const desk = await signIn("front_desk");
 

@@ -4,7 +4,7 @@
 import type { Manager, MaitreClient, Ownership } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
-import { attempt, clear, h, pagedTable, section, when, yuan } from "../ui";
+import { attempt, clear, debounce, h, pagedTable, section, when, yuan } from "../ui";
 import { guestName, live } from "./common";
 
 export function storePage(main: HTMLElement, api: MaitreClient, session: Session): () => void {
@@ -89,6 +89,10 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
 
   function showProgress(p: { state?: string; done?: string; total?: string; failed?: string; error?: string } | undefined) {
     if (!p) return;
+    // Polls and stream events interleave: never move back from an end state or to fewer done.
+    const terminal = (state?: string) => state === "JOB_STATE_SUCCEEDED" || state === "JOB_STATE_FAILED" || state === "JOB_STATE_CANCELLED";
+    if (terminal(progressText.dataset.state) && !terminal(p.state)) return;
+    if (!terminal(p.state) && Number(p.done ?? 0) < Number(bar.value)) return;
     const done = Number(p.done ?? 0);
     const total = Number(p.total ?? 0);
     bar.max = Math.max(total, 1);
@@ -107,6 +111,9 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
     );
     const jobId = started?.progress?.jobId;
     if (!jobId) return;
+    watching = jobId;
+    progressText.dataset.state = "";
+    bar.value = 0;
     showProgress(started.progress);
     // Poll until the job ends; each answer moves the bar.
     while (!stopped) {
@@ -123,10 +130,13 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
   }
 
   const badge = h("span", { class: "live" });
+  const reloadPool = debounce(() => void pool.reload());
+  let watching: string | undefined;
   const subscription = live(api, badge, (event) => {
     const e = event.data ?? {};
-    if (e.transferProgress) showProgress(e.transferProgress.progress);
-    if (e.ownerChanged) void pool.reload();
+    // Only the job started here moves the bar (the stream replays older jobs first).
+    if (e.transferProgress && e.transferProgress.progress?.jobId === watching) showProgress(e.transferProgress.progress);
+    if (e.ownerChanged) reloadPool();
   });
 
   main.append(
