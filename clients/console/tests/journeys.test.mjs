@@ -164,6 +164,11 @@ journey("front desk records a booking and the owner's console shows the guest li
   await desk.click('[data-test="save"]');
   await desk.waitForSelector('[data-test="recorded"] .ok');
   await desk.waitForSelector('[data-test="guest-card"] [data-test="owner"]:has-text("m01")');
+  // The guest comes in: a visit with spend for the same guest.
+  await desk.selectOption('[data-test="kind"]', "CONTACT_KIND_VISIT");
+  await desk.fill('[data-test="amount"]', "688");
+  await desk.click('[data-test="save"]');
+  await desk.waitForSelector('[data-test="recorded"] .ok');
   await screenshot(desk, "front-desk");
 
   // The owner's page was open all along: the guest arrives through the live stream.

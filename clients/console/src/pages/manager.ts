@@ -91,7 +91,7 @@ export function managerPage(main: HTMLElement, api: MaitreClient, session: Sessi
       },
       { label: "nextOccasion", cell: async (o) => nextOccasion((await summary(o.customerId ?? "")).customer) },
       { label: "reason", cell: (o) => word(o.reason) },
-      { label: "locked", cell: (o) => (o.locked ? "🔒" : "") },
+      { label: "locked", cell: (o) => (o.locked ? t("locked") : "") },
     ],
     load: async (pageToken) => {
       summaries = new Map();
