@@ -8,6 +8,8 @@
 //   node scripts/generate.mjs --from <url|file>    fetches it first and updates openapi.json
 //   node scripts/generate.mjs --check [--from …]   fails when openapi.json or generated.ts
 //                                                  differ from what the source gives
+//   node scripts/generate.mjs --from-system        starts `maitre run` (as the tests do),
+//                                                  takes its /openapi.json, updates both
 //
 // A small script rather than a code-generation dependency: the document is regular (one
 // gateway renders it), so a few hundred lines cover it and the output stays readable.
@@ -24,9 +26,18 @@ const outFile = path.join(root, "src", "generated.ts");
 const args = process.argv.slice(2);
 const check = args.includes("--check");
 const fromIndex = args.indexOf("--from");
-const from = fromIndex >= 0 ? args[fromIndex + 1] : undefined;
+const from = fromIndex >= 0 ? args[fromIndex + 1] : args.includes("--from-system") ? "maitre run" : undefined;
 
 async function load() {
+  if (args.includes("--from-system")) {
+    const { startSystem } = await import("../../testing/system.mjs");
+    const system = await startSystem();
+    try {
+      return await (await fetch(`${system.url}/openapi.json`)).json();
+    } finally {
+      await system.stop();
+    }
+  }
   if (!from) return JSON.parse(await readFile(specFile, "utf8"));
   if (/^https?:\/\//.test(from)) {
     const response = await fetch(from);
@@ -181,7 +192,7 @@ if (check) {
   if (currentOut !== text) stale.push("src/generated.ts");
   if (stale.length) {
     console.error(
-      `${stale.join(" and ")} are not current with ${from ?? "openapi.json"}: run \`npm run generate -- --from <gateway>/openapi.json\` in clients/typescript`,
+      `${stale.join(" and ")} are not current with ${from ?? "openapi.json"}: run \`npm run generate:system\` (or \`npm run generate -- --from <gateway>/openapi.json\`) in clients/typescript`,
     );
     process.exit(1);
   }

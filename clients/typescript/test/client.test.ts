@@ -38,8 +38,8 @@ describe("generated types", () => {
   it("are current with the served /openapi.json", async () => {
     const served = await (await fetch(`${system.url}/openapi.json`)).json();
     const committed = JSON.parse(await readFile(new URL("../openapi.json", import.meta.url), "utf8"));
-    // On failure: `npm run generate -- --from <gateway>/openapi.json` in clients/typescript.
-    expect(committed, "clients/typescript/openapi.json is stale: run `npm run generate -- --from http://127.0.0.1:8080/openapi.json`").toEqual(served);
+    // On failure: `npm run generate:system` in clients/typescript, then commit both files.
+    expect(committed, "clients/typescript/openapi.json is stale: run `npm run generate:system` in clients/typescript").toEqual(served);
   });
 });
 
