@@ -231,6 +231,11 @@ journey("a store manager runs a bulk transfer and watches it finish", async () =
   assert.match(await page.textContent('[data-test="progress"]'), /6\/6/);
   await page.waitForSelector('[data-test="owned-m02"]:has-text("0")');
   await page.waitForSelector('[data-test="performance"] .bar-row:has-text("张经理")');
+  // Duty: m03 goes off duty and back.
+  await page.click('[data-test="duty-m03"]');
+  await page.waitForSelector('[data-test="status-m03"]:has-text("休息")');
+  await page.click('[data-test="duty-m03"]');
+  await page.waitForSelector('[data-test="status-m03"]:has-text("在岗")');
   await screenshot(page, "store-manager");
   // English on request, the same page.
   await page.click('[data-test="lang"]');

@@ -201,6 +201,24 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
     policyResult,
   );
 
+  // Classification: each class with its reception strategy (接待策略) and follow-up rule.
+  const classes = h("table", { "data-test": "classes" });
+  const classErrors = h("div");
+  void attempt(classErrors, async () => {
+    const { policy } = await api.call("ProfileService_GetClassificationPolicy", {});
+    clear(
+      classes,
+      h("thead", {}, h("tr", {}, ...(["klass", "reception", "serviceLevel", "followUpWithin"] as const).map((k) => h("th", {}, t(k))))),
+      h(
+        "tbody",
+        {},
+        ...(policy?.classes ?? []).map((c) =>
+          h("tr", {}, h("td", {}, h("span", { class: "badge" }, word(c.class))), h("td", {}, c.receptionStrategy ?? ""), h("td", {}, c.serviceLevel ?? ""), h("td", {}, String(c.followUpWithinHours ?? ""))),
+        ),
+      ),
+    );
+  });
+
   main.append(
     h(
       "div",
@@ -220,6 +238,7 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
         segment,
         ),
         policyCard,
+        section("classes", "class-policy", classErrors, classes),
       ),
       h(
         "div",

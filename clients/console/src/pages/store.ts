@@ -11,11 +11,35 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
   const store = session.stores[0] ?? "";
   let stopped = false;
 
+  const rosterErrors = h("div");
   const roster = pagedTable<Manager>({
     test: "roster",
     columns: [
       { label: "name", cell: (m) => `${m.name ?? ""} (${m.managerId})` },
-      { label: "status", cell: (m) => word(m.status) },
+      {
+        label: "status",
+        cell: (m) => {
+          const next = m.status === "MANAGER_STATUS_ON_DUTY" ? "MANAGER_STATUS_OFF_DUTY" : "MANAGER_STATUS_ON_DUTY";
+          const toggle = h(
+            "button",
+            {
+              class: "small",
+              "data-test": `duty-${m.managerId}`,
+              onclick: async () => {
+                const done = await attempt(rosterErrors, () =>
+                  api.call("AssignmentService_SetManagerStatus", {
+                    path: { manager_id: m.managerId ?? "" },
+                    body: { managerId: m.managerId, status: next, requestId: `console-status-${crypto.randomUUID()}` },
+                  }),
+                );
+                if (done) void roster.reload();
+              },
+            },
+            word(next),
+          );
+          return h("span", { "data-test": `status-${m.managerId}` }, word(m.status), " ", toggle);
+        },
+      },
       { label: "myGuests", cell: (m) => h("span", { "data-test": `owned-${m.managerId}` }, String(m.ownedCount ?? 0)) },
       { label: "capacity", cell: (m) => String(m.capacity ?? "") },
     ],
@@ -25,12 +49,34 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
     },
   });
 
+  const poolErrors = h("div");
+  let managersHere: Manager[] = [];
   const pool = pagedTable<Ownership>({
     test: "unassigned",
     columns: [
       { label: "name", cell: (o) => guestName(api, o.customerId ?? "") },
       { label: "reason", cell: (o) => o.unassignedReason || word(o.reason) },
       { label: "since", cell: (o) => when(o.since) },
+      {
+        label: "assign",
+        cell: (o) => {
+          const to = h("select", { class: "small", "data-test": "assign-to" }, h("option", { value: "" }, "—"), ...managersHere.map((m) => h("option", { value: m.managerId ?? "" }, m.name ?? "")));
+          to.addEventListener("change", async () => {
+            if (!to.value) return;
+            const done = await attempt(poolErrors, () =>
+              api.call("AssignmentService_TransferCustomer", {
+                path: { customer_id: o.customerId ?? "" },
+                body: { customerId: o.customerId, toManagerId: to.value, note: "店长从待分配池分配", requestId: `console-assign-${crypto.randomUUID()}` },
+              }),
+            );
+            if (done) {
+              void pool.reload();
+              void roster.reload();
+            }
+          });
+          return to;
+        },
+      },
     ],
     load: async (pageToken) => {
       const r = await api.call("AssignmentService_ListUnassigned", { query: { store_id: store, page_size: 20, page_token: pageToken } });
@@ -81,6 +127,7 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
   const progressText = h("span", { "data-test": "progress" });
   const fill = async () => {
     const r = await api.call("AssignmentService_ListManagers", { query: { store_id: store, page_size: 100 } });
+    managersHere = r.managers ?? [];
     for (const select of [from, to]) {
       clear(select, ...(r.managers ?? []).map((m) => h("option", { value: m.managerId ?? "" }, `${m.name} (${m.managerId}) · ${m.ownedCount ?? 0}`)));
     }
@@ -143,7 +190,7 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
     h(
       "div",
       { class: "grid" },
-      h("div", {}, section("roster", "store", roster.el), section("unassigned", "unassigned-pool", pool.el)),
+      h("div", {}, section("roster", "store", rosterErrors, roster.el), section("unassigned", "unassigned-pool", poolErrors, pool.el)),
       section(
         "bulkTransfer",
         "bulk-transfer",
