@@ -214,6 +214,16 @@ journey("HQ writes a rule, previews it, activates it and sees the segment count"
   await page.click('[data-test="policy-save"]');
   await page.waitForSelector('[data-test="policy-result"] .ok');
   await screenshot(page, "hq");
+  // The tag's lifecycle moves on from the catalog.
+  await page.selectOption('[data-test="lifecycle-recent_visitor"]', "TAG_LIFECYCLE_DEPRECATED");
+  // The console calls TransitionTag on change; the API shows it (until a deadline).
+  let lifecycle;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    lifecycle = (await hq.call("TaggingService_ListTags", { query: { page_size: 10 } })).tags.find((t) => t.name === "recent_visitor").lifecycle;
+    if (lifecycle === "TAG_LIFECYCLE_DEPRECATED") break;
+  }
+  assert.equal(lifecycle, "TAG_LIFECYCLE_DEPRECATED");
+  assert.equal(await page.locator('[data-test="tag-catalog"] [data-test="error"]').count(), 0);
 });
 
 journey("a store manager runs a bulk transfer and watches it finish", async () => {

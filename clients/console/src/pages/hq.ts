@@ -1,7 +1,7 @@
 // HQ (总部): the rule editor with live preview (count, sample, errors at their position),
 // creating and activating the rule's tag, the segment count, and the tag catalog.
 
-import type { MaitreClient, Segment, Strategy, Tag } from "@maitre/client";
+import type { Automation, Campaign, MaitreClient, Segment, Strategy, Tag, TagLifecycle } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
 import { attempt, clear, h, pagedTable, section } from "../ui";
@@ -101,11 +101,27 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
     void tags.reload();
   }
 
+  const tagErrors = h("div");
   const tags = pagedTable<Tag>({
     test: "tags",
     columns: [
       { label: "displayName", cell: (tag) => `${tag.displayName ?? ""} (${tag.name})` },
-      { label: "lifecycle", cell: (tag) => word(tag.lifecycle) },
+      {
+        label: "lifecycle",
+        cell: (tag) => {
+          const lifecycles: TagLifecycle[] = ["TAG_LIFECYCLE_DRAFT", "TAG_LIFECYCLE_ACTIVE", "TAG_LIFECYCLE_DEPRECATED", "TAG_LIFECYCLE_RETIRED"];
+          const select = h("select", { class: "small", "data-test": `lifecycle-${tag.name}` }, ...lifecycles.map((l) => h("option", { value: l }, word(l))));
+          select.value = tag.lifecycle ?? "TAG_LIFECYCLE_DRAFT";
+          select.addEventListener("change", async () => {
+            const done = await attempt(tagErrors, () =>
+              api.call("TaggingService_TransitionTag", { path: { tag_id: tag.tagId ?? "" }, body: { tagId: tag.tagId, lifecycle: select.value as TagLifecycle } }),
+            );
+            void tags.reload();
+            if (!done) select.value = tag.lifecycle ?? "";
+          });
+          return select;
+        },
+      },
       { label: "members", cell: (tag) => String(tag.memberCount ?? 0) },
       { label: "rule", cell: (tag) => h("code", {}, tag.rule ?? "") },
     ],
@@ -219,6 +235,38 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
     );
   });
 
+  // Automations and campaigns, with each campaign's delivery counts.
+  const automations = pagedTable<Automation>({
+    test: "automations",
+    columns: [
+      { label: "name", cell: (a) => a.name ?? "" },
+      { label: "trigger", cell: (a) => word(a.trigger?.kind) + (a.trigger?.tag ? ` · ${a.trigger.tag}` : "") },
+      { label: "status", cell: (a) => (a.enabled ? t("enabled") : t("disabled")) },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("NotificationService_ListAutomations", { query: { page_size: 10, page_token: pageToken } });
+      return { items: r.automations ?? [], nextPageToken: r.nextPageToken };
+    },
+  });
+  const campaigns = pagedTable<Campaign>({
+    test: "campaigns",
+    columns: [
+      { label: "name", cell: (c) => c.name ?? "" },
+      { label: "status", cell: (c) => word(c.state) + (c.failureReason ? ` (${c.failureReason})` : "") },
+      {
+        label: "delivery",
+        cell: (c) => {
+          const s = c.stats ?? {};
+          return `${t("sent")} ${s.sent ?? 0} · ${t("delivered")} ${s.delivered ?? 0} · ${t("failed")} ${s.failed ?? 0} · ${t("responded")} ${s.responded ?? 0}`;
+        },
+      },
+    ],
+    load: async (pageToken) => {
+      const r = await api.call("NotificationService_ListCampaigns", { query: { page_size: 10, page_token: pageToken } });
+      return { items: r.campaigns ?? [], nextPageToken: r.nextPageToken };
+    },
+  });
+
   main.append(
     h(
       "div",
@@ -243,7 +291,7 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
       h(
         "div",
         {},
-        section("tags", "tag-catalog", tags.el),
+        section("tags", "tag-catalog", tagErrors, tags.el),
         section(
           "segments",
           "segment-list",
@@ -251,11 +299,15 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
           segmentErrors,
           segments.el,
         ),
+        section("automations", "automation-list", automations.el),
+        section("campaigns", "campaign-list", campaigns.el),
       ),
     ),
   );
   void tags.first();
   void segments.first();
+  void automations.first();
+  void campaigns.first();
   return () => {
     stopped = true;
   };
