@@ -4,6 +4,13 @@
 #   maitre migrate                                                   every service's migrations, then exit
 # Build: docker build -t <registry>/maitre:<version> .   (see docs/kubernetes.md)
 
+# ---- console: the staff console's static files (clients/console → dist), served at /console
+FROM node:20-bookworm-slim AS console
+WORKDIR /src/clients
+COPY clients/ ./
+RUN --mount=type=cache,target=/root/.npm,sharing=locked \
+    npm ci --no-audit --no-fund && npm run build
+
 # ---- build: the release binary, with the cargo registry and target dir cached between builds
 FROM rust:1-slim-bookworm AS builder
 WORKDIR /src
@@ -21,6 +28,8 @@ LABEL org.opencontainers.image.title="maitre" \
       org.opencontainers.image.description="Maitre customer backend: gRPC services and gateway in one binary" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/maitre /usr/local/bin/maitre
+COPY --from=console /src/clients/console/dist /usr/local/share/maitre/console
+ENV MAITRE_CONSOLE_DIR=/usr/local/share/maitre/console
 # Non-root, matching the chart's runAsUser; the process writes nothing to disk, so the root
 # filesystem can be mounted read-only (the chart mounts an emptyDir at /tmp).
 USER 10001:10001

@@ -9,12 +9,14 @@
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
 //! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag;
-//! - [`access`]: the access log line and RED metrics of every request.
+//! - [`access`]: the access log line and RED metrics of every request;
+//! - [`console`]: `/console`, the staff console (static files) and its development sign-in.
 //!
 //! The gateway owns no data: the services verify the forwarded token again and enforce
 //! chain and store scope themselves.
 
 pub mod access;
+pub mod console;
 pub mod consumers;
 pub mod edge;
 pub mod errors;
@@ -162,7 +164,8 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
     let router = public
         .merge(protected)
         .with_state(Arc::clone(&state))
-        .merge(grpc::local_services().await);
+        .merge(grpc::local_services().await)
+        .merge(console::routes(config));
 
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
