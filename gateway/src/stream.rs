@@ -6,8 +6,11 @@
 //! Each SSE `id` is the cursor list `<service>:<sequence>,…`, the event's own service first,
 //! then the last sequence seen of every other service. A client resumes with that id in
 //! `Last-Event-ID` (EventSource does it by itself) or in `?from=`; services not listed start
-//! at the beginning of their log. Customer managers additionally see only events about
-//! their own customers or about no manager.
+//! at the beginning of their log. `?from=now` starts every service not named by
+//! `Last-Event-ID` at its log's head (a screen that loads its lists, then wants what changes
+//! next), and first sends an `event: ready` whose id holds those cursors, so a reconnect
+//! resumes exactly there. Customer managers additionally see only events about their own
+//! customers or about no manager.
 
 use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
 
@@ -44,7 +47,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Query of `/v1/stream`.
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamQuery {
-    /// Cursors to resume from, like `Last-Event-ID`.
+    /// Cursors to resume from, like `Last-Event-ID`, or `now`.
     pub from: Option<String>,
 }
 
@@ -105,9 +108,10 @@ pub async fn stream(
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let start_now = query.from.as_deref() == Some("now");
     let mut cursors = match &query.from {
-        Some(from) => parse_cursors(from, "from")?,
-        None => Cursors::new(),
+        Some(from) if !start_now => parse_cursors(from, "from")?,
+        _ => Cursors::new(),
     };
     if let Some(last) = headers.get("last-event-id") {
         let text = last.to_str().map_err(|_| RequestError {
@@ -116,6 +120,17 @@ pub async fn stream(
         })?;
         cursors.extend(parse_cursors(text, "Last-Event-ID")?);
     }
+    let ready = if start_now {
+        start_at_heads(&state.upstreams, &caller, &headers, &mut cursors).await;
+        Some(
+            SseEvent::default()
+                .event("ready")
+                .id(cursor_list(&cursors))
+                .data(serde_json::json!({"cursors": cursors}).to_string()),
+        )
+    } else {
+        None
+    };
     let (tx, rx) = mpsc::channel::<(ServiceName, Result<Event, String>)>(256);
     for service in SERVICES {
         let from = cursors.get(service.as_str()).copied().unwrap_or_default();
@@ -146,7 +161,55 @@ pub async fn stream(
         };
         Ok(sse)
     });
+    let events = futures::stream::iter(ready.map(Ok)).chain(events);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// `service:sequence,…` of every cursor.
+fn cursor_list(cursors: &Cursors) -> String {
+    cursors
+        .iter()
+        .map(|(name, seq)| format!("{name}:{seq}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Sets the cursor of every service not already resumed to the head of its log (of the
+/// caller's chain). A service that cannot say (down, disabled) starts at the beginning, as
+/// without `now`: late history beats a gap.
+async fn start_at_heads(
+    upstreams: &Upstreams,
+    caller: &Caller,
+    headers: &HeaderMap,
+    cursors: &mut Cursors,
+) {
+    use maitre_proto::events::v1::{GetLogHeadRequest, GetLogHeadResponse};
+    let asks = SERVICES
+        .into_iter()
+        .filter(|service| !cursors.contains_key(service.as_str()))
+        .map(|service| {
+            let request = Bytes::from(GetLogHeadRequest::default().encode_to_vec());
+            let metadata = upstream_metadata(caller, headers);
+            async move {
+                let head = upstreams
+                    .unary(service, LOG_HEAD_PATH, request, metadata)
+                    .await
+                    .ok()
+                    .and_then(|bytes| GetLogHeadResponse::decode(bytes).ok());
+                (service, head)
+            }
+        });
+    for (service, head) in futures::future::join_all(asks).await {
+        match head {
+            Some(head) => {
+                cursors.insert(service.as_str(), head.head_sequence);
+            }
+            None => tracing::debug!(
+                service = service.as_str(),
+                "no log head; streaming from the start"
+            ),
+        }
+    }
 }
 
 /// Follows one service's `Watch` from `from`, reconnecting with backoff from the last
@@ -214,6 +277,7 @@ async fn watch_service(
 
 /// Every service serves its log through the one shared event-log service.
 const WATCH_PATH: &str = "/maitre.events.v1.EventLogService/Watch";
+const LOG_HEAD_PATH: &str = "/maitre.events.v1.EventLogService/GetLogHead";
 
 fn watch_request(from_sequence: u64) -> Bytes {
     Bytes::from(maitre_proto::events::v1::WatchRequest { from_sequence }.encode_to_vec())

@@ -137,6 +137,43 @@ async fn stream_delivers_and_resumes(backend: Backend) {
     assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
 
+/// `?from=now`: a screen that has just loaded its lists gets only what changes next, and a
+/// `ready` event whose id resumes exactly there.
+async fn stream_from_now_skips_history(backend: Backend) {
+    let s = setup(backend, GatewayOptions::default()).await;
+    let client = maitre_kit::http::client();
+    create_store(&client, &s.url, "One").await;
+    create_store(&client, &s.url, "Two").await;
+    let response = client
+        .get(format!("{}/v1/stream?from=now", s.url))
+        .header("authorization", hq())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let opened = tokio::spawn(read_events(response, 2));
+    // The ready event is the first thing sent: wait for the stream to be open, then change.
+    create_store(&client, &s.url, "Three").await;
+    let events = opened.await.unwrap();
+    assert_eq!(events[0].id, "profile:2", "ready at the head: {events:?}");
+    assert_eq!(events[0].data["cursors"]["profile"], 2);
+    assert_eq!(events[1].id, "profile:3");
+    assert_eq!(
+        events[1].data["storeChanged"]["name"], "Three",
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn stream_from_now_skips_history_embedded() {
+    stream_from_now_skips_history(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn stream_from_now_skips_history_production() {
+    stream_from_now_skips_history(Backend::Production).await;
+}
+
 #[tokio::test]
 async fn stream_delivers_and_resumes_embedded() {
     stream_delivers_and_resumes(Backend::Embedded).await;

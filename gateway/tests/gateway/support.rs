@@ -22,7 +22,7 @@ use maitre_kit::{
 };
 use maitre_proto::{
     events::v1::{
-        Event, EventScope, StoreChanged, WatchRequest,
+        Event, EventScope, GetLogHeadRequest, GetLogHeadResponse, StoreChanged, WatchRequest,
         event::Payload,
         event_log_service_server::{EventLogService, EventLogServiceServer},
     },
@@ -156,6 +156,28 @@ impl ProfileService for FakeService {
 /// The fake's event log, served like every service's (`maitre.events.v1.EventLogService`).
 #[tonic::async_trait]
 impl EventLogService for FakeService {
+    async fn get_log_head(
+        &self,
+        request: Request<GetLogHeadRequest>,
+    ) -> Result<Response<GetLogHeadResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        let chain = caller.chain()?.to_owned();
+        let head_sequence = self
+            .0
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|event| event.chain_id == chain)
+            .map(|event| event.sequence)
+            .max()
+            .unwrap_or_default();
+        Ok(Response::new(GetLogHeadResponse {
+            head_sequence,
+            ..Default::default()
+        }))
+    }
+
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<EventStream>, Status> {
         let caller = Caller::from_request(&request)?;
         let chain = caller.chain()?.to_owned();
