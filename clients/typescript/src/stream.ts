@@ -18,6 +18,12 @@ export interface StreamEvent {
 export interface SubscribeOptions {
   /** Resume after this cursor list (a previous event's id). */
   lastEventId?: string;
+  /**
+   * Without `lastEventId`: start at the head of every service's log (`?from=now`), so only
+   * what changes from now on arrives, instead of every service's history first. The
+   * server's `ready` event sets the resume point; it is not passed to `onEvent`.
+   */
+  fromNow?: boolean;
   onEvent: (event: StreamEvent) => void;
   /** Connection state changes and errors (the subscription keeps retrying). */
   onStatus?: (status: "connecting" | "open" | "retrying" | "closed", error?: unknown) => void;
@@ -53,7 +59,8 @@ export function subscribe(client: MaitreClient, options: SubscribeOptions): Subs
           accept: "text/event-stream",
         };
         if (lastEventId) headers["last-event-id"] = lastEventId;
-        const response = await fetch(`${client.baseUrl}/v1/stream`, { headers, signal: controller.signal });
+        const query = !lastEventId && options.fromNow ? "?from=now" : "";
+        const response = await fetch(`${client.baseUrl}/v1/stream${query}`, { headers, signal: controller.signal });
         if (response.status === 401 && !refreshed && client.refresh) {
           refreshed = true;
           if (await client.refresh()) continue;
@@ -67,6 +74,7 @@ export function subscribe(client: MaitreClient, options: SubscribeOptions): Subs
           // Events already read when close() was called are not delivered.
           if (controller.signal.aborted) break;
           if (event.id) lastEventId = event.id;
+          if (event.event === "ready") continue;
           options.onEvent(event);
         }
       } catch (error) {

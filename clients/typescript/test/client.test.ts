@@ -123,6 +123,38 @@ describe("live updates", () => {
     expect(resumed.some((e) => ids.has(e.id)), "no event is delivered twice").toBe(false);
     expect(resumed.some(created(first20)), "events before the cursor are not repeated").toBe(false);
   });
+
+  it("from now: skips history and delivers only what changes after the stream opened", async () => {
+    const before = (await hq.call("ProfileService_UpsertCustomer", guest(30))).customer!.customerId!;
+    // Wait until that guest's event is in the log (events are numbered as they publish).
+    await collect((onEvent) => subscribe(hq, { onEvent }), created(before));
+    const seen: StreamEvent[] = [];
+    let after = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out; saw ${seen.length} events`)), 30_000);
+      const done = () => {
+        if (after && seen.some((e) => e.data?.customerCreated?.customerId === after)) {
+          clearTimeout(timer);
+          s.close();
+          resolve();
+        }
+      };
+      const s = subscribe(hq, {
+        fromNow: true,
+        onEvent: (e) => {
+          seen.push(e);
+          done();
+        },
+      });
+      // Once open, the server has fixed the start at each log's head.
+      void s.opened.then(async () => {
+        after = (await hq.call("ProfileService_UpsertCustomer", guest(31))).customer!.customerId!;
+        done();
+      });
+    });
+    expect(seen.some((e) => e.data?.customerCreated?.customerId === before), "history is skipped").toBe(false);
+    expect(seen.some((e) => e.event === "ready"), "the ready event is the client's, not the app's").toBe(false);
+  });
 });
 
 describe("token refresh", () => {

@@ -101,6 +101,8 @@ export function live(api: MaitreClient, badge: HTMLElement, onEvent: (e: StreamE
   badge.textContent = t("live");
   badge.dataset.test = "live";
   return subscribe(api, {
+    // Pages load their lists first; the stream brings what changes after that.
+    fromNow: true,
     onEvent,
     onStatus: (status) => {
       badge.className = `live ${status}`;

@@ -119,8 +119,8 @@ export function managerPage(main: HTMLElement, api: MaitreClient, session: Sessi
 
   const feed = h("ul", { class: "feed", "data-test": "feed" });
   const badge = h("span", { class: "live" });
-  // The stream starts at the beginning of the services' logs: history refreshes the lists
-  // (once it settles) but only what happens from now on goes into the feed.
+  // The stream starts at the head of the services' logs (`fromNow`); the time check keeps
+  // events that were in flight while the page loaded out of the feed too.
   const opened = Date.now() - 5_000;
   const reloadGuests = debounce(() => void guests.reload());
   const reloadInbox = debounce(() => void inbox.reload());

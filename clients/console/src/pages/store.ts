@@ -181,7 +181,7 @@ export function storePage(main: HTMLElement, api: MaitreClient, session: Session
   let watching: string | undefined;
   const subscription = live(api, badge, (event) => {
     const e = event.data ?? {};
-    // Only the job started here moves the bar (the stream replays older jobs first).
+    // Only the job started here moves the bar (other managers may run jobs too).
     if (e.transferProgress && e.transferProgress.progress?.jobId === watching) showProgress(e.transferProgress.progress);
     if (e.ownerChanged) reloadPool();
   });
