@@ -12,6 +12,7 @@ Prints one line per check and exits non-zero when any check fails.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ KUBE_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 SERVICES = ("profile", "assignment", "tagging", "notification")
 HOOK_EVENTS = "pre-install,pre-upgrade"
 # Kinds without a schema in kubernetes-validate (CRDs); checked structurally below.
-CRD_KINDS = {"ServiceMonitor"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 Manifest = dict[str, Any]
 
@@ -361,6 +362,60 @@ def monitoring_problems(manifests: list[Manifest], want_monitor: bool, want_ingr
     return problems
 
 
+# Where the product records its metrics: every series an alert or a dashboard panel reads must
+# be one of these (a renamed metric would otherwise leave a silent alert).
+SOURCE_DIRS = (CHART_DIR.parent.parent / "services", CHART_DIR.parent.parent / "gateway")
+METRIC_CALL = re.compile(r'(?:counter|gauge|histogram)!\(\s*"([a-z_]+)"')
+METRIC_NAME = re.compile(r"\b((?:maitre|grpc_server)_[a-z_]+)")
+
+
+def recorded_metrics() -> set[str]:
+    names: set[str] = set()
+    for root in SOURCE_DIRS:
+        for path in root.rglob("*.rs"):
+            names.update(METRIC_CALL.findall(path.read_text()))
+    return names
+
+
+def read_series(text: str) -> set[str]:
+    series = set()
+    for name in METRIC_NAME.findall(text):
+        for suffix in ("_bucket", "_sum", "_count"):
+            name = name.removesuffix(suffix)
+        series.add(name)
+    return series
+
+
+def observability_problems(manifests: list[Manifest], want_rule: bool, want_dashboard: bool) -> list[str]:
+    problems = []
+    recorded = recorded_metrics()
+    rules = by_kind(manifests, "PrometheusRule")
+    if len(rules) != int(want_rule):
+        problems.append(f"{len(rules)} PrometheusRules rendered, want {int(want_rule)}")
+    dashboards = [m for m in by_kind(manifests, "ConfigMap") if "maitre.json" in m.get("data", {})]
+    if len(dashboards) != int(want_dashboard):
+        problems.append(f"{len(dashboards)} dashboard ConfigMaps rendered, want {int(want_dashboard)}")
+    texts = [yaml.safe_dump(r["spec"]) for r in rules] + [d["data"]["maitre.json"] for d in dashboards]
+    for text in texts:
+        for series in sorted(read_series(text) - recorded):
+            problems.append(f"{series} is read by an alert or a panel but recorded nowhere in the code")
+    policies = {p["metadata"]["name"]: p for p in by_kind(manifests, "NetworkPolicy")}
+    for deployment in by_kind(manifests, "Deployment") if policies else []:
+        name = deployment["metadata"]["name"]
+        policy = policies.get(name)
+        if policy is None:
+            problems.append(f"{name}: no NetworkPolicy")
+            continue
+        if name.endswith("-gateway"):
+            continue
+        for rule in policy["spec"]["ingress"]:
+            ports = {p["port"] for p in rule["ports"]}
+            peers = rule.get("from", [])
+            if "grpc" in ports and not (peers and all(set(peer) == {"podSelector"} for peer in peers)):
+                problems.append(f"{name}: gRPC reachable from outside the release: {peers}")
+    return problems
+
+
 def schema_rejects(values: dict[str, Any], why: str) -> Callable[[], list[str]]:
     def check() -> list[str]:
         try:
@@ -402,6 +457,14 @@ def check_rendering(report: Report, label: str, values: dict[str, Any] | None, r
     report.run(
         f"{label}: migration Job is a {HOOK_EVENTS} hook covering every database",
         lambda: migration_problems(manifests, merged["migrations"]["enabled"]),
+    )
+    report.run(
+        f"{label}: alerts and dashboard read recorded metrics; services reachable only in the release",
+        lambda: observability_problems(
+            manifests,
+            merged["metrics"]["prometheusRule"]["enabled"],
+            merged["metrics"]["grafanaDashboard"]["enabled"],
+        ),
     )
     want_monitor = merged["metrics"]["serviceMonitor"]["enabled"]
     want_ingress = merged["gateway"]["ingress"]["enabled"]
