@@ -28,5 +28,7 @@ pub mod request_text;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
+/// Test backends and helpers, for this workspace's tests only (feature `testing`).
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod ttl_map;

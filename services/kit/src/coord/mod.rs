@@ -20,6 +20,7 @@
 //! This module owns no domain rule: which balance a store uses, what a cap is, who leads, is
 //! decided by the services.
 
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod memory;
 mod redis;
