@@ -135,7 +135,8 @@ pub fn fields_to_spec(fields: &PolicyFields) -> Result<AssignmentPolicySpec, Err
         _ => return Err(Error::invalid("policy.lock_crossing", "unknown value")),
     };
     Ok(AssignmentPolicySpec {
-        value_lock_threshold_fen: fields.value_lock_threshold_fen,
+        // 0 at the contract's edge = no value lock (the domain refuses a threshold ≤ 0).
+        value_lock_threshold_fen: fields.value_lock_threshold_fen.filter(|fen| *fen != 0),
         spend_window_days: positive_days("policy.value_window_days", fields.value_window_days)?,
         lock_owner_on_crossing,
         lock_expiry_days: positive_days("policy.lock_expiry_days", fields.lock_expiry_days)?,

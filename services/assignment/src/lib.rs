@@ -32,6 +32,10 @@ pub const SERVICE_NAME: &str = "maitre.assignment.v1.AssignmentService";
 /// so an hour late is on time).
 pub const LOCK_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// How often a replica looks for lock reviews left running by a replica that stopped
+/// (`engine::lock_review`; a running review's lease keeps the others off it).
+pub const LOCK_REVIEW_RESUME_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs the service on `listener` until `shutdown` resolves.
 pub async fn serve(
     config: Config,
@@ -55,6 +59,15 @@ pub async fn serve(
                 .await;
         })
     };
+    // Lock reviews a crashed replica left running are resumed (each under its lease).
+    let (stop_reviews, reviews_stopped) = tokio::sync::oneshot::channel::<()>();
+    let reviews = tokio::spawn(
+        engine
+            .clone()
+            .run_lock_reviews(LOCK_REVIEW_RESUME_EVERY, async {
+                let _ = reviews_stopped.await;
+            }),
+    );
     let api = api::AssignmentServiceApi::new(engine);
     let routes = Routes::new(AssignmentServiceServer::with_interceptor(
         api,
@@ -65,8 +78,10 @@ pub async fn serve(
         .await;
     let _ = stop_consumer.send(());
     let _ = stop_sweeps.send(());
+    let _ = stop_reviews.send(());
     let _ = consumer.await;
     let _ = sweeps.await;
+    let _ = reviews.await;
     result
 }
 

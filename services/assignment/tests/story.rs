@@ -279,7 +279,7 @@ async fn bad_input(backend: Backend) {
     let error = api
         .update_policy(req(pb::UpdatePolicyRequest {
             policy: Some(pb::Policy {
-                value_lock_threshold_fen: 0,
+                value_lock_threshold_fen: -1,
                 ..Default::default()
             }),
             update_mask: Some(prost_types::FieldMask {
@@ -287,7 +287,7 @@ async fn bad_input(backend: Backend) {
             }),
         }))
         .await
-        .expect_err("threshold 0");
+        .expect_err("negative threshold (0 = no value lock)");
     assert_eq!(error.code(), Code::InvalidArgument);
     assert_eq!(
         maitre_kit::error::field_of(&error).as_deref(),

@@ -320,6 +320,7 @@ async fn bulk_transfer_resumes(backend: Backend) {
     .expect("runtime");
     let txn = runtime.db.begin().await.expect("txn");
     let job = JobRow {
+        kind: maitre_assignment::storage::jobs::KIND_BULK_TRANSFER.to_owned(),
         job_id: "job-x".into(),
         request_id: "resume-1".into(),
         from_manager_id: "leaver".into(),

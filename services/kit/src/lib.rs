@@ -11,6 +11,7 @@
 //! - [`server`] and [`client`]: serving with health/reflection/shutdown; calling others.
 //! - [`reflection`]: gRPC reflection over the whole descriptor set, dependencies included.
 //! - [`request_text`]: no request's text may hold NUL (refused naming the field).
+//! - [`visits`]: what a visit is (orders on one store-local day count once).
 
 pub mod auth;
 pub mod client;
@@ -32,3 +33,4 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ttl_map;
+pub mod visits;

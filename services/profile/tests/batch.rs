@@ -26,7 +26,7 @@ async fn independent_and_dependent_events_record_as_one_by_one(
         .unwrap();
     let events = vec![
         // An existing customer, alone in the chunk: set-based.
-        visit("b-a", vec![phone("13800139000")], 200),
+        days_earlier(visit("b-a", vec![phone("13800139000")], 200), 1),
         // Three new guests: set-based.
         visit("b-1", vec![phone("13800139001")], 300),
         visit("b-2", vec![phone("13800139002")], 300),
@@ -35,7 +35,7 @@ async fn independent_and_dependent_events_record_as_one_by_one(
         visit("pos-a", vec![phone("13800139000")], 100),
         // A new guest visiting twice in the chunk: one by one, one customer.
         visit("b-4", vec![phone("13800139004")], 50),
-        visit("b-5", vec![phone("13800139004")], 70),
+        days_earlier(visit("b-5", vec![phone("13800139004")], 70), 1),
         // A replay within the chunk.
         visit("b-1", vec![phone("13800139001")], 300),
     ];
@@ -145,10 +145,13 @@ async fn existing_customers_of_a_chunk_each_get_their_own_figures(
     let repeats: Vec<_> = [(0, 11), (1, 22), (2, 33)]
         .into_iter()
         .map(|(i, amount)| {
-            visit(
-                &format!("again-{i}"),
-                vec![phone(&format!("1380013910{i}"))],
-                amount,
+            days_earlier(
+                visit(
+                    &format!("again-{i}"),
+                    vec![phone(&format!("1380013910{i}"))],
+                    amount,
+                ),
+                1,
             )
         })
         .collect();

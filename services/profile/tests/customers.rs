@@ -260,10 +260,14 @@ async fn concurrent_calls_are_recorded_together_and_refused_alone(backend: Backe
     let mut calls = Vec::new();
     for guest in 0..8 {
         for visit_no in 0..2 {
-            let event = visit(
-                &format!("pos-g{guest}-v{visit_no}"),
-                vec![phone(&format!("1350013500{guest}"))],
-                1_000,
+            // Two days: orders on one day would be one visit.
+            let event = days_earlier(
+                visit(
+                    &format!("pos-g{guest}-v{visit_no}"),
+                    vec![phone(&format!("1350013500{guest}"))],
+                    1_000,
+                ),
+                visit_no,
             );
             calls.push((true, event));
         }
@@ -300,16 +304,22 @@ async fn concurrent_calls_are_recorded_together_and_refused_alone(backend: Backe
 async fn linking_keys_merges_and_moves_history(backend: Backend) {
     let h = Harness::start(backend).await;
     let a = h
-        .record(visit("pos-a", vec![phone("13700137000")], 10_000))
+        .record(days_earlier(
+            visit("pos-a", vec![phone("13700137000")], 10_000),
+            2,
+        ))
         .await
         .unwrap()
         .customer
         .unwrap();
     let b = h
-        .record(visit(
-            "pos-b",
-            vec![key(IdentityKind::MemberCard, "VIP-9")],
-            30_000,
+        .record(days_earlier(
+            visit(
+                "pos-b",
+                vec![key(IdentityKind::MemberCard, "VIP-9")],
+                30_000,
+            ),
+            1,
         ))
         .await
         .unwrap()
@@ -403,7 +413,10 @@ async fn linking_keys_merges_and_moves_history(backend: Backend) {
 
     // A manual merge of two more.
     let c = h
-        .record(visit("pos-d", vec![phone("13600136000")], 1_000))
+        .record(days_earlier(
+            visit("pos-d", vec![phone("13600136000")], 1_000),
+            3,
+        ))
         .await
         .unwrap()
         .customer

@@ -234,10 +234,14 @@ async fn batch_import_records_skips_and_rejects_without_asking_assignment(backen
     let h = Harness::start(backend).await;
     let mut events: Vec<pb::ContactEvent> = (0..40)
         .map(|i| {
-            visit(
-                &format!("hist-{i}"),
-                vec![phone(&format!("1380013{:04}", i % 10))],
-                1_000 + i,
+            // Each guest's four visits on four days (orders on one day are one visit).
+            days_earlier(
+                visit(
+                    &format!("hist-{i}"),
+                    vec![phone(&format!("1380013{:04}", i % 10))],
+                    1_000 + i,
+                ),
+                i / 10,
             )
         })
         .collect();

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use maitre_kit::{
     config::ServiceName,
     eventlog::{ConsumeError, EventHandler},
@@ -25,6 +26,7 @@ use crate::{
         live::reevaluate_customer,
         scores::rescore_customer,
         watch::after_fact_change,
+        zones::zone_named,
     },
     error::Result,
     state::Deps,
@@ -39,7 +41,8 @@ use crate::{
             DishRow, erase_customer_analysis, insert_visit_lines, move_visit_lines, upsert_dish,
         },
         places::{
-            forget_customer_stores, move_customer_stores, record_customer_store, upsert_store,
+            forget_customer_stores, move_customer_stores, record_customer_store, store_zone_of,
+            upsert_store,
         },
         watched::delete_memberships_of_customer,
     },
@@ -49,9 +52,10 @@ use crate::{
 pub const PROFILE_CONSUMER: &str = "tagging<-profile";
 
 /// The visit a contact records, if it is a visit (bookings, reviews and campaign responses
-/// are not). Its day is the customer's store-local date profile sent, else the chain-local
-/// date of `occurred_at`.
-pub fn visit_of_contact(contact: &ContactRecorded) -> Option<VisitRow> {
+/// are not). Its day is the store-local date profile sent, else the date of `occurred_at`
+/// in `store_zone` (the zone of the contact's store; events from before profile sent local
+/// dates).
+pub fn visit_of_contact(contact: &ContactRecorded, store_zone: Tz) -> Option<VisitRow> {
     if contact.kind != ContactKind::Visit as i32 {
         return None;
     }
@@ -60,7 +64,7 @@ pub fn visit_of_contact(contact: &ContactRecorded) -> Option<VisitRow> {
         .or_else(|| {
             let at = contact.occurred_at.as_ref()?;
             let utc = DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)?;
-            Some(utc.with_timezone(&CHAIN_TIME_ZONE).date_naive())
+            Some(maitre_kit::visits::visit_date(utc, store_zone))
         })?;
     Some(VisitRow {
         customer_id: contact.customer_id.clone(),
@@ -129,7 +133,14 @@ pub async fn apply_profile_event(
             }
             // Scope and home zone: every store the customer had contact with, first = home.
             record_customer_store(conn, chain, &e.customer_id, &e.store_id).await?;
-            if let Some(visit) = visit_of_contact(e) {
+            let store_zone = if e.local_date.is_empty() {
+                store_zone_of(conn, chain, &e.store_id)
+                    .await?
+                    .map_or(CHAIN_TIME_ZONE, |name| zone_named(&name))
+            } else {
+                CHAIN_TIME_ZONE // unused: the local date profile sent decides
+            };
+            if let Some(visit) = visit_of_contact(e, store_zone) {
                 insert_visit(conn, chain, &e.event_id, &visit).await?;
                 let lines: Vec<(String, String, String)> = e
                     .lines
@@ -354,17 +365,27 @@ mod tests {
             ],
             ..Default::default()
         };
-        let visit = visit_of_contact(&contact).expect("a visit");
+        let shanghai = chrono_tz::Asia::Shanghai;
+        let visit = visit_of_contact(&contact, shanghai).expect("a visit");
         assert_eq!(visit.day, 19_783);
         assert_eq!(visit.dish_categories, vec![Some("dessert".into()), None]);
-        // No local date: the chain-local date of the instant (16:30 UTC is the next day in Shanghai).
+        // No local date: the store-local date of the instant (16:30 UTC is the next day in Shanghai)...
         contact.local_date.clear();
         contact.occurred_at = Some(prost_types::Timestamp {
             seconds: 1_709_310_600,
             nanos: 0,
         });
-        assert_eq!(visit_of_contact(&contact).map(|v| v.day), Some(19_784));
+        assert_eq!(
+            visit_of_contact(&contact, shanghai).map(|v| v.day),
+            Some(19_784)
+        );
+        // ...in the store's zone: 16:30 UTC is still the 1st in New York.
+        let new_york = chrono_tz::America::New_York;
+        assert_eq!(
+            visit_of_contact(&contact, new_york).map(|v| v.day),
+            Some(19_783)
+        );
         contact.kind = ContactKind::Booking as i32;
-        assert_eq!(visit_of_contact(&contact), None);
+        assert_eq!(visit_of_contact(&contact, shanghai), None);
     }
 }

@@ -87,6 +87,14 @@ impl AssignmentService for AssignmentServiceApi {
         reply(policy::update_policy(&self.engine, &caller, request.into_inner()).await)
     }
 
+    async fn get_lock_review(
+        &self,
+        request: Request<pb::GetLockReviewRequest>,
+    ) -> Reply<pb::GetLockReviewResponse> {
+        let caller = Caller::from_request(&request)?;
+        reply(policy::get_lock_review(&self.engine, &caller, request.into_inner()).await)
+    }
+
     async fn assign_on_contact(
         &self,
         request: Request<pb::AssignOnContactRequest>,

@@ -1,5 +1,9 @@
-//! Policy RPCs: GetPolicy (effective: defaults ← chain ← store) and UpdatePolicy (field
-//! mask; the result is validated by `domain::policy` before anything is stored).
+//! Policy RPCs: GetPolicy (effective: defaults ← chain ← store), UpdatePolicy (field
+//! mask; the result is validated by `domain::policy` before anything is stored; a value
+//! lock turned on or changed starts a lock review, `engine::lock_review`) and
+//! GetLockReview.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use maitre_kit::auth::{Caller, Role};
@@ -8,6 +12,7 @@ use maitre_proto::assignment::v1 as pb;
 use super::scope;
 use crate::convert::{default_fields, fields_to_proto, fields_to_spec};
 use crate::domain::policy::AssignmentPolicy;
+use crate::domain::policy::ValueLockPolicy;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::storage::policies::{self, PolicyFields};
@@ -50,7 +55,14 @@ fn apply_path(fields: &mut PolicyFields, policy: &pb::Policy, path: &str) -> Res
     };
     match path {
         "value_lock_threshold_fen" => {
-            // The domain names a threshold ≤ 0 (a zero threshold would lock everyone).
+            // 0 = no value lock, as every other "0 = none" field of the contract (a store
+            // override of 0 turns the chain's lock off at that store; `convert`).
+            if policy.value_lock_threshold_fen < 0 {
+                return Err(Error::invalid(
+                    "policy.value_lock_threshold_fen",
+                    "must not be negative (0 = no value lock)",
+                ));
+            }
             fields.value_lock_threshold_fen = Some(policy.value_lock_threshold_fen);
         }
         "value_window_days" => {
@@ -91,8 +103,18 @@ fn apply_path(fields: &mut PolicyFields, policy: &pb::Policy, path: &str) -> Res
     Ok(())
 }
 
+/// The value lock `fields` make effective, if any (threshold and window: what decides who
+/// is locked).
+fn value_lock_of(
+    fields: &crate::storage::policies::PolicyFields,
+) -> Result<Option<ValueLockPolicy>, Error> {
+    let rules =
+        AssignmentPolicy::try_from(fields_to_spec(fields)?).map_err(Error::rule("policy"))?;
+    Ok(rules.value_lock().copied())
+}
+
 pub async fn update_policy(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     caller: &Caller,
     request: pb::UpdatePolicyRequest,
 ) -> Result<pb::UpdatePolicyResponse, Error> {
@@ -113,19 +135,22 @@ pub async fn update_policy(
     };
     let db = &engine.runtime.db;
     let mut level = policies::get(db, chain_id, &store_id).await?;
+    let chain_level = policies::get(db, chain_id, "").await?;
+    let effective_of = |level: &PolicyFields| {
+        if store_id.is_empty() {
+            default_fields().overlaid(level)
+        } else {
+            default_fields().overlaid(&chain_level).overlaid(level)
+        }
+    };
+    let lock_before = value_lock_of(&effective_of(&level)).ok().flatten();
     for path in &paths {
         let path = path.strip_prefix("policy.").unwrap_or(path);
         apply_path(&mut level, &policy, path)?;
     }
     // Validate the policy this change makes effective for the level it changes.
-    let effective = if store_id.is_empty() {
-        default_fields().overlaid(&level)
-    } else {
-        default_fields()
-            .overlaid(&policies::get(db, chain_id, "").await?)
-            .overlaid(&level)
-    };
-    AssignmentPolicy::try_from(fields_to_spec(&effective)?).map_err(Error::rule("policy"))?;
+    let effective = effective_of(&level);
+    let lock_after = value_lock_of(&effective)?;
     policies::put(
         db,
         chain_id,
@@ -135,8 +160,42 @@ pub async fn update_policy(
     )
     .await?;
     engine.forget_policies(chain_id);
+    // A lock is otherwise earned only by crossing the threshold: customers already past a
+    // new or lowered threshold (or a new window) are evaluated by a review.
+    let review_due = lock_after.is_some_and(|after| {
+        lock_before.is_none_or(|before| {
+            (before.threshold_fen(), before.window()) != (after.threshold_fen(), after.window())
+        })
+    });
+    let lock_review = if review_due {
+        let job = engine
+            .start_lock_review(chain_id, &store_id, &caller.staff_id)
+            .await?;
+        Some(crate::engine::progress(&job))
+    } else {
+        None
+    };
     Ok(pb::UpdatePolicyResponse {
         policy: Some(fields_to_proto(&store_id, &effective)),
+        lock_review,
+    })
+}
+
+pub async fn get_lock_review(
+    engine: &Engine,
+    caller: &Caller,
+    request: pb::GetLockReviewRequest,
+) -> Result<pb::GetLockReviewResponse, Error> {
+    let chain_id = scope::chain(caller)?;
+    scope::require_role(caller, scope::ADMINS)?;
+    let job_id = request.job_id.trim();
+    if job_id.is_empty() {
+        return Err(Error::invalid("job_id", "is required"));
+    }
+    let (job, locked) = engine.lock_review(chain_id, job_id).await?;
+    Ok(pb::GetLockReviewResponse {
+        progress: Some(crate::engine::progress(&job)),
+        locked_per_manager: locked.into_iter().collect(),
     })
 }
 

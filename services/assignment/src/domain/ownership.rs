@@ -169,6 +169,35 @@ pub fn expire_lock_if_due(
     decision
 }
 
+/// A customer whose counted spend already reaches the value lock without a crossing having
+/// locked them: the lock was turned on or lowered after they spent (a lock review), or two
+/// records' spend adds up in a merge. Locked to their owner now, as the crossing would
+/// have locked them. `None` when there is nothing to lock: no value lock, no owner,
+/// already locked, or spend below the threshold.
+pub fn lock_reached_threshold(
+    state: &OwnerState,
+    policy: &AssignmentPolicy,
+    counted_spend_fen: i64,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    let lock = policy.value_lock()?;
+    if state.owner.is_none() || state.is_locked() || counted_spend_fen < lock.threshold_fen() {
+        return None;
+    }
+    let mut decision = Decision::start(state);
+    decision.place_lock(
+        ValueLock {
+            locked_at: now,
+            reason: crate::domain::value_lock::LockReason::ValueThreshold {
+                counted_spend_fen,
+                threshold_fen: lock.threshold_fen(),
+            },
+        },
+        now,
+    );
+    Some(decision)
+}
+
 /// Manual lock by a store manager or HQ on the current owner. A no-op when already locked;
 /// `None` when the customer has no owner (nothing to lock to).
 pub fn lock_manually(state: &OwnerState, now: DateTime<Utc>) -> Option<Decision> {

@@ -97,6 +97,7 @@ impl Engine {
         .map_err(Error::rule("to_manager_ids"))?;
         let job = JobRow {
             job_id: uuid::Uuid::now_v7().to_string(),
+            kind: jobs::KIND_BULK_TRANSFER.to_owned(),
             request_id: request_id.to_owned(),
             from_manager_id: from_manager_id.to_owned(),
             state: "running".to_owned(),
@@ -141,6 +142,7 @@ impl Engine {
         let db = &self.runtime.db;
         let job = jobs::get(db, chain_id, job_id)
             .await?
+            .filter(|job| job.kind == jobs::KIND_BULK_TRANSFER)
             .ok_or_else(|| Error::not_found("bulk transfer", job_id))?;
         let moved = jobs::moved_per_manager(db, chain_id, job_id)
             .await?

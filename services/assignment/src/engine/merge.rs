@@ -18,6 +18,7 @@ use sea_orm::DatabaseTransaction;
 use super::{Change, ChangeContext, Engine};
 use crate::cache;
 use crate::domain::merge::{MergeSide, merge_owners};
+use crate::domain::ownership::lock_reached_threshold;
 use crate::error::Error;
 use crate::explain::Facts;
 use crate::storage::customers::{self, CustomerRow};
@@ -120,6 +121,18 @@ impl Engine {
                 after.since_us = now.timestamp_micros();
                 after.store_id.clone_from(&absorbed.store_id);
             }
+            // The two records' spend adds up: past the value lock without a crossing, the
+            // survivor is locked to the owner the merge left them with.
+            let mut history = decision.history.clone();
+            let policy = self.effective_policy(chain_id, &after.store_id).await?;
+            let spend =
+                super::lock_review::counted_spend_now(txn, chain_id, &after, &policy.rules, now)
+                    .await?;
+            if let Some(lock) = lock_reached_threshold(&after.state(), &policy.rules, spend, now) {
+                after.set_state(&lock.next);
+                after.reason = crate::domain::HistoryReason::ValueLock.as_str().to_owned();
+                history.extend(lock.history);
+            }
             let context = ChangeContext {
                 actor: "system".to_owned(),
                 skip_capacity: true,
@@ -132,7 +145,7 @@ impl Engine {
             let change = Change {
                 before: &survivor,
                 after,
-                history: &decision.history,
+                history: &history,
                 context: &context,
             };
             self.write_change(txn, chain_id, change).await?;

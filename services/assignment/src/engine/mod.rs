@@ -14,6 +14,7 @@ mod allocate;
 mod bulk;
 mod contact;
 mod expiry;
+mod lock_review;
 mod manual;
 mod merge;
 mod write;

@@ -314,6 +314,42 @@ pub async fn pool(
         .collect()
 }
 
+/// A page (by customer id) of owned, unlocked customers whose counted spend is at least
+/// `min_spend_fen`, optionally of one store: who a lock review may have to lock.
+pub async fn unlocked_reaching(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    store_id: Option<&str>,
+    min_spend_fen: i64,
+    after: &str,
+    limit: u64,
+) -> Result<Vec<CustomerRow>, Error> {
+    let mut values: Vec<Value> = vec![
+        chain_id.into(),
+        min_spend_fen.into(),
+        after.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    let store = match store_id {
+        Some(store_id) => {
+            values.push(store_id.into());
+            " AND store_id = $5"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM asg_customer
+         WHERE chain_id = $1 AND manager_id <> '' AND lock_json = ''
+           AND counted_spend_fen >= $2 AND customer_id > $3{store}
+         ORDER BY customer_id LIMIT $4"
+    );
+    all(conn, &sql, values)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
 /// Customers a manager owns now, and how many of them are locked.
 pub async fn owned_and_locked(
     conn: &impl ConnectionTrait,

@@ -1,6 +1,8 @@
-//! `asg_bulk_job` / `asg_bulk_move`: a bulk transfer's job row (progress, keyed by the
-//! client's `request_id` so the same key resumes the same job) and its plan, persisted once
-//! so a resumed job moves exactly the customers planned, each at most once.
+//! `asg_bulk_job` / `asg_bulk_move`: a job's row (progress, keyed by a `request_id` so the
+//! same key resumes the same job) and its plan, persisted once so a resumed job handles
+//! exactly the customers planned, each at most once. Two kinds share the shape: bulk
+//! transfers (a line per customer to move) and lock reviews (a line per customer to lock
+//! if they still qualify).
 
 use sea_orm::{ConnectionTrait, QueryResult};
 
@@ -10,6 +12,8 @@ use crate::error::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRow {
     pub job_id: String,
+    /// [`KIND_BULK_TRANSFER`] or [`KIND_LOCK_REVIEW`].
+    pub kind: String,
     pub request_id: String,
     pub from_manager_id: String,
     /// "running", "succeeded", "failed".
@@ -21,8 +25,13 @@ pub struct JobRow {
     pub actor: String,
 }
 
+/// A bulk transfer (seed 四).
+pub const KIND_BULK_TRANSFER: &str = "bulk_transfer";
+/// A review of existing customers against a value lock turned on or changed.
+pub const KIND_LOCK_REVIEW: &str = "lock_review";
+
 const COLUMNS: &str =
-    "job_id, request_id, from_manager_id, state, total, done, failed, error, actor";
+    "job_id, request_id, from_manager_id, state, total, done, failed, error, actor, kind";
 
 fn from_row(row: &QueryResult) -> Result<JobRow, Error> {
     Ok(JobRow {
@@ -35,6 +44,7 @@ fn from_row(row: &QueryResult) -> Result<JobRow, Error> {
         failed: row.try_get("", "failed")?,
         error: row.try_get("", "error")?,
         actor: row.try_get("", "actor")?,
+        kind: row.try_get("", "kind")?,
     })
 }
 
@@ -80,7 +90,7 @@ pub async fn insert(
     Ok(exec(
         conn,
         &format!(
-            "INSERT INTO asg_bulk_job (chain_id, {COLUMNS}, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            "INSERT INTO asg_bulk_job (chain_id, {COLUMNS}, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT DO NOTHING"
         ),
         [
@@ -94,6 +104,7 @@ pub async fn insert(
             job.failed.into(),
             job.error.clone().into(),
             job.actor.clone().into(),
+            job.kind.clone().into(),
             now_us.into(),
         ],
     )
@@ -159,6 +170,33 @@ pub async fn finish_move(
         == 1)
 }
 
+/// Finishes a lock review's line (`state`, and the owner locked to, when one was) unless
+/// another executor did; `false` when it was no longer pending. Run first in the line's
+/// transaction.
+pub async fn finish_review(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    job_id: &str,
+    customer_id: &str,
+    state: &str,
+    locked_to: Option<&str>,
+) -> Result<bool, Error> {
+    Ok(exec(
+        conn,
+        "UPDATE asg_bulk_move SET state = $1, to_manager_id = COALESCE($2, to_manager_id)
+         WHERE chain_id = $3 AND job_id = $4 AND customer_id = $5 AND state = 'pending'",
+        [
+            state.into(),
+            locked_to.map(str::to_owned).into(),
+            chain_id.into(),
+            job_id.into(),
+            customer_id.into(),
+        ],
+    )
+    .await?
+        == 1)
+}
+
 /// Recounts the job's progress from its moves and stores it; the job after the update.
 pub async fn refresh_progress(
     conn: &impl ConnectionTrait,
@@ -177,6 +215,26 @@ pub async fn refresh_progress(
     )
     .await?;
     get(conn, chain_id, job_id).await
+}
+
+/// Running jobs of `kind` in every chain (`(chain_id, job)`), oldest first: what a replica
+/// resumes after a crash.
+pub async fn running(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+) -> Result<Vec<(String, JobRow)>, Error> {
+    let rows = all(
+        conn,
+        &format!(
+            "SELECT chain_id, {COLUMNS} FROM asg_bulk_job WHERE state = 'running' AND kind = $1
+             ORDER BY created_at_us"
+        ),
+        [kind.into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "chain_id")?, from_row(row)?)))
+        .collect()
 }
 
 /// Customers moved per target manager.

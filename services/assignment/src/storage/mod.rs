@@ -29,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema::DerivedOwnedCounts),
             Box::new(PublishedSequenceIndexes),
             Box::new(schema::PoolReasons),
+            Box::new(schema::JobKinds),
         ]
     }
 }

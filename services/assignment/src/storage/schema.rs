@@ -11,7 +11,7 @@
 //!   split balances are re-seeded from after a Redis flush.
 //! - `asg_bulk_job` / `asg_bulk_move`: resumable bulk transfers and their persisted plan.
 //!
-//! Later migrations: [`DerivedOwnedCounts`], [`PoolReasons`].
+//! Later migrations: [`DerivedOwnedCounts`], [`PoolReasons`], [`JobKinds`].
 
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::{
@@ -194,6 +194,35 @@ impl MigrationTrait for PoolReasons {
                 .get_connection()
                 .execute_unprepared(
                     "ALTER TABLE asg_customer ADD COLUMN pool_reason TEXT NOT NULL DEFAULT ''",
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+/// Adds `asg_bulk_job.kind`: the job table serves bulk transfers and lock reviews
+/// (`storage::jobs::KIND_*`); jobs made before are bulk transfers.
+pub struct JobKinds;
+
+impl MigrationName for JobKinds {
+    fn name(&self) -> &str {
+        "m0004_job_kinds"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for JobKinds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if !manager.has_column("asg_bulk_job", "kind").await? {
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE asg_bulk_job ADD COLUMN kind TEXT NOT NULL DEFAULT 'bulk_transfer'",
                 )
                 .await?;
         }

@@ -14,7 +14,7 @@ use crate::{
     error::{Error, Result},
     service::{
         bulk::Item,
-        classify::ClassContext,
+        classify::{ClassContext, recompute_chain},
         group::{Group, ItemOutcome, is_item_error, record_group},
     },
 };
@@ -72,6 +72,19 @@ pub(super) async fn record_batch(
         response.rejected += i64::try_from(failures.len()).unwrap_or(i64::MAX);
         response.results.extend(failures);
         api.runtime.events.committed();
+    }
+    if response.recorded > 0 {
+        // The batch was classed with the cut-offs before it (over a chain without the
+        // imported guests): bring the cut-offs and every class up to the chain after it, so
+        // an import leaves classes current as the live path does.
+        recompute_chain(
+            &api.runtime.db,
+            &api.runtime.events,
+            chain,
+            chrono::Utc::now(),
+        )
+        .await?;
+        api.caches.forget_class(chain);
     }
     Ok(response)
 }

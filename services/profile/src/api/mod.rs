@@ -58,12 +58,13 @@ impl ProfileServiceApi {
             runtime.db.clone(),
             runtime.events.clone(),
         ));
+        let caches = Arc::new(Caches::announcing(runtime.events.clone()));
         Self {
             group_commit,
             runtime,
             owner,
             limits: EventLimits::default(),
-            caches: Arc::new(Caches::default()),
+            caches,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Per-customer aggregates kept current as visits arrive.
 //!
 //! Visits, spend, average ticket, first/last visit, favourite dishes and
-//! categories, and the same figures per store. Counts are kept in full (not
+//! categories, and the same figures per store. A visit is what `maitre_kit::visits`
+//! says it is: orders on one store-local day count once (the days are kept, so a second
+//! order that day adds its spend but no visit). Counts are kept in full (not
 //! only the top N) so that [`Aggregates::merge`] of two customers equals
 //! recomputing from the union of their visits — the invariant customer
 //! merges rely on. Favourites are cut to the top N on read.
@@ -29,6 +31,8 @@ pub struct DishOrdered {
 pub struct VisitFacts {
     pub store_id: StoreId,
     pub visited_at: DateTime<Utc>,
+    /// The store-local day of the order (`maitre_kit::visits::visit_day` in the store's zone).
+    pub local_day: i32,
     pub amount_fen: i64,
     pub dishes: Vec<DishOrdered>,
 }
@@ -37,6 +41,9 @@ pub struct VisitFacts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreFigures {
     pub visit_count: u64,
+    /// Store-local days with an order here (days since 1970).
+    #[serde(default)]
+    pub visit_days: BTreeSet<i32>,
     pub spend_fen: i64,
     pub first_visit_at: Option<DateTime<Utc>>,
     pub last_visit_at: Option<DateTime<Utc>>,
@@ -49,12 +56,13 @@ impl StoreFigures {
 
     fn add(
         &mut self,
-        visit_count: u64,
+        visits: (u64, &BTreeSet<i32>),
         spend_fen: i64,
         first: Option<DateTime<Utc>>,
         last: Option<DateTime<Utc>>,
     ) {
-        self.visit_count = self.visit_count.saturating_add(visit_count);
+        self.visit_count = merged_visits((self.visit_count, &self.visit_days), visits);
+        self.visit_days.extend(visits.1.iter().copied());
         self.spend_fen = self.spend_fen.saturating_add(spend_fen);
         self.first_visit_at = earliest(self.first_visit_at, first);
         self.last_visit_at = latest(self.last_visit_at, last);
@@ -66,6 +74,9 @@ impl StoreFigures {
 #[serde(default)]
 pub struct Aggregates {
     pub visit_count: u64,
+    /// Store-local days with an order (days since 1970): the visits. Rows written before
+    /// days were kept have fewer days than `visit_count`; those visits stay counted.
+    pub visit_days: BTreeSet<i32>,
     pub spend_fen: i64,
     pub first_visit_at: Option<DateTime<Utc>>,
     pub last_visit_at: Option<DateTime<Utc>>,
@@ -89,7 +100,9 @@ impl Aggregates {
     /// Adds one visit. Order of application does not matter.
     pub fn apply_visit(&mut self, visit: &VisitFacts) {
         let at = Some(visit.visited_at);
-        self.visit_count = self.visit_count.saturating_add(1);
+        let day = BTreeSet::from([visit.local_day]);
+        self.visit_count = merged_visits((self.visit_count, &self.visit_days), (1, &day));
+        self.visit_days.insert(visit.local_day);
         self.spend_fen = self.spend_fen.saturating_add(visit.amount_fen);
         self.first_visit_at = earliest(self.first_visit_at, at);
         self.last_visit_at = latest(self.last_visit_at, at);
@@ -105,13 +118,17 @@ impl Aggregates {
         self.per_store
             .entry(visit.store_id.clone())
             .or_default()
-            .add(1, visit.amount_fen, at, at);
+            .add((1, &day), visit.amount_fen, at, at);
     }
 
     /// The aggregates of one customer formed by merging two.
     pub fn merge(a: &Aggregates, b: &Aggregates) -> Aggregates {
         let mut merged = a.clone();
-        merged.visit_count = merged.visit_count.saturating_add(b.visit_count);
+        merged.visit_count = merged_visits(
+            (a.visit_count, &a.visit_days),
+            (b.visit_count, &b.visit_days),
+        );
+        merged.visit_days.extend(b.visit_days.iter().copied());
         merged.spend_fen = merged.spend_fen.saturating_add(b.spend_fen);
         merged.first_visit_at = earliest(a.first_visit_at, b.first_visit_at);
         merged.last_visit_at = latest(a.last_visit_at, b.last_visit_at);
@@ -123,7 +140,7 @@ impl Aggregates {
         }
         for (store, figures) in &b.per_store {
             merged.per_store.entry(store.clone()).or_default().add(
-                figures.visit_count,
+                (figures.visit_count, &figures.visit_days),
                 figures.spend_fen,
                 figures.first_visit_at,
                 figures.last_visit_at,
@@ -146,6 +163,14 @@ impl Aggregates {
     pub fn favourite_categories(&self, n: usize) -> Vec<(&str, u64)> {
         top_n(&self.category_visit_counts, n)
     }
+}
+
+/// Visits of two sets of orders together: the distinct days of both
+/// (`maitre_kit::visits::count_visits`), plus the visits either counted before days were kept.
+fn merged_visits(a: (u64, &BTreeSet<i32>), b: (u64, &BTreeSet<i32>)) -> u64 {
+    let undated = |(count, days): (u64, &BTreeSet<i32>)| count.saturating_sub(days.len() as u64);
+    let days = maitre_kit::visits::count_visits(a.1.iter().chain(b.1.iter()));
+    days.saturating_add(undated(a)).saturating_add(undated(b))
 }
 
 fn bump(counts: &mut BTreeMap<String, u64>, key: &str, by: u64) {
@@ -194,9 +219,11 @@ mod tests {
     use super::*;
 
     fn visit(store: &str, day: i64, amount_fen: i64, dishes: &[(&str, &str)]) -> VisitFacts {
+        let visited_at = Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap() + Duration::days(day);
         VisitFacts {
             store_id: StoreId::new(store),
-            visited_at: Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap() + Duration::days(day),
+            visited_at,
+            local_day: maitre_kit::visits::visit_day(visited_at, chrono_tz::Asia::Shanghai),
             amount_fen,
             dishes: dishes
                 .iter()
@@ -240,6 +267,29 @@ mod tests {
         assert_eq!((s1.visit_count, s1.spend_fen), (2, 40_000));
         assert_eq!(s1.average_ticket_fen(), Some(20_000));
         assert_eq!(s1.first_visit_at, Some(visits[1].visited_at));
+    }
+
+    #[test]
+    fn orders_on_one_store_local_day_are_one_visit() {
+        // Two orders on day 3 (lunch and a late supper) and one on day 4.
+        let mut late = visit("s1", 3, 5_000, &[]);
+        late.visited_at += Duration::hours(3);
+        let visits = [
+            visit("s1", 3, 10_000, &[]),
+            late,
+            visit("s1", 4, 6_000, &[]),
+        ];
+        let aggregates = Aggregates::from_visits(&visits);
+        assert_eq!(aggregates.visit_count, 2);
+        assert_eq!(aggregates.spend_fen, 21_000);
+        assert_eq!(aggregates.average_ticket_fen(), Some(10_500));
+        assert_eq!(aggregates.per_store[&StoreId::new("s1")].visit_count, 2);
+        // A row stored before days were kept: its 5 counted visits stay counted.
+        let legacy = Aggregates {
+            visit_count: 5,
+            ..Aggregates::default()
+        };
+        assert_eq!(Aggregates::merge(&legacy, &aggregates).visit_count, 7);
     }
 
     #[test]

@@ -112,6 +112,10 @@ fn regular(days_ago: &[i64], amount_fen: i64) -> Aggregates {
         .map(|days| VisitFacts {
             store_id: StoreId::new("s"),
             visited_at: as_of() - Duration::days(*days),
+            local_day: maitre_kit::visits::visit_day(
+                as_of() - Duration::days(*days),
+                chrono_tz::Asia::Shanghai,
+            ),
             amount_fen,
             dishes: vec![DishOrdered {
                 dish_key: "清蒸石斑".into(),
@@ -143,7 +147,8 @@ fn classify_returns_the_class_treatment() {
 fn quintile_policy_ranks_within_the_chain() {
     let policy = ClassificationPolicy::default();
     let population: Vec<Aggregates> = (1..=10)
-        .map(|n| regular(&vec![11 - n; n as usize], 10_000 * n))
+        // n visits on n days, the latest 11 − n days ago.
+        .map(|n| regular(&((11 - n)..(11 - n + n)).collect::<Vec<_>>(), 10_000 * n))
         .collect();
     let cutoffs = policy.cutoffs(&population, as_of());
     let best = classify(&population[9], as_of(), &policy, &cutoffs);

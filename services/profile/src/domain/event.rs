@@ -141,14 +141,16 @@ pub struct ValidatedEvent {
 }
 
 impl ValidatedEvent {
-    /// The facts a visit adds to the customer's aggregates, if it is a visit.
-    pub fn visit_facts(&self) -> Option<VisitFacts> {
+    /// The facts a visit adds to the customer's aggregates, if it is a visit; its day is
+    /// the local day in `store_zone`, the zone of the store it was placed in.
+    pub fn visit_facts(&self, store_zone: chrono_tz::Tz) -> Option<VisitFacts> {
         let EventBody::Visit(visit) = &self.event.body else {
             return None;
         };
         Some(VisitFacts {
             store_id: self.event.store_id.clone(),
             visited_at: self.event.occurred_at,
+            local_day: maitre_kit::visits::visit_day(self.event.occurred_at, store_zone),
             amount_fen: visit.amount_fen,
             dishes: visit
                 .dishes

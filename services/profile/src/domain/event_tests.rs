@@ -65,7 +65,7 @@ fn fields(event: CustomerEvent) -> Vec<String> {
 fn a_good_visit_passes_and_yields_facts() {
     let validated = check(visit_event(good_visit())).unwrap();
     assert_eq!(validated.identity.keys.len(), 1);
-    let facts = validated.visit_facts().unwrap();
+    let facts = validated.visit_facts(chrono_tz::Asia::Shanghai).unwrap();
     assert_eq!(facts.amount_fen, 58_800);
     assert_eq!(facts.dishes[0].dish_key, "d-1");
     assert_eq!(facts.store_id, StoreId::new("sh-01"));
@@ -75,7 +75,10 @@ fn a_good_visit_passes_and_yields_facts() {
 fn dish_without_id_is_keyed_by_name() {
     let mut visit = good_visit();
     visit.dishes[0].dish_id = None;
-    let facts = check(visit_event(visit)).unwrap().visit_facts().unwrap();
+    let facts = check(visit_event(visit))
+        .unwrap()
+        .visit_facts(chrono_tz::Asia::Shanghai)
+        .unwrap();
     assert_eq!(facts.dishes[0].dish_key, "清蒸石斑");
 }
 
@@ -163,7 +166,7 @@ fn bookings_may_be_for_the_future_but_not_oversized() {
         manager_id: None,
     });
     let validated = check(event).unwrap();
-    assert!(validated.visit_facts().is_none());
+    assert!(validated.visit_facts(chrono_tz::Asia::Shanghai).is_none());
 }
 
 #[test]

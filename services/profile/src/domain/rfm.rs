@@ -172,6 +172,10 @@ mod tests {
             .map(|days| VisitFacts {
                 store_id: StoreId::new("s"),
                 visited_at: as_of() - Duration::days(*days),
+                local_day: maitre_kit::visits::visit_day(
+                    as_of() - Duration::days(*days),
+                    chrono_tz::Asia::Shanghai,
+                ),
                 amount_fen,
                 dishes: vec![DishOrdered {
                     dish_key: dish.into(),
@@ -231,7 +235,8 @@ mod tests {
     #[test]
     fn quintiles_spread_ten_guests_two_per_score() {
         let guests: Vec<Aggregates> = (1..=10)
-            .map(|n| guest(&vec![n; n as usize], 10_000, "鱼"))
+            // n visits on n days, the latest n days ago.
+            .map(|n| guest(&(n..2 * n).collect::<Vec<_>>(), 10_000, "鱼"))
             .collect();
         let cutoffs = score_quintiles(&guests, as_of(), DEFAULT_DISH_SHARE_MIN_PERMILLE);
         let frequency: Vec<u8> = guests

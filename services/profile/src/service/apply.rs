@@ -58,7 +58,7 @@ pub fn apply_event(
         stores.push((row.customer_id.clone(), domain.store_id.as_str().to_owned()));
     }
 
-    let visit = input.validated.visit_facts();
+    let visit = input.validated.visit_facts(ctx.store_zone);
     if let Some(facts) = &visit {
         let favourites_before = favourites(&row.aggregates);
         row.aggregates.apply_visit(facts);
@@ -80,10 +80,7 @@ pub fn apply_event(
     } else {
         Vec::new()
     };
-    let local_date = domain
-        .occurred_at
-        .with_timezone(&ctx.store_zone)
-        .date_naive()
+    let local_date = maitre_kit::visits::visit_date(domain.occurred_at, ctx.store_zone)
         .format("%Y-%m-%d")
         .to_string();
     outbox.push((

@@ -17,7 +17,9 @@ use chrono::Utc;
 use maitre_kit::ttl_map::TtlMap;
 use sea_orm::DatabaseConnection;
 
-use super::classify::{ClassContext, read_context, refresh_cutoffs};
+use maitre_kit::eventlog::EventLog;
+
+use super::classify::{ClassContext, read_context, recompute_chain, refresh_cutoffs};
 use crate::{
     domain::{classification::ClassificationPolicy, identity::IdentityKey},
     error::Result,
@@ -43,9 +45,20 @@ pub struct Caches {
     /// Chains whose quintiles are being recomputed in the background.
     refreshing: Arc<Mutex<HashSet<String>>>,
     blocked: TtlMap<String, Arc<HashSet<IdentityKey>>>,
+    /// The service's event log: with it, recomputed cut-offs re-class the chain
+    /// (`classify::recompute_chain`, announcing ClassChanged), as after an import.
+    events: Option<Arc<EventLog>>,
 }
 
 impl Caches {
+    /// Caches whose background cut-off recomputes bring every class up to the new cut-offs.
+    pub fn announcing(events: Arc<EventLog>) -> Self {
+        Caches {
+            events: Some(events),
+            ..Caches::default()
+        }
+    }
+
     /// The store `store_id` of the chain, if it exists.
     pub async fn store(
         &self,
@@ -143,8 +156,18 @@ impl Caches {
         }
         let (db, chain, policy) = (db.clone(), chain.to_owned(), policy.clone());
         let refreshing = Arc::clone(&self.refreshing);
+        let events = self.events.clone();
         tokio::spawn(async move {
-            if let Err(e) = refresh_cutoffs(&db, &chain, &policy, Utc::now()).await {
+            // New cut-offs move the classes of customers without an event too.
+            let refreshed = match &events {
+                Some(events) => recompute_chain(&db, events, &chain, Utc::now())
+                    .await
+                    .map(|_| ()),
+                None => refresh_cutoffs(&db, &chain, &policy, Utc::now())
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = refreshed {
                 tracing::warn!(chain = %chain, error = %e, "class cut-offs not recomputed; the next call retries");
             }
             lock(&refreshing).remove(&chain);

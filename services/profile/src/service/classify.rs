@@ -6,7 +6,10 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use maitre_kit::{coord::Coordination, eventlog::EventLog};
-use maitre_proto::events::v1::{ClassChanged, EventScope, event::Payload};
+use maitre_proto::{
+    events::v1::{ClassChanged, EventScope, event::Payload},
+    profile::v1 as pb,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::{
@@ -138,7 +141,12 @@ pub async fn emit_change(
     Ok(())
 }
 
-/// Recomputes cut-offs and every class of `chain`; returns how many classes changed.
+/// Recomputes the chain's cut-offs and brings every class up to them (and to `now`);
+/// returns how many classes changed. The one step that keeps classes current when the
+/// population moves the quintiles: after a policy change, after an import (a class given
+/// during an import was computed with the cut-offs before it, over a chain without the
+/// imported guests), when a young chain's quintiles come due, and daily (time moves
+/// recency). Only customers whose class or scores differ are locked and written.
 pub async fn recompute_chain(
     db: &DatabaseConnection,
     events: &EventLog,
@@ -146,21 +154,33 @@ pub async fn recompute_chain(
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let (mut ctx, _due) = read_context(db, chain, now).await?;
-    ctx.cutoffs = refresh_cutoffs(db, chain, &ctx.policy, now).await?;
-    let ids: Vec<String> = customers::all_aggregates(db, chain)
-        .await?
+    let population = customers::all_classed(db, chain).await?;
+    ctx.cutoffs = ctx
+        .policy
+        .cutoffs(population.iter().map(|c| &c.aggregates), now);
+    let size = i64::try_from(population.len()).unwrap_or(i64::MAX);
+    policy::put_cutoffs(db, chain, &ctx.cutoffs, size, now.timestamp_micros()).await?;
+    let stale: Vec<String> = population
         .into_iter()
-        .map(|(id, _)| id)
+        .filter(|c| {
+            let computed = classification(
+                &classify(&c.aggregates, now, &ctx.policy, &ctx.cutoffs),
+                now,
+            );
+            !same_class(c.class, c.classification.as_ref(), &computed)
+        })
+        .map(|c| c.customer_id)
         .collect();
     let mut changed = 0;
-    for chunk in ids.chunks(500) {
+    for chunk in stale.chunks(500) {
         let txn = super::begin_write(db).await?;
         for id in chunk {
             let Some(mut row) = customers::get_for_update(&txn, chain, id).await? else {
                 continue;
             };
-            if let Some(change) = reclassify(&mut row, &ctx, now) {
-                customers::save(&txn, chain, &row).await?;
+            let change = reclassify(&mut row, &ctx, now);
+            customers::save(&txn, chain, &row).await?;
+            if let Some(change) = change {
                 emit_change(&txn, events, chain, &row, change).await?;
                 changed += 1;
             }
@@ -169,6 +189,25 @@ pub async fn recompute_chain(
         events.committed();
     }
     Ok(changed)
+}
+
+/// Whether a stored class and classification already say what `computed` says (the time
+/// of computing aside).
+fn same_class(
+    class: i32,
+    stored: Option<&pb::Classification>,
+    computed: &pb::Classification,
+) -> bool {
+    stored.is_some_and(|s| {
+        class == computed.class
+            && pb::Classification {
+                compute_time: None,
+                ..s.clone()
+            } == pb::Classification {
+                compute_time: None,
+                ..computed.clone()
+            }
+    })
 }
 
 /// The daily recompute: one replica (the lease holder) recomputes every chain once a day.

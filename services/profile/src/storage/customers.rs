@@ -356,6 +356,42 @@ pub async fn all_aggregates(
         .collect()
 }
 
+/// What a chain's class recompute reads of one live customer: aggregates, stored class
+/// number and classification.
+pub struct ClassedRow {
+    pub customer_id: String,
+    pub aggregates: Aggregates,
+    pub class: i32,
+    pub classification: Option<Classification>,
+}
+
+/// Every live customer of `chain` with their class (one read for a class recompute).
+pub async fn all_classed(conn: &impl ConnectionTrait, chain: &str) -> Result<Vec<ClassedRow>> {
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            "SELECT customer_id, aggregates, class, classification FROM customers \
+             WHERE chain_id = $1 AND merged_into IS NULL",
+            [chain.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let customer_id: String = col(r, "customer_id")?;
+            let aggregates: String = col(r, "aggregates")?;
+            let classification: Option<Vec<u8>> = col(r, "classification")?;
+            Ok(ClassedRow {
+                aggregates: from_json(&format!("customer {customer_id} aggregates"), &aggregates)?,
+                classification: classification
+                    .map(|b| from_proto(&format!("customer {customer_id} classification"), &b))
+                    .transpose()?,
+                class: col(r, "class")?,
+                customer_id,
+            })
+        })
+        .collect()
+}
+
 /// The chains that have customers (daily recompute).
 pub async fn chains(conn: &impl ConnectionTrait) -> Result<Vec<String>> {
     let rows = conn

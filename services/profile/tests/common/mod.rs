@@ -235,6 +235,15 @@ pub fn visit(external_id: &str, keys: Vec<IdentityKey>, amount_fen: i64) -> pb::
     }
 }
 
+/// `event` moved `days` earlier: another store-local day, so another visit (orders on one
+/// store-local day are one visit).
+pub fn days_earlier(mut event: pb::ContactEvent, days: i64) -> pb::ContactEvent {
+    if let Some(at) = event.occurred_at.as_mut() {
+        at.seconds -= days * 86_400;
+    }
+    event
+}
+
 /// The field an `INVALID_ARGUMENT` names.
 pub fn field(status: &tonic::Status) -> String {
     maitre_kit::error::field_of(status).unwrap_or_default()

@@ -8,10 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    apply::apply_changes,
-    evaluate::{Change, today_at},
-};
+use super::{apply::apply_changes, evaluate::Change, zones::chain_today};
 use crate::{
     domain::{
         analysis::{
@@ -41,7 +38,8 @@ pub async fn window_activity(
     window_days: i32,
     now: DateTime<Utc>,
 ) -> Result<(HashMap<String, WindowActivity>, i64)> {
-    let from = today_at(now) - window_days + 1;
+    // The chain's latest local day over its stores (not a fixed Shanghai calendar).
+    let from = chain_today(&deps.runtime.db, chain_id, now).await? - window_days + 1;
     let mut activity: HashMap<String, WindowActivity> = HashMap::new();
     let mut days: HashMap<String, Vec<EpochDay>> = HashMap::new();
     let mut chain_spend = 0i64;
@@ -76,7 +74,7 @@ async fn recent_lines(
     store_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<LineRow>> {
-    let from = today_at(now) - PREFERENCE_WINDOW_DAYS + 1;
+    let from = chain_today(&deps.runtime.db, chain_id, now).await? - PREFERENCE_WINDOW_DAYS + 1;
     Ok(lines_since(&deps.runtime.db, chain_id, from)
         .await?
         .into_iter()

@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 
 use super::{
     apply::apply_changes,
-    evaluate::{Change, today_at},
+    evaluate::Change,
     model_tags::{ensure_model_tags, model_tag_changes},
     rates::{ChainRates, acceptance_rates, response_rates},
     recompute::recompute_chain,
     scores::{cutoffs_of, predict_customer, tag_inputs},
+    zones::{CustomerDays, chain_today},
 };
 use crate::{
     domain::{
@@ -28,7 +29,6 @@ use crate::{
             DayVisit, FORECAST_DAYS, HIGH_VALUE_QUANTILE, VALUE_HORIZON_DAYS, model_tagging,
             quantile_of, summary_as_of,
         },
-        rule::EpochDay,
     },
     error::{Result, TaggingError},
     state::Deps,
@@ -86,10 +86,11 @@ pub async fn load_histories(deps: &Deps, chain_id: &str) -> Result<Vec<History>>
     Ok(histories)
 }
 
-/// Summaries of every customer as of `today`.
-fn summaries(histories: &[History], today: EpochDay) -> Result<Vec<RfmSummary>> {
+/// Summaries of every customer as of their own home-store-local today.
+fn summaries(histories: &[History], days: &mut CustomerDays) -> Result<Vec<RfmSummary>> {
     let mut out = Vec::with_capacity(histories.len());
     for h in histories {
+        let today = days.today_of(&h.customer_id);
         if let Some(rfm) = summary_as_of(&h.visits, today).map_err(model_invalid)? {
             out.push(rfm);
         }
@@ -123,7 +124,8 @@ pub fn check_history(summaries: &[RfmSummary]) -> Result<()> {
 /// Checks the chain's history is enough to refit (what RefitModels answers at once).
 pub async fn check_chain_history(deps: &Deps, chain_id: &str, now: DateTime<Utc>) -> Result<()> {
     let histories = load_histories(deps, chain_id).await?;
-    check_history(&summaries(&histories, today_at(now))?)
+    let mut days = CustomerDays::load(&deps.runtime.db, chain_id, now).await?;
+    check_history(&summaries(&histories, &mut days)?)
 }
 
 /// Checks fitted parameters score the chain's extreme histories (most visits, none) over
@@ -142,9 +144,12 @@ fn scores_every_history(params: &BgNbdParams, summaries: &[RfmSummary]) -> Resul
 /// Refits the chain's models as of `now` and rescores every customer.
 pub async fn refit_chain(deps: &Deps, chain_id: &str, now: DateTime<Utc>) -> Result<RefitOutcome> {
     let db = &deps.runtime.db;
-    let today = today_at(now);
+    // The chain's latest local day: the refit's day and the calibration's end; each customer
+    // is summarised and scored in their own store's day.
+    let today = chain_today(db, chain_id, now).await?;
     let histories = load_histories(deps, chain_id).await?;
-    let summaries = summaries(&histories, today)?;
+    let mut days = CustomerDays::load(db, chain_id, now).await?;
+    let summaries = summaries(&histories, &mut days)?;
     check_history(&summaries)?;
     let previous = load_model(db, chain_id).await?.unwrap_or_default();
     let mut model = ModelRow {
@@ -211,7 +216,7 @@ pub async fn refit_chain(deps: &Deps, chain_id: &str, now: DateTime<Utc>) -> Res
         responses: &responses,
         acceptance: &acceptance,
     };
-    let outcome = rescore_chain(deps, chain_id, &histories, model, &rates, now).await?;
+    let outcome = rescore_chain(deps, chain_id, &histories, &mut days, model, &rates, now).await?;
     // Rules may read p_alive / expected_visits: bring rule tags up to the new scores.
     let recomputed = recompute_chain(deps, chain_id, now, |_, _| {}).await?;
     Ok(RefitOutcome {
@@ -226,6 +231,7 @@ async fn rescore_chain(
     deps: &Deps,
     chain_id: &str,
     histories: &[History],
+    days: &mut CustomerDays,
     mut model: ModelRow,
     rates: &Rates<'_>,
     now: DateTime<Utc>,
@@ -246,6 +252,7 @@ async fn rescore_chain(
                 h.number,
                 &h.visits,
                 previous.get(&h.customer_id),
+                days.today_of(&h.customer_id),
                 now,
             )?;
             if rates.responses.prior.is_some() {

@@ -6,9 +6,9 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 
 use super::{
-    evaluate::today_at,
     recompute::uuid_v7,
     refit::{RefitOutcome, check_chain_history, refit_chain},
+    zones::chain_today,
 };
 use crate::{
     error::Result,
@@ -94,7 +94,6 @@ fn finished_job(mut job: JobRow, result: &Result<RefitOutcome>) -> JobRow {
 pub async fn refit_due_chains(deps: &Deps) {
     let db = &deps.runtime.db;
     let now = Utc::now();
-    let today = i64::from(today_at(now));
     let chains = match chains_with_customers(db).await {
         Ok(chains) => chains,
         Err(e) => {
@@ -103,6 +102,14 @@ pub async fn refit_due_chains(deps: &Deps) {
         }
     };
     for chain in chains {
+        // The chain's own day (its stores' zones), as `refit_chain` stores it.
+        let today = match chain_today(db, &chain, now).await {
+            Ok(day) => i64::from(day),
+            Err(e) => {
+                tracing::warn!(chain = %chain, error = %e, "reading the chain's zones failed");
+                continue;
+            }
+        };
         let model = match load_model(db, &chain).await {
             Ok(model) => model,
             Err(e) => {

@@ -12,14 +12,16 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     apply::apply_changes,
-    evaluate::{Change, today_at},
+    evaluate::Change,
     model_tags::{model_tag_changes, model_tags},
+    zones::customer_today,
 };
 use crate::{
     domain::predict::{
         DayVisit, FORECAST_DAYS, TagCutoffs, TagInputs, mean_ticket_fen, model_tagging, score,
         summary_as_of, visit_days,
     },
+    domain::rule::EpochDay,
     error::Result,
     state::Deps,
     storage::{
@@ -78,7 +80,8 @@ pub fn day_visits(visits: &[VisitRow]) -> Vec<DayVisit> {
         .collect()
 }
 
-/// Scores one customer from their visits with the chain's model; `None` when the chain has
+/// Scores one customer from their visits with the chain's model as of `today`, their home
+/// store's local day (`engine::zones`); `None` when the chain has
 /// no fitted model, the customer has no visit, or a score is not finite (logged; the old
 /// scores stay).
 pub fn predict_customer(
@@ -87,10 +90,10 @@ pub fn predict_customer(
     number: u32,
     visits: &[DayVisit],
     previous: Option<&PredictionRow>,
+    today: EpochDay,
     now: DateTime<Utc>,
 ) -> Option<PredictionRow> {
     let params = model.visits.as_ref()?;
-    let today = today_at(now);
     let rfm = match summary_as_of(visits, today) {
         Ok(Some(rfm)) => rfm,
         Ok(None) => return None,
@@ -163,12 +166,14 @@ pub async fn rescore_customer(
     };
     let visits = day_visits(&visits_of(conn, chain_id, customer_id).await?);
     let previous = find_prediction(conn, chain_id, customer_id).await?;
+    let today = customer_today(conn, chain_id, customer_id, now).await?;
     let Some(prediction) = predict_customer(
         &model,
         customer_id,
         customer.number,
         &visits,
         previous.as_ref(),
+        today,
         now,
     ) else {
         return Ok(Vec::new());

@@ -12,7 +12,7 @@ use super::evaluate::CHAIN_TIME_ZONE;
 use crate::{
     domain::rule::{EpochDay, epoch_day},
     error::Result,
-    storage::places::home_zone_of,
+    storage::places::{chain_zones, home_zone_of, home_zones_in_range},
 };
 
 /// The zone an IANA name names; the chain default when the name is empty or unknown.
@@ -65,6 +65,48 @@ pub async fn customer_today(
         .await?
         .map_or(CHAIN_TIME_ZONE, |name| zone_named(&name));
     Ok(today_in(now, zone))
+}
+
+/// Every customer's home-store-local day of one instant, for a whole chain (refits and
+/// rescoring): each customer is scored in their store's day, not in a fixed chain zone.
+pub struct CustomerDays {
+    home_zones: HashMap<String, String>,
+    days: LocalDays,
+}
+
+impl CustomerDays {
+    /// The home zones of every customer of `chain_id`, read once.
+    pub async fn load(
+        conn: &impl ConnectionTrait,
+        chain_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        Ok(CustomerDays {
+            home_zones: home_zones_in_range(conn, chain_id, 0, u32::MAX).await?,
+            days: LocalDays::new(now),
+        })
+    }
+
+    /// The customer's local day (the chain default's when their home zone is unknown).
+    pub fn today_of(&mut self, customer_id: &str) -> EpochDay {
+        self.days.day_in(self.home_zones.get(customer_id))
+    }
+}
+
+/// The chain's latest local day of `now` over its stores' zones (the default zone when it
+/// has none): the day chain-wide work (a daily refit, a calibration holdout) belongs to, so
+/// no store's visits of its own "today" are left out.
+pub async fn chain_today(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    now: DateTime<Utc>,
+) -> Result<EpochDay> {
+    let zones = chain_zones(conn, chain_id).await?;
+    Ok(zones
+        .iter()
+        .map(|z| today_in(now, zone_named(z)))
+        .max()
+        .unwrap_or_else(|| today_in(now, CHAIN_TIME_ZONE)))
 }
 
 #[cfg(test)]

@@ -111,6 +111,22 @@ pub async fn forget_customer_stores(
     Ok(())
 }
 
+/// The zone name of a store, when it is known.
+pub async fn store_zone_of(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    store_id: &str,
+) -> Result<Option<String>, DbErr> {
+    let row = conn
+        .query_one_raw(stmt(
+            conn,
+            "SELECT time_zone FROM tag_store WHERE chain_id = $1 AND store_id = $2",
+            [chain_id.into(), store_id.into()],
+        ))
+        .await?;
+    row.as_ref().map(|r| col(r, 0)).transpose()
+}
+
 /// The zone name of the customer's home store, when both are known.
 pub async fn home_zone_of(
     conn: &impl ConnectionTrait,

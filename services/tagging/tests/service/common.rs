@@ -210,6 +210,18 @@ pub fn visit(customer: &str, amount_fen: i64, categories: &[&str]) -> Payload {
     })
 }
 
+/// `visit` moved `days` earlier: another store-local day, so another visit (orders on one
+/// day are one visit).
+pub fn days_earlier(mut payload: Payload, days: u64) -> Payload {
+    if let Payload::ContactRecorded(contact) = &mut payload {
+        let date = chrono::NaiveDate::parse_from_str(&contact.local_date, "%Y-%m-%d")
+            .expect("a local date")
+            - chrono::Days::new(days);
+        contact.local_date = date.format("%Y-%m-%d").to_string();
+    }
+    payload
+}
+
 impl Harness {
     /// Another replica of the service over the same storage (and the same profile).
     pub async fn second_replica(&self) -> (TaggingServiceClient<Channel>, RunningService) {

@@ -13,7 +13,7 @@ use maitre_proto::{
     },
 };
 
-use crate::common::{admin, created, start, visit};
+use crate::common::{admin, created, days_earlier, start, visit};
 
 async fn live_tagging_after_a_visit(backend: Backend) {
     let mut h = start(backend).await;
@@ -45,7 +45,8 @@ async fn live_tagging_after_a_visit(backend: Backend) {
     h.profile
         .push(chain, visit("c1", 12_000, &["dessert", "seafood"]));
     h.profile.push(chain, visit("c2", 30_000, &["seafood"]));
-    h.profile.push(chain, visit("c1", 15_000, &["dessert"]));
+    h.profile
+        .push(chain, days_earlier(visit("c1", 15_000, &["dessert"]), 1));
 
     // TagAdded for c1's second visit arrives on the Watch stream.
     let mut added = Vec::new();
@@ -175,7 +176,8 @@ async fn live_tagging_after_a_visit(backend: Backend) {
     );
 
     // A second visit for c2 makes c2 regular too.
-    h.profile.push(chain, visit("c2", 1_000, &[]));
+    h.profile
+        .push(chain, days_earlier(visit("c2", 1_000, &[]), 2));
     h.sync_profile(chain, "marker-2").await;
     assert_eq!(
         h.members(chain, &regular.tag_id).await,

@@ -24,7 +24,7 @@ use maitre_tagging::{
     },
 };
 
-use crate::common::{Harness, admin, created, start, visit};
+use crate::common::{Harness, admin, created, days_earlier, start, visit};
 
 async fn history_len(h: &mut Harness, chain: &str) -> usize {
     h.client
@@ -82,9 +82,9 @@ async fn recompute_equals_live(backend: Backend) {
     for n in 0..12 {
         let id = format!("v{n:02}");
         h.profile.push(chain, created(&id));
-        for _ in 0..visits(n) {
-            h.profile
-                .push(chain, visit(&id, i64::from(ticket_yuan(n)) * 100, &[]));
+        for day in 0..visits(n) {
+            let paid = visit(&id, i64::from(ticket_yuan(n)) * 100, &[]);
+            h.profile.push(chain, days_earlier(paid, u64::from(day)));
         }
     }
     h.sync_profile(chain, "marker").await;
@@ -138,8 +138,11 @@ async fn recompute_equals_live(backend: Backend) {
     let expected_r3 = expected(&|n| visits(n) >= 1 && !expected_r2.contains(&format!("v{n:02}")));
     assert_eq!(h.members(chain, &r3.tag_id).await, expected_r3);
     // ...and the live path then agrees with it: a recompute after more events changes nothing.
-    h.profile.push(chain, visit("v01", 50_000, &[]));
-    h.profile.push(chain, visit("v00", 100, &[]));
+    // Days of their own (v01's one visit was today): orders on one day are one visit.
+    h.profile
+        .push(chain, days_earlier(visit("v01", 50_000, &[]), 5));
+    h.profile
+        .push(chain, days_earlier(visit("v00", 100, &[]), 5));
     h.sync_profile(chain, "marker-2").await;
     let after_live: Vec<Vec<String>> = vec![
         h.members(chain, &r1.tag_id).await,

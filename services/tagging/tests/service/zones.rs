@@ -165,3 +165,78 @@ async fn store_local_today(backend: Backend) {
 }
 
 on_both_backends!(store_local_today);
+
+/// Live scoring counts days in the guest's store's zone: at 12:00 UTC it is already the 11th
+/// in Kiritimati (UTC+14) but still the 10th in Shanghai. A visit dated the 11th there is
+/// today's visit, scored at once, not a future one ignored until Shanghai's day catches up.
+async fn scores_count_the_stores_day(backend: Backend) {
+    use maitre_tagging::{
+        domain::model::BgNbdParams,
+        storage::{
+            begin_write,
+            models::{ModelRow, save_model},
+            predictions::find_prediction,
+        },
+    };
+    let config = TestConfig::new(ServiceName::Tagging, backend, &[]);
+    let runtime = Runtime::start::<Migrator>(config.config.clone())
+        .await
+        .expect("runtime");
+    let deps = Deps::new(runtime.clone());
+    let chain = "chain-kiritimati";
+    let txn = begin_write(&runtime.db).await.expect("txn");
+    let model = ModelRow {
+        visits: Some(BgNbdParams {
+            r: 0.5,
+            alpha: 10.0,
+            a: 0.7,
+            b: 2.5,
+        }),
+        converged: true,
+        ..ModelRow::default()
+    };
+    save_model(&txn, chain, &model).await.expect("model");
+    txn.commit().await.expect("commit");
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+        .single()
+        .expect("instant");
+    let payloads = vec![
+        Payload::StoreChanged(StoreChanged {
+            store_id: "kt-1".into(),
+            time_zone: "Pacific/Kiritimati".into(),
+            name: "Line Islands".into(),
+        }),
+        Payload::CustomerCreated(CustomerCreated {
+            customer_id: "kt".into(),
+            home_store_id: "kt-1".into(),
+        }),
+        Payload::ContactRecorded(ContactRecorded {
+            event_id: "visit-kt".into(),
+            customer_id: "kt".into(),
+            kind: ContactKind::Visit as i32,
+            amount_fen: 6_000,
+            store_id: "kt-1".into(),
+            local_date: "2026-03-11".into(),
+            ..Default::default()
+        }),
+    ];
+    for (sequence, payload) in payloads.into_iter().enumerate() {
+        let event = Event {
+            sequence: sequence as u64 + 1,
+            chain_id: chain.into(),
+            payload: Some(payload),
+            ..Default::default()
+        };
+        apply_profile_event(&runtime.db, &deps, &event, now)
+            .await
+            .expect("apply");
+    }
+    let prediction = find_prediction(&runtime.db, chain, "kt")
+        .await
+        .expect("read")
+        .expect("the visit of the store's today is scored at once");
+    assert_eq!(prediction.visit_days, 1);
+}
+
+on_both_backends!(scores_count_the_stores_day);

@@ -381,3 +381,34 @@ fn manual_lock_needs_an_owner_and_is_idempotent() {
     );
     assert!(moved.is_fast_path());
 }
+
+#[test]
+fn spend_already_past_a_new_threshold_locks_the_owner() {
+    let policy = policy(LockOwnerOnCrossing::OwnerBeforeContact);
+    let owned = OwnerState {
+        owner: Some("wang".into()),
+        lock: None,
+    };
+    // Above the threshold without a crossing (it was set after the spend): locked to the owner.
+    let d = lock_reached_threshold(&owned, &policy, THRESHOLD_FEN + 11_000, day(3))
+        .expect("reaches the threshold");
+    assert_eq!(owner(&d.next), Some("wang"));
+    assert_eq!(
+        d.next.lock.map(|l| l.reason),
+        Some(LockReason::ValueThreshold {
+            counted_spend_fen: THRESHOLD_FEN + 11_000,
+            threshold_fen: THRESHOLD_FEN
+        })
+    );
+    assert_eq!(d.history.len(), 1);
+    assert_eq!(d.history[0].reason, HistoryReason::ValueLock);
+    assert!(matches!(d.outcome(), Outcome::Lock { owner } if owner.as_str() == "wang"));
+    // Nothing to do below the threshold, without an owner, when locked, without a lock policy.
+    assert!(lock_reached_threshold(&owned, &policy, THRESHOLD_FEN - 1, day(3)).is_none());
+    assert!(
+        lock_reached_threshold(&OwnerState::default(), &policy, THRESHOLD_FEN, day(3)).is_none()
+    );
+    assert!(lock_reached_threshold(&d.next, &policy, THRESHOLD_FEN, day(4)).is_none());
+    let no_lock = AssignmentPolicy::try_from(AssignmentPolicySpec::default()).expect("valid");
+    assert!(lock_reached_threshold(&owned, &no_lock, i64::MAX, day(3)).is_none());
+}

@@ -63,8 +63,9 @@ fn reference(
             .filter(move |v| v.0 > TODAY - days && v.0 <= TODAY)
     };
     match rule_index {
+        // A visit is a day with orders (`maitre_kit::visits`).
         0 => {
-            let n = in_window(30).count();
+            let n = maitre_kit::visits::count_visits(in_window(30).map(|v| v.0));
             let spend: i64 = in_window(30).map(|v| v.1).sum();
             Some(n > 5 && spend as f64 / 100.0 / n as f64 > 150.0)
         }
@@ -76,7 +77,9 @@ fn reference(
             .map(|d| d >= 60)
             .or(Some(false)),
         4 => Some(in_window(365).map(|v| v.1).sum::<i64>() >= 500_000),
-        5 => Some(in_window(30).filter(|v| v.2 == 1).count() >= 2),
+        5 => Some(
+            maitre_kit::visits::count_visits(in_window(30).filter(|v| v.2 == 1).map(|v| v.0)) >= 2,
+        ),
         7 => Some(vip && !churned),
         9 => Some(p_alive.is_some_and(|p| p < 0.3)),
         _ => None,

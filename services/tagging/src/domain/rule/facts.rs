@@ -227,6 +227,31 @@ impl CustomerFacts {
         self.visits.get(lo..hi).unwrap_or(&[])
     }
 
+    /// Visits in the window: store-local days with an order (`maitre_kit::visits`), so two
+    /// orders on one day are one visit, as in profile's statistics and the visit model.
+    pub fn visit_count_in_window(&self, today: EpochDay, window_days: u32) -> u64 {
+        maitre_kit::visits::count_visits(
+            self.visits_in_window(today, window_days)
+                .iter()
+                .map(|v| v.day),
+        )
+    }
+
+    /// Visits to `store` in the window, counted as [`Self::visit_count_in_window`] does.
+    pub fn store_visit_count_in_window(
+        &self,
+        today: EpochDay,
+        window_days: u32,
+        store: StoreId,
+    ) -> u64 {
+        maitre_kit::visits::count_visits(
+            self.visits_in_window(today, window_days)
+                .iter()
+                .filter(|v| v.store == store)
+                .map(|v| v.day),
+        )
+    }
+
     pub fn spend_fen_in_window(&self, today: EpochDay, window_days: u32) -> i64 {
         self.visits_in_window(today, window_days)
             .iter()
@@ -297,6 +322,18 @@ mod tests {
         assert_eq!(facts.days_since_last_visit(95), Some(5));
         assert_eq!(facts.days_since_last_visit(60), None);
         assert_eq!(facts.visits_in_window(i32::MIN, 3650).len(), 0);
+    }
+
+    #[test]
+    fn orders_on_one_day_are_one_visit() {
+        let mut facts = CustomerFacts::new();
+        for (d, store) in [(90, 0), (90, 0), (95, 1), (95, 0)] {
+            facts.add_visit(d, 1000, StoreId(store), &[]);
+        }
+        assert_eq!(facts.visits_in_window(100, 30).len(), 4, "orders");
+        assert_eq!(facts.visit_count_in_window(100, 30), 2);
+        assert_eq!(facts.store_visit_count_in_window(100, 30, StoreId(0)), 2);
+        assert_eq!(facts.store_visit_count_in_window(100, 30, StoreId(1)), 1);
     }
 
     #[test]

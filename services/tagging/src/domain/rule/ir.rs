@@ -179,19 +179,18 @@ impl NumExpr {
                     Arith::Div => l / r,
                 })
             }
-            NumNode::Visits { days } => Some(facts.visits_in_window(today, *days).len() as f64),
+            NumNode::Visits { days } => Some(facts.visit_count_in_window(today, *days) as f64),
             NumNode::SpendYuan { days } => {
                 Some(fen_to_yuan(facts.spend_fen_in_window(today, *days)))
             }
             NumNode::AvgTicketYuan { days } => {
-                let window = facts.visits_in_window(today, *days);
-                if window.is_empty() {
+                // Spend per visit (a store-local day), as profile's average ticket.
+                let visits = facts.visit_count_in_window(today, *days);
+                if visits == 0 {
                     return Some(0.0);
                 }
-                let spend_fen = window
-                    .iter()
-                    .fold(0i64, |sum, v| sum.saturating_add(v.amount_fen));
-                Some(fen_to_yuan(spend_fen) / window.len() as f64)
+                let spend_fen = facts.spend_fen_in_window(today, *days);
+                Some(fen_to_yuan(spend_fen) / visits as f64)
             }
             NumNode::DishShare { category, days } => {
                 let (in_category, total) = facts.dish_lines_in_window(today, *days, *category);
@@ -201,13 +200,9 @@ impl NumExpr {
                     in_category as f64 / total as f64
                 })
             }
-            NumNode::StoreVisits { store, days } => Some(
-                facts
-                    .visits_in_window(today, *days)
-                    .iter()
-                    .filter(|v| v.store == *store)
-                    .count() as f64,
-            ),
+            NumNode::StoreVisits { store, days } => {
+                Some(facts.store_visit_count_in_window(today, *days, *store) as f64)
+            }
             NumNode::DaysSinceLastVisit => facts.days_since_last_visit(today).map(|d| d as f64),
             NumNode::PAlive => facts.p_alive(),
             NumNode::ExpectedVisits { days } => facts

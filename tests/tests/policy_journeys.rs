@@ -1,0 +1,239 @@
+//! Policies reach the guests already there (issue 20 items 5 and 6), through the gateway as
+//! the HQ console drives it: setting a value-lock threshold runs a lock review (a job with
+//! progress) that locks the ¥610 guest to the manager who owned them; a history import
+//! leaves RFM classes current, as re-saving the classification policy would make them.
+//! Every wait polls for the proof with a deadline.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use maitre_kit::{
+    auth::Role,
+    on_both_backends,
+    testing::{Backend, token},
+};
+use maitre_tests::{System, eventually, rest::Rest};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    a_new_threshold_locks_the_guest_already_past_it,
+    an_import_leaves_classes_current,
+);
+
+struct Chain {
+    _system: System,
+    admin: Rest,
+    store: String,
+}
+
+impl Chain {
+    async fn start(backend: Backend, chain: &str) -> Chain {
+        let system = System::start(backend).await;
+        let admin = Rest::new(&system.gateway.url, &token(chain, Role::HqAdmin, "hq", &[]));
+        let store = admin
+            .post(
+                "/v1/stores",
+                json!({"store": {"name": "store S1", "timeZone": "Asia/Shanghai", "code": "S1"}}),
+            )
+            .await
+            .ok()["store"]["storeId"]
+            .as_str()
+            .expect("store id")
+            .to_owned();
+        Chain {
+            _system: system,
+            admin,
+            store,
+        }
+    }
+
+    async fn customer(&self, phone: &str) -> Value {
+        self.admin
+            .post(
+                "/v1/customers:lookup",
+                json!({"identityKey": {"kind": "IDENTITY_KIND_PHONE", "value": phone}}),
+            )
+            .await
+            .ok()["customer"]
+            .clone()
+    }
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn visit(
+    external_id: &str,
+    phone: &str,
+    store: &str,
+    manager: &str,
+    fen: i64,
+    at: DateTime<Utc>,
+) -> Value {
+    json!({
+        "channel": "EVENT_CHANNEL_POS", "externalId": external_id, "kind": "CONTACT_KIND_VISIT",
+        "identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": phone}],
+        "storeId": store, "managerId": manager,
+        "amount": {"amountFen": fen.to_string(), "currency": "CNY"},
+        "occurredAt": rfc3339(at), "partySize": 2,
+    })
+}
+
+/// ¥610 spent with Wang before the chain sets a ¥500 value lock: the threshold's lock review
+/// locks the guest to Wang, and the review's progress says so.
+async fn a_new_threshold_locks_the_guest_already_past_it(backend: Backend) {
+    let chain = Chain::start(backend, "chain-review").await;
+    for id in ["wang", "zhang"] {
+        chain
+            .admin
+            .put(
+                &format!("/v1/managers/{id}"),
+                json!({"manager": {"managerId": id, "name": id, "storeIds": [chain.store], "capacity": "100", "status": "MANAGER_STATUS_ON_DUTY"}}),
+            )
+            .await
+            .ok();
+    }
+    let policy = chain.admin.get("/v1/assignment-policy").await.ok();
+    assert_eq!(
+        policy["policy"]["valueLockThresholdFen"]
+            .as_str()
+            .unwrap_or("0"),
+        "0",
+        "no value lock until the chain sets one: {policy}"
+    );
+    let day = Utc::now() - chrono::Duration::days(1);
+    chain
+        .admin
+        .post(
+            "/v1/events",
+            json!({"event": visit("li-1", "13800138610", &chain.store, "wang", 61_000, day)}),
+        )
+        .await
+        .ok();
+    let li = chain.customer("13800138610").await["customerId"]
+        .as_str()
+        .expect("customer id")
+        .to_owned();
+    let ownership_path = format!("/v1/customers/{li}/ownership");
+    let owned = eventually(30, || async {
+        let o = chain.admin.get(&ownership_path).await.body["ownership"].clone();
+        (o["managerId"] == "wang").then_some(o)
+    })
+    .await
+    .expect("li is Wang's");
+    assert_ne!(owned["locked"], true, "no threshold: not locked");
+
+    let set = chain
+        .admin
+        .patch(
+            "/v1/assignment-policy",
+            json!({"policy": {"valueLockThresholdFen": "50000"}, "updateMask": "valueLockThresholdFen"}),
+        )
+        .await
+        .ok();
+    let job_id = set["lockReview"]["jobId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a lock review started: {set}"))
+        .to_owned();
+    let review = eventually(30, || async {
+        let r = chain
+            .admin
+            .get(&format!("/v1/lock-reviews/{job_id}"))
+            .await
+            .ok();
+        (r["progress"]["state"] == "JOB_STATE_SUCCEEDED").then_some(r)
+    })
+    .await
+    .expect("the review finishes");
+    assert_eq!(
+        review["progress"]["done"], review["progress"]["total"],
+        "{review}"
+    );
+    assert_eq!(review["lockedPerManager"]["wang"], "1", "{review}");
+
+    let locked = chain.admin.get(&ownership_path).await.ok()["ownership"].clone();
+    assert_eq!(locked["locked"], true, "{locked}");
+    assert_eq!(
+        locked["managerId"], "wang",
+        "locked with the manager who owned them"
+    );
+}
+
+/// `(class, recency, frequency, monetary)` of each imported guest.
+async fn classes(chain: &Chain, guests: usize) -> BTreeMap<usize, Value> {
+    let mut out = BTreeMap::new();
+    for i in 0..guests {
+        let c = chain.customer(&format!("1390014{i:04}")).await["classification"].clone();
+        out.insert(
+            i,
+            json!([
+                c["class"],
+                c["recencyScore"],
+                c["frequencyScore"],
+                c["monetaryScore"]
+            ]),
+        );
+    }
+    out
+}
+
+/// A history import into a new chain: the guests are classed against the chain they make up
+/// (not all C), exactly as re-saving the policy classes them.
+async fn an_import_leaves_classes_current(backend: Backend) {
+    let chain = Chain::start(backend, "chain-import-classes").await;
+    let guests = 30;
+    let now = Utc::now();
+    let events: Vec<Value> = (0..guests)
+        .flat_map(|i| {
+            let store = chain.store.clone();
+            (0..=i % 10).map(move |v| {
+                let at = now - chrono::Duration::days(1 + (v as i64) * 7 + (i as i64 % 5) * 20);
+                visit(
+                    &format!("imp-{i}-{v}"),
+                    &format!("1390014{i:04}"),
+                    &store,
+                    "",
+                    5_000 * (i as i64 + 1),
+                    at,
+                )
+            })
+        })
+        .collect();
+    let imported = chain
+        .admin
+        .post("/v1/events:batch", json!({"events": events}))
+        .await
+        .ok();
+    assert_eq!(
+        imported["rejected"].as_str().unwrap_or("0"),
+        "0",
+        "{imported}"
+    );
+    let after_import = classes(&chain, guests).await;
+    let distinct: std::collections::BTreeSet<String> =
+        after_import.values().map(Value::to_string).collect();
+    assert!(
+        distinct.len() > 1,
+        "imported guests told apart: {after_import:?}"
+    );
+
+    let policy = chain.admin.get("/v1/classification-policy").await.ok();
+    chain
+        .admin
+        .put(
+            "/v1/classification-policy",
+            json!({"policy": policy["policy"]}),
+        )
+        .await
+        .ok();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        assert_eq!(
+            classes(&chain, guests).await,
+            after_import,
+            "re-saving changes nothing"
+        );
+    })
+    .await
+    .expect("classes read back");
+}
