@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, copyFile, access } from "node:fs/promises";
+import { createServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -19,7 +20,11 @@ const artifacts = path.join(consoleDir, "artifacts");
 const docs = path.resolve(consoleDir, "..", "..", "docs", "screenshots");
 const chromiumPath = process.env.MAITRE_CHROMIUM || "/usr/bin/chromium";
 
-let system, browser, hq, store, phoneSeq = 0;
+let system, browser, hq, store, provider, phoneSeq = 0;
+
+// The guests' message provider (MAITRE_NOTIFICATION_WEBHOOK_URL): accepts every message
+// except those to `refusing`, which it answers 503 (so they end as dead letters).
+const refusing = new Set();
 
 const phone = () => `139${String(Date.now()).slice(-6)}${String(phoneSeq++).padStart(2, "0")}`;
 
@@ -31,7 +36,21 @@ before(async () => {
     throw new Error(`${chromiumPath} missing: install Debian's chromium (.ci/run does) or set MAITRE_CHROMIUM`);
   });
   await mkdir(artifacts, { recursive: true });
-  system = await startSystem({ MAITRE_CONSOLE_DIR: dist });
+  provider = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      const message = JSON.parse(body || "{}");
+      res.writeHead(refusing.has(message.customer_id) ? 503 : 200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id: `provider-${message.message_id}` }));
+    });
+  });
+  await new Promise((resolve) => provider.listen(0, "127.0.0.1", resolve));
+  system = await startSystem({
+    MAITRE_CONSOLE_DIR: dist,
+    MAITRE_NOTIFICATION_WEBHOOK_URL: `http://127.0.0.1:${provider.address().port}/messages`,
+    MAITRE_NOTIFICATION_WEBHOOK_SECRET: "console-test-secret",
+  });
   hq = new MaitreClient({ baseUrl: system.url, token: await devToken(system.url, "hq_admin", { staff: "admin" }) });
   const created = await hq.call("ProfileService_CreateStore", {
     body: { store: { name: "海港酒家 1号店", code: "S1", timeZone: "Asia/Shanghai" }, requestId: "console-store-1" },
@@ -63,6 +82,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await system?.stop();
+  provider?.close();
 });
 
 const open = new Set();
@@ -99,9 +119,11 @@ async function signIn(role, staff) {
   return page;
 }
 
-async function screenshot(page, name) {
+/** The whole page, or only `part` (a selector) of it. */
+async function screenshot(page, name, part) {
   const file = path.join(artifacts, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  if (part) await page.locator(part).screenshot({ path: file });
+  else await page.screenshot({ path: file, fullPage: true });
   if (process.env.MAITRE_UPDATE_SCREENSHOTS === "1") {
     await mkdir(docs, { recursive: true });
     await copyFile(file, path.join(docs, `${name}.png`));
@@ -252,4 +274,155 @@ journey("a store manager runs a bulk transfer and watches it finish", async () =
   await page.waitForSelector('h2:has-text("Bulk transfer")');
   await page.click('[data-test="lang"]');
   await page.waitForSelector('h2:has-text("批量转移")');
+});
+
+/** Polls `read` until `done(value)` (or throws after `ms`); returns the last value. */
+async function until(read, done, ms = 20_000) {
+  let value;
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    value = await read();
+    if (done(value)) return value;
+  }
+  throw new Error(`not reached within ${ms} ms: ${JSON.stringify(value)?.slice(0, 500)}`);
+}
+
+/** Reads what a chart drew: label → value of every bar (or point) in it. */
+async function drawn(page, chart, mark = "bar", key = "data-label") {
+  return page.$$eval(`[data-test="${chart}"] [data-test="${mark}"]`, (els, key) => els.map((e) => [e.getAttribute(key), Number(e.getAttribute("data-value")), e.getAttribute("data-series")]), key);
+}
+
+const close = (a, b) => Math.abs(a - b) < 1e-9;
+
+journey("HQ sees groups, dish demand, new-dish acceptance, the churn model and dead letters as charts", async () => {
+  // A menu with a dish launched 20 days ago, and a year of visits with dish lines by 80 guests
+  // (Poisson visits with dropout, seeded), enough for the chain's models to fit.
+  const day = 86_400_000;
+  const now = Date.now();
+  const launched = new Date(now - 20 * day);
+  const menu = [
+    ["d-grouper", "清蒸石斑", "海鲜", null],
+    ["d-shrimp", "白灼虾", "海鲜", null],
+    ["d-mango", "杨枝甘露", "甜品", { year: launched.getFullYear(), month: launched.getMonth() + 1, day: launched.getDate() }],
+    ["d-rice", "XO酱炒饭", "主食", null],
+  ];
+  for (const [dishId, name, category, launchDate] of menu) {
+    await hq.call("ProfileService_UpsertDish", { body: { dish: { dishId, name, category, priceFen: "8800", active: true, ...(launchDate ? { launchDate } : {}) } } });
+  }
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const events = [];
+  for (let c = 0; c < 80; c++) {
+    const rate = [1 / 10, 1 / 20, 1 / 45, 1 / 90][c % 4] * (0.5 + random());
+    const dropout = [0.05, 0.15, 0.3][c % 3];
+    for (let ago = 360 * random() + 5, v = 0; ago > 0 && v < 30; v++) {
+      const [dishId, dishName, category] = menu[(c + v) % (c % 2 ? 2 : 4)];
+      events.push({
+        channel: "EVENT_CHANNEL_POS",
+        externalId: `history-${c}-${v}`,
+        kind: "CONTACT_KIND_VISIT",
+        identityKeys: [{ kind: "IDENTITY_KIND_PHONE", value: `1370000${String(c).padStart(4, "0")}` }],
+        storeId: store,
+        occurredAt: new Date(now - ago * day).toISOString(),
+        partySize: 2,
+        amount: { amountFen: String(10_000 + c * 500) },
+        lines: [{ dishId, dishName, category, quantity: 1, amountFen: "8800" }],
+      });
+      if (random() < dropout) break;
+      ago -= -Math.log(1 - random()) / rate;
+    }
+  }
+  await hq.call("ProfileService_RecordEventsBatch", { body: { events } });
+  // Tagging reads the visits from the event log: wait until it has them all, then refit.
+  await until(
+    () => hq.call("TaggingService_GetDishDemand", { query: {} }),
+    (r) => (r.dishes ?? []).reduce((n, d) => n + Number(d.customers ?? 0), 0) >= 80,
+  );
+  const refit = await until(
+    () => hq.call("TaggingService_RefitModels", { body: { requestId: `console-refit-${Date.now()}` } }).catch((e) => e),
+    (r) => r.progress?.jobId,
+  );
+  const job = await until(
+    () => hq.call("TaggingService_GetJob", { path: { job_id: refit.progress.jobId } }),
+    (r) => !["JOB_STATE_PENDING", "JOB_STATE_RUNNING"].includes(r.progress?.state),
+  );
+  assert.equal(job.progress.state, "JOB_STATE_SUCCEEDED", JSON.stringify(job));
+
+  // A service SMS the provider refuses: with one attempt allowed it is a dead letter at once.
+  await hq.call("NotificationService_UpdateChainPolicy", { body: { policy: { maxAttempts: 1 } } });
+  const { template } = await hq.call("NotificationService_CreateTemplate", {
+    body: { template: { name: "table-ready", channel: "MESSAGE_CHANNEL_SMS", purpose: "MESSAGE_PURPOSE_SERVICE", locale: "zh-CN", body: "您的餐位已备好" }, requestId: "console-template-1" },
+  });
+  const guest = (await hq.call("ProfileService_LookupCustomer", { body: { identityKey: { kind: "IDENTITY_KIND_PHONE", value: "13700000001" } } })).customer.customerId;
+  refusing.add(guest);
+  const sent = await hq.call("NotificationService_SendMessage", {
+    body: { customerId: guest, templateId: template.templateId, channel: "MESSAGE_CHANNEL_SMS", purpose: "MESSAGE_PURPOSE_SERVICE", requestId: "console-dead-1" },
+  });
+  await until(() => hq.call("NotificationService_GetDelivery", { path: { message_id: sent.delivery.messageId } }), (r) => r.delivery?.status === "MESSAGE_STATUS_DEAD");
+
+  // What the charts must show, straight from the API.
+  const { policy } = await hq.call("ProfileService_GetClassificationPolicy", {});
+  const expressions = policy.classes.map((c) => `class == "${c.class.replace("CUSTOMER_CLASS_", "")}"`);
+  const compared = await hq.call("TaggingService_CompareGroups", { body: { groups: expressions.map((expression) => ({ expression })), windowDays: 90 } });
+  const demand = await hq.call("TaggingService_GetDishDemand", { query: { horizon_days: 7 } });
+  const acceptance = await hq.call("TaggingService_GetNewDishAcceptance", { query: { window_days: 30 } });
+  const { report } = await hq.call("TaggingService_GetModelReport", {});
+
+  const page = await signIn("hq_admin");
+  // Tag groups: one bar per class, its size and average ticket as the API figures them.
+  await page.waitForSelector('[data-test="compare-size"] [data-test="bar"]', { state: "attached" });
+  const sizes = await drawn(page, "compare-size");
+  assert.deepEqual(sizes.map(([label, value]) => [label, value]), compared.groups.map((g) => [g.group.expression, Number(g.size ?? 0)]));
+  assert.ok(sizes.some(([, value]) => value > 0), `some class has guests: ${JSON.stringify(sizes)}`);
+  const tickets = await drawn(page, "compare-ticket");
+  assert.deepEqual(tickets.map(([, value]) => value), compared.groups.map((g) => Number(g.averageTicketFen ?? 0)));
+
+  // Dish demand: expected covers per category, seafood (the most preferred) first.
+  await page.waitForSelector('[data-test="demand-categories"] [data-test="bar"]', { state: "attached" });
+  const categories = await drawn(page, "demand-categories");
+  assert.equal(categories.length, demand.categories.length);
+  for (const [label, value] of categories) {
+    const row = demand.categories.find((d) => d.name === label);
+    assert.ok(row && close(value, row.expectedCovers ?? 0), `${label}: ${value} vs ${JSON.stringify(row)}`);
+  }
+  assert.equal(categories[0][0], "海鲜");
+  assert.ok(categories[0][1] > 0, "seafood has expected covers once the model is fitted");
+
+  // New-dish acceptance: the launched dish with its smoothed acceptance and tried/visited.
+  const mango = acceptance.dishes.find((d) => d.dishId === "d-mango");
+  await page.waitForSelector('[data-test="acceptance"] [data-test="bar"][data-label="杨枝甘露"]');
+  const [[, accepted]] = await drawn(page, "acceptance");
+  assert.ok(close(accepted, mango.acceptance), `${accepted} vs ${mango.acceptance}`);
+  assert.match(await page.textContent('[data-test="acceptance"]'), new RegExp(`${Number(mango.tried ?? 0)}/${Number(mango.visited ?? 0)}`));
+
+  // The churn model: calibration predicted and actual per row, and P(alive) over the page.
+  await page.waitForSelector('[data-test="model-fit"][data-fitted="true"]');
+  const points = await drawn(page, "calibration", "point", "data-x");
+  const predicted = points.filter(([, , series]) => series === "预测");
+  assert.equal(predicted.length, report.calibration.length);
+  for (const row of report.calibration) {
+    const point = predicted.find(([x]) => x === String(Number(row.calibrationVisits ?? 0)));
+    assert.ok(point && close(point[1], row.predictedHoldoutVisits), `calibration row ${JSON.stringify(row)} drawn as ${JSON.stringify(point)}`);
+  }
+  await page.waitForSelector('[data-test="p-alive-histogram"] [data-test="bar"]', { state: "attached" });
+  const bins = await drawn(page, "p-alive-histogram");
+  assert.equal(bins.length, 10);
+  const customers = (await hq.call("ProfileService_ListCustomers", { query: { page_size: 100 } })).customers;
+  const scored = [];
+  for (const c of customers) {
+    const p = await hq.call("TaggingService_GetCustomerPrediction", { path: { customer_id: c.customerId } }).catch(() => undefined);
+    if (p?.prediction) scored.push(p.prediction.pAlive ?? 0);
+  }
+  assert.ok(scored.length >= 80, `the history's guests are scored: ${scored.length}`);
+  assert.equal(bins.reduce((n, [, v]) => n + v, 0), scored.length);
+  assert.equal(bins[9][1], scored.filter((v) => v >= 0.9).length);
+  const below = scored.filter((v) => v < report.settings.churnThreshold).length;
+  assert.equal(await page.getAttribute('[data-test="churn-below"]', "data-count"), String(below));
+
+  // Dead letters are listed first, with the provider's answer as the reason.
+  await page.waitForSelector('[data-test="deliveries-row"] [data-test="delivery-row-status"]:has-text("死信")');
+  assert.match(await page.textContent('[data-test="deliveries"]'), /503/);
+  await screenshot(page, "hq-analysis", '[data-test="analysis"]');
+  // Delivered only: the dead letter leaves the list.
+  await page.selectOption('[data-test="delivery-status"]', "MESSAGE_STATUS_DELIVERED");
+  await page.waitForSelector('[data-test="deliveries"]:not(:has-text("死信"))');
 });

@@ -1,11 +1,14 @@
 // HQ (总部): the rule editor with live preview (count, sample, errors at their position),
-// creating and activating the rule's tag, the segment count, and the tag catalog.
+// creating and activating the rule's tag, the segment count, and the tag catalog; the
+// analysis charts (hq-analysis.ts) and message delivery status (hq-deliveries.ts).
 
 import type { Automation, Campaign, MaitreClient, Segment, Strategy, Tag, TagLifecycle } from "@maitre/client";
 import { t, word } from "../i18n";
 import type { Session } from "../session";
 import { attempt, clear, h, pagedTable, section } from "../ui";
 import { guestName } from "./common";
+import { analysisCards } from "./hq-analysis";
+import { deliveriesCard } from "./hq-deliveries";
 
 export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session): () => void {
   let stopped = false;
@@ -301,8 +304,11 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
         ),
         section("automations", "automation-list", automations.el),
         section("campaigns", "campaign-list", campaigns.el),
+        deliveriesCard(api),
       ),
     ),
+    h("h2", { class: "band" }, t("analysis")),
+    h("div", { class: "grid", "data-test": "analysis" }, ...analysisCards(api)),
   );
   void tags.first();
   void segments.first();
