@@ -163,6 +163,9 @@ const zh = {
   attempts: "尝试次数",
   campaign: "活动",
   automation: "自动化",
+  export: "导出",
+  exported: "已导出 {n} / {total}",
+  exportDone: "已导出 {n} 位客人（CSV）",
 };
 
 export type Key = keyof typeof zh;
@@ -325,6 +328,9 @@ const en: Record<Key, string> = {
   attempts: "Attempts",
   campaign: "Campaign",
   automation: "Automation",
+  export: "Export",
+  exported: "exported {n} / {total}",
+  exportDone: "{n} guests exported (CSV)",
 };
 
 /** Enum values in words. */

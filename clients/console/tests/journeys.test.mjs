@@ -5,7 +5,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, copyFile, access } from "node:fs/promises";
+import { mkdir, copyFile, access, readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -367,6 +367,8 @@ journey("HQ sees groups, dish demand, new-dish acceptance, the churn model and d
   const acceptance = await hq.call("TaggingService_GetNewDishAcceptance", { query: { window_days: 30 } });
   const { report } = await hq.call("TaggingService_GetModelReport", {});
 
+  const { segment: segmentC } = await hq.call("TaggingService_CreateSegment", { body: { segment: { name: "C类客人", expression: 'class == "C"' }, requestId: "console-segment-c" } });
+
   const page = await signIn("hq_admin");
   // Tag groups: one bar per class, its size and average ticket as the API figures them.
   await page.waitForSelector('[data-test="compare-size"] [data-test="bar"]', { state: "attached" });
@@ -417,6 +419,22 @@ journey("HQ sees groups, dish demand, new-dish acceptance, the churn model and d
   assert.equal(bins[9][1], scored.filter((v) => v >= 0.9).length);
   const below = scored.filter((v) => v < report.settings.churnThreshold).length;
   assert.equal(await page.getAttribute('[data-test="churn-below"]', "data-count"), String(below));
+
+  // A saved segment exports as CSV, every member once (read page by page, with progress).
+  const members = [];
+  let token;
+  do {
+    const r = await hq.call("TaggingService_ListSegmentMembers", { body: { segment: { segmentId: segmentC.segmentId }, pageSize: 50, pageToken: token } });
+    members.push(...r.customerIds);
+    token = r.nextPageToken;
+  } while (token);
+  const row = page.locator('[data-test="segments-row"]:has-text("C类客人")');
+  const [download] = await Promise.all([page.waitForEvent("download"), row.locator('[data-test="segment-export"]').click()]);
+  const csv = (await readFile(await download.path(), "utf8")).trim().split(/\r\n/);
+  assert.equal(csv[0], "customer_id");
+  assert.deepEqual(csv.slice(1).sort(), [...members].sort());
+  assert.ok(members.length >= 80, `${members.length} members`);
+  await row.locator(`[data-test="export-done"][data-count="${members.length}"]`).waitFor();
 
   // Dead letters are listed first, with the provider's answer as the reason.
   await page.waitForSelector('[data-test="deliveries-row"] [data-test="delivery-row-status"]:has-text("死信")');

@@ -9,6 +9,7 @@ import { attempt, clear, h, pagedTable, section } from "../ui";
 import { guestName } from "./common";
 import { analysisCards } from "./hq-analysis";
 import { deliveriesCard } from "./hq-deliveries";
+import { exportButton } from "./segment-export";
 
 export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session): () => void {
   let stopped = false;
@@ -151,6 +152,7 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
             .then((r) => h("span", { "data-test": "segment-row-count" }, String(Number(r.count ?? 0))))
             .catch((e) => h("span", { class: "error" }, String(e.message))),
       },
+      { label: "export", cell: (s) => exportButton(api, s) },
     ],
     load: async (pageToken) => {
       const r = await api.call("TaggingService_ListSegments", { query: { page_size: 10, page_token: pageToken } });
