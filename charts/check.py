@@ -240,6 +240,27 @@ def config_problems(manifests: list[Manifest], migrations_enabled: bool) -> list
     return problems
 
 
+CONSOLE_OIDC_KEYS = ("MAITRE_CONSOLE_OIDC_ISSUER", "MAITRE_CONSOLE_OIDC_CLIENT_ID", "MAITRE_CONSOLE_OIDC_SCOPE")
+
+
+def console_oidc_problems(manifests: list[Manifest], oidc: dict[str, Any]) -> list[str]:
+    """The gateway's ConfigMap names the console's issuer exactly when one is configured; no
+    service's ConfigMap carries the console's settings."""
+    problems = []
+    want = (
+        dict(zip(CONSOLE_OIDC_KEYS, (oidc["issuer"], oidc["clientId"], oidc.get("scope") or "openid")))
+        if oidc.get("issuer")
+        else {}
+    )
+    for m in by_kind(manifests, "ConfigMap"):
+        component = m["metadata"]["labels"].get("app.kubernetes.io/component")
+        have = {k: v for k, v in (m.get("data") or {}).items() if k in CONSOLE_OIDC_KEYS}
+        expected = want if component == "gateway" else {}
+        if have != expected:
+            problems.append(f"{name_of(m)}: console OIDC settings {have}, want {expected}")
+    return problems
+
+
 def wiring_problems(manifests: list[Manifest], settings: dict[str, dict[str, Any]]) -> list[str]:
     """Services, PDBs and HPAs point at the Deployments they belong to."""
     problems = []
@@ -451,6 +472,11 @@ def check_rendering(report: Report, label: str, values: dict[str, Any] | None, r
     report.run(
         f"{label}: ConfigMaps carry the binary's contract", lambda: config_problems(manifests, migrations)
     )
+    oidc = merged["gateway"]["console"]["oidc"]
+    report.run(
+        f"{label}: console OIDC {'at ' + oidc['issuer'] if oidc.get('issuer') else 'off'}, in the gateway's ConfigMap only",
+        lambda: console_oidc_problems(manifests, oidc),
+    )
     report.run(
         f"{label}: Services, PDBs, HPAs wired to Deployments", lambda: wiring_problems(manifests, settings)
     )
@@ -492,6 +518,14 @@ def main() -> int:
     report.run(
         "values schema rejects a non-integer rate limit",
         schema_rejects({"gateway": {"rateLimitPerMinute": "lots"}}, "a string rate limit"),
+    )
+    report.run(
+        "values schema rejects a console issuer without a client id",
+        schema_rejects({"gateway": {"console": {"oidc": {"issuer": "https://id.example.com"}}}}, "no clientId"),
+    )
+    report.run(
+        "values schema rejects a console issuer that is not a URL",
+        schema_rejects({"gateway": {"console": {"oidc": {"issuer": "id.example.com", "clientId": "c"}}}}, "a bare host"),
     )
     check_rendering(report, "defaults", None, "maitre")
     check_rendering(report, "full-values", full_values, "full")
