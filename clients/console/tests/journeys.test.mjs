@@ -332,11 +332,8 @@ journey("HQ sees groups, dish demand, new-dish acceptance, the churn model and d
     }
   }
   await hq.call("ProfileService_RecordEventsBatch", { body: { events } });
-  // Tagging reads the visits from the event log: wait until it has them all, then refit.
-  await until(
-    () => hq.call("TaggingService_GetDishDemand", { query: {} }),
-    (r) => (r.dishes ?? []).reduce((n, d) => n + Number(d.customers ?? 0), 0) >= 80,
-  );
+  // Tagging reads the visits from the event log: wait until every consumer has caught up.
+  await until(() => hq.call("Gateway_Consumers", {}), (r) => r.caughtUp);
   const refit = await until(
     () => hq.call("TaggingService_RefitModels", { body: { requestId: `console-refit-${Date.now()}` } }).catch((e) => e),
     (r) => r.progress?.jobId,
