@@ -366,6 +366,17 @@ journey("HQ sees groups, dish demand, new-dish acceptance, the churn model and d
 
   const { segment: segmentC } = await hq.call("TaggingService_CreateSegment", { body: { segment: { name: "C类客人", expression: 'class == "C"' }, requestId: "console-segment-c" } });
 
+  // A marketing campaign to that segment: its messages are listed by campaign.
+  const { template: offer } = await hq.call("NotificationService_CreateTemplate", {
+    body: { template: { name: "dessert-offer", channel: "MESSAGE_CHANNEL_SMS", purpose: "MESSAGE_PURPOSE_MARKETING", locale: "zh-CN", body: "杨枝甘露新品尝鲜" }, requestId: "console-template-2" },
+  });
+  const { campaign } = await hq.call("NotificationService_CreateCampaign", {
+    body: { campaign: { name: "甜品尝鲜", segment: segmentC.segmentId, templateId: offer.templateId }, requestId: "console-campaign-1" },
+  });
+  await until(() => hq.call("NotificationService_GetCampaign", { path: { campaign_id: campaign.campaignId } }), (r) => r.campaign.state === "CAMPAIGN_STATE_COMPLETED");
+  const campaignMessages = await hq.call("NotificationService_ListDeliveries", { query: { campaign_id: campaign.campaignId, page_size: 10 } });
+  assert.ok(campaignMessages.deliveries.length > 0, "the campaign made messages");
+
   const page = await signIn("hq_admin");
   // Tag groups: one bar per class, its size and average ticket as the API figures them.
   await page.waitForSelector('[data-test="compare-size"] [data-test="bar"]', { state: "attached" });
@@ -440,4 +451,13 @@ journey("HQ sees groups, dish demand, new-dish acceptance, the churn model and d
   // Delivered only: the dead letter leaves the list.
   await page.selectOption('[data-test="delivery-status"]', "MESSAGE_STATUS_DELIVERED");
   await page.waitForSelector('[data-test="deliveries"]:not(:has-text("死信"))');
+  // A click on the campaign lists its messages, in every status, as the API pages them.
+  await page.click('[data-test="campaigns-row"]:has-text("甜品尝鲜")');
+  await page.waitForSelector('[data-test="delivery-campaign"]:has-text("甜品尝鲜")');
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-test="deliveries-row"] [data-test="delivery-row-status"]').length === n,
+    campaignMessages.deliveries.length,
+  );
+  const shown = await page.$$eval('[data-test="deliveries-row"] [data-test="delivery-row-status"]', (els) => els.map((e) => e.getAttribute("data-status")));
+  assert.deepEqual(shown, campaignMessages.deliveries.map((d) => d.status));
 });

@@ -1,10 +1,11 @@
 // Delivery status of automations and campaigns (ListDeliveries): the messages in one status,
 // dead letters (MESSAGE_STATUS_DEAD: out of retries) first, each with its attempts, the last
-// reason in its history and the campaign or automation it came from.
+// reason in its history and the campaign or automation it came from; `showCampaign` narrows
+// the list to one campaign's messages (a click on the campaign).
 
 import type { Delivery, MaitreClient, MessageStatus } from "@maitre/client";
 import { t, word } from "../i18n";
-import { h, pagedTable, section, when } from "../ui";
+import { clear, h, pagedTable, section, when } from "../ui";
 
 const STATUSES: MessageStatus[] = [
   "MESSAGE_STATUS_DEAD",
@@ -16,7 +17,9 @@ const STATUSES: MessageStatus[] = [
   "MESSAGE_STATUS_RESPONDED",
 ];
 
-export function deliveriesCard(api: MaitreClient): HTMLElement {
+export function deliveriesCard(api: MaitreClient): { el: HTMLElement; showCampaign: (id: string, name: string) => void } {
+  let campaign: string | undefined;
+  const campaignFilter = h("span", { "data-test": "delivery-campaign" });
   const status = h("select", { "data-test": "delivery-status" }, h("option", { value: "" }, t("allStatuses")), ...STATUSES.map((s) => h("option", { value: s }, word(s))));
   status.value = "MESSAGE_STATUS_DEAD";
   const table = pagedTable<Delivery>({
@@ -25,7 +28,7 @@ export function deliveriesCard(api: MaitreClient): HTMLElement {
       { label: "message", cell: (d) => h("span", { title: d.body ?? "" }, d.subject || (d.body ?? "").slice(0, 30) || d.messageId || "") },
       { label: "source", cell: (d) => (d.campaignId ? `${t("campaign")} ${d.campaignId.slice(0, 8)}` : d.automationId ? `${t("automation")} ${d.automationId.slice(0, 8)}` : "—") },
       { label: "channel", cell: (d) => word(d.channel) },
-      { label: "status", cell: (d) => h("span", { class: d.status === "MESSAGE_STATUS_DEAD" || d.status === "MESSAGE_STATUS_FAILED" ? "overdue" : "", "data-test": "delivery-row-status" }, word(d.status)) },
+      { label: "status", cell: (d) => h("span", { class: d.status === "MESSAGE_STATUS_DEAD" || d.status === "MESSAGE_STATUS_FAILED" ? "overdue" : "", "data-test": "delivery-row-status", "data-status": d.status ?? "" }, word(d.status)) },
       { label: "attempts", cell: (d) => String(d.attempts ?? 0) },
       {
         label: "reason",
@@ -37,12 +40,22 @@ export function deliveriesCard(api: MaitreClient): HTMLElement {
     ],
     load: async (pageToken) => {
       const r = await api.call("NotificationService_ListDeliveries", {
-        query: { status: (status.value || undefined) as MessageStatus | undefined, page_size: 10, page_token: pageToken },
+        query: { status: (status.value || undefined) as MessageStatus | undefined, campaign_id: campaign, page_size: 10, page_token: pageToken },
       });
       return { items: r.deliveries ?? [], nextPageToken: r.nextPageToken };
     },
   });
   status.addEventListener("change", () => void table.first());
   void table.first();
-  return section("deliveries", "deliveries-card", h("label", {}, t("status"), status), table.el);
+  function showCampaign(id: string, name: string) {
+    campaign = id || undefined;
+    status.value = "";
+    clear(
+      campaignFilter,
+      campaign ? h("span", { class: "badge" }, `${t("campaign")}: ${name} `, h("button", { class: "small", "data-test": "delivery-campaign-clear", onclick: () => showCampaign("", "") }, "✕")) : null,
+    );
+    void table.first();
+  }
+  const el = section("deliveries", "deliveries-card", h("div", { class: "form inline" }, h("label", {}, t("status"), status), campaignFilter), table.el);
+  return { el, showCampaign };
 }

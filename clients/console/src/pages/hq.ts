@@ -253,8 +253,14 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
       return { items: r.automations ?? [], nextPageToken: r.nextPageToken };
     },
   });
+  // A click on a campaign lists its messages, with their delivery status, below.
+  const deliveries = deliveriesCard(api);
   const campaigns = pagedTable<Campaign>({
     test: "campaigns",
+    onRow: (c) => {
+      deliveries.showCampaign(c.campaignId ?? "", c.name ?? "");
+      deliveries.el.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    },
     columns: [
       { label: "name", cell: (c) => c.name ?? "" },
       { label: "status", cell: (c) => word(c.state) + (c.failureReason ? ` (${c.failureReason})` : "") },
@@ -306,7 +312,7 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
         ),
         section("automations", "automation-list", automations.el),
         section("campaigns", "campaign-list", campaigns.el),
-        deliveriesCard(api),
+        deliveries.el,
       ),
     ),
     h("h2", { class: "band" }, t("analysis")),
