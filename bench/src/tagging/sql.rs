@@ -165,13 +165,14 @@ pub fn rules_statement(schema: &str, today: NaiveDate, output: RuleOutput) -> St
     ]
     .map(zero)
     .join(", ");
+    // Visits are distinct days (orders on one store-local day count once: `maitre_kit::visits`).
     format!(
         "WITH agg AS (SELECT customer_no, \
-           count(*) FILTER (WHERE day > {d30}) AS v30, \
+           count(DISTINCT day) FILTER (WHERE day > {d30}) AS v30, \
            sum(amount_fen) FILTER (WHERE day > {d30}) AS fen30, \
-           count(*) FILTER (WHERE day > {d90}) AS v90, \
+           count(DISTINCT day) FILTER (WHERE day > {d90}) AS v90, \
            sum(amount_fen) FILTER (WHERE day > {d90}) AS fen90, \
-           count(*) FILTER (WHERE day > {d365}) AS v365, \
+           count(DISTINCT day) FILTER (WHERE day > {d365}) AS v365, \
            sum(amount_fen) FILTER (WHERE day > {d365}) AS fen365, \
            max(day) AS last_day, \
            sum(dish_lines) FILTER (WHERE day > {d90}) AS lines90, \
@@ -180,9 +181,9 @@ pub fn rules_statement(schema: &str, today: NaiveDate, output: RuleOutput) -> St
            sum(category_lines[2]) FILTER (WHERE day > {d180}) AS dessert180, \
            sum(dish_lines) FILTER (WHERE day > {d365}) AS lines365, \
            sum(category_lines[1]) FILTER (WHERE day > {d365}) AS seafood365, \
-           count(*) FILTER (WHERE day > {d30} AND store_no = 0) AS flagship30, \
-           count(*) FILTER (WHERE day > {d90} AND store_no = 7) AS store7_90, \
-           count(*) FILTER (WHERE day > {d90} AND store_no = 12) AS store12_90 \
+           count(DISTINCT day) FILTER (WHERE day > {d30} AND store_no = 0) AS flagship30, \
+           count(DISTINCT day) FILTER (WHERE day > {d90} AND store_no = 7) AS store7_90, \
+           count(DISTINCT day) FILTER (WHERE day > {d90} AND store_no = 12) AS store12_90 \
          FROM {schema}.visits WHERE day <= {t}{visit_filter} GROUP BY customer_no), \
          base AS (SELECT c.customer_no, c.birth_month, c.birth_day, c.gender, c.rfm_class, c.vip, \
            c.churned, a.last_day, {sums} \
