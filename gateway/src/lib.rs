@@ -13,6 +13,7 @@
 //! The gateway owns no data: the services verify the forwarded token again and enforce
 //! chain and store scope themselves.
 
+pub mod body_limit;
 pub mod consumers;
 pub mod edge;
 pub mod errors;
@@ -42,7 +43,6 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -148,6 +148,9 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         .route("/v1/consumers", get(consumers::consumers))
         .merge(grpc::proxy_routes(Arc::clone(&state)))
         .fallback(rest::handle)
+        // body_limit::limit bounds every body per route; axum's own 2 MB default would cut
+        // the bulk import short.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             edge::guard,
@@ -163,13 +166,22 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         .merge(grpc::local_services().await);
 
     let request_id = HeaderName::from_static("x-request-id");
+    let limits = body_limit::BodyLimits {
+        default_bytes: options.max_body_bytes,
+        import_bytes: options.max_import_body_bytes,
+    };
     let layers = ServiceBuilder::new()
+        // Outermost: whatever answers below, a REST error reaches the client as JSON.
+        .layer(middleware::from_fn_with_state(
+            limits,
+            body_limit::json_errors,
+        ))
         // First: nothing below (tracing, request ids, handlers) sees an unbounded header.
         .layer(middleware::from_fn(forward::bound_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(TraceLayer::new_for_http().make_span_with(maitre_kit::telemetry::server_span))
-        .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(limits, body_limit::limit))
         .option_layer(cors_layer(&options.cors_origins)?)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
