@@ -10,12 +10,14 @@
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
 //! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag;
 //! - [`access`]: the access log line and RED metrics of every request;
+//! - [`body_limit`]: body limits per route, and JSON bodies for every REST error;
 //! - [`console`]: `/console`, the staff console (static files) and its development sign-in.
 //!
 //! The gateway owns no data: the services verify the forwarded token again and enforce
 //! chain and store scope themselves.
 
 pub mod access;
+pub mod body_limit;
 pub mod console;
 pub mod consumers;
 pub mod edge;
@@ -46,7 +48,6 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -152,6 +153,9 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         .route("/v1/consumers", get(consumers::consumers))
         .merge(grpc::proxy_routes(Arc::clone(&state)))
         .fallback(rest::handle)
+        // body_limit::limit bounds every body per route; axum's own 2 MB default would cut
+        // the bulk import short.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             edge::guard,
@@ -168,7 +172,16 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         .merge(console::routes(config));
 
     let request_id = HeaderName::from_static("x-request-id");
+    let limits = body_limit::BodyLimits {
+        default_bytes: options.max_body_bytes,
+        import_bytes: options.max_import_body_bytes,
+    };
     let layers = ServiceBuilder::new()
+        // Outermost: whatever answers below, a REST error reaches the client as JSON.
+        .layer(middleware::from_fn_with_state(
+            limits,
+            body_limit::json_errors,
+        ))
         // First: nothing below (tracing, request ids, handlers) sees an unbounded header.
         .layer(middleware::from_fn(forward::bound_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -179,7 +192,7 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
             Arc::new(access::KnownRpcs::from_pool(maitre_proto::descriptor_pool())),
             access::record,
         ))
-        .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(limits, body_limit::limit))
         .option_layer(cors_layer(&options.cors_origins)?)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,

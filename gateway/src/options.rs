@@ -15,6 +15,9 @@ pub struct GatewayOptions {
     pub cors_origins: Vec<String>,
     /// Largest request body (`MAITRE_MAX_BODY_BYTES`, default 1 MiB).
     pub max_body_bytes: usize,
+    /// Largest bulk import body (`/v1/events:batch`; `MAITRE_MAX_IMPORT_BODY_BYTES`, default
+    /// 16 MiB: 10,000 events of about 1.6 KB of JSON each).
+    pub max_import_body_bytes: usize,
     /// Time until response headers (`MAITRE_REQUEST_TIMEOUT_SECS`, default 30).
     pub request_timeout: Duration,
 }
@@ -25,6 +28,7 @@ impl Default for GatewayOptions {
             rate_limits: RateLimits::default(),
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            max_import_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -60,6 +64,10 @@ impl GatewayOptions {
             defaults.rate_limits.per_chain_per_minute,
         )?;
         let max_body = number("MAITRE_MAX_BODY_BYTES", defaults.max_body_bytes as u64)?;
+        let max_import_body = number(
+            "MAITRE_MAX_IMPORT_BODY_BYTES",
+            defaults.max_import_body_bytes as u64,
+        )?;
         let timeout = number(
             "MAITRE_REQUEST_TIMEOUT_SECS",
             defaults.request_timeout.as_secs(),
@@ -80,6 +88,7 @@ impl GatewayOptions {
             },
             cors_origins,
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+            max_import_body_bytes: usize::try_from(max_import_body).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(timeout),
         })
     }

@@ -102,6 +102,53 @@ impl AutomationHandler {
     }
 }
 
+impl AutomationHandler {
+    /// An explicit campaign response (`CONTACT_KIND_CAMPAIGN_RESPONSE` naming the campaign)
+    /// marks the campaign's message to the guest `responded`, as a reply does: the campaign's
+    /// `stats.responded` counts it, and tagging's responder model learns it from the
+    /// `MessageStatusChanged` this appends. A response naming a campaign that sent the guest
+    /// nothing, or one already counted, changes nothing (replays stay no-ops).
+    async fn campaign_response(
+        &self,
+        txn: &DatabaseTransaction,
+        chain: &str,
+        e: &maitre_proto::events::v1::ContactRecorded,
+    ) -> Result<(), ConsumeError> {
+        use maitre_proto::events::v1::ContactKind;
+        if e.kind != ContactKind::CampaignResponse as i32 || e.campaign_id.is_empty() {
+            return Ok(());
+        }
+        let Some(row) =
+            messages::latest_sent_of_campaign(txn, chain, &e.customer_id, &e.campaign_id).await?
+        else {
+            return Ok(());
+        };
+        let now_us = Utc::now().timestamp_micros();
+        if messages::set_status(
+            txn,
+            chain,
+            &row.message_id,
+            Some(&row.status),
+            "responded",
+            "campaign_response",
+            &messages::RowUpdate::default(),
+            now_us,
+        )
+        .await?
+        {
+            append_status_event(
+                &self.pipeline.events,
+                txn,
+                &row,
+                "responded",
+                "campaign_response",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// The date of an event time (now when absent) in the zone of the customer's home store.
 async fn store_today(
     txn: &DatabaseTransaction,
@@ -277,6 +324,7 @@ impl EventHandler for AutomationHandler {
                 // A customer created without a store (online channel) gets the store of their
                 // first contact as home.
                 stores::set_home_store(txn, chain, &e.customer_id, &e.store_id, false).await?;
+                self.campaign_response(txn, chain, e).await?;
                 None
             }
             _ => None,

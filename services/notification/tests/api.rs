@@ -363,6 +363,26 @@ async fn direct_send_is_idempotent_and_reported(backend: Backend) {
         .expect_err("guest not yet known");
     assert_eq!(lagging.code(), Code::Unavailable, "{lagging:?}");
     known_guest(&t, "g1").await;
+    // g1 is m1's guest, as assignment's `OwnerChanged` tells: another manager may not write.
+    let db = maitre_kit::db::connect(&t.config.database_url, &t.config.database_schema)
+        .await
+        .expect("service database");
+    maitre_notification::storage::facts::update(&db, "chain-1", "g1", |facts| {
+        facts.owner_id = "m1".into()
+    })
+    .await
+    .expect("owner known");
+    let not_theirs = client
+        .send_message(outgoing(
+            pb::SendMessageRequest {
+                request_id: "req-m2".into(),
+                ..send.clone()
+            },
+            &manager("m2"),
+        ))
+        .await
+        .expect_err("another manager's guest");
+    assert_eq!(not_theirs.code(), Code::PermissionDenied, "{not_theirs:?}");
     let first = client
         .send_message(outgoing(send.clone(), &manager("m1")))
         .await

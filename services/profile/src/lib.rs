@@ -1,5 +1,9 @@
 //! Maitre profile service: a library (`serve`, api, domain, storage) under the thin `maitre serve profile`.
 
+/// Largest request message the service decodes: a `RecordEventsBatch` of 10,000 events with
+/// order lines (the gateway's import body limit, `MAITRE_MAX_IMPORT_BODY_BYTES`, is in JSON).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
 pub mod api;
 pub mod convert;
 pub mod domain;
@@ -44,7 +48,12 @@ pub async fn serve_with(
         Some(owner) => api::ProfileServiceApi::with_owner_decider(runtime.clone(), owner),
         None => api::ProfileServiceApi::new(runtime.clone()),
     };
-    let routes = Routes::new(ProfileServiceServer::with_interceptor(api, runtime.auth()));
+    // A bulk import of the documented 10,000 events is larger than tonic's 4 MiB default.
+    let server = ProfileServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let routes = Routes::new(tonic::service::interceptor::InterceptedService::new(
+        server,
+        runtime.auth(),
+    ));
     // Background jobs (each under its own leader lease) stop with the server.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

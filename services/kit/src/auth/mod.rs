@@ -164,6 +164,45 @@ impl Caller {
             )))
         }
     }
+
+    /// The one rule for writes aimed at one guest (a profile change, a message, a follow-up;
+    /// ARCHITECTURE "Domain"): chain-wide roles act on every guest of the chain, a customer
+    /// manager only on the guests they own (reading their store is not acting on it), store
+    /// managers and the front desk on guests of one of their stores.
+    pub fn may_act_on_guest<'a>(
+        &self,
+        owner_manager_id: &str,
+        guest_stores: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
+        match self.role {
+            Role::HqAdmin | Role::Service => true,
+            Role::CustomerManager => {
+                !owner_manager_id.is_empty() && owner_manager_id == self.staff_id
+            }
+            Role::StoreManager | Role::FrontDesk => {
+                guest_stores.into_iter().any(|s| self.can_access_store(s))
+            }
+        }
+    }
+
+    /// Refuses a write aimed at `customer_id` unless [`Caller::may_act_on_guest`].
+    pub fn require_guest_writer<'a>(
+        &self,
+        customer_id: &str,
+        owner_manager_id: &str,
+        guest_stores: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), Status> {
+        if self.may_act_on_guest(owner_manager_id, guest_stores) {
+            return Ok(());
+        }
+        Err(Status::permission_denied(match self.role {
+            Role::CustomerManager => format!(
+                "customer `{customer_id}` is not the caller's own customer: a customer manager \
+                 acts only on the guests they own"
+            ),
+            _ => format!("customer `{customer_id}` has no store in the caller's scope"),
+        }))
+    }
 }
 
 /// Why a token was refused.
@@ -608,6 +647,32 @@ mod tests {
             intercept(Some("not.a.jwt")).unwrap_err().code(),
             tonic::Code::Unauthenticated
         );
+    }
+
+    #[test]
+    fn a_customer_manager_acts_only_on_own_guests_a_store_manager_on_their_stores() {
+        let caller = |role: Role, staff: &str| Caller {
+            chain_id: "c".into(),
+            staff_id: staff.into(),
+            role,
+            stores: vec!["s1".into()],
+            token: String::new(),
+        };
+        let wang = caller(Role::CustomerManager, "wang");
+        assert!(wang.may_act_on_guest("wang", ["s2"]));
+        // Reading their store is not acting on another manager's guest.
+        assert!(!wang.may_act_on_guest("li", ["s1"]));
+        assert!(!wang.may_act_on_guest("", ["s1"]));
+        assert_eq!(
+            wang.require_guest_writer("g1", "li", ["s1"])
+                .unwrap_err()
+                .code(),
+            tonic::Code::PermissionDenied
+        );
+        let store = caller(Role::StoreManager, "zhao");
+        assert!(store.may_act_on_guest("li", ["s2", "s1"]));
+        assert!(!store.may_act_on_guest("zhao", ["s2"]));
+        assert!(caller(Role::HqAdmin, "hq").may_act_on_guest("", []));
     }
 
     #[test]

@@ -141,6 +141,8 @@ impl NotificationServiceApi {
             .guest_named(&caller, &chain, "customer_id", customer_id)
             .await?
             .template_values();
+        self.require_guest_writer(&caller, &chain, customer_id)
+            .await?;
         let compiled = compile(&template)?;
         if let Some(missing) = compiled.required_variables().into_iter().find(|v| {
             guest.get(*v).is_none() && variables.get(v.path()).is_none_or(|value| value.is_empty())

@@ -12,7 +12,7 @@ use tonic::Status;
 use super::NotificationServiceApi;
 use crate::domain::guest::Guest;
 use crate::error::Error;
-use crate::storage::facts;
+use crate::storage::{facts, stores};
 
 /// How long a call waits for profile's stream to bring a guest.
 const AWAIT_GUEST: Duration = Duration::from_secs(3);
@@ -63,6 +63,40 @@ impl NotificationServiceApi {
             .into()),
             Err(status) if status.code() == tonic::Code::PermissionDenied => Err(status),
             Err(status) => Err(maitre_kit::error::unavailable("profile", status)),
+        }
+    }
+
+    /// Refuses a guest-directed write (a message, a preference) the caller may not make, by the
+    /// kit's one rule (`Caller::require_guest_writer`) over what this service knows: the owner
+    /// (assignment's `OwnerChanged`) and the home store (profile). A customer manager's own
+    /// guest whose owner has not reached this service yet is waited for briefly, like the guest.
+    pub(super) async fn require_guest_writer(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        customer_id: &str,
+    ) -> Result<(), Status> {
+        if caller.role.is_chain_wide() {
+            return Ok(());
+        }
+        let db = &self.runtime.db;
+        let deadline = tokio::time::Instant::now() + AWAIT_GUEST;
+        loop {
+            let owner = facts::get(db, chain, customer_id).await?.owner_id;
+            let store = stores::customer_store(db, chain, customer_id).await?;
+            let allowed = caller.may_act_on_guest(&owner, store.iter().map(String::as_str));
+            let settled = match caller.role {
+                maitre_kit::auth::Role::CustomerManager => !owner.is_empty(),
+                _ => store.is_some(),
+            };
+            if allowed || settled || tokio::time::Instant::now() >= deadline {
+                return caller.require_guest_writer(
+                    customer_id,
+                    &owner,
+                    store.iter().map(String::as_str),
+                );
+            }
+            tokio::time::sleep(AWAIT_GUEST_POLL).await;
         }
     }
 }

@@ -157,6 +157,8 @@ impl NotificationServiceApi {
             .ok_or_else(|| Error::invalid("preferences", "is required"))?;
         let customer = customer_id("preferences.customer_id", &wanted.customer_id)?;
         self.require_customer(&chain, &customer).await?;
+        self.require_guest_writer(&caller, &chain, &customer)
+            .await?;
         let paths: Vec<String> = match request.update_mask {
             Some(mask) if !mask.paths.is_empty() => mask.paths,
             _ => ["marketing_opt_in", "opted_out", "locale"]

@@ -343,6 +343,26 @@ pub async fn latest_sent(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The campaign's latest message to the customer that reached them (sent or delivered): what
+/// an explicit campaign response (`CONTACT_KIND_CAMPAIGN_RESPONSE`) answers.
+pub async fn latest_sent_of_campaign(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+    campaign_id: &str,
+) -> Result<Option<MessageRow>> {
+    let row = query_one(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM notif_messages WHERE chain_id = $1 AND customer_id = $2 AND campaign_id = $3
+               AND status IN ('sent', 'delivered') ORDER BY message_id DESC LIMIT 1"
+        ),
+        [chain_id.into(), customer_id.into(), campaign_id.into()],
+    )
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Counts of a campaign's messages by status and reason.
 pub async fn campaign_counts(
     conn: &impl ConnectionTrait,

@@ -97,6 +97,24 @@ pub async fn set_home_store(
     Ok(())
 }
 
+/// The customer's home store, when known (what store scope is judged by here).
+pub async fn customer_store(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<Option<String>> {
+    let row = query_one(
+        conn,
+        "SELECT store_id FROM notif_customer_stores WHERE chain_id = $1 AND customer_id = $2",
+        [chain_id.into(), customer_id.into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get("", "store_id")?),
+        None => None,
+    })
+}
+
 /// The zone of the customer's home store (the default zone when unknown).
 pub async fn customer_zone(
     conn: &impl ConnectionTrait,

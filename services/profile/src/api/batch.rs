@@ -1,4 +1,6 @@
 //! RecordEventsBatch (bulk history import): one transaction per chunk, no assignment calls.
+//! A failure after some chunks committed is answered per event (what was not recorded), never
+//! as an error that hides the saved part.
 //! Independent events of a chunk are recorded set-based (`service::bulk`); the others one
 //! by one, each in a savepoint so a rejected one writes nothing.
 
@@ -52,26 +54,38 @@ pub(super) async fn record_batch(
     }
     let class = api.caches.class(&api.runtime.db, chain).await?;
     let mut response = pb::RecordEventsBatchResponse::default();
-    let mut index = 0;
-    for chunk in r.events.chunks(CHUNK) {
-        let mut prepared = Vec::with_capacity(chunk.len());
-        for event in chunk {
-            match prepare(api, caller, chain, event.clone()).await {
-                Ok(p) => prepared.push((index, p)),
-                Err(e) if is_item_error(&e) => {
-                    response.rejected += 1;
-                    response.results.push(rejected(index, &e));
-                }
-                Err(e) => return Err(e),
+    let total = r.events.len();
+    for (number, chunk) in r.events.chunks(CHUNK).enumerate() {
+        let start = number * CHUNK;
+        match record_one_chunk(api, caller, chain, &class, start, chunk).await {
+            Ok(outcome) => {
+                response.recorded += outcome.recorded;
+                response.duplicates += outcome.duplicates;
+                response.rejected += i64::try_from(outcome.results.len()).unwrap_or(i64::MAX);
+                response.results.extend(outcome.results);
+                api.runtime.events.committed();
             }
-            index += 1;
+            // Nothing committed yet: the error is the whole answer, and true.
+            Err(e) if start == 0 => return Err(e),
+            // Earlier chunks are committed: say per event what was not recorded (this chunk
+            // rolled back whole) instead of an error that hides the saved part. Re-sending the
+            // batch is safe: recorded events come back as duplicates.
+            Err(e) => {
+                for index in start..total {
+                    response.rejected += 1;
+                    response.results.push(pb::BatchItemResult {
+                        index: i32::try_from(index).unwrap_or(i32::MAX),
+                        error: format!(
+                            "not recorded ({e}); events before index {start} were recorded: \
+                             re-send from here (a re-sent recorded event is a duplicate)"
+                        ),
+                        error_field: "events".into(),
+                        ..pb::BatchItemResult::default()
+                    });
+                }
+                return Ok(response);
+            }
         }
-        let (recorded, duplicates, failures) = record_chunk(api, chain, &class, &prepared).await?;
-        response.recorded += recorded;
-        response.duplicates += duplicates;
-        response.rejected += i64::try_from(failures.len()).unwrap_or(i64::MAX);
-        response.results.extend(failures);
-        api.runtime.events.committed();
     }
     if response.recorded > 0 {
         // The batch was classed with the cut-offs before it (over a chain without the
@@ -87,6 +101,41 @@ pub(super) async fn record_batch(
         api.caches.forget_class(chain);
     }
     Ok(response)
+}
+
+struct ChunkOutcome {
+    recorded: i64,
+    duplicates: i64,
+    results: Vec<pb::BatchItemResult>,
+}
+
+/// Prepares and records one chunk in one transaction (all of it, or nothing on an error).
+async fn record_one_chunk(
+    api: &ProfileServiceApi,
+    caller: &Caller,
+    chain: &str,
+    class: &ClassContext,
+    start: usize,
+    chunk: &[ContactEvent],
+) -> Result<ChunkOutcome> {
+    let mut prepared = Vec::with_capacity(chunk.len());
+    let mut results = Vec::new();
+    for (offset, event) in chunk.iter().enumerate() {
+        let index = start + offset;
+        match prepare(api, caller, chain, event.clone()).await {
+            Ok(p) => prepared.push((index, p)),
+            Err(e) if is_item_error(&e) => results.push(rejected(index, &e)),
+            Err(e) => return Err(e),
+        }
+    }
+    let (recorded, duplicates, failures) = record_chunk(api, chain, class, &prepared).await?;
+    results.extend(failures);
+    results.sort_by_key(|r| r.index);
+    Ok(ChunkOutcome {
+        recorded,
+        duplicates,
+        results,
+    })
 }
 
 type Prepared = (usize, (ContactEvent, EventInput, chrono_tz::Tz));

@@ -18,7 +18,10 @@ use crate::{
         begin_write,
         classify::load_context,
         merge,
-        view::{customer_for, customer_from, live_customer, require_customer_scope},
+        view::{
+            customer_for, customer_from, live_customer, require_customer_scope,
+            require_customer_writer,
+        },
     },
     storage::customers,
 };
@@ -153,7 +156,7 @@ pub(super) async fn update(
         return Ok(first);
     }
     let mut row = live_customer(&txn, chain, &id).await?;
-    require_customer_scope(&txn, chain, &row, caller).await?;
+    require_customer_writer(&txn, chain, &row, caller).await?;
     if row.erased {
         return Err(Error::FailedPrecondition {
             field: "customer.customer_id".into(),

@@ -21,7 +21,7 @@ use crate::{
     error::{Error, Result},
     service::{
         begin_write,
-        view::{live_customer, require_customer_scope},
+        view::{live_customer, require_customer_scope, require_customer_writer},
     },
     storage::followups::{self, PlanFilter, PlanRow, RecordRow},
 };
@@ -132,7 +132,7 @@ pub(super) async fn create_record(
         return Ok(first);
     }
     let customer = live_customer(&txn, chain, customer_id).await?;
-    require_customer_scope(&txn, chain, &customer, caller).await?;
+    require_customer_writer(&txn, chain, &customer, caller).await?;
     let row = RecordRow {
         customer_id: customer.customer_id.clone(),
         ..row
@@ -241,7 +241,7 @@ pub(super) async fn create_plan(
         return Ok(first);
     }
     let customer = live_customer(&txn, chain, customer_id).await?;
-    require_customer_scope(&txn, chain, &customer, caller).await?;
+    require_customer_writer(&txn, chain, &customer, caller).await?;
     let row = PlanRow {
         plan_id: uuid::Uuid::now_v7().to_string(),
         customer_id: customer.customer_id.clone(),

@@ -174,3 +174,26 @@ pub async fn require_customer_scope(
         row.customer_id
     )))
 }
+
+/// Writes aimed at one customer (a profile change, a follow-up): the kit's one rule
+/// (`Caller::require_guest_writer`): a customer manager only on the customers they own, as
+/// assignment decided (profile <- assignment); store-scoped roles through one of their stores.
+pub async fn require_customer_writer(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    row: &CustomerRow,
+    caller: &Caller,
+) -> Result<()> {
+    if caller.role.is_chain_wide() {
+        return Ok(());
+    }
+    let mut stores = customer_stores::stores_of(conn, chain, &row.customer_id).await?;
+    stores.push(row.home_store_id.clone());
+    caller
+        .require_guest_writer(
+            &row.customer_id,
+            &row.owner_manager_id,
+            stores.iter().map(String::as_str),
+        )
+        .map_err(|status| Error::PermissionDenied(status.message().to_owned()))
+}

@@ -9,7 +9,7 @@ use maitre_kit::auth::Caller;
 use maitre_proto::{common::v1::Date, tagging::v1::*};
 use tonic::{Request, Response};
 
-use super::{convert::AUDIENCE_READERS, segments::segment_members};
+use super::{convert::AUDIENCE_READERS, segments::segment_members_for};
 use crate::{
     domain::{
         analysis::{Demand, group_figures},
@@ -61,7 +61,8 @@ pub async fn compare_groups(
     let (activity, chain_spend) = window_activity(deps, chain, window_days, Utc::now()).await?;
     let mut out = Vec::with_capacity(r.groups.len());
     for group in r.groups {
-        let (members, shared) = segment_members(deps, chain, Some(group.clone())).await?;
+        let (members, shared) =
+            segment_members_for(deps, chain, &caller, Some(group.clone())).await?;
         let figures = {
             let bitmaps = shared
                 .read()

@@ -26,7 +26,7 @@ use crate::{
         begin_write,
         catalog::{LIFECYCLE_ACTIVE, SOURCE_MANUAL, TagRow, all_tags},
         facts::find_customer,
-        membership::{history_page, member_page, memberships_of},
+        membership::{history_page, member_page, member_page_at_stores, memberships_of},
     },
 };
 
@@ -249,7 +249,20 @@ pub async fn list_tag_members(
     let page = PageRequest::parse(r.page_size, &r.page_token, 1000)?;
     let db = &deps.runtime.db;
     let tag = tag_in_chain(db, chain, &r.tag_id).await?;
-    let mut ids = member_page(db, chain, &tag.tag_id, &page.after, page.size + 1).await?;
+    // A store-scoped caller lists only the members known at their stores (`scope`).
+    let mut ids = if caller.role.is_chain_wide() {
+        member_page(db, chain, &tag.tag_id, &page.after, page.size + 1).await?
+    } else {
+        member_page_at_stores(
+            db,
+            chain,
+            &tag.tag_id,
+            &caller.stores,
+            &page.after,
+            page.size + 1,
+        )
+        .await?
+    };
     let more = ids.len() as u64 > page.size;
     ids.truncate(page.size as usize);
     let next_page_token = match (more, ids.last()) {

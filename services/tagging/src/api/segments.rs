@@ -15,6 +15,7 @@ use roaring::RoaringBitmap;
 use tonic::{Request, Response, codegen::BoxStream};
 
 use super::convert::{AUDIENCE_READERS, TAGGERS, segment_message};
+use super::scope::customers_in_scope;
 use crate::{
     bitmaps::SharedChain,
     domain::{
@@ -132,6 +133,32 @@ pub(crate) async fn segment_members(
         })
     };
     Ok((members, shared))
+}
+
+/// The members of a segment the caller may see: a store-scoped caller (store manager,
+/// customer manager, front desk) only the members known at their stores, as every
+/// customer-level call here (`scope`); chain-wide callers all of them. Counts, lists, exports
+/// and group figures all read members through this.
+pub(crate) async fn segment_members_for(
+    deps: &Deps,
+    chain: &str,
+    caller: &Caller,
+    segment: Option<SegmentRef>,
+) -> Result<(RoaringBitmap, SharedChain)> {
+    let (members, shared) = segment_members(deps, chain, segment).await?;
+    let Some(in_scope) = customers_in_scope(&deps.runtime.db, chain, caller).await? else {
+        return Ok((members, shared));
+    };
+    let visible: RoaringBitmap = {
+        let bitmaps = shared
+            .read()
+            .map_err(|_| TaggingError::invalid("segment", "bitmap cache unavailable"))?;
+        in_scope
+            .iter()
+            .filter_map(|id| bitmaps.number(id))
+            .collect()
+    };
+    Ok((members & visible, shared))
 }
 
 fn ids_of(shared: &SharedChain, numbers: impl Iterator<Item = u32>) -> Vec<String> {
@@ -269,7 +296,8 @@ pub async fn count_segment(
 ) -> Result<Response<CountSegmentResponse>> {
     let caller = Caller::from_request(&request)?;
     let chain = caller.chain()?.to_owned();
-    let (members, _) = segment_members(deps, &chain, request.into_inner().segment).await?;
+    let (members, _) =
+        segment_members_for(deps, &chain, &caller, request.into_inner().segment).await?;
     Ok(Response::new(CountSegmentResponse {
         count: members.len() as i64,
     }))
@@ -291,7 +319,7 @@ pub async fn list_segment_members(
             TaggingError::invalid("page_token", "not a token from a previous response")
         })?)
     };
-    let (members, shared) = segment_members(deps, &chain, r.segment).await?;
+    let (members, shared) = segment_members_for(deps, &chain, &caller, r.segment).await?;
     let total = members.len() as i64;
     let mut rest = members;
     if let Some(after) = after {
@@ -318,7 +346,8 @@ pub async fn export_segment(
     let caller = Caller::from_request(&request)?;
     caller.require_role(AUDIENCE_READERS)?;
     let chain = caller.chain()?.to_owned();
-    let (members, shared) = segment_members(deps, &chain, request.into_inner().segment).await?;
+    let (members, shared) =
+        segment_members_for(deps, &chain, &caller, request.into_inner().segment).await?;
     let ids = ids_of(&shared, members.iter());
     let chunks: Vec<std::result::Result<ExportSegmentResponse, tonic::Status>> = ids
         .chunks(EXPORT_CHUNK)

@@ -189,6 +189,44 @@ pub async fn member_page(
     rows.iter().map(|r| col(r, 0)).collect()
 }
 
+/// [`member_page`] limited to the customers known at `stores` (a store-scoped caller's view).
+pub async fn member_page_at_stores(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    tag_id: &str,
+    stores: &[String],
+    after_customer: &str,
+    limit: u64,
+) -> Result<Vec<String>, DbErr> {
+    if stores.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..stores.len()).map(|i| format!("${}", i + 5)).collect();
+    let values = [
+        sea_orm::Value::from(chain_id),
+        tag_id.into(),
+        after_customer.into(),
+        (limit as i64).into(),
+    ]
+    .into_iter()
+    .chain(stores.iter().map(|s| sea_orm::Value::from(s.as_str())));
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT m.customer_id FROM tag_membership m WHERE m.chain_id = $1 AND m.tag_id = $2
+                   AND m.customer_id > $3
+                   AND EXISTS (SELECT 1 FROM tag_customer_store s WHERE s.chain_id = m.chain_id
+                                 AND s.customer_id = m.customer_id AND s.store_id IN ({}))
+                 ORDER BY m.customer_id LIMIT $4",
+                placeholders.join(", ")
+            ),
+            values,
+        ))
+        .await?;
+    rows.iter().map(|r| col(r, 0)).collect()
+}
+
 pub async fn member_count(
     conn: &impl ConnectionTrait,
     chain_id: &str,
