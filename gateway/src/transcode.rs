@@ -92,9 +92,71 @@ pub fn request_message(
     for (path, value) in bindings {
         set_parameter(&mut root, &input, &path.join("."), value, false)?;
     }
-    let root = Value::Object(root);
+    let mut root = Value::Object(root);
+    camel_case_field_masks(&input, &mut root);
     maitre_proto::json::dynamic_from_json(input.clone(), &root)
         .map_err(|_| locate_error(&input, &root))
+}
+
+/// Field masks are documented with both names (`display_name` as in the contract,
+/// `displayName` as in proto3 JSON), but the proto3 JSON parser takes only lowerCamelCase
+/// paths: write every mask path in lowerCamelCase so either spelling means the same field.
+fn camel_case_field_masks(message: &MessageDescriptor, value: &mut Value) {
+    let Value::Object(object) = value else {
+        return;
+    };
+    for field in message.fields() {
+        let Kind::Message(inner) = field.kind() else {
+            continue;
+        };
+        let key = if object.contains_key(field.json_name()) {
+            field.json_name().to_owned()
+        } else {
+            field.name().to_owned()
+        };
+        let Some(value) = object.get_mut(&key) else {
+            continue;
+        };
+        if inner.full_name() == "google.protobuf.FieldMask" {
+            if let Value::String(paths) = value {
+                *paths = paths
+                    .split(',')
+                    .map(|path| {
+                        path.split('.')
+                            .map(lower_camel_case)
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        } else if field.is_map() || inner.full_name().starts_with("google.protobuf.") {
+            continue;
+        } else if let Value::Array(items) = value {
+            for item in items {
+                camel_case_field_masks(&inner, item);
+            }
+        } else {
+            camel_case_field_masks(&inner, value);
+        }
+    }
+}
+
+/// `display_name` → `displayName`; names already in lowerCamelCase are unchanged.
+fn lower_camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.trim().chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The proto3 JSON of an RPC's response bytes.
@@ -222,7 +284,15 @@ fn locate_error(input: &MessageDescriptor, root: &Value) -> RequestError {
         Ok(_) => return request_error("", "the request does not fit the message"),
         Err(e) => e.to_string(),
     };
-    let mut field = proto_path(input, &track.path());
+    let (mut field, last) = proto_path(input, &track.path());
+    // A value outside an enum: say which values it takes.
+    let message = match last.map(|f| f.kind()) {
+        Some(Kind::Enum(enumeration)) => {
+            let values: Vec<String> = enumeration.values().map(|v| v.name().to_owned()).collect();
+            format!("{message}; accepted values: {}", values.join(", "))
+        }
+        _ => message,
+    };
     // An unknown key fails before the path enters it: name it from the message.
     let unknown = message
         .strip_prefix("unrecognized field name '")
@@ -243,12 +313,16 @@ fn locate_error(input: &MessageDescriptor, root: &Value) -> RequestError {
 }
 
 /// A serde path (`event.identityKeys[0].kind`) as a proto field path
-/// (`event.identity_keys[0].kind`).
-fn proto_path(input: &MessageDescriptor, path: &serde_path_to_error::Path) -> String {
+/// (`event.identity_keys[0].kind`), with the field the path ends at.
+fn proto_path(
+    input: &MessageDescriptor,
+    path: &serde_path_to_error::Path,
+) -> (String, Option<FieldDescriptor>) {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     let mut current = Some(input.clone());
     let mut map_value: Option<Option<MessageDescriptor>> = None;
+    let mut last = None;
     for segment in path.iter() {
         match segment {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
@@ -264,6 +338,7 @@ fn proto_path(input: &MessageDescriptor, path: &serde_path_to_error::Path) -> St
                 }
                 out.push_str(field.as_ref().map(|f| f.name()).unwrap_or(key));
                 current = None;
+                last.clone_from(&field);
                 if let Some(field) = field
                     && let Kind::Message(message) = field.kind()
                 {
@@ -280,7 +355,7 @@ fn proto_path(input: &MessageDescriptor, path: &serde_path_to_error::Path) -> St
             Segment::Enum { .. } | Segment::Unknown => {}
         }
     }
-    out
+    (out, last)
 }
 
 #[cfg(test)]
@@ -370,6 +445,64 @@ mod tests {
         assert!(err.message.contains("JSON object"), "{err}");
         let err = build(Method::GET, "/v1/stores", "{}").unwrap_err();
         assert!(err.message.contains("no body"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_enum_value_lists_the_accepted_values() {
+        let err = build(
+            Method::POST,
+            "/v1/events",
+            r#"{"event": {"channel": "CARRIER_PIGEON"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "event.channel", "{err}");
+        assert!(err.message.contains("accepted values:"), "{err}");
+        assert!(err.message.contains("EVENT_CHANNEL_POS"), "{err}");
+        // The same from a query parameter.
+        let table = RouteTable::from_pool(
+            maitre_proto::descriptor_pool(),
+            &maitre_proto::SERVICE_NAMES,
+        )
+        .unwrap();
+        let (route, field) = table
+            .routes()
+            .iter()
+            .filter(|r| r.body == crate::routes::BodyBinding::None)
+            .find_map(|r| {
+                r.method
+                    .input()
+                    .fields()
+                    .find(|f| !f.is_list() && matches!(f.kind(), Kind::Enum(_)))
+                    .map(|f| (r, f))
+            })
+            .expect("some GET route filters by an enum");
+        let bindings: Vec<Binding> = route
+            .template
+            .variables()
+            .map(|v| (v.split('.').map(str::to_owned).collect(), "x".to_owned()))
+            .collect();
+        let query = format!("{}=NOT_A_VALUE", field.name());
+        let err = request_message(route, b"", Some(&query), &bindings).unwrap_err();
+        assert_eq!(err.field, field.name(), "{err}");
+        assert!(err.message.contains("accepted values:"), "{err}");
+    }
+
+    #[test]
+    fn field_masks_take_the_proto_name_and_the_json_name() {
+        for mask in ["display_name,description", "displayName,description"] {
+            let body = format!(r#"{{"tag": {{"displayName": "VIP"}}, "updateMask": "{mask}"}}"#);
+            let json = build(Method::PATCH, "/v1/tags/t1", &body).unwrap();
+            assert_eq!(json["updateMask"], "displayName,description", "{mask}");
+        }
+        let json = build(
+            Method::PATCH,
+            "/v1/tags/t1",
+            r#"{"tag": {}, "update_mask": "display_name"}"#,
+        )
+        .unwrap();
+        assert_eq!(json["updateMask"], "displayName");
+        assert_eq!(lower_camel_case("profile_birthday"), "profileBirthday");
+        assert_eq!(lower_camel_case("notes"), "notes");
     }
 
     #[test]

@@ -7,15 +7,24 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// `field: message`, unless the message already starts with the field (callers that list
+/// several field errors write each with its own field), so no answer repeats the field.
+fn prefixed(field: &str, message: &str) -> String {
+    let already = message
+        .strip_prefix(field)
+        .is_some_and(|rest| rest.starts_with(": "));
+    if already || field.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{field}: {message}")
+    }
+}
+
 /// `INVALID_ARGUMENT` naming the offending field (proto field path, e.g. `event.amount`).
 pub fn invalid_argument(field: &str, message: impl Into<String>) -> Status {
     let message = message.into();
     let details = ErrorDetails::with_bad_request_violation(field, message.clone());
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("{field}: {message}"),
-        details,
-    )
+    Status::with_error_details(Code::InvalidArgument, prefixed(field, &message), details)
 }
 
 /// `NOT_FOUND` for an entity of a kind (`customer`, `manager`…) with its id.
@@ -28,16 +37,12 @@ pub fn failed_precondition(field: &str, message: impl Into<String>) -> Status {
     let message = message.into();
     let details =
         ErrorDetails::with_precondition_failure_violation("STATE", field, message.clone());
-    Status::with_error_details(
-        Code::FailedPrecondition,
-        format!("{field}: {message}"),
-        details,
-    )
+    Status::with_error_details(Code::FailedPrecondition, prefixed(field, &message), details)
 }
 
 /// `ALREADY_EXISTS` for a unique value.
 pub fn already_exists(field: &str, message: impl Into<String>) -> Status {
-    Status::already_exists(format!("{field}: {}", message.into()))
+    Status::already_exists(prefixed(field, &message.into()))
 }
 
 /// `INTERNAL` for failures of our own; the cause is logged, not shown to the caller.
@@ -83,6 +88,28 @@ mod tests {
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "event.amount: must not be negative");
         assert_eq!(field_of(&s).as_deref(), Some("event.amount"));
+    }
+
+    #[test]
+    fn a_message_that_starts_with_its_field_is_not_prefixed_again() {
+        let s = invalid_argument(
+            "event.party_size",
+            "event.party_size: 0 is outside 1..=500; event.amount: must not be negative",
+        );
+        assert_eq!(
+            s.message(),
+            "event.party_size: 0 is outside 1..=500; event.amount: must not be negative"
+        );
+        assert_eq!(field_of(&s).as_deref(), Some("event.party_size"));
+        // A field that merely starts the same way is still named.
+        let s = invalid_argument("event.amount", "event.amount_fen: odd");
+        assert_eq!(s.message(), "event.amount: event.amount_fen: odd");
+        let s = failed_precondition("history", "history: too short");
+        assert_eq!(s.message(), "history: too short");
+        assert_eq!(
+            already_exists("name", "name: taken").message(),
+            "name: taken"
+        );
     }
 
     #[test]

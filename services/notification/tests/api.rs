@@ -721,6 +721,29 @@ async fn automations_presets_and_campaign_validation(backend: Backend) {
             "{internal}"
         );
     }
+    // A follow-up due beyond the bound is refused naming the contract's field and unit.
+    for hours in [i32::MAX, -1] {
+        let follow_up = pb::Automation {
+            actions: vec![pb::Action {
+                kind: pb::ActionKind::CreateFollowUp as i32,
+                due_in_hours: hours,
+                title: "call back".into(),
+                ..Default::default()
+            }],
+            ..hook("https://x.example/h")
+        };
+        let refused = client
+            .create_automation(outgoing(create(follow_up), &admin()))
+            .await
+            .expect_err("follow-up too far out");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{hours}");
+        assert_eq!(
+            field_of(&refused).as_deref(),
+            Some("automation.actions[0].due_in_hours"),
+            "{hours}: {}",
+            refused.message()
+        );
+    }
     let listed = client
         .list_automations(outgoing(pb::ListAutomationsRequest::default(), &admin()))
         .await

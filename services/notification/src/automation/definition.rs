@@ -6,7 +6,9 @@ use sea_orm::ConnectionTrait;
 
 use crate::convert::channel_from_proto;
 use crate::domain::automation::{Action, Automation, Condition, CouponOffer, Trigger};
-use crate::domain::automation_validate::{validate_action_template, validate_automation};
+use crate::domain::automation_validate::{
+    MAX_FOLLOW_UP_DAYS, validate_action_template, validate_automation,
+};
 use crate::domain::channel::CustomerClass;
 use crate::domain::error::{AutomationFieldError, AutomationInvalid};
 use crate::error::{Error, Result};
@@ -163,11 +165,21 @@ pub async fn to_domain(
                     template_id: t.template_id,
                 }
             }
-            Ok(pb::ActionKind::CreateFollowUp) => Action::CreateFollowUpPlan {
-                due_in_days: u16::try_from(a.due_in_hours.max(0).div_euclid(24))
-                    .unwrap_or(u16::MAX),
-                note: a.title.clone(),
-            },
+            Ok(pb::ActionKind::CreateFollowUp) => {
+                // The contract says hours and the domain keeps days: check the bound here,
+                // in the caller's unit and field, so the error names `due_in_hours`.
+                let max_hours = i32::from(MAX_FOLLOW_UP_DAYS) * 24;
+                if !(0..=max_hours).contains(&a.due_in_hours) {
+                    return Err(Error::invalid(
+                        format!("{field}.due_in_hours"),
+                        format!("{} is outside 0..={max_hours}", a.due_in_hours),
+                    ));
+                }
+                Action::CreateFollowUpPlan {
+                    due_in_days: u16::try_from(a.due_in_hours.div_euclid(24)).unwrap_or(u16::MAX),
+                    note: a.title.clone(),
+                }
+            }
             Ok(pb::ActionKind::Webhook) => Action::CallWebhook {
                 url: a.webhook_url.clone(),
             },

@@ -306,7 +306,14 @@ fn not_in_future(field: &str, at: DateTime<Utc>, ctx: ValidationContext<'_>) -> 
 }
 
 fn party_size(field: &str, size: u32, limits: &EventLimits) -> Option<FieldError> {
-    (size == 0 || size > limits.max_party_size).then(|| FieldError::OutOfRange {
+    // proto3 cannot tell 0 from absent: an unset size reads "is required", not "0 is outside".
+    if size == 0 {
+        return Some(FieldError::Invalid {
+            field: field.to_owned(),
+            reason: format!("is required (1..={})", limits.max_party_size),
+        });
+    }
+    (size > limits.max_party_size).then(|| FieldError::OutOfRange {
         field: field.to_owned(),
         value: i64::from(size),
         min: 1,

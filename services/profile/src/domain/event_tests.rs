@@ -170,6 +170,23 @@ fn bookings_may_be_for_the_future_but_not_oversized() {
 }
 
 #[test]
+fn a_booking_without_a_party_size_says_it_is_required() {
+    let mut event = visit_event(good_visit());
+    event.body = EventBody::Booking(Booking {
+        reserved_for: now() + Duration::days(1),
+        party_size: 0,
+        manager_id: None,
+    });
+    let errors = check(event).unwrap_err();
+    let message = errors.to_string();
+    assert!(
+        message.contains("booking.party_size: is required"),
+        "{message}"
+    );
+    assert!(!message.contains("0 is outside"), "{message}");
+}
+
+#[test]
 fn review_rating_is_one_to_five() {
     let mut event = visit_event(good_visit());
     for (rating, ok) in [(0, false), (1, true), (5, true), (6, false)] {
