@@ -85,7 +85,7 @@ before(async () => {
   store = (await hq.call("ProfileService_CreateStore", { body: { store: { name: "二号店", code: "S2", timeZone: "Asia/Shanghai" } } })).store.storeId;
   claims.stores = [store];
   await hq.call("AssignmentService_UpsertManager", {
-    path: { "manager.manager_id": "m07" },
+    path: { manager_id: "m07" },
     body: { manager: { managerId: "m07", name: "孙经理", storeIds: [store], capacity: "100", status: "MANAGER_STATUS_ON_DUTY" } },
   });
   browser = await chromium.launch({
