@@ -9,7 +9,13 @@
 //! unnumbered rows `max(seq) + 1, + 2, …` in insert order. A late commit is simply
 //! numbered later — never skipped — and readers follow `seq`, which only grows.
 //!
-//! Redis pub/sub only wakes publishers and readers early; polling covers a lost signal.
+//! Nothing polls on a short timer. A local commit wakes the publisher
+//! ([`EventLog::committed`]); the publisher wakes local `Watch` streams (a `watch` channel)
+//! and other replicas: through PostgreSQL `NOTIFY` in its numbering transaction (delivered
+//! at commit to every replica's `LISTEN`) and Redis pub/sub when there is coordination.
+//! A slow safety poll ([`SAFETY_POLL`]) covers a lost signal or a dropped listener; for a
+//! few seconds after an append the publisher also polls fast, so a commit whose caller
+//! forgot `committed()` is not left for the safety poll.
 
 mod consumer;
 mod follow;
@@ -21,7 +27,7 @@ mod watch;
 
 pub use consumer::{ConsumeError, Consumer, EventHandler};
 pub use follow::{follow, open_watch};
-pub use outbox::{APPEND_CHUNK, EventLog};
+pub use outbox::{APPEND_CHUNK, EventLog, SAFETY_POLL};
 pub use schema::{KitTables, PublishedSequenceIndexes};
 pub use service::{ConsumerRegistry, EventLogApi, LogHead, upstream_head};
 pub use watch::{BoxEventStream, EventStream, watch_for};

@@ -1,6 +1,12 @@
 //! Appending events in the caller's transaction, and the handle services keep.
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use maitre_proto::events::v1::{Event, EventScope, event::Payload};
 use prost::Message;
@@ -43,7 +49,23 @@ pub struct EventLog {
     pub(super) replica: String,
     /// Set when the service shuts down: live `Watch` streams end.
     pub(super) closed: watch::Sender<bool>,
+    /// How often the publisher and every `Watch` look at the database when nothing woke
+    /// them: the safety net under the wake-ups (a lost NOTIFY, a reconnect, a commit
+    /// nobody signalled).
+    pub(super) safety_poll: Duration,
+    /// When this log was made; [`EventLog::last_append_ms`] counts from it.
+    pub(super) born: Instant,
+    /// Milliseconds after `born` of the last append (`u64::MAX`: never). An append whose
+    /// commit is never signalled with [`EventLog::committed`] is caught by polling fast
+    /// for a while after it, rather than waiting for the safety poll.
+    pub(super) last_append_ms: AtomicU64,
+    /// Whether this replica currently listens for other replicas' wake-ups on PostgreSQL.
+    pub(super) listening: Arc<AtomicBool>,
 }
+
+/// The default safety poll: long enough that an idle service costs next to nothing,
+/// short enough that a lost wake-up delays an event by seconds, not minutes.
+pub const SAFETY_POLL: Duration = Duration::from_secs(5);
 
 impl EventLog {
     /// The log of service `source` (e.g. "profile") in `db`.
@@ -51,6 +73,17 @@ impl EventLog {
         db: DatabaseConnection,
         source: &'static str,
         coord: Option<Arc<dyn Coordination>>,
+    ) -> Arc<Self> {
+        Self::with_safety_poll(db, source, coord, SAFETY_POLL)
+    }
+
+    /// [`EventLog::new`] with another safety-poll interval (tests shorten or lengthen it to
+    /// tell a wake-up from the poll).
+    pub fn with_safety_poll(
+        db: DatabaseConnection,
+        source: &'static str,
+        coord: Option<Arc<dyn Coordination>>,
+        safety_poll: Duration,
     ) -> Arc<Self> {
         let (published, _) = watch::channel(0);
         let (closed, _) = watch::channel(false);
@@ -62,7 +95,26 @@ impl EventLog {
             coord,
             replica: uuid::Uuid::new_v4().to_string(),
             closed,
+            safety_poll,
+            born: Instant::now(),
+            last_append_ms: AtomicU64::new(u64::MAX),
+            listening: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Whether the last append was less than `window` ago.
+    pub(super) fn appended_within(&self, window: Duration) -> bool {
+        let last = self.last_append_ms.load(Ordering::Relaxed);
+        last != u64::MAX
+            && (self.born.elapsed().as_millis() as u64).saturating_sub(last)
+                < window.as_millis() as u64
+    }
+
+    /// Whether this replica listens for other replicas' wake-ups through PostgreSQL
+    /// `LISTEN` right now (false on SQLite, and between a lost connection and the next
+    /// safety poll, which renews it).
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
     }
 
     /// The emitting service's name.
@@ -91,6 +143,8 @@ impl EventLog {
         chain_id: &str,
         events: impl IntoIterator<Item = (EventScope, Payload)>,
     ) -> Result<Vec<String>, DbError> {
+        self.last_append_ms
+            .store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
         let now = chrono::Utc::now();
         let mut ids = Vec::new();
         let mut rows: Vec<sea_orm::Value> = Vec::new();

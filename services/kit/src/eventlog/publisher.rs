@@ -1,17 +1,26 @@
 //! Numbering committed outbox rows in commit order, gap-free.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use futures::StreamExt;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DbBackend, sqlx::postgres::PgListener};
 
 use super::EventLog;
 use crate::db::{DbError, is_postgres, stmt};
 
 /// Rows numbered per publishing transaction.
 const BATCH: i64 = 2_000;
-/// How often the publisher looks for rows when nobody woke it.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the publisher looks for rows while an append is recent (its commit may come
+/// unsignalled) — today's old poll, now only for [`RECENT_APPEND`] after an append.
+const ARMED_POLL: Duration = Duration::from_millis(200);
+/// How long after an append the publisher keeps polling at [`ARMED_POLL`].
+const RECENT_APPEND: Duration = Duration::from_secs(5);
+/// The expression naming this schema's wake-up channel on PostgreSQL (a channel name must
+/// stay under 64 bytes, and tests give every schema its own log, hence the digest).
+const CHANNEL_SQL: &str = "'maitre_eventlog_' || md5(current_schema())";
 /// How long the publisher lets commits gather after being woken by one.
 const GATHER: Duration = Duration::from_millis(2);
 
@@ -57,6 +66,15 @@ impl EventLog {
                 [BATCH.into()],
             ))
             .await?;
+        if is_postgres(&txn) && !numbered.is_empty() {
+            // Delivered at commit, to every replica listening (this one skips its own).
+            txn.execute_raw(stmt(
+                &txn,
+                &format!("SELECT pg_notify({CHANNEL_SQL}, $1)"),
+                [self.replica.clone().into()],
+            ))
+            .await?;
+        }
         txn.commit().await?;
         let top = numbered
             .iter()
@@ -103,6 +121,7 @@ impl EventLog {
     /// interval.
     pub async fn run_publisher(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let mut wakeups = None;
+        let mut notifications = None;
         tokio::pin!(shutdown);
         loop {
             if wakeups.is_none()
@@ -110,11 +129,20 @@ impl EventLog {
             {
                 wakeups = coord.subscribe(&self.wake_channel()).await.ok();
             }
+            if notifications.is_none() && self.db.get_database_backend() == DbBackend::Postgres {
+                notifications = self.listen().await;
+            }
+            let poll = if self.appended_within(RECENT_APPEND) {
+                ARMED_POLL
+            } else {
+                self.safety_poll
+            };
             let wake = tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.pending.notified() => Wake::LocalCommit,
                 _ = foreign_wakeup(&mut wakeups, &self.replica) => Wake::Elsewhere,
-                _ = tokio::time::sleep(POLL) => Wake::Elsewhere,
+                _ = foreign_wakeup(&mut notifications, &self.replica) => Wake::Elsewhere,
+                _ = tokio::time::sleep(poll) => Wake::Elsewhere,
             };
             if wake == Wake::LocalCommit {
                 tokio::time::sleep(GATHER).await;
@@ -131,6 +159,60 @@ impl EventLog {
         // Publish what committed before shutdown, so nothing waits for the next start.
         let _ = self.publish_pending().await;
     }
+}
+
+impl EventLog {
+    /// Listens on this schema's wake-up channel with a connection of its own; `None` (and
+    /// a warning) when it cannot, the safety poll standing in until the next try.
+    async fn listen(&self) -> Option<futures::stream::BoxStream<'static, String>> {
+        let attempt = async {
+            let channel = self
+                .db
+                .query_one_raw(stmt(&self.db, &format!("SELECT {CHANNEL_SQL}"), []))
+                .await?
+                .and_then(|row| row.try_get_by_index::<String>(0).ok())
+                .ok_or_else(|| DbError::Corrupt {
+                    what: "wake-up channel".into(),
+                    reason: "no name".into(),
+                })?;
+            let pool = self.db.get_postgres_connection_pool();
+            let mut listener = PgListener::connect_with(pool).await.map_err(sql_error)?;
+            listener.listen(&channel).await.map_err(sql_error)?;
+            Ok::<_, DbError>(listener)
+        };
+        match attempt.await {
+            Ok(listener) => {
+                self.listening.store(true, Ordering::Relaxed);
+                // A lost connection ends the stream (`try_recv` answers `None`): the
+                // notifications sent meanwhile are gone, so the caller re-reads the log
+                // at its next safety poll and listens again then.
+                let listening = self.listening.clone();
+                let stream = futures::stream::unfold(listener, move |mut listener| {
+                    let listening = listening.clone();
+                    async move {
+                        match listener.try_recv().await {
+                            Ok(Some(notification)) => {
+                                Some((notification.payload().to_owned(), listener))
+                            }
+                            _ => {
+                                listening.store(false, Ordering::Relaxed);
+                                None
+                            }
+                        }
+                    }
+                });
+                Some(stream.boxed())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, source = self.source, "listening for event wake-ups failed; polling until it works");
+                None
+            }
+        }
+    }
+}
+
+fn sql_error(e: sea_orm::sqlx::Error) -> DbError {
+    DbError::from(sea_orm::DbErr::Custom(format!("listening: {e}")))
 }
 
 /// Why the publisher woke.

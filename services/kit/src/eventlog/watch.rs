@@ -1,6 +1,6 @@
 //! Serving the log in order: `Watch(from_sequence)`.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use maitre_proto::events::v1::Event;
 use prost::Message;
@@ -17,8 +17,6 @@ use crate::{
 
 /// Rows read per query.
 const PAGE: i64 = 500;
-/// Readers re-check at least this often (events published by other replicas).
-const POLL: Duration = Duration::from_millis(250);
 
 /// A stream of events for a `Watch` response.
 pub type EventStream = ReceiverStream<Result<Event, Status>>;
@@ -96,7 +94,9 @@ impl EventLog {
                     _ = tx.closed() => return,
                     _ = closed.changed() => return,
                     _ = published.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    // Woken by `published` (local publisher, other replicas' wake-ups);
+                    // the safety poll only covers a wake-up that never came.
+                    _ = tokio::time::sleep(log.safety_poll) => {}
                 }
             }
         });
