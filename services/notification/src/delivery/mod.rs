@@ -8,6 +8,7 @@ mod chunk;
 pub mod dispatcher;
 pub mod outcome;
 pub mod provider;
+pub mod recovery;
 mod round;
 pub mod webhook;
 
