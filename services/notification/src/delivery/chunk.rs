@@ -193,6 +193,10 @@ async fn send<'r>(
         body: ready.body.clone(),
         campaign_id: row.campaign_id.clone(),
         automation_id: row.automation_id.clone(),
+        // Neither is known here yet: no contact details reach notification, and templates
+        // carry no provider parameter mapping (issue 24).
+        recipient: String::new(),
+        parameters: Vec::new(),
     };
     let out = match providers.for_channel(row.channel).send(&outbound).await {
         Ok(provider_id) => outcome::sent(

@@ -10,6 +10,7 @@ pub mod outcome;
 pub mod provider;
 pub mod recovery;
 mod round;
+pub mod tencent_sms;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -21,6 +21,14 @@ pub struct OutboundMessage {
     pub body: String,
     pub campaign_id: String,
     pub automation_id: String,
+    /// The guest's address on the channel (an E.164 phone number for SMS), empty when notification
+    /// does not know it (profile's stream does not carry contact details yet): providers that
+    /// need it refuse the message.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recipient: String,
+    /// The provider template's parameters, in the template's order (template-based providers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<String>,
 }
 
 /// Why a provider did not accept a message.
