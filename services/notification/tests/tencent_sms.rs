@@ -105,7 +105,10 @@ fn greeting() -> OutboundMessage {
         campaign_id: String::new(),
         automation_id: "birthday".into(),
         recipient: "+8613800138001".into(),
-        parameters: vec!["李女士".into(), "DESSERT-2026".into()],
+        parameters: vec![
+            ("name".into(), "李女士".into()),
+            ("coupon".into(), "DESSERT-2026".into()),
+        ],
     }
 }
 

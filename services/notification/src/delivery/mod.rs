@@ -3,6 +3,7 @@
 //! [`provider::Provider`], retries with backoff and dead-letters; every status change is a history row
 //! and a `MessageStatusChanged` event written in the same transaction.
 
+pub mod aliyun_sms;
 pub mod caps;
 mod chunk;
 pub mod dispatcher;

@@ -26,9 +26,10 @@ pub struct OutboundMessage {
     /// need it refuse the message.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub recipient: String,
-    /// The provider template's parameters, in the template's order (template-based providers).
+    /// The provider template's parameters `(name, value)`, in the template's order
+    /// (template-based providers: Tencent takes the values in order, Alibaba the named map).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub parameters: Vec<String>,
+    pub parameters: Vec<(String, String)>,
 }
 
 /// Why a provider did not accept a message.

@@ -144,7 +144,7 @@ impl TencentSms {
             "SmsSdkAppId": self.account.sdk_app_id,
             "SignName": self.account.sign_name,
             "TemplateId": self.account.template_id,
-            "TemplateParamSet": message.parameters,
+            "TemplateParamSet": message.parameters.iter().map(|(_, value)| value).collect::<Vec<_>>(),
             "SessionContext": message.message_id,
         })
     }
