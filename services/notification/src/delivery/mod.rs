@@ -13,6 +13,7 @@ pub mod recovery;
 mod round;
 pub mod tencent_sms;
 pub mod webhook;
+pub mod wecom;
 
 use std::sync::Arc;
 
