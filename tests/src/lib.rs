@@ -23,6 +23,11 @@ pub struct System {
     pub notification: RunningService,
     /// The assignment service's configuration (to start it again after an outage).
     assignment_config: maitre_kit::config::Config,
+    /// Notification's configuration and settings (to start it again after a kill).
+    notification_config: maitre_kit::config::Config,
+    notification_settings: maitre_notification::Settings,
+    /// Notification's own runtime when it can be killed ([`System::start_killable`]).
+    notification_runtime: Option<OwnRuntime>,
     _configs: Vec<TestConfig>,
 }
 
@@ -37,6 +42,24 @@ impl System {
     pub async fn start_with_notification_settings(
         backend: Backend,
         notification_settings: &[(&str, String)],
+    ) -> System {
+        Self::start_inner(backend, notification_settings, false).await
+    }
+
+    /// [`System::start_with_notification_settings`] with notification in a runtime of its own,
+    /// so [`System::kill_notification`] can stop it as a kill does: every task dropped at its
+    /// current await (sends in flight, rounds not settled), nothing shut down gracefully.
+    pub async fn start_killable(
+        backend: Backend,
+        notification_settings: &[(&str, String)],
+    ) -> System {
+        Self::start_inner(backend, notification_settings, true).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        notification_settings: &[(&str, String)],
+        killable: bool,
     ) -> System {
         // Upstream URLs are known only once each service has its port, so start in
         // dependency order: assignment (profile calls it), profile, tagging, notification.
@@ -96,9 +119,12 @@ impl System {
             .collect();
         let settings = maitre_notification::Settings::from_lookup(|key| settings.get(key).cloned());
         drop(notification_port);
-        let notification = spawn(n.config.clone(), |c, l, s| {
-            maitre_notification::serve_with_settings(c, l, s, settings)
-        })
+        let notification_runtime = killable.then(OwnRuntime::new);
+        let notification = spawn_notification(
+            notification_runtime.as_ref().map(OwnRuntime::runtime),
+            n.config.clone(),
+            settings.clone(),
+        )
         .await;
         let g = TestConfig::new(
             ServiceName::Gateway,
@@ -112,6 +138,7 @@ impl System {
         );
         let gateway = spawn_gateway(g.config.clone()).await;
         let assignment_config = a.config.clone();
+        let notification_config = n.config.clone();
         configs.extend([a, p, t, n, g]);
         System {
             gateway,
@@ -120,8 +147,38 @@ impl System {
             tagging,
             notification,
             assignment_config,
+            notification_config,
+            notification_settings: settings,
+            notification_runtime,
             _configs: configs,
         }
+    }
+
+    /// Kills notification (started with [`System::start_killable`]): its runtime is shut down
+    /// without waiting, as a killed process; its database keeps whatever was committed. Returns
+    /// once its port is free.
+    pub async fn kill_notification(&mut self) {
+        // Dropped: shut down without waiting.
+        self.notification_runtime
+            .take()
+            .expect("notification was started killable");
+        wait_until_free(&address_of(&self.notification.url), "notification").await;
+    }
+
+    /// Starts notification again on the same address, database and settings (a new process).
+    pub async fn restart_notification(&mut self) {
+        let mut config = self.notification_config.clone();
+        config.listen = address_of(&self.notification.url)
+            .parse()
+            .expect("notification address");
+        let runtime = OwnRuntime::new();
+        self.notification = spawn_notification(
+            Some(runtime.runtime()),
+            config,
+            self.notification_settings.clone(),
+        )
+        .await;
+        self.notification_runtime = Some(runtime);
     }
 
     /// An assignment outage: stops the service (its database stays) and returns once its
@@ -129,13 +186,7 @@ impl System {
     pub async fn stop_assignment(&mut self) {
         let address = address_of(&self.assignment.url);
         self.assignment.stop();
-        for _ in 0..400 {
-            if std::net::TcpListener::bind(&address).is_ok() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("assignment did not stop");
+        wait_until_free(&address, "assignment").await;
     }
 
     /// Ends the outage: assignment starts again on the same address and database (on the
@@ -157,6 +208,60 @@ impl System {
             maitre_kit::testing::clear_redis_prefix(url, &self.assignment_config.redis_prefix)
                 .await;
         }
+    }
+}
+
+/// A service's own runtime, shut down without blocking when dropped (a runtime may not be
+/// dropped, which blocks, inside the test's runtime).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn new() -> Self {
+        Self(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("notification runtime"),
+        ))
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("a running runtime")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Returns once `address` can be bound again (its service stopped).
+async fn wait_until_free(address: &str, service: &str) {
+    for _ in 0..400 {
+        if std::net::TcpListener::bind(address).is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{service} did not stop");
+}
+
+/// Starts notification, in `runtime` when given (else in the test's runtime).
+async fn spawn_notification(
+    runtime: Option<&tokio::runtime::Runtime>,
+    config: maitre_kit::config::Config,
+    settings: maitre_notification::Settings,
+) -> RunningService {
+    let start = spawn(config, |c, l, s| {
+        maitre_notification::serve_with_settings(c, l, s, settings)
+    });
+    match runtime {
+        Some(runtime) => runtime.spawn(start).await.expect("notification starts"),
+        None => start.await,
     }
 }
 

@@ -17,28 +17,45 @@ pub struct Sink {
     received: Arc<Mutex<Vec<Value>>>,
 }
 
+/// What the endpoint shares between requests: the record and how long it takes to answer.
+#[derive(Clone)]
+struct SinkState {
+    received: Arc<Mutex<Vec<Value>>>,
+    delay: Duration,
+}
+
 /// The signing secret the journeys configure.
 pub const SINK_SECRET: &str = "journey-sink-secret";
 
-async fn receive(
-    State(received): State<Arc<Mutex<Vec<Value>>>>,
-    Json(message): Json<Value>,
-) -> Json<Value> {
+async fn receive(State(state): State<SinkState>, Json(message): Json<Value>) -> Json<Value> {
     let id = format!(
         "sink-{}",
         message["message_id"].as_str().unwrap_or_default()
     );
-    received.lock().expect("sink lock").push(message);
+    // Recorded on arrival, as a provider has the message once the request reached it.
+    state.received.lock().expect("sink lock").push(message);
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
     Json(json!({ "id": id }))
 }
 
 impl Sink {
     /// Starts the endpoint on a free loopback port; it runs until the test ends.
     pub async fn start() -> Sink {
+        Self::start_answering_after(Duration::ZERO).await
+    }
+
+    /// [`Sink::start`] answering each post `delay` after recording it (a provider under load:
+    /// sends are in flight long enough for a replica to be killed among them).
+    pub async fn start_answering_after(delay: Duration) -> Sink {
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route("/messages", post(receive))
-            .with_state(received.clone());
+            .with_state(SinkState {
+                received: received.clone(),
+                delay,
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the sink");
@@ -58,6 +75,11 @@ impl Sink {
             ("MAITRE_NOTIFICATION_WEBHOOK_URL", self.url.clone()),
             ("MAITRE_NOTIFICATION_WEBHOOK_SECRET", SINK_SECRET.to_owned()),
         ]
+    }
+
+    /// Every message received, in arrival order.
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().expect("sink lock").clone()
     }
 
     /// Every message received for `customer_id`, in arrival order.

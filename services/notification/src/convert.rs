@@ -85,6 +85,7 @@ pub fn status_to_proto(status: &str) -> MessageStatus {
         "dead" => MessageStatus::Dead,
         "suppressed" => MessageStatus::Suppressed,
         "responded" => MessageStatus::Responded,
+        "unknown" => MessageStatus::Unknown,
         _ => MessageStatus::Unspecified,
     }
 }
@@ -100,6 +101,7 @@ pub fn status_filter(status: MessageStatus) -> &'static [&'static str] {
         MessageStatus::Dead => &["dead"],
         MessageStatus::Suppressed => &["suppressed"],
         MessageStatus::Responded => &["responded"],
+        MessageStatus::Unknown => &["unknown"],
     }
 }
 

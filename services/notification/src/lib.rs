@@ -41,6 +41,11 @@ pub const WEBHOOK_URL_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_URL";
 /// The webhook's signing secret.
 pub const WEBHOOK_SECRET_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_SECRET";
 
+/// This replica's stable name (falls back to `HOSTNAME`, the pod name in Kubernetes): a replica
+/// restarted under the same name recovers its dead predecessor's send claims at once instead of
+/// after their lease.
+pub const REPLICA_ID_VARIABLE: &str = "MAITRE_REPLICA_ID";
+
 /// The notification service's own settings (beyond the kit's `Config`): where guest messages go.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -48,12 +53,18 @@ pub struct Settings {
     pub webhook_url: String,
     /// `MAITRE_NOTIFICATION_WEBHOOK_SECRET`: the HMAC secret signing provider posts and webhook calls.
     pub webhook_secret: String,
+    /// `MAITRE_REPLICA_ID` (else `HOSTNAME`): this replica's stable name, or empty.
+    pub replica_id: String,
 }
 
 impl Settings {
     /// The settings from the process environment.
     pub fn from_env() -> Self {
-        Self::from_lookup(|key| std::env::var(key).ok())
+        let mut settings = Self::from_lookup(|key| std::env::var(key).ok());
+        if settings.replica_id.is_empty() {
+            settings.replica_id = std::env::var("HOSTNAME").unwrap_or_default();
+        }
+        settings
     }
 
     /// The settings through `lookup` (tests pass a map, as an operator sets the environment).
@@ -61,6 +72,7 @@ impl Settings {
         Self {
             webhook_url: lookup(WEBHOOK_URL_VARIABLE).unwrap_or_default(),
             webhook_secret: lookup(WEBHOOK_SECRET_VARIABLE).unwrap_or_default(),
+            replica_id: lookup(REPLICA_ID_VARIABLE).unwrap_or_default(),
         }
     }
 
@@ -171,7 +183,10 @@ pub async fn serve_with_settings(
     let dispatcher = Dispatcher::new(
         pipeline.clone(),
         settings.providers(),
-        DispatcherConfig::default(),
+        DispatcherConfig {
+            replica: settings.replica_id.clone(),
+            ..DispatcherConfig::default()
+        },
     );
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
     let tagging_url = runtime.config.upstream(ServiceName::Tagging).to_owned();

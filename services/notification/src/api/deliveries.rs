@@ -72,7 +72,8 @@ fn domain_status(stored: &str) -> Option<DeliveryStatus> {
     match stored {
         "queued" => Some(DeliveryStatus::Queued),
         "sending" => Some(DeliveryStatus::Sending),
-        "sent" => Some(DeliveryStatus::Sent),
+        // A report for a message whose send outcome was unknown proves the provider had it.
+        "sent" | "unknown" => Some(DeliveryStatus::Sent),
         // A response implies delivery.
         "delivered" | "responded" => Some(DeliveryStatus::Delivered),
         "failed" => Some(DeliveryStatus::Failed),

@@ -23,7 +23,7 @@ use crate::storage::{facts, stores};
 use chrono::{DateTime, Utc};
 
 /// Provider calls in flight at once (a webhook provider waits on the network).
-const SEND_CONCURRENCY: usize = 32;
+pub const SEND_CONCURRENCY: usize = 32;
 
 /// How long a message waits for profile's stream to tell who its guest is (streams lag by
 /// seconds; after this the message is rendered with what is known, or the template's defaults).
@@ -32,23 +32,28 @@ const AWAIT_GUEST_US: i64 = 10 * 60 * 1_000_000;
 const AWAIT_GUEST_RETRY: chrono::Duration = chrono::Duration::seconds(2);
 
 /// A message cleared to go: its row, rendered subject and body, and its chain's retry policy.
-struct Ready<'a> {
-    index: usize,
-    row: &'a MessageRow,
+pub struct Ready<'a> {
+    pub row: &'a MessageRow,
     subject: Option<String>,
     body: String,
     retry: RetryPolicy,
 }
 
-/// The outcome of each row of `rows` (claimed by this worker), in order.
+/// A decided chunk: the outcomes of the rows that are not sent (suppressed, deferred, dead…) and
+/// the messages cleared to go, for the caller to hand to the provider and send.
+pub struct Decided<'r> {
+    pub outcomes: Vec<(&'r MessageRow, Outcome)>,
+    pub ready: Vec<Ready<'r>>,
+}
+
+/// Decides each row of `rows` (claimed by this worker): an outcome, or ready to send.
 pub async fn decide<'r>(
     pipeline: &Pipeline,
-    providers: &Providers,
     limits: &ChannelLimits,
     round: &mut Round,
     rows: &'r [MessageRow],
     now: DateTime<Utc>,
-) -> Result<Vec<(&'r MessageRow, Outcome)>> {
+) -> Result<Decided<'r>> {
     let claimed: HashSet<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
     let mut chains: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, row) in rows.iter().enumerate() {
@@ -138,7 +143,6 @@ pub async fn decide<'r>(
             let guest = guests.get(&row.customer_id).map(|(_, guest)| guest);
             match round.render(pipeline, row, guest, limits).await? {
                 Ok((subject, body)) => ready.push(Ready {
-                    index,
                     row,
                     subject,
                     body,
@@ -148,23 +152,36 @@ pub async fn decide<'r>(
             }
         }
     }
+    // Every row not ready has its outcome by now.
+    Ok(Decided {
+        outcomes: rows
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(row, out)| out.map(|out| (row, out)))
+            .collect(),
+        ready,
+    })
+}
+
+/// Sends `ready` (already marked handed), several in flight; their outcomes.
+pub async fn send_all<'r>(
+    providers: &Providers,
+    ready: Vec<Ready<'r>>,
+    now: DateTime<Utc>,
+) -> Vec<(&'r MessageRow, Outcome)> {
     let sends: Vec<_> = ready
         .into_iter()
         .map(|ready| send(providers, ready, now))
         .collect();
-    for (index, out) in bounded(sends, SEND_CONCURRENCY).await {
-        outcomes[index] = Some(out);
-    }
-    // Every row has its outcome by now; one without would stay `sending` for the lease recovery.
-    Ok(rows
-        .iter()
-        .zip(outcomes)
-        .filter_map(|(row, out)| out.map(|out| (row, out)))
-        .collect())
+    bounded(sends, SEND_CONCURRENCY).await
 }
 
 /// Hands one message to its channel's provider.
-async fn send(providers: &Providers, ready: Ready<'_>, now: DateTime<Utc>) -> (usize, Outcome) {
+async fn send<'r>(
+    providers: &Providers,
+    ready: Ready<'r>,
+    now: DateTime<Utc>,
+) -> (&'r MessageRow, Outcome) {
     let row = ready.row;
     let outbound = OutboundMessage {
         chain_id: row.chain_id.clone(),
@@ -176,6 +193,10 @@ async fn send(providers: &Providers, ready: Ready<'_>, now: DateTime<Utc>) -> (u
         body: ready.body.clone(),
         campaign_id: row.campaign_id.clone(),
         automation_id: row.automation_id.clone(),
+        // Neither is known here yet: no contact details reach notification, and templates
+        // carry no provider parameter mapping (issue 24).
+        recipient: String::new(),
+        parameters: Vec::new(),
     };
     let out = match providers.for_channel(row.channel).send(&outbound).await {
         Ok(provider_id) => outcome::sent(
@@ -186,5 +207,5 @@ async fn send(providers: &Providers, ready: Ready<'_>, now: DateTime<Utc>) -> (u
         ),
         Err(error) => outcome::failed(row, &error.to_failure(), &ready.retry, now),
     };
-    (ready.index, out)
+    (row, out)
 }

@@ -3,13 +3,17 @@
 //! [`provider::Provider`], retries with backoff and dead-letters; every status change is a history row
 //! and a `MessageStatusChanged` event written in the same transaction.
 
+pub mod aliyun_sms;
 pub mod caps;
 mod chunk;
 pub mod dispatcher;
 pub mod outcome;
 pub mod provider;
+pub mod recovery;
 mod round;
+pub mod tencent_sms;
 pub mod webhook;
+pub mod wecom;
 
 use std::sync::Arc;
 

@@ -62,11 +62,37 @@ pub fn dead(row: &MessageRow, reason: &str) -> Outcome {
     outcome(row, "dead", reason)
 }
 
+/// A claim whose worker stopped before handing it to the provider: queued again at once; it was
+/// never attempted, so the attempt is given back and it stops counting toward caps.
+pub fn released(row: &MessageRow, now: DateTime<Utc>) -> Outcome {
+    let mut out = outcome(row, "queued", "claim_released");
+    out.settlement.next_attempt_at_us = Some(now.timestamp_micros());
+    out.settlement.refund_attempt = true;
+    out
+}
+
+/// Handed to the provider by a worker that stopped before recording the answer, and the provider
+/// cannot be asked: it may have reached the guest, so it is not sent again but held for review
+/// (it stays counted toward caps).
+pub fn unknown(row: &MessageRow, why: &str) -> Outcome {
+    let mut out = outcome(row, "unknown", why);
+    out.settlement.uncount = false;
+    out
+}
+
 /// Accepted by the provider; it stays counted toward caps.
 pub fn sent(row: &MessageRow, subject: String, body: String, provider_id: String) -> Outcome {
     let mut out = outcome(row, "sent", "");
     out.settlement.uncount = false;
     out.settlement.rendered = Some((subject, body));
+    out.settlement.provider_message_id = Some(provider_id);
+    out
+}
+
+/// A handed message the provider says it accepted (reconciled after its worker stopped).
+pub fn reconciled_sent(row: &MessageRow, provider_id: String) -> Outcome {
+    let mut out = outcome(row, "sent", "reconciled");
+    out.settlement.uncount = false;
     out.settlement.provider_message_id = Some(provider_id);
     out
 }
@@ -108,11 +134,12 @@ pub fn failed(
     out
 }
 
-/// Writes `outcomes` (rows claimed by this worker) with their history and events in one
+/// Writes `outcomes` (rows claimed by `worker`) with their history and events in one
 /// transaction; returns how many were still ours to settle.
 pub async fn settle_all(
     pipeline: &Pipeline,
     outcomes: &[(&MessageRow, Outcome)],
+    worker: &str,
     now_us: i64,
 ) -> Result<usize> {
     if outcomes.is_empty() {
@@ -120,10 +147,11 @@ pub async fn settle_all(
     }
     let settlements: Vec<Settlement> = outcomes.iter().map(|(_, o)| o.settlement.clone()).collect();
     let txn = maitre_kit::db::begin_write(&pipeline.db).await?;
-    let settled: std::collections::HashSet<String> = settle::apply(&txn, &settlements, now_us)
-        .await?
-        .into_iter()
-        .collect();
+    let settled: std::collections::HashSet<String> =
+        settle::apply(&txn, &settlements, worker, now_us)
+            .await?
+            .into_iter()
+            .collect();
     let mut by_chain: std::collections::BTreeMap<&str, Vec<&(&MessageRow, Outcome)>> =
         Default::default();
     for item in outcomes

@@ -21,6 +21,15 @@ pub struct OutboundMessage {
     pub body: String,
     pub campaign_id: String,
     pub automation_id: String,
+    /// The guest's address on the channel (an E.164 phone number for SMS), empty when notification
+    /// does not know it (profile's stream does not carry contact details yet): providers that
+    /// need it refuse the message.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recipient: String,
+    /// The provider template's parameters `(name, value)`, in the template's order
+    /// (template-based providers: Tencent takes the values in order, Alibaba the named map).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<(String, String)>,
 }
 
 /// Why a provider did not accept a message.
@@ -55,11 +64,39 @@ impl ProviderError {
     }
 }
 
+/// A message handed to a provider by a worker that stopped before recording the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedMessage {
+    pub chain_id: String,
+    /// The idempotency key the send carried.
+    pub message_id: String,
+    pub customer_id: String,
+    pub channel: Channel,
+}
+
+/// What a provider knows of a handed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciliation {
+    /// It accepted the message; its id for it.
+    Accepted(String),
+    /// It never received the message: sending it is safe.
+    NotReceived,
+    /// It cannot be asked (or could not answer now): the outcome stays unknown.
+    Unknown,
+}
+
 /// A delivery provider (SMS gateway, WeChat, e-mail, push, a webhook…).
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// Sends one message; `Ok` carries the provider's id of the message.
     async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError>;
+
+    /// Whether a message handed earlier (by a worker that stopped before the answer) reached the
+    /// provider. Providers with a query API ask it by the message id; the rest cannot tell, and
+    /// the message is held for review rather than sent a second time.
+    async fn reconcile(&self, _message: &HandedMessage) -> Reconciliation {
+        Reconciliation::Unknown
+    }
 }
 
 /// The embedded default: writes the message to the log and accepts it.

@@ -7,12 +7,14 @@ mod schema3;
 mod schema4;
 mod schema5;
 mod schema_campaign_retries;
+mod schema_send_claims;
 
 pub mod actions;
 
 pub mod automations;
 pub mod awaiting;
 pub mod campaigns;
+pub mod claims;
 pub mod facts;
 pub mod inbox;
 pub mod messages;
@@ -42,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(PublishedSequenceIndexes),
             Box::new(schema5::GuestFacts),
             Box::new(schema_campaign_retries::CampaignRetries),
+            Box::new(schema_send_claims::SendClaims),
         ]
     }
 }

@@ -1,5 +1,5 @@
 //! The dispatch queue over `notif_messages`: enqueueing a batch, claiming a chunk of due rows for
-//! one worker, sends abandoned by a killed worker, and the counted hits cap windows are seeded from.
+//! one worker (its claims and leases: `claims.rs`), and the counted hits cap windows are seeded from.
 //! Every call is one statement per chunk of rows (a campaign is a million rows: per-row round trips
 //! would bound the throughput, issue 7 "Benchmarks").
 
@@ -120,6 +120,7 @@ pub async fn add_history_all(
 /// The claimed rows are returned oldest due first.
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
+    worker: &str,
     now_us: i64,
     limit: u64,
 ) -> Result<Vec<MessageRow>> {
@@ -132,13 +133,17 @@ pub async fn claim_due(
         conn,
         &format!(
             "UPDATE notif_messages SET status = 'sending', claimed_at_us = $1, updated_at_us = $1,
-               counted_at_us = $1, attempts = attempts + 1
+               counted_at_us = $1, attempts = attempts + 1, claimed_by = $3, handed_at_us = NULL
              WHERE status = 'queued' AND message_id IN (
                SELECT message_id FROM notif_messages WHERE status = 'queued' AND next_attempt_at_us <= $1
                ORDER BY next_attempt_at_us, message_id LIMIT $2 {lock})
              RETURNING {COLUMNS}"
         ),
-        [now_us.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+        [
+            now_us.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            worker.into(),
+        ],
     )
     .await?;
     let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
@@ -207,27 +212,6 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Messages a worker claimed but never finished (crashed or killed) before `claimed_before_us`.
-pub async fn stale_sending(
-    conn: &impl ConnectionTrait,
-    claimed_before_us: i64,
-    limit: u64,
-) -> Result<Vec<MessageRow>> {
-    let rows = query_all(
-        conn,
-        &format!(
-            "SELECT {COLUMNS} FROM notif_messages WHERE status = 'sending' AND claimed_at_us < $1
-             ORDER BY claimed_at_us LIMIT $2"
-        ),
-        [
-            claimed_before_us.into(),
-            i64::try_from(limit).unwrap_or(i64::MAX).into(),
-        ],
-    )
-    .await?;
-    rows.iter().map(from_row).collect()
 }
 
 #[cfg(test)]

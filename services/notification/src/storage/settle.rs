@@ -1,6 +1,7 @@
 //! Settling claimed messages: the end of a dispatch round writes every decision of the chunk with one
-//! `UPDATE … FROM (VALUES …)` per [`ROWS_PER_STATEMENT`] rows, guarded by `status = 'sending'` so
-//! a row another worker already settled (a lease takeover) is left alone and reported as not ours.
+//! `UPDATE … FROM (VALUES …)` per [`ROWS_PER_STATEMENT`] rows, guarded by `status = 'sending'` and
+//! the claimant, so a row another worker took over (its lease lapsed) is left alone and reported
+//! as not ours.
 
 use maitre_kit::db::value_rows;
 use sea_orm::ConnectionTrait;
@@ -29,10 +30,12 @@ pub struct Settlement {
 
 const WIDTH: usize = 10;
 
-/// Applies `settlements`; returns the message ids that were still `sending` (and now settled).
+/// Applies `settlements` of messages claimed by `worker`; returns the message ids that were still
+/// `sending` under its claim (and now settled).
 pub async fn apply(
     conn: &impl ConnectionTrait,
     settlements: &[Settlement],
+    worker: &str,
     now_us: i64,
 ) -> Result<Vec<String>> {
     let mut settled = Vec::with_capacity(settlements.len());
@@ -54,7 +57,9 @@ pub async fn apply(
             ]);
         }
         values.push(now_us.into());
+        values.push(worker.into());
         let now = chunk.len() * WIDTH + 1;
+        let worker_at = now + 1;
         // VALUES columns are `column1…column10` on both backends.
         let rows = query_all(
             conn,
@@ -68,6 +73,7 @@ pub async fn apply(
                    attempts = attempts - v.column10
                  FROM (VALUES {}) AS v
                  WHERE chain_id = v.column1 AND message_id = v.column2 AND status = 'sending'
+                   AND claimed_by = ${worker_at}
                  RETURNING message_id",
                 value_rows(chunk.len(), WIDTH)
             ),

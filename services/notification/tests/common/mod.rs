@@ -106,7 +106,7 @@ pub fn config() -> DispatcherConfig {
     DispatcherConfig {
         batch: 100,
         poll: Duration::from_millis(10),
-        sending_lease: Duration::ZERO,
+        sending_lease: Duration::from_secs(5),
         ..DispatcherConfig::default()
     }
 }
