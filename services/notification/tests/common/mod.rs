@@ -12,7 +12,9 @@ use maitre_kit::testing::{self, Backend, TestDb};
 use maitre_notification::campaign::SegmentSource;
 use maitre_notification::delivery::Pipeline;
 use maitre_notification::delivery::dispatcher::DispatcherConfig;
-use maitre_notification::delivery::provider::{OutboundMessage, Provider, ProviderError};
+use maitre_notification::delivery::provider::{
+    HandedMessage, OutboundMessage, Provider, ProviderError, Reconciliation,
+};
 use maitre_notification::domain::channel::{Channel, MessagePurpose};
 use maitre_notification::domain::consent::ChannelConsent;
 use maitre_notification::domain::template::Locale;
@@ -201,6 +203,19 @@ impl Provider for CountingProvider {
             .or_default()
             .insert(message.message_id.clone());
         Ok(format!("count:{}", message.message_id))
+    }
+
+    /// Answers as a provider with a query API would: by the message id it was sent with.
+    async fn reconcile(&self, message: &HandedMessage) -> Reconciliation {
+        let accepted = self.accepted.lock().expect("lock");
+        let known = accepted
+            .get(&message.customer_id)
+            .is_some_and(|ids| ids.contains(&message.message_id));
+        if known {
+            Reconciliation::Accepted(format!("count:{}", message.message_id))
+        } else {
+            Reconciliation::NotReceived
+        }
     }
 }
 
