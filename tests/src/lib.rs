@@ -2,6 +2,7 @@
 //! on ephemeral ports, on the embedded backends or on PostgreSQL + Redis.
 
 pub mod rest;
+pub mod setup;
 pub mod sink;
 
 use maitre_kit::{

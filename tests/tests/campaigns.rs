@@ -8,7 +8,7 @@ use maitre_kit::{
     on_both_backends,
     testing::{Backend, token},
 };
-use maitre_tests::{System, rest::Rest};
+use maitre_tests::{System, rest::Rest, setup};
 use serde_json::{Value, json};
 
 const CHAIN: &str = "chain-campaigns";
@@ -30,31 +30,9 @@ fn refused_on_segment(reply: &maitre_tests::rest::Reply) -> bool {
 async fn campaign_segments_are_checked_at_creation(backend: Backend) {
     let system = System::start(backend).await;
     let admin = Rest::new(&system.gateway.url, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-    let template_id = admin
-        .post(
-            "/v1/templates",
-            json!({"template": {"name": "新品", "channel": "MESSAGE_CHANNEL_SMS", "locale": "zh-CN",
-                   "body": "新品上市，欢迎光临。回T退订", "purpose": "MESSAGE_PURPOSE_SERVICE"}}),
-        )
-        .await
-        .ok()["template"]["templateId"]
-        .as_str()
-        .expect("template id")
-        .to_owned();
-    let tag_id = admin
-        .post("/v1/tags", json!({"tag": {"name": "vip", "category": "TAG_CATEGORY_BEHAVIOUR", "source": "TAG_SOURCE_MANUAL"}}))
-        .await
-        .ok()["tag"]["tagId"]
-        .as_str()
-        .expect("tag id")
-        .to_owned();
-    admin
-        .post(
-            &format!("/v1/tags/{tag_id}:transition"),
-            json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
-        )
-        .await
-        .ok();
+    let template_id = setup::sms_template(&admin, "新品", "新品上市，欢迎光临。回T退订").await;
+    // The active tag the segments below name.
+    setup::active_manual_tag(&admin, "vip").await;
 
     // The bare tag name is no saved segment: refused naming the field, with the way to say it.
     let bare = campaign(&admin, &template_id, "vip").await;

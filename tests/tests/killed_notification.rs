@@ -13,7 +13,7 @@ use maitre_kit::{
     on_both_backends,
     testing::{Backend, token},
 };
-use maitre_tests::{System, eventually, rest::Rest, sink::Sink};
+use maitre_tests::{System, eventually, rest::Rest, setup, sink::Sink};
 use serde_json::{Value, json};
 
 const CHAIN: &str = "chain-killed-notification";
@@ -48,44 +48,9 @@ async fn killed_mid_campaign_sends_each_message_at_most_once(backend: Backend) {
     settings.push(("MAITRE_REPLICA_ID", "notification-0".to_owned()));
     let mut system = System::start_killable(backend, &settings).await;
     let admin = Rest::new(&system.gateway.url, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-    let store = admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": "静安店", "timeZone": "Asia/Shanghai", "code": "JA"}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned();
-    let template = admin
-        .post(
-            "/v1/templates",
-            json!({"template": {"name": "新品", "channel": "MESSAGE_CHANNEL_SMS", "locale": "zh-CN",
-                   "body": "新品上市，欢迎光临。回T退订", "purpose": "MESSAGE_PURPOSE_SERVICE"}}),
-        )
-        .await
-        .ok()["template"]["templateId"]
-        .as_str()
-        .expect("template id")
-        .to_owned();
-    let tag = admin
-        .post(
-            "/v1/tags",
-            json!({"tag": {"name": "vip", "category": "TAG_CATEGORY_BEHAVIOUR", "source": "TAG_SOURCE_MANUAL"}}),
-        )
-        .await
-        .ok()["tag"]["tagId"]
-        .as_str()
-        .expect("tag id")
-        .to_owned();
-    admin
-        .post(
-            &format!("/v1/tags/{tag}:transition"),
-            json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
-        )
-        .await
-        .ok();
+    let store = setup::store(&admin, "静安店", "JA").await;
+    let template = setup::sms_template(&admin, "新品", "新品上市，欢迎光临。回T退订").await;
+    let tag = setup::active_manual_tag(&admin, "vip").await;
     let mut guests = Vec::with_capacity(GUESTS);
     for i in 0..GUESTS {
         let phone = format!("139{i:08}");

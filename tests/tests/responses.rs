@@ -8,7 +8,7 @@ use maitre_kit::{
     on_both_backends,
     testing::{Backend, token},
 };
-use maitre_tests::{System, eventually, rest::Rest, sink::Sink};
+use maitre_tests::{System, eventually, rest::Rest, setup, sink::Sink};
 use serde_json::{Value, json};
 
 const CHAIN: &str = "chain-responses";
@@ -22,16 +22,7 @@ async fn a_campaign_response_counts_without_a_visit(backend: Backend) {
     let sink = Sink::start().await;
     let system = System::start_with_notification_settings(backend, &sink.settings()).await;
     let admin = Rest::new(&system.gateway.url, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-    let store = admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": "静安店", "timeZone": "Asia/Shanghai", "code": "JA"}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned();
+    let store = setup::store(&admin, "静安店", "JA").await;
     let guest = admin
         .post(
             "/v1/customers",
@@ -45,20 +36,7 @@ async fn a_campaign_response_counts_without_a_visit(backend: Backend) {
         .as_str()
         .expect("customer id")
         .to_owned();
-    let tag = admin
-        .post("/v1/tags", json!({"tag": {"name": "vip", "category": "TAG_CATEGORY_BEHAVIOUR", "source": "TAG_SOURCE_MANUAL"}}))
-        .await
-        .ok()["tag"]["tagId"]
-        .as_str()
-        .expect("tag id")
-        .to_owned();
-    admin
-        .post(
-            &format!("/v1/tags/{tag}:transition"),
-            json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
-        )
-        .await
-        .ok();
+    let tag = setup::active_manual_tag(&admin, "vip").await;
     eventually(30, || async {
         let added = admin
             .post(
