@@ -7,6 +7,8 @@
 //! - [`db`]: sea-orm connections (PostgreSQL schema per service, or SQLite) and migrations.
 //! - [`coord`]: locks, counters, balances, windows, leases — Redis or in-process.
 //! - [`eventlog`]: outbox, gap-free publishing, `Watch` streams, consumers with cursors.
+//! - [`jobs`]: leased jobs — scheduled work one replica at a time does.
+//! - [`ids`]: `string_id!`, typed ids over opaque strings.
 //! - [`idempotency`]: stored responses for replayed `request_id`s.
 //! - [`server`] and [`client`]: serving with health/reflection/shutdown; calling others.
 //! - [`reflection`]: gRPC reflection over the whole descriptor set, dependencies included.
@@ -22,6 +24,8 @@ pub mod error;
 pub mod eventlog;
 pub mod http;
 pub mod idempotency;
+pub mod ids;
+pub mod jobs;
 pub mod metrics;
 pub mod page;
 pub mod reflection;
