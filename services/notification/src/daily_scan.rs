@@ -89,33 +89,19 @@ impl DailyScan {
         }
     }
 
-    /// Runs until `shutdown`, scanning whenever this replica holds the lease.
+    /// Runs until `shutdown`, scanning whenever this replica holds the lease (and at once when an
+    /// automation change asks for a rescan).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            match self
-                .pipeline
-                .coord
-                .lease_acquire(LEASE, &self.holder, LEASE_TTL)
-                .await
-            {
-                Ok(Some(_)) => {
-                    if let Err(e) = self.run_once(Utc::now()).await {
-                        tracing::warn!(error = %e, "daily scan failed");
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "daily scan lease unavailable"),
+        let job = maitre_kit::jobs::LeasedJob::new(LEASE, self.every)
+            .holder(self.holder.clone())
+            .ttl(LEASE_TTL)
+            .wake_on(self.pipeline.rescan.clone());
+        job.run(self.pipeline.coord.clone(), shutdown, |_| async {
+            if let Err(e) = self.run_once(Utc::now()).await {
+                tracing::warn!(error = %e, "daily scan failed");
             }
-            tokio::select! {
-                _ = &mut shutdown => {
-                    let _ = self.pipeline.coord.lease_release(LEASE, &self.holder).await;
-                    return;
-                }
-                _ = tokio::time::sleep(self.every) => {}
-                _ = self.pipeline.rescan.notified() => {}
-            }
-        }
+        })
+        .await;
     }
 
     /// Scans every chain with enabled date automations not yet scanned today; returns the writes.

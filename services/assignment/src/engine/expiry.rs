@@ -66,26 +66,14 @@ impl Engine {
 
     /// Sweeps every `every` while this replica holds the lease, until `shutdown`.
     pub async fn run_lock_sweeps(&self, every: Duration, shutdown: impl Future<Output = ()>) {
-        let holder = uuid::Uuid::new_v4().to_string();
-        let coord = self.runtime.coord.clone();
-        tokio::pin!(shutdown);
-        loop {
-            match coord.lease_acquire(LEASE, &holder, every * 2).await {
-                Ok(Some(_)) => match self.expire_due_locks(Utc::now()).await {
-                    Ok(0) => {}
-                    Ok(released) => tracing::info!(released, "expired value locks released"),
-                    Err(error) => tracing::warn!(%error, "lock-expiry sweep failed"),
-                },
-                Ok(None) => {}
-                Err(error) => tracing::warn!(%error, "lock-expiry lease unavailable"),
+        let job = maitre_kit::jobs::LeasedJob::new(LEASE, every);
+        job.run(self.runtime.coord.clone(), shutdown, |_| async {
+            match self.expire_due_locks(Utc::now()).await {
+                Ok(0) => {}
+                Ok(released) => tracing::info!(released, "expired value locks released"),
+                Err(error) => tracing::warn!(%error, "lock-expiry sweep failed"),
             }
-            tokio::select! {
-                () = &mut shutdown => {
-                    let _ = coord.lease_release(LEASE, &holder).await;
-                    return;
-                }
-                () = tokio::time::sleep(every) => {}
-            }
-        }
+        })
+        .await;
     }
 }

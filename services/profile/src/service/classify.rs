@@ -5,7 +5,11 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use maitre_kit::{coord::Coordination, eventlog::EventLog};
+use maitre_kit::{
+    coord::Coordination,
+    eventlog::EventLog,
+    jobs::{FirstRound, LeasedJob},
+};
 use maitre_proto::{
     events::v1::{ClassChanged, EventScope, event::Payload},
     profile::v1 as pb,
@@ -217,20 +221,12 @@ pub async fn run_daily(
     events: Arc<EventLog>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let holder = uuid::Uuid::new_v4().to_string();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
-        }
+    let job = LeasedJob::new("daily-classes", Duration::from_secs(600))
+        .ttl(Duration::from_secs(3600))
+        .first_round(FirstRound::AfterInterval);
+    job.run(coord.clone(), shutdown, |_| async {
         let today = Utc::now().date_naive().to_string();
-        let leader = coord
-            .lease_acquire("daily-classes", &holder, Duration::from_secs(3600))
-            .await;
-        if !matches!(leader, Ok(Some(_))) {
-            continue;
-        }
+        // Done today (the marker is only a shortcut: a flush recomputes, which changes nothing).
         if coord
             .get("daily-classes-done")
             .await
@@ -239,13 +235,13 @@ pub async fn run_daily(
             .as_deref()
             == Some(today.as_str())
         {
-            continue;
+            return;
         }
         let chains = match customers::chains(&db).await {
             Ok(chains) => chains,
             Err(e) => {
                 tracing::warn!(error = %e, "daily classes: listing chains failed");
-                continue;
+                return;
             }
         };
         for chain in chains {
@@ -255,5 +251,6 @@ pub async fn run_daily(
             }
         }
         let _ = coord.set("daily-classes-done", &today, None).await;
-    }
+    })
+    .await;
 }

@@ -72,20 +72,12 @@ pub async fn run(
     log: Arc<EventLog>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let holder = uuid::Uuid::new_v4().to_string();
-    tokio::pin!(shutdown);
-    loop {
-        let leader = coord
-            .lease_acquire("follow-up-due", &holder, Duration::from_secs(180))
-            .await;
-        if matches!(leader, Ok(Some(_)))
-            && let Err(e) = announce_due_plans(&db, &log, Utc::now()).await
-        {
+    let job = maitre_kit::jobs::LeasedJob::new("follow-up-due", Duration::from_secs(60))
+        .ttl(Duration::from_secs(180));
+    job.run(coord, shutdown, |_| async {
+        if let Err(e) = announce_due_plans(&db, &log, Utc::now()).await {
             tracing::warn!(error = %e, "announcing due follow-up plans failed");
         }
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-        }
-    }
+    })
+    .await;
 }

@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
+use maitre_kit::jobs::{FirstRound, LeasedJob};
 
 use super::{
     recompute::uuid_v7,
@@ -147,24 +148,14 @@ pub async fn run_daily_refit(
     holder: String,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(WAKE_EVERY) => {}
-        }
-        match deps
-            .runtime
-            .coord
-            .lease_acquire(LEASE, &holder, LEASE_TTL)
-            .await
-        {
-            Ok(Some(_fence)) => refit_due_chains(&deps).await,
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "refit lease unavailable"),
-        }
-    }
-    let _ = deps.runtime.coord.lease_release(LEASE, &holder).await;
+    let job = LeasedJob::new(LEASE, WAKE_EVERY)
+        .holder(holder)
+        .ttl(LEASE_TTL)
+        .first_round(FirstRound::AfterInterval);
+    job.run(deps.runtime.coord.clone(), shutdown, |_| {
+        refit_due_chains(&deps)
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
+use maitre_kit::jobs::{FirstRound, LeasedJob};
 
 use super::recompute::recompute_time_dependent;
 use crate::{state::Deps, storage::catalog::chains_with_time_rules};
@@ -19,24 +20,12 @@ pub async fn run_time_rules(
     holder: String,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(WAKE_EVERY) => {}
-        }
-        match deps
-            .runtime
-            .coord
-            .lease_acquire(LEASE, &holder, LEASE_TTL)
-            .await
-        {
-            Ok(Some(_fence)) => run_once(&deps).await,
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "time-rule lease unavailable"),
-        }
-    }
-    let _ = deps.runtime.coord.lease_release(LEASE, &holder).await;
+    let job = LeasedJob::new(LEASE, WAKE_EVERY)
+        .holder(holder)
+        .ttl(LEASE_TTL)
+        .first_round(FirstRound::AfterInterval);
+    job.run(deps.runtime.coord.clone(), shutdown, |_| run_once(&deps))
+        .await;
 }
 
 /// One pass over every chain with time-dependent rules.
