@@ -13,7 +13,7 @@ use super::round::Round;
 use super::{Pipeline, bounded};
 use crate::domain::channel_limits::ChannelLimits;
 use crate::domain::dedup::DedupKey;
-use crate::domain::gate::{CapState, GateDecision, OutgoingMessage, gate};
+use crate::domain::gate::{GateDecision, OutgoingMessage, SuppressionReason, gate};
 use crate::domain::quiet_hours::QuietHours;
 use crate::domain::retry::RetryPolicy;
 use crate::error::Result;
@@ -115,13 +115,7 @@ pub async fn decide<'r>(
                 .get(&row.customer_id)
                 .unwrap_or(&defaults)
                 .consent;
-            match gate(
-                &outgoing,
-                consent,
-                &CapState::default(),
-                quiet_hours.as_ref(),
-                now,
-            ) {
+            match gate(&outgoing, consent, quiet_hours.as_ref(), now) {
                 GateDecision::Suppress(reason) => {
                     outcomes[index] = Some(outcome::suppressed(row, reason.as_str()));
                 }
@@ -137,7 +131,10 @@ pub async fn decide<'r>(
         for (&index, cap) in passed.iter().zip(charged) {
             let row = &rows[index];
             if cap == CapOutcome::Reached {
-                outcomes[index] = Some(outcome::suppressed(row, "frequency_cap"));
+                outcomes[index] = Some(outcome::suppressed(
+                    row,
+                    SuppressionReason::FrequencyCap.as_str(),
+                ));
                 continue;
             }
             let guest = guests.get(&row.customer_id).map(|(_, guest)| guest);

@@ -2,15 +2,14 @@
 //! hours, or suppress with a named reason (ARCHITECTURE.md "Delivery": consent and opt-out, frequency
 //! caps, quiet hours in store-local time, de-duplication keys; seed 002 §3: fewer, relevant messages).
 //!
-//! The service layer gathers the inputs (consent from the profile, counts and seen keys from Redis) and
-//! re-runs the gate when a deferred message comes due, so a cap reached meanwhile still suppresses it.
+//! The service layer gathers the inputs (consent, seen keys) and re-runs the gate when a deferred message
+//! comes due; the frequency cap is charged after it passes (`delivery/caps.rs`).
 
 use chrono::{DateTime, Utc};
 
 use super::channel::{Channel, MessagePurpose};
 use super::consent::{ConsentRefusal, ConsentState};
 use super::dedup::DedupKey;
-use super::frequency::FrequencyCap;
 use super::quiet_hours::QuietHours;
 
 /// The message as the gate sees it.
@@ -23,15 +22,6 @@ pub struct OutgoingMessage {
     pub dedup_key_already_sent: bool,
     /// After this instant the message is pointless (a birthday greeting after the birthday).
     pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// The frequency-cap inputs for the message's channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CapState {
-    /// The channel's cap; `None` means uncapped.
-    pub cap: Option<FrequencyCap>,
-    /// Messages already sent to this guest on this channel within the cap's window.
-    pub sent_in_window: u32,
 }
 
 /// Why a message is not sent. Reasons are stored with the message and shown to operators.
@@ -71,11 +61,12 @@ pub enum GateDecision {
 }
 
 /// Decides whether `message` goes out at `now`. Checks run cheapest-to-explain first: duplicate, expiry,
-/// consent, frequency cap, then quiet hours (the only check that defers rather than suppresses).
+/// consent, then quiet hours (the only check that defers rather than suppresses). Frequency caps come
+/// after the gate, in `delivery/caps.rs`: a cap is one budget shared by every replica, so deciding it
+/// and counting the message must be one atomic step in coordination, not a pure check here.
 pub fn gate(
     message: &OutgoingMessage,
     consent: &ConsentState,
-    cap_state: &CapState,
     quiet_hours: Option<&QuietHours>,
     now: DateTime<Utc>,
 ) -> GateDecision {
@@ -93,13 +84,6 @@ pub fn gate(
             ConsentRefusal::NoConsent => SuppressionReason::NoConsent,
             ConsentRefusal::OptedOut => SuppressionReason::OptedOut,
         });
-    }
-    if let Some(cap) = cap_state
-        .cap
-        .filter(|cap| cap.applies_to(message.channel, message.purpose))
-        && !cap.allows_another(cap_state.sent_in_window)
-    {
-        return GateDecision::Suppress(SuppressionReason::FrequencyCap);
     }
     let respects_quiet_hours =
         message.channel.reaches_customer() && message.purpose != MessagePurpose::Transactional;

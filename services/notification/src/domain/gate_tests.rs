@@ -35,13 +35,6 @@ fn opted_in() -> ConsentState {
     ConsentState::new().with(Channel::Sms, ChannelConsent::OptedIn { at: at(0) })
 }
 
-fn capped(sent_in_window: u32) -> CapState {
-    CapState {
-        cap: Some(FrequencyCap::new(Channel::Sms, 2, 168).expect("valid cap")),
-        sent_in_window,
-    }
-}
-
 // 04:00Z is 12:00 in Shanghai (outside quiet hours); 14:00Z is 22:00 (inside).
 const NOON_SHANGHAI: u32 = 4;
 const TEN_PM_SHANGHAI: u32 = 14;
@@ -51,7 +44,6 @@ fn consented_marketing_at_noon_is_sent() {
     let decision = gate(
         &marketing_sms(),
         &opted_in(),
-        &capped(1),
         Some(&quiet()),
         at(NOON_SHANGHAI),
     );
@@ -67,7 +59,6 @@ fn duplicate_is_suppressed_before_anything_else() {
     let decision = gate(
         &message,
         &ConsentState::new(),
-        &capped(5),
         Some(&quiet()),
         at(TEN_PM_SHANGHAI),
     );
@@ -82,7 +73,6 @@ fn consent_refusals_are_named() {
     let no_consent = gate(
         &marketing_sms(),
         &ConsentState::new(),
-        &CapState::default(),
         None,
         at(NOON_SHANGHAI),
     );
@@ -91,13 +81,7 @@ fn consent_refusals_are_named() {
         GateDecision::Suppress(SuppressionReason::NoConsent)
     );
     let opted_out = ConsentState::new().with(Channel::Sms, ChannelConsent::OptedOut { at: at(0) });
-    let decision = gate(
-        &marketing_sms(),
-        &opted_out,
-        &CapState::default(),
-        None,
-        at(NOON_SHANGHAI),
-    );
+    let decision = gate(&marketing_sms(), &opted_out, None, at(NOON_SHANGHAI));
     assert_eq!(
         decision,
         GateDecision::Suppress(SuppressionReason::OptedOut)
@@ -105,70 +89,19 @@ fn consent_refusals_are_named() {
 }
 
 #[test]
-fn service_message_needs_no_opt_in_but_is_capped() {
+fn service_message_needs_no_opt_in() {
     let message = OutgoingMessage {
         purpose: MessagePurpose::Service,
         ..marketing_sms()
     };
     assert_eq!(
-        gate(
-            &message,
-            &ConsentState::new(),
-            &capped(1),
-            None,
-            at(NOON_SHANGHAI)
-        ),
+        gate(&message, &ConsentState::new(), None, at(NOON_SHANGHAI)),
         GateDecision::Send
     );
-    assert_eq!(
-        gate(
-            &message,
-            &ConsentState::new(),
-            &capped(2),
-            None,
-            at(NOON_SHANGHAI)
-        ),
-        GateDecision::Suppress(SuppressionReason::FrequencyCap)
-    );
 }
 
 #[test]
-fn frequency_cap_suppresses_marketing() {
-    let decision = gate(
-        &marketing_sms(),
-        &opted_in(),
-        &capped(2),
-        None,
-        at(NOON_SHANGHAI),
-    );
-    assert_eq!(
-        decision,
-        GateDecision::Suppress(SuppressionReason::FrequencyCap)
-    );
-}
-
-#[test]
-fn quiet_hours_defer_to_store_morning() {
-    let decision = gate(
-        &marketing_sms(),
-        &opted_in(),
-        &capped(0),
-        Some(&quiet()),
-        at(TEN_PM_SHANGHAI),
-    );
-    // 09:00 Shanghai on 2 June is 01:00Z.
-    assert_eq!(
-        decision,
-        GateDecision::Defer(
-            Utc.with_ymd_and_hms(2025, 6, 2, 1, 0, 0)
-                .single()
-                .expect("valid")
-        )
-    );
-}
-
-#[test]
-fn transactional_and_staff_messages_ignore_quiet_hours_and_caps() {
+fn transactional_and_staff_messages_ignore_quiet_hours() {
     let transactional = OutgoingMessage {
         purpose: MessagePurpose::Transactional,
         ..marketing_sms()
@@ -177,7 +110,6 @@ fn transactional_and_staff_messages_ignore_quiet_hours_and_caps() {
         gate(
             &transactional,
             &ConsentState::new(),
-            &capped(9),
             Some(&quiet()),
             at(TEN_PM_SHANGHAI)
         ),
@@ -191,7 +123,6 @@ fn transactional_and_staff_messages_ignore_quiet_hours_and_caps() {
         gate(
             &staff,
             &ConsentState::new(),
-            &capped(9),
             Some(&quiet()),
             at(TEN_PM_SHANGHAI)
         ),
@@ -206,7 +137,7 @@ fn expired_or_expiring_during_quiet_hours_is_suppressed() {
         ..marketing_sms()
     };
     assert_eq!(
-        gate(&expired, &opted_in(), &capped(0), None, at(NOON_SHANGHAI)),
+        gate(&expired, &opted_in(), None, at(NOON_SHANGHAI)),
         GateDecision::Suppress(SuppressionReason::Expired)
     );
     // Expires at 23:00 Shanghai, but quiet hours last until 09:00 next day.
@@ -215,13 +146,7 @@ fn expired_or_expiring_during_quiet_hours_is_suppressed() {
         ..marketing_sms()
     };
     assert_eq!(
-        gate(
-            &expiring,
-            &opted_in(),
-            &capped(0),
-            Some(&quiet()),
-            at(TEN_PM_SHANGHAI)
-        ),
+        gate(&expiring, &opted_in(), Some(&quiet()), at(TEN_PM_SHANGHAI)),
         GateDecision::Suppress(SuppressionReason::Expired)
     );
 }
