@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use crate::{
-    engine::evaluate::Change,
+    domain::membership::Change,
     storage::{
         membership::all_memberships,
         roster::{numbers_from, roster},

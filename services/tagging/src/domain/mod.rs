@@ -2,6 +2,7 @@
 pub mod analysis;
 pub mod catalog;
 pub mod holdout;
+pub mod membership;
 pub mod model;
 pub mod predict;
 pub mod rule;

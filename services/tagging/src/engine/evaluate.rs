@@ -25,20 +25,7 @@ pub fn today_at(now: DateTime<Utc>) -> EpochDay {
     epoch_day(now.with_timezone(&CHAIN_TIME_ZONE).date_naive())
 }
 
-/// One membership to add or remove.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub tag_id: String,
-    pub tag_name: String,
-    pub customer_id: String,
-    pub number: u32,
-    pub added: bool,
-    pub source: i64,
-    pub rule_version: i64,
-    /// "rule:v<version>", "manual:<staff id>", "retired", "merge", "erased".
-    pub actor: String,
-    pub reason: String,
-}
+pub use crate::domain::membership::Change;
 
 /// Everything stored about one customer.
 pub struct CustomerInput<'a> {
