@@ -111,7 +111,9 @@ pub async fn lock_customer_erased(
     let find = || {
         conn.query_one_raw(stmt(
             conn,
-            &format!("SELECT erased FROM tag_customer WHERE chain_id = $1 AND customer_id = $2{lock}"),
+            &format!(
+                "SELECT erased FROM tag_customer WHERE chain_id = $1 AND customer_id = $2{lock}"
+            ),
             [chain_id.into(), customer_id.into()],
         ))
     };
