@@ -32,7 +32,12 @@ async fn receive(State(state): State<SinkState>, Json(message): Json<Value>) -> 
         "sink-{}",
         message["message_id"].as_str().unwrap_or_default()
     );
-    // Recorded on arrival, as a provider has the message once the request reached it.
+    // Recorded on arrival, as a provider has the message once the request reached it, with the
+    // arrival time (`received_at`, RFC 3339) so a journey can prove when it came.
+    let mut message = message;
+    if let Some(fields) = message.as_object_mut() {
+        fields.insert("received_at".into(), json!(chrono::Utc::now().to_rfc3339()));
+    }
     state.received.lock().expect("sink lock").push(message);
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;

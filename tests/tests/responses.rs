@@ -1,7 +1,8 @@
 //! Explicit campaign responses (issue 19 item 6), through the gateway: a guest answers a
 //! campaign (`CONTACT_KIND_CAMPAIGN_RESPONSE` naming it) without visiting; the campaign's
 //! `stats.responded` counts her and tagging's responder model sees the response (the group's
-//! response rate), with no later visit needed.
+//! response rate), with no later visit needed; and the rule language's interaction fact
+//! `campaign_responses(90d)` (seed 002's interaction tags) makes her a member of a rule tag.
 
 use maitre_kit::{
     auth::Role,
@@ -118,6 +119,51 @@ async fn a_campaign_response_counts_without_a_visit(backend: Backend) {
     })
     .await;
     assert!(rate.is_some(), "tagging counts the explicit response");
+
+    // An interaction tag over the response: the rule checks, previews and tags her.
+    let rule = "campaign_responses(90d) >= 1";
+    let checked = admin
+        .post("/v1/rules:validate", json!({"rule": rule}))
+        .await
+        .ok();
+    assert_eq!(checked["valid"], true, "{checked}");
+    let responder = admin
+        .post(
+            "/v1/tags",
+            json!({"tag": {"name": "campaign_responder", "category": "TAG_CATEGORY_INTERACTION",
+                           "source": "TAG_SOURCE_RULE", "rule": rule}}),
+        )
+        .await
+        .ok()["tag"]["tagId"]
+        .as_str()
+        .expect("tag id")
+        .to_owned();
+    let preview = admin
+        .post("/v1/rules:preview", json!({"rule": rule}))
+        .await
+        .ok();
+    assert_eq!(preview["memberCount"], "1", "{preview}");
+    assert_eq!(preview["sampleCustomerIds"], json!([guest]), "{preview}");
+    admin
+        .post(
+            &format!("/v1/tags/{responder}:transition"),
+            json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
+        )
+        .await
+        .ok();
+    let tagged = eventually(30, || {
+        let (admin, guest) = (admin.clone(), guest.clone());
+        async move {
+            let tags = admin.get(&format!("/v1/customers/{guest}/tags")).await.ok();
+            let names = tags["tags"].to_string();
+            names.contains("campaign_responder").then_some(tags)
+        }
+    })
+    .await;
+    assert!(
+        tagged.is_some(),
+        "the response makes her a campaign responder"
+    );
 
     // A replay of the response changes nothing.
     let replay = admin

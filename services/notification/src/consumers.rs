@@ -19,6 +19,7 @@ use crate::consent_sync;
 use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
+use crate::freshness::{PROFILE_CONSUMER, ProfileFreshness, UpstreamProfileHead};
 use crate::storage::facts::GuestFacts;
 use crate::storage::{awaiting, facts, messages, policy, stores};
 
@@ -26,12 +27,24 @@ use crate::storage::{awaiting, facts, messages, policy, stores};
 #[derive(Clone)]
 pub struct AutomationHandler {
     pipeline: Pipeline,
+    /// Holds tagging's and assignment's events until profile's facts caught up with them.
+    freshness: Option<Arc<ProfileFreshness>>,
 }
 
 impl AutomationHandler {
     /// A handler writing through `pipeline`.
     pub fn new(pipeline: Pipeline) -> Self {
-        Self { pipeline }
+        Self {
+            pipeline,
+            freshness: None,
+        }
+    }
+
+    /// The handler, applying tagging's and assignment's events only once the guest's facts
+    /// from profile are as new as they ([`crate::freshness`]).
+    pub fn with_profile_freshness(mut self, freshness: Arc<ProfileFreshness>) -> Self {
+        self.freshness = Some(freshness);
+        self
     }
 
     /// Profiles merged into `survivor` are one guest: what is known of them (birthday, tags,
@@ -170,6 +183,11 @@ impl EventHandler for AutomationHandler {
             return Ok(());
         };
         let sequence = event.sequence;
+        // What renders about the guest (favourites, name) must be as new as what caused the
+        // tag or owner: wait for profile's stream first.
+        if let (Some(freshness), Some(upstream)) = (&self.freshness, caused_upstream(payload)) {
+            freshness.ensure(txn, chain, upstream, sequence).await?;
+        }
         let automation_event = match payload {
             Payload::TagAdded(e) => {
                 facts::update(txn, chain, &e.customer_id, |known| {
@@ -368,6 +386,18 @@ impl EventHandler for AutomationHandler {
     }
 }
 
+/// The stream of an event caused by a change profile records first (a visit, an owner's
+/// booking): tagging's tag and segment events, assignment's owner changes.
+fn caused_upstream(payload: &Payload) -> Option<&'static str> {
+    match payload {
+        Payload::TagAdded(_) | Payload::TagRemoved(_) | Payload::SegmentEntered(_) => {
+            Some("tagging")
+        }
+        Payload::OwnerChanged(_) => Some("assignment"),
+        _ => None,
+    }
+}
+
 /// The customer whose condition facts (tags, class) an event changed.
 fn facts_changed(payload: &Payload) -> Option<&str> {
     match payload {
@@ -385,11 +415,16 @@ pub fn spawn_consumers(
     shutdown: impl Future<Output = ()> + Send + Clone + 'static,
 ) {
     use maitre_kit::config::ServiceName;
-    let handler: Arc<dyn EventHandler> = Arc::new(AutomationHandler::new(pipeline.clone()));
+    let freshness = Arc::new(ProfileFreshness::new(Arc::new(UpstreamProfileHead {
+        config: runtime.config.clone(),
+        minter: runtime.minter.clone(),
+    })));
+    let handler: Arc<dyn EventHandler> =
+        Arc::new(AutomationHandler::new(pipeline.clone()).with_profile_freshness(freshness));
     for (upstream, name) in [
         (ServiceName::Tagging, "notification<-tagging"),
         (ServiceName::Assignment, "notification<-assignment"),
-        (ServiceName::Profile, "notification<-profile"),
+        (ServiceName::Profile, PROFILE_CONSUMER),
     ] {
         let (runtime, handler, shutdown) = (runtime.clone(), handler.clone(), shutdown.clone());
         tokio::spawn(async move {

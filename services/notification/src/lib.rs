@@ -12,6 +12,7 @@ pub mod daily_scan;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod freshness;
 pub mod storage;
 
 use std::{future::Future, sync::Arc, time::Duration};

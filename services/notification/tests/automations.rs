@@ -534,3 +534,112 @@ async fn merged_profiles_are_greeted_once_under_one_consent(backend: Backend) {
 }
 
 on_both_backends!(merged_profiles_are_greeted_once_under_one_consent);
+
+/// Profile's head as a test sets it.
+struct FixedProfileHead(u64);
+
+#[async_trait::async_trait]
+impl maitre_notification::freshness::ProfileHead for FixedProfileHead {
+    async fn chain_head(&self, _chain: &str, _after: u64) -> Result<u64, String> {
+        Ok(self.0)
+    }
+}
+
+/// The race of issue 19: tagging's `likes_dessert` overtakes profile's `CustomerUpdated` carrying
+/// the favourite dish of the same visit. The tag waits (its transaction rolls back, retried)
+/// until the profile consumer reached profile's head, so the reminder names the favourite and
+/// never reads "暂无记录".
+async fn a_tag_waits_for_the_profile_facts_behind_it(backend: Backend) {
+    use maitre_notification::freshness::{PROFILE_CONSUMER, ProfileFreshness};
+    let env = env(backend).await;
+    let db = &env.db.db;
+    inbox_template(
+        db,
+        "dessert.inbox",
+        "{{customer.salutation}}爱甜品",
+        "最爱{{customer.favourite_dish | \"暂无记录\"}}",
+    )
+    .await;
+    let automation = pb::Automation {
+        automation_id: "a1".into(),
+        name: "dessert lover".into(),
+        trigger: Some(pb::Trigger {
+            kind: pb::TriggerKind::TagAdded as i32,
+            tag: "likes_dessert".into(),
+            ..Default::default()
+        }),
+        actions: vec![pb::Action {
+            kind: pb::ActionKind::RemindOwner as i32,
+            template_id: "dessert.inbox".into(),
+            ..Default::default()
+        }],
+        enabled: true,
+        ..Default::default()
+    };
+    automations::upsert(db, CHAIN, &automation, 0)
+        .await
+        .expect("automation");
+    // Wang owns g1. Profile has published up to 4 of this chain; notification applied none of it.
+    feed(
+        &AutomationHandler::new(env.pipeline.clone()),
+        db,
+        owner_changed(1, "g1", "wang"),
+    )
+    .await;
+    let handler =
+        AutomationHandler::new(env.pipeline.clone()).with_profile_freshness(std::sync::Arc::new(
+            ProfileFreshness::new(std::sync::Arc::new(FixedProfileHead(4))),
+        ));
+    let tag = tag_added(2, "g1", "likes_dessert");
+    let txn = db.begin().await.expect("txn");
+    let behind = handler.handle(&txn, &tag).await;
+    txn.rollback().await.expect("rollback");
+    assert!(behind.is_err(), "the tag waits for profile's stream");
+    assert!(
+        inbox::list(db, CHAIN, "wang", false, 0, 10)
+            .await
+            .expect("inbox")
+            .is_empty(),
+        "nothing rendered from facts that are behind"
+    );
+    // Profile's stream arrives: who she is and her favourite, and the cursor past the head.
+    feed(
+        &handler,
+        db,
+        event(
+            4,
+            Payload::CustomerUpdated(CustomerUpdated {
+                customer_id: "g1".into(),
+                name: "李娜".into(),
+                gender: "female".into(),
+                favourite_dish: "杨枝甘露".into(),
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    set_profile_cursor(db, PROFILE_CONSUMER, 4).await;
+    feed(&handler, db, tag).await;
+    let items = inbox::list(db, CHAIN, "wang", false, 0, 10)
+        .await
+        .expect("inbox");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].title, "李女士爱甜品");
+    assert_eq!(items[0].body, "最爱杨枝甘露");
+}
+
+async fn set_profile_cursor(db: &DatabaseConnection, consumer: &str, position: i64) {
+    use sea_orm::ConnectionTrait;
+    let sql =
+        "INSERT INTO kit_consumer_cursor (consumer, position, updated_at_us) VALUES ($1, $2, 0)
+               ON CONFLICT (consumer) DO UPDATE SET position = excluded.position";
+    db.execute_raw(maitre_kit::db::stmt(
+        db,
+        sql,
+        [consumer.into(), position.into()],
+    ))
+    .await
+    .expect("cursor");
+}
+
+on_both_backends!(a_tag_waits_for_the_profile_facts_behind_it);

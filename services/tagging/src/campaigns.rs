@@ -1,7 +1,9 @@
 //! What the service consumes from notification's `Watch` stream: campaign messages'
 //! status changes (SENT, RESPONDED) become `tag_campaign_send` rows, and the guest's
-//! smoothed response rate and `high_responder` tag follow under the chain's stored prior,
-//! in the consumer's transaction (the cursor commits with the effect).
+//! smoothed response rate and `high_responder` tag follow under the chain's stored prior;
+//! a RESPONDED message is an interaction fact (`campaign_responses`, `messages_replied`)
+//! and re-evaluates the guest's rule tags. All in the consumer's transaction (the cursor
+//! commits with the effect).
 
 use std::sync::Arc;
 
@@ -10,18 +12,30 @@ use maitre_kit::{
     config::ServiceName,
     eventlog::{ConsumeError, EventHandler},
 };
-use maitre_proto::events::v1::{Event, MessageStatus, event::Payload};
+use maitre_proto::events::v1::{Event, MessageStatus, MessageStatusChanged, event::Payload};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
-    engine::{evaluate::today_at, rates::refresh_response_rate},
+    domain::rule::InteractionKind,
+    engine::{
+        evaluate::today_at, live::reevaluate_customer, rates::refresh_response_rate,
+        zones::customer_today,
+    },
     error::Result,
     state::Deps,
-    storage::campaigns::{SendRow, record_response, record_send},
+    storage::{
+        campaigns::{SendRow, record_response, record_send},
+        facts::lock_customer_erased,
+        interactions::{campaign_response_occurrence, record_interaction},
+    },
 };
 
 /// The consumer's name (its cursor row).
 pub const NOTIFICATION_CONSUMER: &str = "tagging<-notification";
+
+/// Who replied to messages: `MessageStatusChanged` to RESPONDED carries this reason when a
+/// guest's reply (notification's `RecordInboundReply`) was the response.
+const REASON_INBOUND_REPLY: &str = "inbound_reply";
 
 /// Applies one notification event.
 pub async fn apply_notification_event(
@@ -33,7 +47,7 @@ pub async fn apply_notification_event(
     let Some(Payload::MessageStatusChanged(e)) = &event.payload else {
         return Ok(());
     };
-    if e.campaign_id.is_empty() || e.customer_id.is_empty() {
+    if e.customer_id.is_empty() {
         return Ok(());
     }
     let at = event
@@ -41,19 +55,67 @@ pub async fn apply_notification_event(
         .as_ref()
         .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
         .unwrap_or(now);
-    let send = SendRow {
-        customer_id: e.customer_id.clone(),
-        campaign_id: e.campaign_id.clone(),
-        sent_day: today_at(at),
-        responded: false,
-    };
     let chain = event.chain_id.as_str();
-    match MessageStatus::try_from(e.status) {
-        Ok(MessageStatus::Sent) => record_send(conn, chain, &e.message_id, &send).await?,
-        Ok(MessageStatus::Responded) => record_response(conn, chain, &e.message_id, &send).await?,
-        _ => return Ok(()),
+    let status = MessageStatus::try_from(e.status);
+    let responded = status == Ok(MessageStatus::Responded);
+    if responded && !lock_customer_erased(conn, chain, &e.customer_id).await? {
+        record_response_interactions(conn, chain, e, at).await?;
     }
-    refresh_response_rate(conn, deps, chain, &e.customer_id, now).await
+    if !e.campaign_id.is_empty() {
+        let send = SendRow {
+            customer_id: e.customer_id.clone(),
+            campaign_id: e.campaign_id.clone(),
+            sent_day: today_at(at),
+            responded: false,
+        };
+        match status {
+            Ok(MessageStatus::Sent) => record_send(conn, chain, &e.message_id, &send).await?,
+            Ok(MessageStatus::Responded) => {
+                record_response(conn, chain, &e.message_id, &send).await?
+            }
+            _ => return Ok(()),
+        }
+        refresh_response_rate(conn, deps, chain, &e.customer_id, now).await?;
+    }
+    if responded {
+        // The interaction facts changed: rules such as `campaign_responses(90d) >= 1` move now.
+        reevaluate_customer(conn, deps, chain, &e.customer_id, now).await?;
+    }
+    Ok(())
+}
+
+/// A message moved to RESPONDED is an interaction: a response to its campaign (one per
+/// campaign, whichever route told of it first) and, when the guest replied, a reply.
+async fn record_response_interactions(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    e: &MessageStatusChanged,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let day = customer_today(conn, chain, &e.customer_id, at).await?;
+    if !e.campaign_id.is_empty() {
+        record_interaction(
+            conn,
+            chain,
+            &e.customer_id,
+            InteractionKind::CampaignResponse,
+            &campaign_response_occurrence(&e.campaign_id, &e.message_id),
+            day,
+        )
+        .await?;
+    }
+    if e.reason == REASON_INBOUND_REPLY {
+        record_interaction(
+            conn,
+            chain,
+            &e.customer_id,
+            InteractionKind::MessageReply,
+            &format!("message:{}", e.message_id),
+            day,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The consumer's handler.

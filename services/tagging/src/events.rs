@@ -1,5 +1,6 @@
 //! What the service consumes: profile's `Watch` stream. Each event updates the customer
-//! facts rules read (visits, birthday, attributes, class; merges and erasures) and then
+//! facts rules read (visits, campaign responses and reviews, birthday, attributes, class;
+//! merges and erasures) and then
 //! re-evaluates that customer's rule tags, all in the consumer's transaction, so the
 //! cursor, the facts, the memberships and the emitted `TagAdded`/`TagRemoved` commit
 //! together. What it emits is written by `engine::apply`.
@@ -19,7 +20,7 @@ use maitre_proto::{
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
-    domain::rule::epoch_day,
+    domain::rule::{EpochDay, InteractionKind, epoch_day},
     engine::{
         apply::apply_changes,
         evaluate::{CHAIN_TIME_ZONE, Change},
@@ -36,6 +37,9 @@ use crate::{
             VisitRow, ensure_customer, erase_customer, insert_visit, move_visits,
             replace_attributes, set_birthday, set_class,
         },
+        interactions::{
+            campaign_response_occurrence, erase_interactions, move_interactions, record_interaction,
+        },
         membership::{delete_history_of, memberships_of},
         menu::{
             DishRow, erase_customer_analysis, insert_visit_lines, move_visit_lines, upsert_dish,
@@ -51,14 +55,10 @@ use crate::{
 /// The consumer's name (its cursor row).
 pub const PROFILE_CONSUMER: &str = "tagging<-profile";
 
-/// The visit a contact records, if it is a visit (bookings, reviews and campaign responses
-/// are not). Its day is the store-local date profile sent, else the date of `occurred_at`
+/// The store-local day of a contact: the date profile sent, else the date of `occurred_at`
 /// in `store_zone` (the zone of the contact's store; events from before profile sent local
 /// dates).
-pub fn visit_of_contact(contact: &ContactRecorded, store_zone: Tz) -> Option<VisitRow> {
-    if contact.kind != ContactKind::Visit as i32 {
-        return None;
-    }
+fn contact_day(contact: &ContactRecorded, store_zone: Tz) -> Option<EpochDay> {
     let date = NaiveDate::parse_from_str(&contact.local_date, "%Y-%m-%d")
         .ok()
         .or_else(|| {
@@ -66,9 +66,18 @@ pub fn visit_of_contact(contact: &ContactRecorded, store_zone: Tz) -> Option<Vis
             let utc = DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)?;
             Some(maitre_kit::visits::visit_date(utc, store_zone))
         })?;
+    Some(epoch_day(date))
+}
+
+/// The visit a contact records, if it is a visit (bookings, reviews and campaign responses
+/// are not), on its store-local day ([`contact_day`]).
+pub fn visit_of_contact(contact: &ContactRecorded, store_zone: Tz) -> Option<VisitRow> {
+    if contact.kind != ContactKind::Visit as i32 {
+        return None;
+    }
     Some(VisitRow {
         customer_id: contact.customer_id.clone(),
-        day: epoch_day(date),
+        day: contact_day(contact, store_zone)?,
         amount_fen: contact.amount_fen.max(0),
         store_id: contact.store_id.clone(),
         dish_categories: contact
@@ -77,6 +86,27 @@ pub fn visit_of_contact(contact: &ContactRecorded, store_zone: Tz) -> Option<Vis
             .map(|line| (!line.category.is_empty()).then(|| line.category.clone()))
             .collect(),
     })
+}
+
+/// The interaction a contact records, if any: a campaign response (one per campaign it
+/// names, so the reply notification also reports counts once) or a review, with its
+/// occurrence key and store-local day.
+pub fn interaction_of_contact(
+    contact: &ContactRecorded,
+    store_zone: Tz,
+) -> Option<(InteractionKind, String, EpochDay)> {
+    let (kind, occurrence) = match ContactKind::try_from(contact.kind).ok()? {
+        ContactKind::CampaignResponse => (
+            InteractionKind::CampaignResponse,
+            campaign_response_occurrence(&contact.campaign_id, &contact.event_id),
+        ),
+        ContactKind::Review => (
+            InteractionKind::Review,
+            format!("event:{}", contact.event_id),
+        ),
+        _ => return None,
+    };
+    Some((kind, occurrence, contact_day(contact, store_zone)?))
 }
 
 /// The menu row of a `DishChanged` (a launch date that does not parse is left unknown).
@@ -161,6 +191,9 @@ pub async fn apply_profile_event(
                 changes.extend(reevaluate_customer(conn, deps, chain, &e.customer_id, now).await?);
                 return Ok(changes);
             }
+            if let Some((kind, occurrence, day)) = interaction_of_contact(e, store_zone) {
+                record_interaction(conn, chain, &e.customer_id, kind, &occurrence, day).await?;
+            }
             &e.customer_id
         }
         Some(Payload::CustomerUpdated(e)) => {
@@ -205,6 +238,7 @@ pub async fn apply_profile_event(
             let changes =
                 drop_memberships(conn, deps, chain, &e.customer_id, "erased", now_us).await?;
             erase_customer(conn, chain, &e.customer_id).await?;
+            erase_interactions(conn, chain, &e.customer_id).await?;
             erase_customer_analysis(conn, chain, &e.customer_id).await?;
             delete_history_of(conn, chain, &e.customer_id).await?;
             forget_customer_stores(conn, chain, &e.customer_id).await?;
@@ -289,6 +323,7 @@ async fn merge(
     for old in absorbed.iter().filter(|id| *id != survivor) {
         move_visits(conn, chain, old, survivor).await?;
         move_visit_lines(conn, chain, old, survivor).await?;
+        move_interactions(conn, chain, old, survivor).await?;
         move_sends(conn, chain, old, survivor).await?;
         let removed = drop_memberships(conn, deps, chain, old, "merge", now_us).await?;
         let carried: Vec<Change> = removed
@@ -387,5 +422,42 @@ mod tests {
         );
         contact.kind = ContactKind::Booking as i32;
         assert_eq!(visit_of_contact(&contact, shanghai), None);
+    }
+
+    #[test]
+    fn campaign_responses_are_one_per_campaign_and_reviews_one_per_event() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        let mut contact = ContactRecorded {
+            event_id: "ev1".into(),
+            customer_id: "c1".into(),
+            kind: ContactKind::CampaignResponse as i32,
+            campaign_id: "camp1".into(),
+            local_date: "2024-03-01".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            interaction_of_contact(&contact, shanghai),
+            Some((
+                InteractionKind::CampaignResponse,
+                "campaign:camp1".to_owned(),
+                19_783
+            ))
+        );
+        assert_eq!(visit_of_contact(&contact, shanghai), None);
+        contact.campaign_id.clear();
+        assert_eq!(
+            interaction_of_contact(&contact, shanghai).map(|i| i.1),
+            Some("event:ev1".to_owned()),
+            "a response naming no campaign is its own occurrence"
+        );
+        contact.kind = ContactKind::Review as i32;
+        assert_eq!(
+            interaction_of_contact(&contact, shanghai).map(|i| (i.0, i.1)),
+            Some((InteractionKind::Review, "event:ev1".to_owned()))
+        );
+        contact.kind = ContactKind::Visit as i32;
+        assert_eq!(interaction_of_contact(&contact, shanghai), None);
+        contact.kind = ContactKind::Booking as i32;
+        assert_eq!(interaction_of_contact(&contact, shanghai), None);
     }
 }

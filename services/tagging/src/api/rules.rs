@@ -27,6 +27,7 @@ use crate::{
     storage::{
         catalog::all_tags,
         facts::{find_customer, visits_of},
+        interactions::interactions_of,
         membership::memberships_of,
         places::home_zones_in_range,
         predictions::find_prediction,
@@ -165,10 +166,12 @@ pub async fn explain_tag(
         let rule = compile_against(&tag.rule, &tags, evaluator.interner_mut())
             .map_err(|e| TaggingError::precondition("tag.rule", e.to_string()))?;
         let visits = visits_of(db, chain, &r.customer_id).await?;
+        let interactions = interactions_of(db, chain, &r.customer_id).await?;
         let today = customer_today(db, chain, &r.customer_id, Utc::now()).await?;
         evaluator.load(&CustomerInput {
             customer: &customer,
             visits: &visits,
+            interactions: &interactions,
             memberships: &memberships,
             scores: find_prediction(db, chain, &r.customer_id)
                 .await?

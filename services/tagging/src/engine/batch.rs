@@ -1,4 +1,4 @@
-//! Loading the stored facts of a range of customer numbers at once (three range queries),
+//! Loading the stored facts of a range of customer numbers at once (one range query per table),
 //! for the full recompute and rule previews.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use super::{
 use crate::error::Result;
 use crate::storage::{
     facts::{CustomerRow, VisitRow, customers_in_range, visits_in_range},
+    interactions::{InteractionRow, interactions_in_range},
     membership::{MembershipRow, memberships_in_range},
     predictions::predictions_in_range,
 };
@@ -22,6 +23,7 @@ pub const BATCH_CUSTOMERS: u32 = 1000;
 pub struct Batch {
     pub customers: Vec<CustomerRow>,
     visits: HashMap<String, Vec<VisitRow>>,
+    interactions: HashMap<String, Vec<InteractionRow>>,
     memberships: HashMap<String, Vec<MembershipRow>>,
     scores: HashMap<String, RuleScores>,
 }
@@ -39,6 +41,13 @@ impl Batch {
         for v in visits_in_range(conn, chain_id, from, to).await? {
             visits.entry(v.customer_id.clone()).or_default().push(v);
         }
+        let mut interactions: HashMap<String, Vec<InteractionRow>> = HashMap::new();
+        for i in interactions_in_range(conn, chain_id, from, to).await? {
+            interactions
+                .entry(i.customer_id.clone())
+                .or_default()
+                .push(i);
+        }
         let mut memberships: HashMap<String, Vec<MembershipRow>> = HashMap::new();
         for m in memberships_in_range(conn, chain_id, from, to).await? {
             memberships
@@ -54,6 +63,7 @@ impl Batch {
         Ok(Batch {
             customers,
             visits,
+            interactions,
             memberships,
             scores,
         })
@@ -66,6 +76,10 @@ impl Batch {
             customer,
             visits: self
                 .visits
+                .get(&customer.customer_id)
+                .map_or(&[], Vec::as_slice),
+            interactions: self
+                .interactions
                 .get(&customer.customer_id)
                 .map_or(&[], Vec::as_slice),
             memberships: self

@@ -12,6 +12,7 @@ use crate::domain::rule::{Birthday, CustomerFacts, EpochDay, Interner, epoch_day
 use crate::storage::{
     catalog::SOURCE_RULE,
     facts::{CustomerRow, VisitRow},
+    interactions::InteractionRow,
     membership::MembershipRow,
 };
 
@@ -31,6 +32,8 @@ pub use crate::domain::membership::Change;
 pub struct CustomerInput<'a> {
     pub customer: &'a CustomerRow,
     pub visits: &'a [VisitRow],
+    /// Campaign responses, message replies, reviews (`campaign_responses(90d)`, …).
+    pub interactions: &'a [InteractionRow],
     pub memberships: &'a [MembershipRow],
     /// The customer's stored model scores (the `p_alive` and `expected_visits(Nd)` facts).
     pub scores: Option<RuleScores>,
@@ -71,6 +74,9 @@ impl<'r> Evaluator<'r> {
             );
             let store = interner.store(&visit.store_id);
             facts.add_visit(visit.day, visit.amount_fen, store, &categories);
+        }
+        for interaction in input.interactions {
+            facts.add_interaction(interaction.kind, interaction.day);
         }
         facts.set_birthday(
             input
@@ -231,6 +237,7 @@ mod tests {
         let input = CustomerInput {
             customer: &customer,
             visits: &visits,
+            interactions: &[],
             memberships: &memberships,
             scores: None,
         };

@@ -15,6 +15,7 @@ use crate::{
     state::Deps,
     storage::{
         facts::{find_customer, visits_of},
+        interactions::interactions_of,
         membership::memberships_of,
         predictions::find_prediction,
     },
@@ -36,6 +37,7 @@ pub async fn reevaluate_customer(
         return Ok(Vec::new());
     }
     let visits = visits_of(conn, chain_id, customer_id).await?;
+    let interactions = interactions_of(conn, chain_id, customer_id).await?;
     let memberships = memberships_of(conn, chain_id, customer_id).await?;
     let scores = find_prediction(conn, chain_id, customer_id)
         .await?
@@ -44,6 +46,7 @@ pub async fn reevaluate_customer(
     let input = CustomerInput {
         customer: &customer,
         visits: &visits,
+        interactions: &interactions,
         memberships: &memberships,
         scores,
     };

@@ -94,6 +94,48 @@ pub async fn ensure_customer(
     Ok(Some(number_of(number)?))
 }
 
+/// True for a customer erased in profile (their later events change nothing); false for
+/// one not known yet. Locks a known customer's row for the transaction (PostgreSQL), as
+/// [`ensure_customer`] does, so a consumer of another stream changing their facts and the
+/// profile consumer evaluate one after the other, each seeing the other's facts. For a
+/// customer not visible yet it first waits for the chain's counter row, which a profile
+/// consumer creating them holds until it commits (it may be creating the row itself), then
+/// looks again: of two evaluations at once, one sees both facts.
+pub async fn lock_customer_erased(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_id: &str,
+) -> Result<bool, DbErr> {
+    let postgres = is_postgres(conn);
+    let lock = if postgres { " FOR UPDATE" } else { "" };
+    let find = || {
+        conn.query_one_raw(stmt(
+            conn,
+            &format!(
+                "SELECT erased FROM tag_customer WHERE chain_id = $1 AND customer_id = $2{lock}"
+            ),
+            [chain_id.into(), customer_id.into()],
+        ))
+    };
+    let mut row = find().await?;
+    if row.is_none() && postgres {
+        // Inserting waits for a transaction inserting the chain's first row; locking waits for
+        // one allocating a number.
+        ensure_chain(conn, chain_id).await?;
+        conn.query_one_raw(stmt(
+            conn,
+            "SELECT next_number FROM tag_chain WHERE chain_id = $1 FOR UPDATE",
+            [chain_id.into()],
+        ))
+        .await?;
+        row = find().await?;
+    }
+    Ok(match row {
+        Some(row) => col::<i64>(&row, 0)? != 0,
+        None => false,
+    })
+}
+
 pub async fn set_birthday(
     conn: &impl ConnectionTrait,
     chain_id: &str,

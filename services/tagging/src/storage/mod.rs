@@ -5,6 +5,7 @@
 pub mod campaigns;
 pub mod catalog;
 pub mod facts;
+pub mod interactions;
 pub mod jobs;
 pub mod membership;
 pub mod menu;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(ModelTables),
             Box::new(PlaceTables),
             Box::new(PublishedSequenceIndexes),
+            Box::new(interactions::InteractionTables),
         ]
     }
 }

@@ -4,6 +4,7 @@
 mod analysis;
 mod catalog;
 mod common;
+mod interactions;
 mod live;
 mod members;
 mod predict;

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::ast::{BinaryOp, Expr, ExprKind};
 use super::error::{Location, RuleError, Span};
+use super::interactions::InteractionKind;
 use super::intern::Interner;
 use super::ir::{Arith, BoolExpr, BoolNode, NumExpr, NumNode, Ordering, TextExpr, TextNode};
 use super::parser::ParsedRule;
@@ -311,6 +312,18 @@ impl Checker<'_> {
             Builtin::PAlive => num_node(NumNode::PAlive),
             Builtin::ExpectedVisits => num_node(NumNode::ExpectedVisits { days }),
             Builtin::BirthdayWithin => bool_node(BoolNode::BirthdayWithin { days }),
+            Builtin::CampaignResponses => num_node(NumNode::Interactions {
+                kind: InteractionKind::CampaignResponse,
+                days,
+            }),
+            Builtin::MessagesReplied => num_node(NumNode::Interactions {
+                kind: InteractionKind::MessageReply,
+                days,
+            }),
+            Builtin::Reviews => num_node(NumNode::Interactions {
+                kind: InteractionKind::Review,
+                days,
+            }),
             Builtin::HasTag => {
                 if !self.catalog.tag_exists(name_arg) {
                     return Err(RuleError::UnknownTag {

@@ -6,6 +6,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use super::interactions::{InteractionKind, Interactions};
 use super::intern::{AttrId, CategoryId, StoreId, TagId};
 
 /// Days since 1970-01-01 in the store-local calendar.
@@ -91,6 +92,7 @@ pub struct CustomerFacts {
     class: Option<char>,
     p_alive: Option<f64>,
     expected_visits_per_day: Option<f64>,
+    interactions: Interactions,
 }
 
 fn saturating_u32(n: usize) -> u32 {
@@ -112,6 +114,7 @@ impl CustomerFacts {
         self.class = None;
         self.p_alive = None;
         self.expected_visits_per_day = None;
+        self.interactions.clear();
     }
 
     /// Records a visit; `dish_line_categories` has one entry per dish line (`None` for a
@@ -178,6 +181,21 @@ impl CustomerFacts {
     /// negative or non-finite rates are stored as missing.
     pub fn set_expected_visits_per_day(&mut self, rate: Option<f64>) {
         self.expected_visits_per_day = rate.filter(|r| r.is_finite() && *r >= 0.0);
+    }
+
+    /// Records an interaction (campaign response, message reply, review) on its day.
+    pub fn add_interaction(&mut self, kind: InteractionKind, day: EpochDay) {
+        self.interactions.add(kind, day);
+    }
+
+    /// Interactions of `kind` in the window, as visits are windowed.
+    pub fn interactions_in_window(
+        &self,
+        kind: InteractionKind,
+        today: EpochDay,
+        window_days: u32,
+    ) -> u64 {
+        self.interactions.count_in_window(kind, today, window_days)
     }
 
     pub fn visits(&self) -> &[Visit] {

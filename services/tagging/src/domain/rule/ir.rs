@@ -5,6 +5,7 @@
 
 use super::error::Span;
 use super::facts::{CustomerFacts, EpochDay, fen_to_yuan};
+use super::interactions::InteractionKind;
 use super::intern::{AttrId, CategoryId, StoreId, TagId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,7 @@ pub(crate) enum NumNode {
     DaysSinceLastVisit,
     PAlive,
     ExpectedVisits { days: u32 },
+    Interactions { kind: InteractionKind, days: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +210,9 @@ impl NumExpr {
             NumNode::ExpectedVisits { days } => facts
                 .expected_visits_per_day()
                 .and_then(|rate| finite(rate * f64::from(*days))),
+            NumNode::Interactions { kind, days } => {
+                Some(facts.interactions_in_window(*kind, today, *days) as f64)
+            }
         }
     }
 

@@ -33,6 +33,9 @@
 //! | `class` | Text | RFM class `"A"`/`"B"`/`"C"`; missing when unclassified |
 //! | `p_alive` | Number | BG/NBD P(alive); missing when unscored |
 //! | `expected_visits(D)` | Number | BG/NBD rate per day × D days; missing when unscored |
+//! | `campaign_responses(W)` | Number | campaigns responded to in W (an explicit response event or a reply to the campaign's message; one per campaign) |
+//! | `messages_replied(W)` | Number | replies in W to messages sent to the guest (campaign or automation) |
+//! | `reviews(W)` | Number | reviews written in W |
 //!
 //! # Semantics
 //! - Days are store-local calendar days since 1970-01-01 ([`EpochDay`]); `today` is passed
@@ -71,6 +74,7 @@ mod cycle;
 mod error;
 mod explain;
 mod facts;
+mod interactions;
 mod intern;
 mod ir;
 mod lexer;
@@ -93,6 +97,7 @@ pub use explain::{ExplainedTerm, Explanation, TermValue};
 pub use facts::{
     Birthday, CategoryLines, CustomerFacts, EpochDay, Visit, date_of, epoch_day, fen_to_yuan,
 };
+pub use interactions::InteractionKind;
 pub use intern::{AttrId, CategoryId, Interner, StoreId, TagId};
 pub use lexer::{MAX_RULE_BYTES, MAX_TOKENS};
 pub use parser::{MAX_NESTING, ParsedRule, parse};

@@ -340,3 +340,45 @@ fn explain_lists_every_term_with_its_value() {
     assert_eq!(text.terms[4].value, TermValue::Text(Some("A".into())));
     assert_eq!(text.to_string().lines().count(), 5);
 }
+
+#[test]
+fn interaction_facts_count_over_a_window() {
+    let mut w = World::new();
+    let rule = w.compile("campaign_responses(90d) >= 1");
+    assert!(
+        rule.is_time_dependent(),
+        "a response ages out of the window"
+    );
+    assert!(!rule.eval(&w.facts, TODAY), "no response yet");
+    w.facts
+        .add_interaction(InteractionKind::CampaignResponse, TODAY - 89);
+    assert!(w.eval("campaign_responses(90d) == 1"));
+    assert!(
+        w.eval("campaign_responses(89d) == 0"),
+        "day today−89 is outside (today−89, today]"
+    );
+    w.facts
+        .add_interaction(InteractionKind::MessageReply, TODAY);
+    w.facts.add_interaction(InteractionKind::Review, TODAY - 3);
+    w.facts.add_interaction(InteractionKind::Review, TODAY - 30);
+    assert!(w.eval("messages_replied(7d) == 1 and campaign_responses(7d) == 0"));
+    assert!(w.eval("reviews(7d) == 1 and reviews(1m) == 1 and reviews(31d) == 2"));
+    assert!(w.eval("campaign_responses(90d) + messages_replied(90d) >= 2 and visits(90d) == 0"));
+    let explained = w
+        .compile("campaign_responses(90d) >= 1")
+        .explain(&w.facts, TODAY);
+    assert!(explained.result);
+    assert_eq!(explained.terms[1].source_text, "campaign_responses(90d)");
+    assert_eq!(explained.terms[1].value, TermValue::Number(Some(1.0)));
+    // A window must be a duration literal, and long windows are refused as everywhere.
+    for bad in [
+        r#"campaign_responses("x") > 0"#,
+        "campaign_responses() > 0",
+        "campaign_responses(11y) > 0",
+    ] {
+        assert!(
+            compile(bad, &catalog, &mut w.interner).is_err(),
+            "{bad} compiled"
+        );
+    }
+}

@@ -66,6 +66,9 @@ pub enum Builtin {
     Class,
     PAlive,
     ExpectedVisits,
+    CampaignResponses,
+    MessagesReplied,
+    Reviews,
 }
 
 pub struct FunctionSig {
@@ -198,6 +201,34 @@ pub const FUNCTIONS: &[FunctionSig] = &[
         time_dependent: true,
         reads_history_window: false,
         summary: "BG/NBD expected visits over the horizon (rate per day x days); missing when not scored",
+    },
+    // Interaction facts (seed 002 §1 互动偏好, interaction tags): counted over a window.
+    FunctionSig {
+        name: "campaign_responses",
+        builtin: Builtin::CampaignResponses,
+        params: &[Window],
+        result: Type::Number,
+        time_dependent: true,
+        reads_history_window: false,
+        summary: "campaigns responded to in the window (an explicit response or a reply to the campaign's message; one per campaign)",
+    },
+    FunctionSig {
+        name: "messages_replied",
+        builtin: Builtin::MessagesReplied,
+        params: &[Window],
+        result: Type::Number,
+        time_dependent: true,
+        reads_history_window: false,
+        summary: "replies in the window to messages sent to the customer",
+    },
+    FunctionSig {
+        name: "reviews",
+        builtin: Builtin::Reviews,
+        params: &[Window],
+        result: Type::Number,
+        time_dependent: true,
+        reads_history_window: false,
+        summary: "reviews the customer wrote in the window",
     },
 ];
 

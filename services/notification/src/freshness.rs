@@ -1,0 +1,163 @@
+//! Order across streams for what automations say about a guest. A tag (tagging's stream) or an
+//! owner (assignment's) can reach notification before profile's own record of the change that
+//! caused it: a visit makes tagging add `likes_dessert` while profile's `CustomerUpdated` with the
+//! new favourite dish is still behind in notification's profile consumer, and the owner's reminder
+//! would read "最爱暂无记录". So an event of those streams is applied only once the profile
+//! consumer has applied profile's events of the chain as far as profile's head when the event was
+//! first seen (everything that caused it was committed in profile before tagging or assignment
+//! could see it). Until then the consumer's transaction is rolled back with [`ProfileBehind`] and
+//! the kit retries it (backoff from 100 ms); nothing renders from facts that are behind.
+//!
+//! Owns nothing in storage but reads the kit's cursor of the profile consumer.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use maitre_kit::{auth::Minter, config::Config, config::ServiceName, db::stmt};
+use sea_orm::{ConnectionTrait, DbErr};
+
+/// The consumer whose cursor says how far profile's stream is applied here.
+pub const PROFILE_CONSUMER: &str = "notification<-profile";
+
+/// Profile's event log head, as its `GetLogHead` answers.
+#[async_trait::async_trait]
+pub trait ProfileHead: Send + Sync {
+    /// The highest published sequence of `chain`'s events in profile's log (`after` is this
+    /// side's cursor, so profile counts only what lies beyond it).
+    async fn chain_head(&self, chain: &str, after: u64) -> Result<u64, String>;
+}
+
+/// Asks the profile service (kit `upstream_head`).
+pub struct UpstreamProfileHead {
+    pub config: Config,
+    pub minter: Minter,
+}
+
+#[async_trait::async_trait]
+impl ProfileHead for UpstreamProfileHead {
+    async fn chain_head(&self, chain: &str, after: u64) -> Result<u64, String> {
+        maitre_kit::eventlog::upstream_head(
+            &self.config,
+            &self.minter,
+            ServiceName::Profile,
+            after,
+            Some(chain),
+        )
+        .await
+        .map(|head| head.head_sequence)
+    }
+}
+
+/// The event must wait: the guest's facts from profile may be older than it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileBehind {
+    #[error(
+        "profile's stream of chain {chain} is applied to {cursor}, behind its head {required} when event {event} arrived; retried"
+    )]
+    Behind {
+        chain: String,
+        event: u64,
+        cursor: u64,
+        required: u64,
+    },
+    #[error("reading the profile consumer's cursor: {0}")]
+    Storage(#[from] DbErr),
+}
+
+/// Holds events of other streams until profile's facts have caught up with them.
+pub struct ProfileFreshness {
+    head: Arc<dyn ProfileHead>,
+    /// (chain, upstream, event sequence) → profile's head when the event was first seen; asked
+    /// once per event, so a busy chain's moving head never starves a retried event.
+    required: Mutex<HashMap<(String, &'static str, u64), u64>>,
+}
+
+impl ProfileFreshness {
+    pub fn new(head: Arc<dyn ProfileHead>) -> Self {
+        ProfileFreshness {
+            head,
+            required: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Ok when the profile consumer (its cursor read through `conn`, the event's transaction)
+    /// has applied profile's events of `chain` up to the head required for event `sequence`
+    /// of `upstream`. When profile cannot be asked, the event goes on with what is known: an
+    /// outage of profile must not stop every automation.
+    pub async fn ensure(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain: &str,
+        upstream: &'static str,
+        sequence: u64,
+    ) -> Result<(), ProfileBehind> {
+        let cursor = profile_cursor(conn).await?;
+        let key = (chain.to_owned(), upstream, sequence);
+        let known = self.lock().get(&key).copied();
+        let required = match known {
+            Some(required) => required,
+            None => match self.head.chain_head(chain, cursor).await {
+                Ok(head) => head,
+                Err(error) => {
+                    tracing::warn!(%chain, %error, "profile's head unknown; automations use the facts known");
+                    return Ok(());
+                }
+            },
+        };
+        if caught_up(cursor, required) {
+            self.lock().remove(&key);
+            return Ok(());
+        }
+        self.lock().insert(key, required);
+        Err(ProfileBehind::Behind {
+            chain: chain.to_owned(),
+            event: sequence,
+            cursor,
+            required,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, &'static str, u64), u64>> {
+        // A poisoned map only holds heads to wait for; its data stays valid.
+        self.required
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The rule: facts are current for an event once the profile cursor reached the head required.
+pub fn caught_up(profile_cursor: u64, required_head: u64) -> bool {
+    profile_cursor >= required_head
+}
+
+async fn profile_cursor(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let row = conn
+        .query_one_raw(stmt(
+            conn,
+            "SELECT position FROM kit_consumer_cursor WHERE consumer = $1",
+            [PROFILE_CONSUMER.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
+        None => 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caught_up_at_or_past_the_head() {
+        assert!(caught_up(7, 7));
+        assert!(caught_up(8, 7));
+        assert!(!caught_up(6, 7));
+        assert!(
+            caught_up(0, 0),
+            "a chain with no profile events waits for nothing"
+        );
+    }
+}
