@@ -108,6 +108,7 @@ pub fn proto_key(key: &IdentityKey) -> ProtoKey {
     ProtoKey {
         kind: proto_kind(kind) as i32,
         value,
+        ..Default::default()
     }
 }
 
@@ -141,10 +142,12 @@ mod tests {
             ProtoKey {
                 kind: IdentityKind::Phone as i32,
                 value: "138 0013 8000".into(),
+                ..Default::default()
             },
             ProtoKey {
                 kind: IdentityKind::Phone as i32,
                 value: "12".into(),
+                ..Default::default()
             },
         ];
         let Err(Error::InvalidArgument { field, .. }) = parse_keys("event.identity_keys", &keys)

@@ -196,6 +196,7 @@ pub fn phone(value: &str) -> IdentityKey {
     IdentityKey {
         kind: IdentityKind::Phone as i32,
         value: value.into(),
+        ..Default::default()
     }
 }
 
@@ -203,6 +204,7 @@ pub fn key(kind: IdentityKind, value: &str) -> IdentityKey {
     IdentityKey {
         kind: kind as i32,
         value: value.into(),
+        ..Default::default()
     }
 }
 
