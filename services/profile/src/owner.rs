@@ -85,6 +85,7 @@ impl OwnerDecider for GrpcOwnerDecider {
             amount_fen: contact.amount_fen,
             occurred_at: Some(crate::convert::timestamp_us(contact.occurred_at_us)),
             source_event_id: contact.source_event_id.clone(),
+            latest_other_contact_time: None,
         };
         let mut client = client.clone();
         let call = client.assign_on_contact(outgoing(request, token));
