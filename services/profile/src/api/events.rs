@@ -158,6 +158,13 @@ pub(super) async fn record(
             ..unknown_owner()
         }
     } else {
+        let latest_other_contact_us = crate::storage::events::latest_other_contact_us(
+            &api.runtime.db,
+            chain,
+            &recorded.customer.customer_id,
+            &recorded.event.event_id,
+        )
+        .await?;
         let contact = ContactForOwner {
             customer_id: recorded.customer.customer_id.clone(),
             store_id: recorded.event.store_id.clone(),
@@ -165,6 +172,7 @@ pub(super) async fn record(
             amount_fen: recorded.event.amount.as_ref().map_or(0, |m| m.amount_fen),
             occurred_at_us,
             source_event_id: recorded.event.event_id.clone(),
+            latest_other_contact_us,
         };
         let owner = api.owner.owner_after_contact(&contact, &caller.token).await;
         if owner.known {
