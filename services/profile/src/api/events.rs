@@ -196,8 +196,8 @@ pub(super) async fn record(
     })
 }
 
-/// Keeps the owner assignment reported on the customer, and gives the event's
-/// unassigned follow-up plans to them.
+/// Keeps the owner assignment reported on the customer, and gives the customer's follow-up
+/// plans nobody holds to them (the same effect as `OwnerChanged` on the stream).
 async fn remember_owner(
     db: &DatabaseConnection,
     chain: &str,
@@ -214,9 +214,8 @@ async fn remember_owner(
         ],
     ))
     .await?;
-    if !manager_id.is_empty() {
-        followups::assign_event_plans(db, chain, &recorded.event.event_id, manager_id).await?;
-    }
+    followups::hand_unheld_plans_to_owner(db, chain, &recorded.customer.customer_id, manager_id)
+        .await?;
     Ok(())
 }
 
