@@ -92,6 +92,7 @@ mod tests {
                 identity_keys: vec![IdentityKey {
                     kind: IdentityKind::Phone as i32,
                     value: "13800138000".into(),
+                    ..Default::default()
                 }],
                 amount: Some(Money {
                     amount_fen: 25_000,

@@ -21,6 +21,7 @@ fn phone(value: &str) -> IdentityKey {
     IdentityKey {
         kind: IdentityKind::Phone as i32,
         value: value.into(),
+        ..Default::default()
     }
 }
 

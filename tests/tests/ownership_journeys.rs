@@ -279,6 +279,39 @@ async fn a_late_booking_does_not_move_the_owner(backend: Backend) {
         .ownership_until(&customer, "owner wang", |o| manager(o) == "wang")
         .await;
     assert_eq!(owned["lastContactTime"], rfc3339(minutes(10)));
+
+    // The bad order: the older booking's call right behind the newer no-spend one, before
+    // the stream can have brought it. Profile's call says the guest has a newer contact, so
+    // the answer, and every decision ever recorded, keep wang (no brief flip).
+    let phone = "13700137002";
+    let book = |id: &'static str, via: &'static str, amount: i64, at: DateTime<Utc>| {
+        let body = json!({"event": event(id, phone, &chain.store, via, amount, at)});
+        let admin = chain.admin.clone();
+        async move { admin.post("/v1/events", body).await.ok() }
+    };
+    book("rush-1", "wang", 1_000, minutes(60)).await;
+    let recent = book("rush-2", "wang", 0, minutes(10)).await;
+    let late = book("rush-3", "zhang", 0, minutes(30)).await;
+    assert_eq!(late["owner"]["managerId"], "wang", "{late}");
+    let customer = recent["customer"]["customerId"]
+        .as_str()
+        .expect("customer")
+        .to_owned();
+    chain
+        .ownership_until(&customer, "the stream caught up", |o| {
+            o["lastContactTime"].as_str() == Some(rfc3339(minutes(10)).as_str())
+        })
+        .await;
+    let history = chain
+        .admin
+        .get(&format!("/v1/customers/{customer}/ownership/history"))
+        .await
+        .ok();
+    let decisions = history["decisions"].as_array().expect("decisions");
+    assert!(
+        decisions.iter().all(|d| d["toManagerId"] != "zhang"),
+        "no decision named zhang: {history}"
+    );
 }
 
 /// A booking at a store with no managers, or naming a manager id nobody has: the guest has

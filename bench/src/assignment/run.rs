@@ -320,6 +320,7 @@ async fn contact(
             nanos: at.timestamp_subsec_nanos() as i32,
         }),
         source_event_id: format!("{guest}-{call}"),
+        latest_other_contact_time: None,
     };
     let response = client
         .assign_on_contact(outgoing(request, service_token))

@@ -169,6 +169,7 @@ async fn create_customers(
                     identity_keys: vec![IdentityKey {
                         kind: IdentityKind::MemberCard as i32,
                         value: format!("bench-card-{i:05}"),
+                        ..Default::default()
                     }],
                     profile: Some(ppb::Profile {
                         name: format!("顾客{i}"),

@@ -23,6 +23,7 @@ pub fn phone_key(guest: u64) -> IdentityKey {
     IdentityKey {
         kind: IdentityKind::Phone as i32,
         value: phone_of(guest),
+        ..Default::default()
     }
 }
 

@@ -187,6 +187,90 @@ async fn late_booking_does_not_move_the_owner(backend: Backend) {
     }
 }
 
+/// The bad order, in full (issue 20, item 3): M1's no-spend booking at T−10 is answered by
+/// the fast path (which writes nothing), and M2's older booking (T−30) reaches assignment by
+/// its call before the stream brings the T−10 one. Profile's call says which contact of the
+/// guest it recorded last; the older call must not hand the guest to M2 even for a moment:
+/// its answer, the ownership read at once and the history all say M1, before and after the
+/// stream catches up.
+async fn an_older_call_never_flips_the_owner(backend: Backend) {
+    let h = Harness::start(backend, 1).await;
+    let mut api = h.api();
+    add_manager(&mut api, "wang", &[STORE], 0).await;
+    add_manager(&mut api, "zhang", &[STORE], 0).await;
+    let mut stream = Stream::start(&h).await;
+
+    let early = paid("li", "wang", 1_000, 0, "li-1");
+    let recent = paid("li", "wang", 0, 50, "li-2");
+    let late = paid("li", "zhang", 0, 30, "li-3");
+    contact(&mut api, paid("li", "wang", 1_000, 0, "li-1")).await;
+    stream.deliver(STORE, &early).await;
+    let fast = contact(&mut api, paid("li", "wang", 0, 50, "li-2")).await;
+    assert_eq!(fast.ownership.expect("ownership").manager_id, "wang");
+
+    let late_call = || pb::AssignOnContactRequest {
+        latest_other_contact_time: Some(ts(at(50))),
+        ..contact_request(&late)
+    };
+    let answer = api
+        .assign_on_contact(maitre_kit::client::outgoing(late_call(), &service()))
+        .await
+        .expect("late call")
+        .into_inner();
+    assert!(!answer.changed, "{answer:?}");
+    assert_eq!(
+        answer.ownership.expect("ownership").manager_id,
+        "wang",
+        "the older booking's call does not take the guest"
+    );
+    assert_eq!(ownership(&mut api, "li").await.manager_id, "wang");
+
+    stream.deliver(STORE, &recent).await;
+    stream.deliver(STORE, &late).await;
+    let owner = ownership(&mut api, "li").await;
+    assert_eq!(owner.manager_id, "wang");
+    assert_eq!(
+        owner.last_contact_time.map(|t| t.seconds),
+        Some(at(50).timestamp())
+    );
+    let decisions = history(&mut api, "li").await;
+    assert!(
+        decisions.iter().all(|d| d.to_manager_id != "zhang"),
+        "no decision ever named zhang: {decisions:?}"
+    );
+    // Replays, by either route, change nothing.
+    for c in [&early, &recent, &late] {
+        stream.deliver(STORE, c).await;
+    }
+    let again = api
+        .assign_on_contact(maitre_kit::client::outgoing(late_call(), &service()))
+        .await
+        .expect("replayed call")
+        .into_inner();
+    assert_eq!(again.ownership.expect("ownership").manager_id, "wang");
+    assert_eq!(history(&mut api, "li").await.len(), decisions.len());
+
+    // A malformed time is refused, naming the field.
+    let bad = api
+        .assign_on_contact(maitre_kit::client::outgoing(
+            pb::AssignOnContactRequest {
+                latest_other_contact_time: Some(prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: -1,
+                }),
+                ..contact_request(&paid("li", "zhang", 0, 70, "li-4"))
+            },
+            &service(),
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(
+        bad.message().contains("latest_other_contact_time"),
+        "{bad:?}"
+    );
+}
+
 async fn pool_page(
     api: &mut maitre_proto::assignment::v1::assignment_service_client::AssignmentServiceClient<
         tonic::transport::Channel,
@@ -268,5 +352,6 @@ async fn orphans_wait_in_the_pool_with_the_reason(backend: Backend) {
 on_both_backends!(
     streamed_contacts_count_once,
     late_booking_does_not_move_the_owner,
+    an_older_call_never_flips_the_owner,
     orphans_wait_in_the_pool_with_the_reason
 );

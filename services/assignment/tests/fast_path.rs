@@ -171,6 +171,7 @@ fn booking(customer: &str, via: &str, seconds: i64, event: &str) -> ContactInput
         amount_fen: 0,
         occurred_at: at(seconds),
         source_event_id: event.into(),
+        latest_other_contact_us: None,
     }
 }
 

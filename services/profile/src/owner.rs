@@ -34,6 +34,9 @@ pub struct ContactForOwner {
     pub amount_fen: i64,
     pub occurred_at_us: i64,
     pub source_event_id: String,
+    /// The latest `occurred_at` (µs) of the customer's other recorded contacts: a contact
+    /// older than it moves no owner, though assignment's stream may not have brought it yet.
+    pub latest_other_contact_us: Option<i64>,
 }
 
 /// Decides (or reports) the owner of a customer after a contact.
@@ -85,6 +88,9 @@ impl OwnerDecider for GrpcOwnerDecider {
             amount_fen: contact.amount_fen,
             occurred_at: Some(crate::convert::timestamp_us(contact.occurred_at_us)),
             source_event_id: contact.source_event_id.clone(),
+            latest_other_contact_time: contact
+                .latest_other_contact_us
+                .map(crate::convert::timestamp_us),
         };
         let mut client = client.clone();
         let call = client.assign_on_contact(outgoing(request, token));

@@ -20,6 +20,18 @@ pub enum TaggingError {
     /// A store-scoped caller on a customer known at none of their stores.
     #[error("customer `{customer_id}` has no store in the caller's scope")]
     OutOfScope { customer_id: String },
+    /// Tagging has not yet applied every profile event of the chain (a refit would fit
+    /// part of the data); retry once `GET /v1/consumers` shows `tagging<-profile` caught up.
+    #[error(
+        "tagging is {pending_events} profile events behind (oldest {oldest_pending_age_ms} ms old); retry when tagging<-profile has caught up"
+    )]
+    Lagging {
+        pending_events: u64,
+        oldest_pending_age_ms: i64,
+    },
+    /// Profile could not say how far tagging is behind it.
+    #[error("tagging's lag behind profile is unknown ({cause}); retry")]
+    LagUnknown { cause: String },
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -68,6 +80,10 @@ impl From<TaggingError> for tonic::Status {
             TaggingError::OutOfScope { customer_id } => tonic::Status::permission_denied(format!(
                 "customer `{customer_id}` has no store in the caller's scope"
             )),
+            lag @ (TaggingError::Lagging { .. } | TaggingError::LagUnknown { .. }) => {
+                tracing::info!(error = %lag, "refit refused");
+                tonic::Status::unavailable(lag.to_string())
+            }
             TaggingError::Database(e) => error::internal(e),
             TaggingError::Storage(e) => error::internal(e),
             TaggingError::Status(status) => status,

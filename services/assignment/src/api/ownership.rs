@@ -38,6 +38,12 @@ pub async fn assign_on_contact(
         return Err(Error::invalid("amount_fen", "must not be negative"));
     }
     let occurred_at = parse_timestamp("occurred_at", request.occurred_at.as_ref())?;
+    let latest_other_contact_us = request
+        .latest_other_contact_time
+        .as_ref()
+        .map(|at| parse_timestamp("latest_other_contact_time", Some(at)))
+        .transpose()?
+        .map(|at| at.timestamp_micros());
     let outcome = engine
         .assign_on_contact(ContactInput {
             chain_id: chain_id.to_owned(),
@@ -47,6 +53,7 @@ pub async fn assign_on_contact(
             amount_fen: request.amount_fen,
             occurred_at,
             source_event_id: source_event_id.to_owned(),
+            latest_other_contact_us,
         })
         .await?;
     Ok(pb::AssignOnContactResponse {

@@ -51,6 +51,9 @@ pub struct ContactInput {
     pub amount_fen: i64,
     pub occurred_at: DateTime<Utc>,
     pub source_event_id: String,
+    /// Profile's latest other contact of the customer (µs), when the caller says: the
+    /// synchronous route's knowledge of contacts its stream has not brought yet.
+    pub latest_other_contact_us: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +204,9 @@ impl Engine {
             amount_fen: contact.amount_fen,
             occurred_at,
             source_event_id: contact.event_id.clone(),
+            // The stream brings profile's contacts in profile's order: every earlier one is
+            // applied already.
+            latest_other_contact_us: None,
         };
         let policy = self.effective_policy(chain_id, &input.store_id).await?;
         Ok(match self.apply_contact(txn, &input, &policy).await? {
@@ -256,8 +262,14 @@ impl Engine {
             read.ok_or_else(|| Error::not_found("customer", &input.customer_id))?;
         // Ownership follows occurred_at, not arrival: a contact older than the last recorded
         // one (a late or replayed delivery) is not the *last* contact — it counts its spend
-        // but names no manager.
-        let stale = occurred_us < before.last_contact_us;
+        // but names no manager. "Recorded" includes what profile says it holds: a newer
+        // contact answered by the fast path (which writes nothing) reaches this row only when
+        // the stream brings it, and an older booking's call arriving first must not take the
+        // guest even for that moment (issue 20, item 3).
+        let latest_known_us = before
+            .last_contact_us
+            .max(input.latest_other_contact_us.unwrap_or(i64::MIN));
+        let stale = occurred_us < latest_known_us;
         // A manager id the roster does not know names nobody: it cannot make an owner, and a
         // guest left without one waits in the pool saying so (not allocated to someone else).
         let unknown_manager = !stale && !via_id.is_empty() && via_status.is_none();

@@ -144,6 +144,7 @@ pub fn contact_request(contact: &Contact<'_>) -> pb::AssignOnContactRequest {
         amount_fen: contact.amount_fen,
         occurred_at: Some(ts(contact.at)),
         source_event_id: contact.event.to_owned(),
+        latest_other_contact_time: None,
     }
 }
 

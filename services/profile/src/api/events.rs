@@ -158,6 +158,13 @@ pub(super) async fn record(
             ..unknown_owner()
         }
     } else {
+        let latest_other_contact_us = crate::storage::events::latest_other_contact_us(
+            &api.runtime.db,
+            chain,
+            &recorded.customer.customer_id,
+            &recorded.event.event_id,
+        )
+        .await?;
         let contact = ContactForOwner {
             customer_id: recorded.customer.customer_id.clone(),
             store_id: recorded.event.store_id.clone(),
@@ -165,6 +172,7 @@ pub(super) async fn record(
             amount_fen: recorded.event.amount.as_ref().map_or(0, |m| m.amount_fen),
             occurred_at_us,
             source_event_id: recorded.event.event_id.clone(),
+            latest_other_contact_us,
         };
         let owner = api.owner.owner_after_contact(&contact, &caller.token).await;
         if owner.known {
@@ -188,8 +196,8 @@ pub(super) async fn record(
     })
 }
 
-/// Keeps the owner assignment reported on the customer, and gives the event's
-/// unassigned follow-up plans to them.
+/// Keeps the owner assignment reported on the customer, and gives the customer's follow-up
+/// plans nobody holds to them (the same effect as `OwnerChanged` on the stream).
 async fn remember_owner(
     db: &DatabaseConnection,
     chain: &str,
@@ -206,9 +214,8 @@ async fn remember_owner(
         ],
     ))
     .await?;
-    if !manager_id.is_empty() {
-        followups::assign_event_plans(db, chain, &recorded.event.event_id, manager_id).await?;
-    }
+    followups::hand_unheld_plans_to_owner(db, chain, &recorded.customer.customer_id, manager_id)
+        .await?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use prost_types::Timestamp;
 
 use crate::{
     domain::{
-        identity::{IdentityKey, KeyInput, KeyKind, parse_key},
+        identity::{IdentityKey, KeyInput, KeyKind, KeyText, parse_key},
         phone::MaskedPhone,
     },
     error::{Error, Result},
@@ -77,8 +77,13 @@ pub fn parse_keys(field: &str, keys: &[ProtoKey]) -> Result<ParsedKeys> {
         let kind = key_kind(key.kind).ok_or_else(|| {
             Error::invalid(format!("{field}[{index}].kind"), "unknown identity kind")
         })?;
-        let value_field = format!("{field}[{index}].value");
-        match parse_key(&value_field, kind, &key.value).map_err(|e| Error::field("", &e))? {
+        let text = KeyText {
+            field: &format!("{field}[{index}]"),
+            kind,
+            value: &key.value,
+            app_id: &key.app_id,
+        };
+        match parse_key(text).map_err(|e| Error::field("", &e))? {
             KeyInput::Key(key) if !parsed.keys.contains(&key) => parsed.keys.push(key),
             KeyInput::Key(_) => {}
             KeyInput::Hint(mask) => parsed.masked_phone_hint = Some(mask),
@@ -93,7 +98,13 @@ pub fn parse_one_key(field: &str, key: Option<&ProtoKey>) -> Result<IdentityKey>
     let kind = key_kind(key.kind)
         .ok_or_else(|| Error::invalid(format!("{field}.kind"), "unknown identity kind"))?;
     let value_field = format!("{field}.value");
-    match parse_key(&value_field, kind, &key.value).map_err(|e| Error::field("", &e))? {
+    let text = KeyText {
+        field,
+        kind,
+        value: &key.value,
+        app_id: &key.app_id,
+    };
+    match parse_key(text).map_err(|e| Error::field("", &e))? {
         KeyInput::Key(key) => Ok(key),
         KeyInput::Hint(_) => Err(Error::invalid(
             value_field,
@@ -104,10 +115,11 @@ pub fn parse_one_key(field: &str, key: Option<&ProtoKey>) -> Result<IdentityKey>
 
 /// The contract's form of a domain key.
 pub fn proto_key(key: &IdentityKey) -> ProtoKey {
-    let (kind, value) = key.kind_and_value();
+    let parts = key.parts();
     ProtoKey {
-        kind: proto_kind(kind) as i32,
-        value,
+        kind: proto_kind(parts.kind) as i32,
+        value: parts.value,
+        app_id: parts.app_id,
     }
 }
 
@@ -141,10 +153,12 @@ mod tests {
             ProtoKey {
                 kind: IdentityKind::Phone as i32,
                 value: "138 0013 8000".into(),
+                ..Default::default()
             },
             ProtoKey {
                 kind: IdentityKind::Phone as i32,
                 value: "12".into(),
+                ..Default::default()
             },
         ];
         let Err(Error::InvalidArgument { field, .. }) = parse_keys("event.identity_keys", &keys)

@@ -235,16 +235,35 @@ pub enum KeyInput {
 /// The appid given to an openid sent without one (a chain with one WeChat app).
 pub const DEFAULT_WECHAT_APPID: &str = "default";
 
-/// Parses one typed key value (`IdentityKey{kind, value}` of the contract);
-/// errors name `field` (e.g. `event.identity_keys[0].value`).
-pub fn parse_key(field: &str, kind: KeyKind, value: &str) -> Result<KeyInput, FieldError> {
-    let value = value.trim();
+/// One key as the contract carries it (`IdentityKey{kind, value, app_id}`), with the
+/// field path errors name (`event.identity_keys[0]` → `….value`, `….app_id`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyText<'a> {
+    pub field: &'a str,
+    pub kind: KeyKind,
+    pub value: &'a str,
+    pub app_id: &'a str,
+}
+
+/// Parses one typed key; errors name `{field}.value` or `{field}.app_id`.
+pub fn parse_key(key: KeyText<'_>) -> Result<KeyInput, FieldError> {
+    let value_field = format!("{}.value", key.field);
+    let app_field = format!("{}.app_id", key.field);
+    let field = value_field.as_str();
+    let value = key.value.trim();
+    let app_id = key.app_id.trim();
     if value.is_empty() {
         return Err(FieldError::Missing {
             field: field.to_owned(),
         });
     }
-    let key = match kind {
+    if !app_id.is_empty() && key.kind != KeyKind::WechatOpenid {
+        return Err(FieldError::InvalidIdentifier {
+            field: app_field,
+            reason: "applies to WeChat openids only".to_owned(),
+        });
+    }
+    let key = match key.kind {
         KeyKind::Phone => match parse_phone_input(field, value)? {
             PhoneInput::Full(phone) => IdentityKey::Phone(phone),
             // Masked phones are never an identity on their own (issue 3).
@@ -261,15 +280,23 @@ pub fn parse_key(field: &str, kind: KeyKind, value: &str) -> Result<KeyInput, Fi
         }
         KeyKind::WechatUnionid => IdentityKey::WechatUnionid(token(field, value)?),
         KeyKind::MemberCard => IdentityKey::MemberCard(token(field, value)?),
-        KeyKind::WechatOpenid => {
-            let (appid, openid) = value
-                .split_once(':')
-                .unwrap_or((DEFAULT_WECHAT_APPID, value));
-            IdentityKey::WechatOpenid {
+        KeyKind::WechatOpenid if !app_id.is_empty() => IdentityKey::WechatOpenid {
+            appid: wechat_app(&app_field, app_id)?,
+            // With its app in `app_id`, `value` is the openid alone (`:` is refused).
+            openid: token(field, value)?,
+        },
+        KeyKind::WechatOpenid => match value.split_once(':') {
+            // The older combined form `<appid>:<openid>`: the same key as the two fields
+            // (`default:<openid>`, the old read-back of a lone openid, names the default app).
+            Some((appid, openid)) => IdentityKey::WechatOpenid {
                 appid: token(field, appid)?,
                 openid: token(field, openid)?,
-            }
-        }
+            },
+            None => IdentityKey::WechatOpenid {
+                appid: DEFAULT_WECHAT_APPID.to_owned(),
+                openid: token(field, value)?,
+            },
+        },
         KeyKind::Platform => {
             let (platform, user_id) =
                 value
@@ -287,24 +314,53 @@ pub fn parse_key(field: &str, kind: KeyKind, value: &str) -> Result<KeyInput, Fi
     Ok(KeyInput::Key(key))
 }
 
+/// A WeChat app id as a caller names it; the reserved name of the default app is refused,
+/// so `app_id: "default"` can never read back as an openid without an app.
+fn wechat_app(field: &str, app_id: &str) -> Result<String, FieldError> {
+    if app_id == DEFAULT_WECHAT_APPID {
+        return Err(FieldError::InvalidIdentifier {
+            field: field.to_owned(),
+            reason: "'default' is reserved: leave app_id empty for the chain's default app"
+                .to_owned(),
+        });
+    }
+    token(field, app_id)
+}
+
+/// A key in the contract's terms (inverse of [`parse_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyParts {
+    pub kind: KeyKind,
+    pub value: String,
+    /// The WeChat app of an openid; empty for the default app and every other kind.
+    pub app_id: String,
+}
+
 impl IdentityKey {
-    /// The contract's kind and value of this key (inverse of [`parse_key`]).
-    pub fn kind_and_value(&self) -> (KeyKind, String) {
+    /// The contract's kind, value and app id of this key: an openid reads back alone in
+    /// `value`, its app (if not the chain's default) in `app_id`.
+    pub fn parts(&self) -> KeyParts {
+        let plain = |kind, value: &str| KeyParts {
+            kind,
+            value: value.to_owned(),
+            app_id: String::new(),
+        };
         match self {
-            IdentityKey::Phone(phone) => (KeyKind::Phone, phone.as_str().to_owned()),
-            IdentityKey::WechatUnionid(id) => (KeyKind::WechatUnionid, id.clone()),
-            // Read back as given: an openid sent alone (the chain's default app) comes back
-            // alone, never as `default:<openid>`.
-            IdentityKey::WechatOpenid { appid, openid } if appid == DEFAULT_WECHAT_APPID => {
-                (KeyKind::WechatOpenid, openid.clone())
-            }
-            IdentityKey::WechatOpenid { appid, openid } => {
-                (KeyKind::WechatOpenid, format!("{appid}:{openid}"))
-            }
+            IdentityKey::Phone(phone) => plain(KeyKind::Phone, phone.as_str()),
+            IdentityKey::WechatUnionid(id) => plain(KeyKind::WechatUnionid, id),
+            IdentityKey::WechatOpenid { appid, openid } => KeyParts {
+                kind: KeyKind::WechatOpenid,
+                value: openid.clone(),
+                app_id: if appid == DEFAULT_WECHAT_APPID {
+                    String::new()
+                } else {
+                    appid.clone()
+                },
+            },
             IdentityKey::Platform { platform, user_id } => {
-                (KeyKind::Platform, format!("{platform}:{user_id}"))
+                plain(KeyKind::Platform, &format!("{platform}:{user_id}"))
             }
-            IdentityKey::MemberCard(card) => (KeyKind::MemberCard, card.clone()),
+            IdentityKey::MemberCard(card) => plain(KeyKind::MemberCard, card),
         }
     }
 }

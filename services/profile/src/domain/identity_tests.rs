@@ -77,50 +77,89 @@ fn every_bad_field_is_named() {
     );
 }
 
+fn parse(kind: KeyKind, value: &str, app_id: &str) -> Result<KeyInput, FieldError> {
+    parse_key(KeyText {
+        field: "k",
+        kind,
+        value,
+        app_id,
+    })
+}
+
+fn key_of(input: Result<KeyInput, FieldError>) -> IdentityKey {
+    match input.unwrap() {
+        KeyInput::Key(key) => key,
+        KeyInput::Hint(_) => panic!("a key, not a hint"),
+    }
+}
+
 #[test]
 fn typed_keys_parse_and_round_trip() {
-    let phone = parse_key("k", KeyKind::Phone, "8613800138000").unwrap();
+    let phone = parse(KeyKind::Phone, "8613800138000", "").unwrap();
     assert_eq!(
         phone,
         KeyInput::Key("phone:+8613800138000".parse().unwrap())
     );
-    let openid = parse_key("k", KeyKind::WechatOpenid, "oP9").unwrap();
-    let KeyInput::Key(key) = openid else {
-        panic!("openid is a key")
-    };
-    assert_eq!(key.canonical(), "wechat_openid:default:oP9");
-    let (kind, value) = key.kind_and_value();
-    assert_eq!(value, "oP9", "an openid given alone reads back alone");
-    assert_eq!(parse_key("k", kind, &value).unwrap(), KeyInput::Key(key));
-    let KeyInput::Key(with_app) = parse_key("k", KeyKind::WechatOpenid, "wx1:oP9").unwrap() else {
-        panic!("openid is a key")
-    };
-    let (kind, value) = with_app.kind_and_value();
+    let alone = key_of(parse(KeyKind::WechatOpenid, "oP9", ""));
+    assert_eq!(alone.canonical(), "wechat_openid:default:oP9");
+    let parts = alone.parts();
     assert_eq!(
-        value, "wx1:oP9",
-        "an openid given with its app reads back with it"
+        (parts.value.as_str(), parts.app_id.as_str()),
+        ("oP9", ""),
+        "an openid given alone reads back alone"
     );
     assert_eq!(
-        parse_key("k", kind, &value).unwrap(),
-        KeyInput::Key(with_app)
+        key_of(parse(parts.kind, &parts.value, &parts.app_id)),
+        alone
+    );
+
+    let with_app = key_of(parse(KeyKind::WechatOpenid, "oP9", "wx1"));
+    assert_eq!(with_app.canonical(), "wechat_openid:wx1:oP9");
+    assert_ne!(with_app, alone, "an openid is matched with its app");
+    let parts = with_app.parts();
+    assert_eq!(
+        (parts.value.as_str(), parts.app_id.as_str()),
+        ("oP9", "wx1"),
+        "the app id reads back in its own field"
+    );
+    assert_eq!(
+        key_of(parse(parts.kind, &parts.value, &parts.app_id)),
+        with_app
+    );
+    assert_eq!(
+        key_of(parse(KeyKind::WechatOpenid, "wx1:oP9", "")),
+        with_app,
+        "the older combined form names the same key"
+    );
+    assert_eq!(
+        parse(KeyKind::WechatOpenid, "wx1:oP9", "wx1")
+            .unwrap_err()
+            .field(),
+        "k.value",
+        "with app_id set, the value is the openid alone"
+    );
+    assert_eq!(
+        parse(KeyKind::WechatOpenid, "oP9", "default")
+            .unwrap_err()
+            .field(),
+        "k.app_id"
+    );
+    assert_eq!(
+        parse(KeyKind::Phone, "13800138000", "wx1")
+            .unwrap_err()
+            .field(),
+        "k.app_id",
+        "an app id belongs to openids only"
     );
     assert!(matches!(
-        parse_key("k", KeyKind::Phone, "138****8000").unwrap(),
+        parse(KeyKind::Phone, "138****8000", "").unwrap(),
         KeyInput::Hint(_)
     ));
     assert_eq!(
-        parse_key("k", KeyKind::Platform, "meituan")
-            .unwrap_err()
-            .field(),
-        "k"
+        parse(KeyKind::Platform, "meituan", "").unwrap_err().field(),
+        "k.value"
     );
-    assert_eq!(
-        parse_key("event.identity_keys[0].value", KeyKind::Phone, "12")
-            .unwrap_err()
-            .field(),
-        "event.identity_keys[0].value"
-    );
-    assert!(parse_key("k", KeyKind::MemberCard, "  ").is_err());
+    assert!(parse(KeyKind::MemberCard, "  ", "").is_err());
 }
 
 #[test]

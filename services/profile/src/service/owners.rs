@@ -1,7 +1,9 @@
 //! Keeps each customer's `owner_manager_id` current from assignment's log: transfers,
 //! bulk transfers, allocations and merge decisions all arrive as `OwnerChanged`. The owner
 //! decides what a customer manager may see unmasked ("own customers"), so it must not go
-//! stale between contacts.
+//! stale between contacts. A new owner also receives the customer's follow-up plans nobody
+//! holds — as on `AssignOnContact`'s answer, so an owner decided on the stream (an import, a
+//! failed call) gets them too.
 
 use maitre_kit::{
     db::stmt,
@@ -29,6 +31,13 @@ impl EventHandler for OwnerEvents {
                     change.customer_id.clone().into(),
                 ],
             ))
+            .await?;
+            crate::storage::followups::hand_unheld_plans_to_owner(
+                txn,
+                &event.chain_id,
+                &change.customer_id,
+                &change.to_manager_id,
+            )
             .await?;
         }
         Ok(())

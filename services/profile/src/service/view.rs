@@ -104,6 +104,7 @@ pub fn build(row: &CustomerRow, keys: &[IdentityKey], full_contact: bool) -> pb:
             IdentityKey::Phone(phone) if !full_contact => ProtoKey {
                 kind: IdentityKind::MaskedPhone as i32,
                 value: mask_phone(phone),
+                app_id: String::new(),
             },
             key => proto_key(key),
         })

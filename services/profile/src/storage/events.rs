@@ -31,6 +31,28 @@ pub async fn find_external(
     .transpose()
 }
 
+/// The latest `occurred_at` (µs) of the customer's recorded contacts other than `event_id`:
+/// what the synchronous `AssignOnContact` call tells assignment, which may not have them yet.
+pub async fn latest_other_contact_us(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    customer_id: &str,
+    event_id: &str,
+) -> Result<Option<i64>> {
+    let row = conn
+        .query_one_raw(stmt(
+            conn,
+            "SELECT MAX(occurred_at_us) AS latest FROM contact_events \
+             WHERE chain_id = $1 AND customer_id = $2 AND event_id <> $3",
+            [chain.into(), customer_id.into(), event_id.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<Option<i64>>("", "latest")?,
+        None => None,
+    })
+}
+
 /// Which of `externals` (`(channel, external_id)`) the chain recorded already.
 pub async fn recorded_externals(
     conn: &impl ConnectionTrait,

@@ -364,18 +364,24 @@ pub async fn list_plans(
     rows.iter().map(plan).collect()
 }
 
-/// Gives the event's unassigned plans to the owner assignment decided.
-pub async fn assign_event_plans(
+/// Gives the customer's open plans that nobody holds to their owner — the one effect of
+/// learning an owner, whether from `AssignOnContact`'s answer or from assignment's
+/// `OwnerChanged` (an owner decided on profile's stream after an import or a failed call).
+/// A plan someone holds stays with them.
+pub async fn hand_unheld_plans_to_owner(
     conn: &impl ConnectionTrait,
     chain: &str,
-    source_event_id: &str,
+    customer_id: &str,
     manager_id: &str,
 ) -> Result<()> {
+    if manager_id.is_empty() {
+        return Ok(());
+    }
     conn.execute_raw(stmt(
         conn,
         "UPDATE followup_plans SET manager_id = $3 \
-         WHERE chain_id = $1 AND source_event_id = $2 AND manager_id = ''",
-        [chain.into(), source_event_id.into(), manager_id.into()],
+         WHERE chain_id = $1 AND customer_id = $2 AND manager_id = '' AND completed_at_us IS NULL",
+        [chain.into(), customer_id.into(), manager_id.into()],
     ))
     .await?;
     Ok(())

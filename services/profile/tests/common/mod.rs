@@ -35,13 +35,23 @@ pub const OWNER: &str = "wang";
 #[derive(Default)]
 pub struct FakeOwner {
     pub calls: AtomicUsize,
+    /// `latest_other_contact_us` of every call, in order.
+    pub latest_other: std::sync::Mutex<Vec<Option<i64>>>,
 }
 
 #[async_trait::async_trait]
 impl OwnerDecider for FakeOwner {
-    async fn owner_after_contact(&self, _: &ContactForOwner, token: &str) -> pb::OwnerSummary {
+    async fn owner_after_contact(
+        &self,
+        contact: &ContactForOwner,
+        token: &str,
+    ) -> pb::OwnerSummary {
         assert!(!token.is_empty(), "the caller's token is forwarded");
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.latest_other
+            .lock()
+            .expect("lock")
+            .push(contact.latest_other_contact_us);
         pb::OwnerSummary {
             manager_id: OWNER.into(),
             locked: false,
@@ -196,6 +206,7 @@ pub fn phone(value: &str) -> IdentityKey {
     IdentityKey {
         kind: IdentityKind::Phone as i32,
         value: value.into(),
+        ..Default::default()
     }
 }
 
@@ -203,6 +214,7 @@ pub fn key(kind: IdentityKind, value: &str) -> IdentityKey {
     IdentityKey {
         kind: kind as i32,
         value: value.into(),
+        ..Default::default()
     }
 }
 

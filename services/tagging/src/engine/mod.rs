@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod apply;
 pub mod batch;
+pub mod catch_up;
 pub mod evaluate;
 pub mod live;
 pub mod model_tags;

@@ -50,6 +50,11 @@ struct Rates<'a> {
 /// default window).
 pub const ACCEPTANCE_WINDOW_DAYS: i32 = 30;
 
+/// Gamma-Gamma's q beyond which a fit is degenerate: customers' mean spends ν ~ Gamma(q, γ)
+/// vary by 1/√q, so q = 10⁴ says every guest spends the same within 1% — no chain does; the
+/// fit a half-caught-up refit stored had q ≈ 1.3e7 (issue 20, item 9).
+const DEGENERATE_SPEND_Q: f64 = 1e4;
+
 /// Customers written per transaction when rescoring.
 const BATCH: usize = 1000;
 
@@ -189,6 +194,10 @@ pub async fn refit_chain(deps: &Deps, chain_id: &str, now: DateTime<Utc>) -> Res
     }
     let spend: Vec<SpendObservation> = summaries.iter().map(SpendObservation::from).collect();
     match gamma_gamma::fit(&spend, &SpendFitOptions::default()) {
+        Ok(fit) if fit.params.q > DEGENERATE_SPEND_Q => notes.push(format!(
+            "spend model q = {:.3e} leaves no difference between customers (a degenerate fit); previous spend parameters kept",
+            fit.params.q
+        )),
         Ok(fit) if fit.params.q > 1.0 => model.spend = Some(fit.params),
         Ok(fit) => notes.push(format!(
             "spend model q = {} ≤ 1 has no mean; previous spend parameters kept",

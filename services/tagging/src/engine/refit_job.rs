@@ -7,6 +7,7 @@ use chrono::Utc;
 use maitre_kit::jobs::{FirstRound, LeasedJob};
 
 use super::{
+    catch_up::{profile_lag, wait_for_profile},
     recompute::uuid_v7,
     refit::{RefitOutcome, check_chain_history, refit_chain},
     zones::chain_today,
@@ -29,11 +30,17 @@ pub const REFIT_JOB: &str = "refit";
 const LEASE: &str = "tagging:model-refit";
 const LEASE_TTL: Duration = Duration::from_secs(30 * 60);
 const WAKE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// How long `RefitModels` waits for tagging to catch up with profile before it refuses
+/// (UNAVAILABLE, naming the lag): well inside the gateway's 30 s request timeout.
+pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(20);
 
-/// Checks the chain's history (FAILED_PRECONDITION naming the minimum, nothing written),
+/// Waits (up to [`CATCH_UP_LIMIT`]) until tagging has applied every profile event of the
+/// chain — UNAVAILABLE naming the lag if not, so a refit after an import fits all of it —
+/// checks the chain's history (FAILED_PRECONDITION naming the minimum, nothing written),
 /// records a pending refit job and runs it in the background.
 pub async fn start_refit(deps: &Arc<Deps>, chain_id: &str) -> Result<JobRow> {
     let db = &deps.runtime.db;
+    wait_for_profile(deps, chain_id, CATCH_UP_LIMIT).await?;
     check_chain_history(deps, chain_id, Utc::now()).await?;
     let job = JobRow {
         job_id: uuid_v7(),
@@ -120,6 +127,19 @@ pub async fn refit_due_chains(deps: &Deps) {
         };
         if model.as_ref().is_some_and(|m| m.refit_day >= today) {
             continue;
+        }
+        // A chain whose profile events are still arriving (an import) waits for the next
+        // wake-up rather than fitting part of its data; not marked attempted.
+        match profile_lag(deps, &chain).await {
+            Ok(Some(lag)) if lag.pending_events > 0 => {
+                tracing::info!(chain = %chain, pending_events = lag.pending_events, "daily refit waits for tagging to catch up with profile");
+                continue;
+            }
+            Err(e) => {
+                tracing::info!(chain = %chain, error = %e, "daily refit waits: tagging's lag behind profile is unknown");
+                continue;
+            }
+            Ok(_) => {}
         }
         match refit_chain(deps, &chain, now).await {
             Ok(outcome) => {

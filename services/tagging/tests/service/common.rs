@@ -16,7 +16,8 @@ use maitre_kit::{
 };
 use maitre_proto::{
     events::v1::{
-        ContactKind, ContactRecorded, CustomerCreated, Event, OrderLine, WatchRequest,
+        ContactKind, ContactRecorded, CustomerCreated, Event, GetLogHeadRequest,
+        GetLogHeadResponse, OrderLine, WatchRequest,
         event::Payload,
         event_log_service_server::{EventLogService, EventLogServiceServer},
     },
@@ -97,6 +98,31 @@ impl EventLogService for FakeProfile {
         Ok(Response::new(
             self.stream_from(request.get_ref().from_sequence),
         ))
+    }
+
+    /// What a refit asks before it fits: how much of the log tagging has not applied.
+    async fn get_log_head(
+        &self,
+        request: Request<GetLogHeadRequest>,
+    ) -> Result<Response<GetLogHeadResponse>, Status> {
+        let request = request.into_inner();
+        let events = self.events.lock().expect("events");
+        let of_chain: Vec<&Event> = events
+            .iter()
+            .filter(|e| request.chain_id.is_empty() || e.chain_id == request.chain_id)
+            .collect();
+        let pending: Vec<&&Event> = of_chain
+            .iter()
+            .filter(|e| e.sequence > request.after_sequence)
+            .collect();
+        Ok(Response::new(GetLogHeadResponse {
+            head_sequence: of_chain.iter().map(|e| e.sequence).max().unwrap_or(0),
+            pending_events: pending.len() as u64,
+            oldest_pending_time: pending.first().and(Some(prost_types::Timestamp {
+                seconds: Utc::now().timestamp(),
+                nanos: 0,
+            })),
+        }))
     }
 }
 
