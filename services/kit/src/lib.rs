@@ -25,6 +25,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod page;
 pub mod reflection;
+pub mod request_bounds;
 pub mod request_text;
 pub mod runtime;
 pub mod server;
