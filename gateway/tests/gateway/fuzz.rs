@@ -202,9 +202,15 @@ proptest! {
         match transcode::request_message(route, &body, Some(&query), &bindings) {
             Ok(message) => {
                 let bytes = message.encode_to_vec();
-                let decoded = DynamicMessage::decode(route.method.input(), bytes.as_slice());
-                prop_assert!(decoded.is_ok(), "{}: re-decode failed", route.grpc_path);
-                let _ = maitre_kit::request_bounds::violation(&decoded.unwrap());
+                match DynamicMessage::decode(route.method.input(), bytes.as_slice()) {
+                    Ok(decoded) => {
+                        let _ = maitre_kit::request_bounds::violation(&decoded);
+                    }
+                    Err(e) => {
+                        let failure = format!("{}: re-decode failed: {e}", route.grpc_path);
+                        return Err(TestCaseError::fail(failure));
+                    }
+                }
             }
             Err(refusal) => prop_assert!(!refusal.message.is_empty(), "{}", route.grpc_path),
         }
