@@ -131,6 +131,11 @@ impl ApiError {
         }
     }
 
+    /// The JSON error body of this failure.
+    pub fn body(&self) -> ErrorBody {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, ErrorBody) {
         let body = |code: Code, message: String, field: Option<String>| ErrorBody {
             code: code_name(code),

@@ -53,10 +53,14 @@ pub async fn handle(
             .into_response();
         }
     };
-    let mut response = match call(&state, &caller, route, &bindings, &uri, &headers, &body).await {
-        Ok(json) => Json(json).into_response(),
-        Err(error) => error.into_response(),
+    let answer = if route.method.is_server_streaming() {
+        stream_ndjson(&state, &caller, route, &bindings, &uri, &headers, &body).await
+    } else {
+        call(&state, &caller, route, &bindings, &uri, &headers, &body)
+            .await
+            .map(|json| Json(json).into_response())
     };
+    let mut response = answer.unwrap_or_else(IntoResponse::into_response);
     // The access log and metrics name the template, never the ids in the path.
     response
         .extensions_mut()
@@ -85,6 +89,72 @@ async fn call(
         .await
         .map_err(ApiError::Upstream)?;
     transcode::response_json(route, &response).map_err(ApiError::BadResponse)
+}
+
+/// A server stream as newline-delimited JSON, one response message per line. The first
+/// message is awaited before answering, so a refusal (permission, not found, bad input) is an
+/// ordinary JSON error with its status; a failure after that ends the body with one line
+/// `{"error": {code, message, field}}`, the error body every REST client knows.
+async fn stream_ndjson(
+    state: &AppState,
+    caller: &Caller,
+    route: &Route,
+    bindings: &[Binding],
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let message = transcode::request_message(route, body, uri.query(), bindings)?;
+    let mut stream = state
+        .upstreams
+        .server_streaming(
+            route.upstream,
+            &route.grpc_path,
+            Bytes::from(message.encode_to_vec()),
+            upstream_metadata(caller, headers),
+        )
+        .await
+        .map_err(ApiError::Upstream)?;
+    let first = stream.message().await.map_err(ApiError::Upstream)?;
+    let route = route.clone();
+    let line = move |bytes: &[u8]| -> Bytes {
+        let json = transcode::response_json(&route, bytes)
+            .unwrap_or_else(|e| serde_json::json!({"error": {"code": "INTERNAL", "message": e}}));
+        let mut text = json.to_string();
+        text.push('\n');
+        Bytes::from(text)
+    };
+    let lines = async_stream_lines(first, stream, line);
+    let mut response = axum::body::Body::from_stream(lines).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
+}
+
+/// The lines of a stream whose first message was already read.
+fn async_stream_lines(
+    first: Option<Bytes>,
+    stream: tonic::Streaming<Bytes>,
+    line: impl Fn(&[u8]) -> Bytes + Send + 'static,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    use futures::StreamExt;
+    let head = futures::stream::iter(first.map(|bytes| Ok(line(&bytes))));
+    let tail = futures::stream::unfold(Some((stream, line)), |state| async move {
+        let (mut stream, line) = state?;
+        match stream.message().await {
+            Ok(Some(bytes)) => Some((Ok(line(&bytes)), Some((stream, line)))),
+            Ok(None) => None,
+            Err(status) => {
+                let error = ApiError::Upstream(status).body();
+                let mut text = serde_json::json!({ "error": error }).to_string();
+                text.push('\n');
+                Some((Ok(Bytes::from(text)), None))
+            }
+        }
+    });
+    head.chain(tail)
 }
 
 /// Metadata of an upstream call made for `caller`: the same bearer token (the service

@@ -130,6 +130,14 @@ fn operation(
     if route.body == BodyBinding::None {
         query_parameters(&input, "", &bound, 0, schemas, comments, &mut parameters);
     }
+    let output = schemas.message(&method.output());
+    let ok = if method.is_server_streaming() {
+        // `rest::stream_ndjson`: one response message per line.
+        json!({"description": "A stream: one response message per line (newline-delimited JSON); a failure after the first line ends it with a line {\"error\": Error}.",
+            "content": {"application/x-ndjson": {"schema": output}}})
+    } else {
+        json!({"description": "OK", "content": {"application/json": {"schema": output}}})
+    };
     let mut operation = json!({
         "operationId": format!("{}_{}", service.name(), method.name()),
         "tags": [service.name()],
@@ -138,7 +146,7 @@ fn operation(
         "x-grpc-method": route.grpc_path,
         "parameters": parameters,
         "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": schemas.message(&method.output())}}},
+            "200": ok,
             "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     });
@@ -314,6 +322,33 @@ mod tests {
         );
     }
 
+    /// The bounds every service enforces (`kit::request_bounds`) are in the contract.
+    #[test]
+    fn the_document_states_the_request_bounds() {
+        let (_, doc) = doc();
+        let schemas = &doc["components"]["schemas"];
+        let profile = &schemas["maitre.profile.v1.Profile"]["properties"];
+        assert_eq!(profile["dietaryHabits"]["maxItems"], 30);
+        assert_eq!(profile["dietaryHabits"]["items"]["maxLength"], 10_000);
+        assert_eq!(profile["name"]["maxLength"], 10_000);
+        assert_eq!(profile["attributes"]["maxProperties"], 50);
+        let upsert = &schemas["maitre.profile.v1.UpsertCustomerRequest"]["properties"];
+        assert_eq!(upsert["identityKeys"]["maxItems"], 20);
+        let batch = &schemas["maitre.profile.v1.RecordEventsBatchRequest"]["properties"];
+        assert_eq!(batch["events"]["maxItems"], 10_000);
+        // Responses are not requests: a page of customers is bounded by its page size.
+        let list = &schemas["maitre.profile.v1.ListCustomersResponse"]["properties"];
+        assert!(list["customers"].get("maxItems").is_none());
+        let money = &schemas["maitre.common.v1.Money"]["properties"];
+        assert_eq!(money["currency"]["enum"], json!(["", "CNY"]));
+        let date = &schemas["maitre.common.v1.Date"]["properties"];
+        assert_eq!(date["year"]["maximum"], 2100);
+        assert_eq!(date["month"]["minimum"], 1);
+        let event = &schemas["maitre.profile.v1.ContactEvent"]["properties"];
+        let occurred = event["occurredAt"]["description"].as_str().unwrap();
+        assert!(occurred.contains("1970-01-01T00:00:00Z"), "{occurred}");
+    }
+
     /// Every RPC the services serve is in the document, counted from the descriptors and not
     /// from the route table: an RPC without a REST route fails here, naming it.
     #[test]
@@ -326,9 +361,9 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["x-grpc-method"].as_str())
             .collect();
-        // Server streams reach HTTP clients through `/v1/stream` (Watch, StreamInbox) or not
-        // yet at all (ExportSegment, issue 21 item 6): listed by name so a new one fails.
-        let streamed = ["Watch", "StreamInbox", "ExportSegment"];
+        // Live server streams reach HTTP clients through `/v1/stream` (Watch, StreamInbox):
+        // listed by name so a new one fails.
+        let streamed = ["Watch", "StreamInbox"];
         let pool = maitre_proto::descriptor_pool();
         let mut missing = Vec::new();
         for name in maitre_proto::SERVICE_NAMES {
@@ -345,6 +380,16 @@ mod tests {
         assert!(
             missing.is_empty(),
             "served but not in /openapi.json: {missing:?}"
+        );
+        let export = &doc["paths"]["/v1/segments:export"]["post"]["responses"]["200"];
+        assert!(
+            export["content"]["application/x-ndjson"]["schema"].is_object(),
+            "{export}"
+        );
+        let functions = &doc["paths"]["/v1/rules/functions"]["get"];
+        assert_eq!(
+            functions["x-grpc-method"],
+            "/maitre.tagging.v1.TaggingService/ListRuleFunctions"
         );
         for extra in ["/v1/stream", "/v1/consumers"] {
             assert!(doc["paths"][extra]["get"].is_object(), "{extra}");

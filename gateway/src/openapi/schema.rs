@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use maitre_kit::request_bounds as bounds;
 use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
@@ -14,6 +15,8 @@ pub(crate) struct Schemas<'a> {
     done: BTreeMap<String, Value>,
     seen: BTreeSet<String>,
     pending: Vec<MessageDescriptor>,
+    /// Messages some request carries: their fields are held to `kit::request_bounds`.
+    in_requests: BTreeSet<String>,
 }
 
 /// Well-known messages whose JSON form is a scalar (or a free-form value).
@@ -72,6 +75,7 @@ impl<'a> Schemas<'a> {
             done: BTreeMap::new(),
             seen: BTreeSet::new(),
             pending: Vec::new(),
+            in_requests: messages_in_requests(),
         }
     }
 
@@ -113,15 +117,33 @@ impl<'a> Schemas<'a> {
 
     /// The schema of a field: lists are arrays, maps are objects keyed by string.
     pub(crate) fn field(&mut self, field: &FieldDescriptor) -> Value {
+        let bounded = self
+            .in_requests
+            .contains(field.parent_message().full_name());
         if field.is_map()
             && let Kind::Message(entry) = field.kind()
         {
-            let value = self.kind(&entry.map_entry_value_field().kind());
-            return json!({"type": "object", "additionalProperties": value});
+            let value_kind = entry.map_entry_value_field().kind();
+            let mut value = self.kind(&value_kind);
+            if bounded {
+                bound_text(&value_kind, &mut value);
+            }
+            let mut schema = json!({"type": "object", "additionalProperties": value});
+            if bounded {
+                schema["maxProperties"] = bounds::max_items(field).into();
+            }
+            return schema;
         }
-        let item = self.kind(&field.kind());
+        let mut item = self.kind(&field.kind());
+        if bounded {
+            bound_text(&field.kind(), &mut item);
+        }
         if field.is_list() {
-            json!({"type": "array", "items": item})
+            let mut schema = json!({"type": "array", "items": item});
+            if bounded {
+                schema["maxItems"] = bounds::max_items(field).into();
+            }
+            schema
         } else {
             item
         }
@@ -144,6 +166,16 @@ impl<'a> Schemas<'a> {
                 .comments
                 .of(&field.parent_file(), field.path())
                 .unwrap_or_default();
+            if matches!(field.kind(), Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp")
+            {
+                description = format!(
+                    "{description} From {} (inclusive) to {} (exclusive).",
+                    bounds::MIN_TIME,
+                    bounds::END_TIME
+                )
+                .trim()
+                .to_owned();
+            }
             if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
                 description = format!("{description} (one of `{}`)", oneof.name())
                     .trim()
@@ -159,6 +191,7 @@ impl<'a> Schemas<'a> {
                     schema
                 };
             }
+            restrict(message, &field, &mut schema);
             properties.insert(field.json_name().to_owned(), schema);
         }
         let description = self
@@ -167,6 +200,61 @@ impl<'a> Schemas<'a> {
             .unwrap_or_default();
         json!({"type": "object", "description": description, "properties": properties})
     }
+}
+
+/// Text of a request: at most `kit::request_bounds::MAX_CHARS` characters.
+fn bound_text(kind: &Kind, schema: &mut Value) {
+    if matches!(kind, Kind::String) {
+        schema["maxLength"] = bounds::MAX_CHARS.into();
+    }
+}
+
+/// The value bounds `kit::request_bounds` holds shared types to: a date's parts and money's
+/// currency.
+fn restrict(message: &MessageDescriptor, field: &FieldDescriptor, schema: &mut Value) {
+    match (message.full_name(), field.name()) {
+        // 0 (unknown) is the field left out, so an explicit year is 1900 or later.
+        ("maitre.common.v1.Date", "year") => {
+            schema["minimum"] = bounds::MIN_YEAR.into();
+            schema["maximum"] = bounds::MAX_YEAR.into();
+        }
+        ("maitre.common.v1.Date", "month") => {
+            schema["minimum"] = 1.into();
+            schema["maximum"] = 12.into();
+        }
+        ("maitre.common.v1.Date", "day") => {
+            schema["minimum"] = 1.into();
+            schema["maximum"] = 31.into();
+        }
+        ("maitre.common.v1.Money", "currency") => {
+            let mut codes = vec![Value::from("")];
+            codes.extend(bounds::CURRENCIES.iter().map(|c| Value::from(*c)));
+            schema["enum"] = Value::Array(codes);
+        }
+        _ => {}
+    }
+}
+
+/// Every message reachable from a request of a served RPC.
+fn messages_in_requests() -> BTreeSet<String> {
+    let pool = maitre_proto::descriptor_pool();
+    let mut found = BTreeSet::new();
+    let mut pending: Vec<MessageDescriptor> = maitre_proto::SERVICE_NAMES
+        .iter()
+        .filter_map(|name| pool.get_service_by_name(name))
+        .flat_map(|service| service.methods().map(|m| m.input()).collect::<Vec<_>>())
+        .collect();
+    while let Some(message) = pending.pop() {
+        if !found.insert(message.full_name().to_owned()) {
+            continue;
+        }
+        for field in message.fields() {
+            if let Kind::Message(inner) = field.kind() {
+                pending.push(inner);
+            }
+        }
+    }
+    found
 }
 
 fn reference(name: &str) -> Value {

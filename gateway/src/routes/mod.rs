@@ -2,8 +2,9 @@
 //! contract's descriptors at start, so REST paths, the OpenAPI document and the services can
 //! never disagree.
 //!
-//! Server-streaming RPCs (`Watch`, `StreamInbox`, `ExportSegment`) are not REST routes; live
-//! updates reach HTTP clients through `/v1/stream` instead.
+//! A server-streaming RPC is a REST route when annotated (`ExportSegment`): its messages are
+//! served as newline-delimited JSON (`rest::stream_ndjson`). The live ones (`Watch`,
+//! `StreamInbox`) are not annotated; they reach HTTP clients through `/v1/stream`.
 
 pub mod template;
 
@@ -97,7 +98,7 @@ impl RouteTable {
             let upstream = upstream_of(service.package_name())
                 .ok_or_else(|| RouteError::UnknownUpstream((*name).to_owned()))?;
             for method in service.methods() {
-                if method.is_server_streaming() || method.is_client_streaming() {
+                if method.is_client_streaming() {
                     continue;
                 }
                 let options = method.options();
@@ -224,8 +225,8 @@ mod tests {
         .expect("the contract's annotations are all supported")
     }
 
-    /// Every unary RPC with an annotation, counted from the descriptors independently.
-    fn annotated_unary_rpcs() -> usize {
+    /// Every RPC with an annotation, counted from the descriptors independently.
+    fn annotated_rpcs() -> usize {
         let pool = maitre_proto::descriptor_pool();
         let ext = pool.get_extension_by_name("google.api.http").unwrap();
         maitre_proto::SERVICE_NAMES
@@ -234,18 +235,24 @@ mod tests {
                 pool.get_service_by_name(n)
                     .unwrap()
                     .methods()
-                    .filter(|m| !m.is_server_streaming() && m.options().has_extension(&ext))
+                    .filter(|m| m.options().has_extension(&ext))
                     .count()
             })
             .sum()
     }
 
     #[test]
-    fn every_annotated_unary_rpc_has_a_route_and_streams_have_none() {
+    fn every_annotated_rpc_has_a_route_and_live_streams_have_none() {
         let table = table();
         assert!(table.routes().len() >= 90, "{}", table.routes().len());
-        assert_eq!(table.routes().len(), annotated_unary_rpcs());
+        assert_eq!(table.routes().len(), annotated_rpcs());
         assert!(table.routes().iter().all(|r| r.method.name() != "Watch"));
+        let export = table
+            .routes()
+            .iter()
+            .find(|r| r.method.name() == "ExportSegment")
+            .expect("segment export has a REST route");
+        assert!(export.method.is_server_streaming());
     }
 
     #[test]

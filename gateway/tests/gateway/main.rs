@@ -2,6 +2,7 @@
 //! errors, authentication, rate limits, OpenAPI, gRPC, gRPC-Web and server-sent events.
 
 mod access;
+mod fuzz;
 mod grpc;
 mod hostile;
 mod rest;

@@ -291,7 +291,7 @@ async fn rate_limits_answer_429_with_retry_after_production() {
 }
 
 /// Counted from the descriptors independently of the gateway's route table.
-fn annotated_unary_rpcs() -> usize {
+fn annotated_rpcs() -> usize {
     let pool = maitre_proto::descriptor_pool();
     let http = pool.get_extension_by_name("google.api.http").unwrap();
     maitre_proto::SERVICE_NAMES
@@ -300,7 +300,7 @@ fn annotated_unary_rpcs() -> usize {
             pool.get_service_by_name(name)
                 .unwrap()
                 .methods()
-                .filter(|m| !m.is_server_streaming() && m.options().has_extension(&http))
+                .filter(|m| m.options().has_extension(&http))
                 .count()
         })
         .sum()
@@ -326,7 +326,7 @@ async fn openapi_lists_every_annotated_rpc_and_docs_render_it() {
         .flat_map(|item| item.as_object().unwrap().values())
         .filter_map(|op| op["x-grpc-method"].as_str())
         .collect();
-    let expected = annotated_unary_rpcs();
+    let expected = annotated_rpcs();
     assert!(expected >= 90, "{expected}");
     assert_eq!(grpc_methods.len(), expected);
     assert!(grpc_methods.contains(&"/maitre.profile.v1.ProfileService/MergeCustomers"));

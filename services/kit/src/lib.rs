@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod page;
 pub mod reflection;
+pub mod request_bounds;
 pub mod request_text;
 pub mod runtime;
 pub mod server;

@@ -5,9 +5,10 @@
 //! handler runs, the same way: INVALID_ARGUMENT naming the field path
 //! (`store.name`, `events[2].external_id`, `variables[greeting]`). One tower layer in the
 //! services' server builder (`server::serve_grpc`) covers every RPC of every service, for
-//! the gateway's calls and direct gRPC callers alike. The request message is decoded by
-//! its descriptor (prost-reflect) only when its bytes contain a zero byte at all, so most
-//! requests cost one byte scan.
+//! the gateway's calls and direct gRPC callers alike. The same layer holds every request to
+//! the bounds of [`crate::request_bounds`] (items per repeated field, the window of times and
+//! dates, the chain's currency), decoding the request message by its descriptor
+//! (prost-reflect) once for both checks.
 
 use std::task::{Context, Poll};
 
@@ -70,9 +71,7 @@ where
                     return Ok(status.into_http());
                 }
             };
-            if let Some(field) = field_with_nul(&input, &bytes) {
-                let status =
-                    crate::error::invalid_argument(&field, "must not contain NUL characters");
+            if let Some(status) = refusal(&input, &bytes) {
                 return Ok(status.into_http());
             }
             inner
@@ -96,26 +95,41 @@ fn unary_input(path: &str) -> Option<MessageDescriptor> {
     (!method.is_client_streaming()).then(|| method.input())
 }
 
-/// The path of the first string field holding NUL in the gRPC frames of `body`. Frames
-/// that are compressed or do not decode are left to tonic, which refuses them.
-fn field_with_nul(input: &MessageDescriptor, mut body: &[u8]) -> Option<String> {
+/// Why the request in the gRPC frames of `body` is refused: a string field holding NUL or a
+/// field outside its bounds. Frames that are compressed or do not decode are left to tonic,
+/// which refuses them.
+fn refusal(input: &MessageDescriptor, mut body: &[u8]) -> Option<Status> {
     while body.len() >= 5 {
         let compressed = body.get_u8() != 0;
         let length = body.get_u32() as usize;
         let payload = body.get(..length)?;
         body = &body[length..];
-        if compressed || !payload.contains(&0) {
+        if compressed || payload.is_empty() {
             continue;
         }
         let Ok(message) = DynamicMessage::decode(input.clone(), Bytes::copy_from_slice(payload))
         else {
             continue;
         };
-        if let Some(path) = nul_in_message(&message, "") {
-            return Some(path);
+        if payload.contains(&0)
+            && let Some(path) = nul_in_message(&message, "")
+        {
+            return Some(crate::error::invalid_argument(
+                &path,
+                "must not contain NUL characters",
+            ));
+        }
+        if let Some(found) = crate::request_bounds::violation(&message) {
+            return Some(crate::error::invalid_argument(&found.field, found.message));
         }
     }
     None
+}
+
+/// The path of the first string field holding NUL in the gRPC frames of `body`.
+#[cfg(test)]
+fn field_with_nul(input: &MessageDescriptor, body: &[u8]) -> Option<String> {
+    refusal(input, body).and_then(|status| crate::error::field_of(&status))
 }
 
 fn nul_in_message(message: &DynamicMessage, prefix: &str) -> Option<String> {

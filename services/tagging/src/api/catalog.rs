@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     domain::catalog::{Lifecycle, validate_tag_name},
+    domain::predict::MODEL_TAGS,
     engine::recompute::start_recompute,
     error::{Result, TaggingError},
     state::Deps,
@@ -124,6 +125,13 @@ pub async fn create_tag(
         return Err(TaggingError::invalid(
             "tag.source",
             "must be manual, rule or model",
+        ));
+    }
+    // A model tag follows a built-in model's score; any other name would never be applied.
+    if source == SOURCE_MODEL && !MODEL_TAGS.contains(&tag.model.as_str()) {
+        return Err(TaggingError::invalid(
+            "tag.model",
+            format!("must be one of {}", MODEL_TAGS.join(", ")),
         ));
     }
     for (field, value) in [

@@ -25,6 +25,11 @@ pub async fn start_recompute(
     caller.require_role(CATALOG_ADMINS)?;
     let chain = caller.chain()?;
     let request_id = &request.get_ref().request_id;
+    // A recompute rereads every guest of the chain: without its key, a retried or empty
+    // request would start another one each time.
+    if request_id.trim().is_empty() {
+        return Err(TaggingError::invalid("request_id", "is required"));
+    }
     let db = &deps.runtime.db;
     if let Some(done) =
         recall::<StartRecomputeResponse>(db, chain, "start_recompute", request_id).await?

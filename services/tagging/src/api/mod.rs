@@ -11,6 +11,7 @@ mod lifecycle;
 mod members;
 mod predict;
 mod rule_check;
+mod rule_functions;
 mod rules;
 mod scope;
 mod segments;
@@ -68,6 +69,12 @@ impl TaggingService for TaggingServiceApi {
     }
     async fn preview_rule(&self, r: Request<PreviewRuleRequest>) -> Answer<PreviewRuleResponse> {
         Ok(rules::preview_rule(&self.deps, r).await?)
+    }
+    async fn list_rule_functions(
+        &self,
+        r: Request<ListRuleFunctionsRequest>,
+    ) -> Answer<ListRuleFunctionsResponse> {
+        Ok(rule_functions::list_rule_functions(r)?)
     }
     async fn explain_tag(&self, r: Request<ExplainTagRequest>) -> Answer<ExplainTagResponse> {
         Ok(rules::explain_tag(&self.deps, r).await?)

@@ -134,7 +134,7 @@ async fn recompute_equals_live(backend: Backend) {
             "visits(30d) >= 1 and not has_tag(\"r2\")",
         )
         .await;
-    recompute(&mut h, chain, "").await;
+    recompute(&mut h, chain, "recompute-2").await;
     let expected_r3 = expected(&|n| visits(n) >= 1 && !expected_r2.contains(&format!("v{n:02}")));
     assert_eq!(h.members(chain, &r3.tag_id).await, expected_r3);
     // ...and the live path then agrees with it: a recompute after more events changes nothing.
@@ -154,7 +154,7 @@ async fn recompute_equals_live(backend: Backend) {
         "v01 now has 2 visits and ¥550"
     );
     let before = history_len(&mut h, chain).await;
-    recompute(&mut h, chain, "").await;
+    recompute(&mut h, chain, "recompute-3").await;
     let after_recompute: Vec<Vec<String>> = vec![
         h.members(chain, &r1.tag_id).await,
         h.members(chain, &r2.tag_id).await,
