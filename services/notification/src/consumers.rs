@@ -258,12 +258,18 @@ impl EventHandler for AutomationHandler {
                     if e.birthday.is_some() {
                         known.birthday = birthday.map(|d| d.to_string()).unwrap_or_default();
                     }
+                    // Contacts travel only with the changes that read them; absent = unchanged.
+                    let contacts = match &e.contacts {
+                        Some(told) => crate::convert::contacts_from_proto(told),
+                        None => std::mem::take(&mut known.guest.contacts),
+                    };
                     known.guest = GuestFacts {
                         known: true,
                         name: e.name.clone(),
                         gender: e.gender.clone(),
                         favourite_dish: e.favourite_dish.clone(),
                         favourite_category: e.favourite_category.clone(),
+                        contacts,
                     };
                 })
                 .await?;

@@ -145,6 +145,26 @@ pub fn template_error_field(error: &TemplateError) -> &'static str {
     }
 }
 
+/// The guest's contacts as profile told them.
+pub fn contacts_from_proto(
+    told: &maitre_proto::events::v1::GuestContacts,
+) -> crate::domain::contacts::Contacts {
+    use crate::domain::contacts::{Contacts, WechatOpenid};
+    Contacts {
+        phone_e164: told.phone_e164.clone(),
+        wechat_openids: told
+            .wechat_openids
+            .iter()
+            .map(|o| WechatOpenid {
+                appid: o.appid.clone(),
+                openid: o.openid.clone(),
+            })
+            .collect(),
+        wecom_external_userid: told.wecom_external_userid.clone(),
+        email: told.email.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ use tonic::service::Routes;
 use crate::delivery::{
     Pipeline,
     dispatcher::{Dispatcher, DispatcherConfig},
-    provider::{Provider, Providers},
+    provider::{self, Provider, Providers},
     webhook::WebhookProvider,
 };
 
@@ -48,7 +48,7 @@ pub const WEBHOOK_SECRET_VARIABLE: &str = "MAITRE_NOTIFICATION_WEBHOOK_SECRET";
 pub const REPLICA_ID_VARIABLE: &str = "MAITRE_REPLICA_ID";
 
 /// The notification service's own settings (beyond the kit's `Config`): where guest messages go.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     /// `MAITRE_NOTIFICATION_WEBHOOK_URL`: the webhook provider's endpoint; empty = log provider.
     pub webhook_url: String,
@@ -56,6 +56,24 @@ pub struct Settings {
     pub webhook_secret: String,
     /// `MAITRE_REPLICA_ID` (else `HOSTNAME`): this replica's stable name, or empty.
     pub replica_id: String,
+    /// `MAITRE_SECRET_KEY`: the key provider secrets are sealed with (base64 of 32 bytes);
+    /// empty = chains cannot store provider accounts with secrets.
+    pub secret_key: String,
+    /// `MAITRE_SECRET_KEYS_OLD`: earlier keys (comma-separated) still opening what they sealed.
+    pub old_secret_keys: String,
+    /// The providers' API endpoints (production ones by default; tests point them at fakes).
+    pub endpoints: delivery::accounts::Endpoints,
+}
+
+impl std::fmt::Debug for Settings {
+    // Never the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("webhook_url", &self.webhook_url)
+            .field("replica_id", &self.replica_id)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -74,11 +92,24 @@ impl Settings {
             webhook_url: lookup(WEBHOOK_URL_VARIABLE).unwrap_or_default(),
             webhook_secret: lookup(WEBHOOK_SECRET_VARIABLE).unwrap_or_default(),
             replica_id: lookup(REPLICA_ID_VARIABLE).unwrap_or_default(),
+            secret_key: lookup(delivery::secrets::SECRET_KEY_VARIABLE).unwrap_or_default(),
+            old_secret_keys: lookup(delivery::secrets::OLD_SECRET_KEYS_VARIABLE)
+                .unwrap_or_default(),
+            endpoints: endpoints(&lookup),
         }
     }
 
-    fn providers(&self) -> Providers {
+    /// The process-wide providers: the webhook when configured, else the log provider — which
+    /// production (`MAITRE_ENV=production`) never uses for guests' channels: their messages wait
+    /// for the chain's own account instead ([`provider::Unconfigured`]).
+    fn providers(&self, production: bool) -> Providers {
         if self.webhook_url.is_empty() {
+            if production {
+                let unconfigured: Arc<dyn Provider> = Arc::new(provider::Unconfigured);
+                let log: Arc<dyn Provider> = Arc::new(provider::LogProvider);
+                return Providers::new(unconfigured)
+                    .with(domain::channel::Channel::StaffInbox, log);
+            }
             return Providers::default();
         }
         match WebhookProvider::new(
@@ -92,9 +123,22 @@ impl Settings {
             }
             Err(e) => {
                 tracing::error!(error = %e, "webhook provider misconfigured; using the log provider");
-                Providers::default()
+                Self::default().providers(production)
             }
         }
+    }
+}
+
+/// The providers' API endpoints: the published ones unless the operator routes them elsewhere
+/// (an egress proxy; a local fake in tests).
+fn endpoints(lookup: &impl Fn(&str) -> Option<String>) -> delivery::accounts::Endpoints {
+    let defaults = delivery::accounts::Endpoints::default();
+    let or =
+        |name: &str, default: String| lookup(name).filter(|v| !v.is_empty()).unwrap_or(default);
+    delivery::accounts::Endpoints {
+        tencent_sms: or("MAITRE_TENCENT_SMS_ENDPOINT", defaults.tencent_sms),
+        aliyun_sms: or("MAITRE_ALIYUN_SMS_ENDPOINT", defaults.aliyun_sms),
+        wecom: or("MAITRE_WECOM_API", defaults.wecom),
     }
 }
 
@@ -167,7 +211,26 @@ pub async fn serve_with_settings(
     shutdown: impl Future<Output = ()> + Send,
     settings: Settings,
 ) -> Result<(), RuntimeError> {
+    // A key that cannot be used is a start error: secrets sealed now could never be opened.
+    let keyring = delivery::secrets::Keyring::new(&settings.secret_key, &settings.old_secret_keys)
+        .map_err(|e| {
+            RuntimeError::Db(maitre_kit::db::DbError::Corrupt {
+                what: "the provider secrets key".into(),
+                reason: e.to_string(),
+            })
+        })?;
+    let keyring = Arc::new(keyring);
+    let production = config.environment == maitre_kit::config::Environment::Production;
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
+    match storage::provider_accounts::reseal(&runtime.db, &keyring).await {
+        Ok(0) => {}
+        Ok(resealed) => {
+            tracing::info!(resealed, "provider secrets re-sealed under the current key")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "provider secrets not re-sealed; retried at the next start")
+        }
+    }
     let pipeline = Pipeline::new(
         runtime.db.clone(),
         runtime.coord.clone(),
@@ -181,9 +244,15 @@ pub async fn serve_with_settings(
         }
         .shared()
     };
+    let accounts = Arc::new(delivery::accounts::AccountProviders::new(
+        runtime.db.clone(),
+        keyring.clone(),
+        runtime.coord.clone(),
+        settings.endpoints.clone(),
+    ));
     let dispatcher = Dispatcher::new(
         pipeline.clone(),
-        settings.providers(),
+        settings.providers(production).with_accounts(accounts),
         DispatcherConfig {
             replica: settings.replica_id.clone(),
             ..DispatcherConfig::default()
@@ -225,7 +294,9 @@ pub async fn serve_with_settings(
     if let Some(segments) = segments {
         api = api.with_segments(segments);
     }
-    let api = api.with_webhook_allowed_hosts(webhook_allowed_hosts());
+    let api = api
+        .with_webhook_allowed_hosts(webhook_allowed_hosts())
+        .with_provider_accounts(keyring, production);
     let closer = api.clone();
     let routes = Routes::new(NotificationServiceServer::with_interceptor(
         api,

@@ -112,6 +112,8 @@ fn greeting() -> OutboundMessage {
             ("name".into(), "李女士".into()),
             ("coupon".into(), "DESSERT-2026".into()),
         ],
+        provider_template_id: String::new(),
+        sign_name: String::new(),
     }
 }
 

@@ -227,6 +227,7 @@ async fn chain_campaign(conn: &impl sea_orm::ConnectionTrait, chain: &str, secon
             body: "新品上市，欢迎光临。回T退订".into(),
             purpose: MessagePurpose::Service,
             update_time_us: 0,
+            provider: None,
         },
     )
     .await

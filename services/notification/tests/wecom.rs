@@ -113,6 +113,8 @@ fn reminder() -> OutboundMessage {
         automation_id: "birthday_owner_reminder".into(),
         recipient: String::new(),
         parameters: Vec::new(),
+        provider_template_id: String::new(),
+        sign_name: String::new(),
     }
 }
 

@@ -14,7 +14,7 @@ use maitre_proto::notification::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::templates::to_proto as template_to_proto;
+use super::templates::{check_automation_sendable, to_proto as template_to_proto};
 use super::{NotificationServiceApi, WRITERS};
 use crate::automation::to_domain;
 use crate::convert::channel_to_proto;
@@ -182,6 +182,7 @@ fn preset_template_rows(preset: &Preset, now_us: i64) -> Vec<TemplateRow> {
                 })
                 .unwrap_or(MessagePurpose::Transactional),
             update_time_us: now_us,
+            provider: None,
         })
         .collect()
 }
@@ -235,6 +236,9 @@ impl NotificationServiceApi {
         automation.preset = String::new();
         to_domain(db, &chain, &automation).await?;
         check_webhook_targets(&automation, &self.webhook_hosts)?;
+        if automation.enabled {
+            check_automation_sendable(db, &chain, &automation).await?;
+        }
         let now_us = Utc::now().timestamp_micros();
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         let dated = automations::save(&txn, &chain, &automation, now_us).await?;
@@ -304,6 +308,9 @@ impl NotificationServiceApi {
         let db = &self.runtime.db;
         to_domain(db, &chain, &stored).await?;
         check_webhook_targets(&stored, &self.webhook_hosts)?;
+        if stored.enabled {
+            check_automation_sendable(db, &chain, &stored).await?;
+        }
         self.save(&chain, &stored, Utc::now().timestamp_micros())
             .await?;
         Ok(Response::new(UpdateAutomationResponse {
@@ -345,6 +352,7 @@ impl NotificationServiceApi {
             // Templates (and the operator's allowed hosts) may have changed since it was saved.
             to_domain(&self.runtime.db, &chain, &stored).await?;
             check_webhook_targets(&stored, &self.webhook_hosts)?;
+            check_automation_sendable(&self.runtime.db, &chain, &stored).await?;
         }
         stored.enabled = request.enabled;
         self.save(&chain, &stored, Utc::now().timestamp_micros())
@@ -410,7 +418,11 @@ impl NotificationServiceApi {
         let now_us = Utc::now().timestamp_micros();
         let db = &self.runtime.db;
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
-        for row in preset_template_rows(&preset, now_us) {
+        for mut row in preset_template_rows(&preset, now_us) {
+            // A reinstall keeps the chain's binding of the template to its provider's template.
+            if let Some(stored) = templates::get(&txn, &chain, &row.template_id).await? {
+                row.provider = stored.provider;
+            }
             templates::upsert(&txn, &chain, &row).await?;
         }
         let mut automation = automation_to_proto(&preset.automation, preset.key);
@@ -418,6 +430,9 @@ impl NotificationServiceApi {
         automation.automation_id = format!("preset.{}", preset.key);
         automation.enabled = request.enable;
         to_domain(&txn, &chain, &automation).await?;
+        if automation.enabled {
+            check_automation_sendable(&txn, &chain, &automation).await?;
+        }
         let dated = automations::save(&txn, &chain, &automation, now_us).await?;
         txn.commit().await.map_err(Error::from)?;
         if dated {

@@ -7,6 +7,7 @@ mod deliveries;
 mod guests;
 mod inbox;
 mod policy;
+mod providers;
 mod templates;
 
 use maitre_kit::{
@@ -47,6 +48,10 @@ pub struct NotificationServiceApi {
     segments: Option<Arc<dyn SegmentSource>>,
     /// Internal hosts the operator allows webhook actions to target (none by default).
     webhook_hosts: AllowedHosts,
+    /// Seals and opens the chain's provider secrets.
+    provider_secrets: Arc<crate::delivery::secrets::Keyring>,
+    /// `MAITRE_ENV=production`: the log provider is refused for guest channels.
+    production: bool,
     /// Set at shutdown: live inbox streams end.
     closed: watch::Sender<bool>,
 }
@@ -62,6 +67,8 @@ impl NotificationServiceApi {
             profile: profile.map(ProfileServiceClient::new),
             segments: None,
             webhook_hosts: AllowedHosts::default(),
+            provider_secrets: Arc::default(),
+            production: false,
             closed,
         }
     }
@@ -69,6 +76,18 @@ impl NotificationServiceApi {
     /// Lets webhook actions target these internal hosts (`MAITRE_WEBHOOK_ALLOWED_HOSTS`).
     pub fn with_webhook_allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
         self.webhook_hosts = hosts;
+        self
+    }
+
+    /// Seals provider secrets with `keyring`; in `production` refuses the log provider for
+    /// guest channels.
+    pub fn with_provider_accounts(
+        mut self,
+        keyring: Arc<crate::delivery::secrets::Keyring>,
+        production: bool,
+    ) -> Self {
+        self.provider_secrets = keyring;
+        self.production = production;
         self
     }
 
@@ -247,6 +266,19 @@ impl NotificationService for NotificationServiceApi {
         r: Request<pb::UpdateChainPolicyRequest>,
     ) -> Rpc<pb::UpdateChainPolicyResponse> {
         self.update_chain_policy_rpc(r).await
+    }
+
+    async fn put_provider_account(
+        &self,
+        r: Request<pb::PutProviderAccountRequest>,
+    ) -> Rpc<pb::PutProviderAccountResponse> {
+        self.put_provider_account_rpc(r).await
+    }
+    async fn get_provider_account(
+        &self,
+        r: Request<pb::GetProviderAccountRequest>,
+    ) -> Rpc<pb::GetProviderAccountResponse> {
+        self.get_provider_account_rpc(r).await
     }
 
     async fn list_inbox(&self, r: Request<pb::ListInboxRequest>) -> Rpc<pb::ListInboxResponse> {

@@ -19,11 +19,15 @@ use crate::convert::{
     template_error_field, timestamp_from_us,
 };
 use crate::domain::channel::Channel;
+use crate::domain::provider_binding::{self, ProviderBinding, ProviderParameter};
 use crate::domain::template::{Template, TemplateDraft};
 use crate::domain::template_vars::{TemplateValues, TemplateVariable};
 use crate::error::{Error, Result};
+use crate::storage::provider_accounts;
 use crate::storage::templates::{self, TemplateRow, locale_from_str, locale_str};
 use crate::storage::{automations, campaigns};
+use maitre_proto::notification::v1 as pb;
+use sea_orm::ConnectionTrait;
 
 /// Longest template name.
 const MAX_NAME_CHARS: usize = 80;
@@ -60,7 +64,16 @@ fn row_from_proto(t: &ProtoTemplate, template_id: String, now_us: i64) -> Result
             "staff inbox templates have the staff purpose",
         ));
     }
+    let provider = match &t.provider {
+        Some(binding) => {
+            let binding = binding_from_proto(binding);
+            provider_binding::validate(&binding).map_err(|e| Error::invalid(e.field, e.message))?;
+            Some(binding)
+        }
+        None => None,
+    };
     let row = TemplateRow {
+        provider,
         template_id,
         name: name.to_owned(),
         channel,
@@ -94,7 +107,78 @@ pub(crate) fn to_proto(row: &TemplateRow) -> ProtoTemplate {
         purpose: purpose_to_proto(row.purpose) as i32,
         variables,
         update_time: Some(timestamp_from_us(row.update_time_us)),
+        provider: row.provider.as_ref().map(|b| pb::ProviderBinding {
+            provider_template_id: b.provider_template_id.clone(),
+            sign_name: b.sign_name.clone(),
+            parameters: b
+                .parameters
+                .iter()
+                .map(|p| pb::ProviderParameter {
+                    name: p.name.clone(),
+                    variable: p.variable.clone(),
+                })
+                .collect(),
+        }),
     }
+}
+
+fn binding_from_proto(binding: &pb::ProviderBinding) -> ProviderBinding {
+    ProviderBinding {
+        provider_template_id: binding.provider_template_id.trim().to_owned(),
+        sign_name: binding.sign_name.trim().to_owned(),
+        parameters: binding
+            .parameters
+            .iter()
+            .map(|p| ProviderParameter {
+                name: p.name.trim().to_owned(),
+                variable: p.variable.trim().to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// INVALID_ARGUMENT naming the field (under `prefix`) when the chain's provider of the template's
+/// channel cannot send it (an approved-template provider and no binding to its template).
+pub(crate) async fn check_sendable(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    row: &TemplateRow,
+) -> std::result::Result<(), provider_binding::BindingError> {
+    let Ok(Some(account)) = provider_accounts::get(conn, chain, row.channel).await else {
+        // No account (the process-wide provider sends any template); a read failure is
+        // reported when sending.
+        return Ok(());
+    };
+    let sign_name = account
+        .settings
+        .get("sign_name")
+        .map(String::as_str)
+        .unwrap_or_default();
+    provider_binding::sendable(row.provider.as_ref(), account.kind, sign_name)
+}
+
+/// Refuses enabling an automation one of whose message templates its chain's provider cannot
+/// send, naming the action (`automation.actions[i].template_id`) and the template's field.
+pub(crate) async fn check_automation_sendable(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    automation: &pb::Automation,
+) -> Result<()> {
+    for (index, action) in automation.actions.iter().enumerate() {
+        if action.template_id.is_empty() {
+            continue;
+        }
+        let Some(row) = templates::get(conn, chain, &action.template_id).await? else {
+            continue;
+        };
+        if let Err(e) = check_sendable(conn, chain, &row).await {
+            return Err(Error::invalid(
+                format!("automation.actions[{index}].template_id"),
+                format!("template `{}` cannot be sent: {e}", row.template_id),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Sample values for previews without a customer.
@@ -162,6 +246,9 @@ impl NotificationServiceApi {
             uuid::Uuid::now_v7().to_string(),
             Utc::now().timestamp_micros(),
         )?;
+        check_sendable(db, &chain, &row)
+            .await
+            .map_err(|e| Error::invalid(e.field, e.message))?;
         let response = CreateTemplateResponse {
             template: Some(to_proto(&row)),
         };
@@ -217,7 +304,7 @@ impl NotificationServiceApi {
         let mut merged = to_proto(&stored);
         let paths: Vec<String> = match request.update_mask {
             Some(mask) if !mask.paths.is_empty() => mask.paths,
-            _ => ["name", "subject", "body", "locale", "purpose"]
+            _ => ["name", "subject", "body", "locale", "purpose", "provider"]
                 .map(String::from)
                 .to_vec(),
         };
@@ -228,11 +315,12 @@ impl NotificationServiceApi {
                 "body" => merged.body = update.body.clone(),
                 "locale" => merged.locale = update.locale.clone(),
                 "purpose" => merged.purpose = update.purpose,
+                "provider" => merged.provider = update.provider.clone(),
                 other => {
                     return Err(Error::invalid(
                         "update_mask",
                         format!(
-                            "`{other}` cannot be updated (name, subject, body, locale, purpose)"
+                            "`{other}` cannot be updated (name, subject, body, locale, purpose, provider)"
                         ),
                     )
                     .into());
@@ -240,6 +328,9 @@ impl NotificationServiceApi {
             }
         }
         let row = row_from_proto(&merged, stored.template_id, Utc::now().timestamp_micros())?;
+        check_sendable(&self.runtime.db, &chain, &row)
+            .await
+            .map_err(|e| Error::invalid(e.field, e.message))?;
         templates::upsert(&self.runtime.db, &chain, &row).await?;
         Ok(Response::new(UpdateTemplateResponse {
             template: Some(to_proto(&row)),

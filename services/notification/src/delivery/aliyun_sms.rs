@@ -179,8 +179,22 @@ impl AliyunSms {
             ("Timestamp", timestamp),
             ("Version", "2017-05-25"),
             ("PhoneNumbers", message.recipient.as_str()),
-            ("SignName", self.account.sign_name.as_str()),
-            ("TemplateCode", self.account.template_code.as_str()),
+            (
+                "SignName",
+                if message.sign_name.is_empty() {
+                    self.account.sign_name.as_str()
+                } else {
+                    message.sign_name.as_str()
+                },
+            ),
+            (
+                "TemplateCode",
+                if message.provider_template_id.is_empty() {
+                    self.account.template_code.as_str()
+                } else {
+                    message.provider_template_id.as_str()
+                },
+            ),
             ("OutId", message.message_id.as_str()),
         ]
         .into_iter()

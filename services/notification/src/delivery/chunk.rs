@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 use super::caps::{self, CapOutcome};
 use super::outcome::{self, Outcome};
 use super::provider::{OutboundMessage, Providers};
-use super::round::Round;
+use super::round::{RenderedMessage, Round};
 use super::{Pipeline, bounded};
 use crate::domain::channel_limits::ChannelLimits;
+use crate::domain::contacts;
 use crate::domain::dedup::DedupKey;
 use crate::domain::gate::{GateDecision, OutgoingMessage, SuppressionReason, gate};
 use crate::domain::quiet_hours::QuietHours;
@@ -34,8 +35,9 @@ const AWAIT_GUEST_RETRY: chrono::Duration = chrono::Duration::seconds(2);
 /// A message cleared to go: its row, rendered subject and body, and its chain's retry policy.
 pub struct Ready<'a> {
     pub row: &'a MessageRow,
-    subject: Option<String>,
-    body: String,
+    rendered: RenderedMessage,
+    /// The guest's address on the channel (empty: none known; staff messages).
+    recipient: String,
     retry: RetryPolicy,
 }
 
@@ -137,12 +139,19 @@ pub async fn decide<'r>(
                 ));
                 continue;
             }
-            let guest = guests.get(&row.customer_id).map(|(_, guest)| guest);
+            let known = guests.get(&row.customer_id);
+            let guest = known.map(|(_, guest)| guest);
+            let recipient = match known {
+                Some((facts, _)) if row.channel.reaches_customer() => {
+                    contacts::recipient(row.channel, &facts.contacts)
+                }
+                _ => String::new(),
+            };
             match round.render(pipeline, row, guest, limits).await? {
-                Ok((subject, body)) => ready.push(Ready {
+                Ok(rendered) => ready.push(Ready {
                     row,
-                    subject,
-                    body,
+                    rendered,
+                    recipient,
                     retry: chain_policy.policy.retry,
                 }),
                 Err(reason) => outcomes[index] = Some(outcome::dead(row, &reason)),
@@ -186,20 +195,24 @@ async fn send<'r>(
         customer_id: row.customer_id.clone(),
         staff_id: row.staff_id.clone(),
         channel: row.channel,
-        subject: ready.subject.clone(),
-        body: ready.body.clone(),
+        subject: ready.rendered.subject.clone(),
+        body: ready.rendered.body.clone(),
         campaign_id: row.campaign_id.clone(),
         automation_id: row.automation_id.clone(),
-        // Neither is known here yet: no contact details reach notification, and templates
-        // carry no provider parameter mapping (issue 24).
-        recipient: String::new(),
-        parameters: Vec::new(),
+        recipient: ready.recipient,
+        parameters: ready.rendered.parameters,
+        provider_template_id: ready.rendered.provider_template_id,
+        sign_name: ready.rendered.sign_name,
     };
-    let out = match providers.for_channel(row.channel).send(&outbound).await {
+    let sent = match providers.resolve(&row.chain_id, row.channel).await {
+        Ok(provider) => provider.send(&outbound).await,
+        Err(error) => Err(error),
+    };
+    let out = match sent {
         Ok(provider_id) => outcome::sent(
             row,
-            ready.subject.unwrap_or_default(),
-            ready.body,
+            ready.rendered.subject.unwrap_or_default(),
+            ready.rendered.body,
             provider_id,
         ),
         Err(error) => outcome::failed(row, &error.to_failure(), &ready.retry, now),

@@ -3,6 +3,7 @@
 //! [`provider::Provider`], retries with backoff and dead-letters; every status change is a history row
 //! and a `MessageStatusChanged` event written in the same transaction.
 
+pub mod accounts;
 pub mod aliyun_sms;
 pub mod caps;
 mod chunk;
@@ -11,6 +12,7 @@ pub mod outcome;
 pub mod provider;
 pub mod recovery;
 mod round;
+pub mod secrets;
 pub mod tencent_sms;
 pub mod webhook;
 pub mod wecom;
@@ -25,6 +27,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Notify;
 
 use crate::convert::{channel_to_proto, status_to_proto};
+use crate::domain::channel::{Channel, MessagePurpose};
 use crate::error::Result;
 use crate::storage::inbox;
 use crate::storage::messages::{self, MessageRow, NewMessage, RowUpdate};
@@ -152,6 +155,32 @@ impl Pipeline {
         if !inbox::insert(conn, chain_id, item, now_us).await? {
             return Ok(false);
         }
+        // A chain that configured a staff provider (WeCom) has the item reach the staff member
+        // there too: a message rendered from the item itself (`round::INBOX_FORWARD`).
+        if crate::storage::provider_accounts::get(conn, chain_id, Channel::StaffInbox)
+            .await?
+            .is_some()
+        {
+            let forward = NewMessage {
+                message_id: uuid::Uuid::now_v7().to_string(),
+                customer_id: item.customer_id.clone(),
+                staff_id: item.staff_id.clone(),
+                channel: Channel::StaffInbox,
+                purpose: MessagePurpose::Transactional,
+                template_id: round::INBOX_FORWARD.to_owned(),
+                variables: [
+                    (round::FORWARD_TITLE.to_owned(), item.title.clone()),
+                    (round::FORWARD_BODY.to_owned(), item.body.clone()),
+                ]
+                .into_iter()
+                .collect(),
+                campaign_id: String::new(),
+                automation_id: String::new(),
+                dedup_key: format!("inbox_forward:{}", item.item_id),
+                next_attempt_at_us: now_us,
+            };
+            messages::insert(conn, chain_id, &forward, now_us).await?;
+        }
         self.events
             .append(
                 conn,
@@ -176,6 +205,8 @@ impl Pipeline {
     pub fn inbox_committed(&self) {
         self.events.committed();
         self.inbox.notify_waiters();
+        // An item forwarded to the staff provider is a queued message.
+        self.wake.notify_one();
     }
 
     /// Enqueues a message in the caller's transaction; `false` when its de-duplication key already

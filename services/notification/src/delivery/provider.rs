@@ -21,15 +21,22 @@ pub struct OutboundMessage {
     pub body: String,
     pub campaign_id: String,
     pub automation_id: String,
-    /// The guest's address on the channel (an E.164 phone number for SMS), empty when notification
-    /// does not know it (profile's stream does not carry contact details yet): providers that
-    /// need it refuse the message.
+    /// The guest's address on the channel (`domain::contacts::recipient`: an E.164 phone number
+    /// for SMS, `<appid>:<openid>` for WeChat, the address for e-mail), empty when profile has told
+    /// none: providers that need it refuse the message. Personal data: never logged.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub recipient: String,
     /// The provider template's parameters `(name, value)`, in the template's order
     /// (template-based providers: Tencent takes the values in order, Alibaba the named map).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<(String, String)>,
+    /// The provider's approved template this message is sent with (the template's binding;
+    /// empty: the account's default).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub provider_template_id: String,
+    /// The approved sign name (the template's binding; empty: the account's default).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sign_name: String,
 }
 
 /// Why a provider did not accept a message.
@@ -111,18 +118,42 @@ impl Provider for LogProvider {
             message_id = %message.message_id,
             customer_id = %message.customer_id,
             channel = %message.channel,
-            body = %message.body,
+            // Never the body or the recipient: logs are not a place for guests' personal data.
+            body_chars = message.body.chars().count(),
+            has_recipient = !message.recipient.is_empty(),
             "message delivered to the log provider"
         );
         Ok(format!("log:{}", message.message_id))
     }
 }
 
-/// Which provider serves which channel (a default for the rest).
+/// Where a guest's message goes when its chain configured no account for the channel and the
+/// process default is the log provider in production (`MAITRE_ENV=production`): nowhere. The
+/// message fails with the reason until the chain's admin configures the channel's provider
+/// (`PUT /v1/providers/{channel}`) — guests' messages never end in the logs of a production install.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unconfigured;
+
+#[async_trait::async_trait]
+impl Provider for Unconfigured {
+    async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
+        Err(ProviderError::Transient {
+            error: format!(
+                "no provider account for the `{}` channel: an HQ admin sets one with PUT /v1/providers/{}",
+                message.channel, message.channel
+            ),
+            retry_after_ms: Some(300_000),
+        })
+    }
+}
+
+/// Which provider serves which channel: the chain's own account when it configured one
+/// (`accounts`), else the process-wide provider of the channel, else the default.
 #[derive(Clone)]
 pub struct Providers {
     default: Arc<dyn Provider>,
     by_channel: HashMap<Channel, Arc<dyn Provider>>,
+    accounts: Option<Arc<super::accounts::AccountProviders>>,
 }
 
 impl Providers {
@@ -131,6 +162,7 @@ impl Providers {
         Self {
             default,
             by_channel: HashMap::new(),
+            accounts: None,
         }
     }
 
@@ -140,9 +172,29 @@ impl Providers {
         self
     }
 
-    /// The provider of `channel`.
+    /// Routes each chain's channel through the chain's account where it has one.
+    pub fn with_accounts(mut self, accounts: Arc<super::accounts::AccountProviders>) -> Self {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// The process-wide provider of `channel`.
     pub fn for_channel(&self, channel: Channel) -> &Arc<dyn Provider> {
         self.by_channel.get(&channel).unwrap_or(&self.default)
+    }
+
+    /// The provider of `chain`'s messages on `channel`.
+    pub async fn resolve(
+        &self,
+        chain: &str,
+        channel: Channel,
+    ) -> Result<Arc<dyn Provider>, ProviderError> {
+        if let Some(accounts) = &self.accounts
+            && let Some(provider) = accounts.for_chain(chain, channel).await?
+        {
+            return Ok(provider);
+        }
+        Ok(self.for_channel(channel).clone())
     }
 }
 

@@ -83,19 +83,22 @@ async fn reconcile(
         customer_id: row.customer_id.clone(),
         channel: row.channel,
     };
-    Ok(
-        match providers.for_channel(row.channel).reconcile(&handed).await {
-            Reconciliation::Accepted(provider_id) => outcome::reconciled_sent(row, provider_id),
-            Reconciliation::NotReceived => {
-                // A real attempt that did not reach the provider: a failure under the retry policy.
-                let retry = round.policy(pipeline, &row.chain_id).await?.policy.retry;
-                let failure = crate::domain::retry::DeliveryFailure::Transient {
-                    error: "the provider never received the message".into(),
-                    retry_after_ms: None,
-                };
-                outcome::failed(row, &failure, &retry, now)
-            }
-            Reconciliation::Unknown => outcome::unknown(row, UNKNOWN_REASON),
-        },
-    )
+    let answer = match providers.resolve(&row.chain_id, row.channel).await {
+        Ok(provider) => provider.reconcile(&handed).await,
+        // The account cannot be read now: the outcome stays unknown, for review.
+        Err(_) => Reconciliation::Unknown,
+    };
+    Ok(match answer {
+        Reconciliation::Accepted(provider_id) => outcome::reconciled_sent(row, provider_id),
+        Reconciliation::NotReceived => {
+            // A real attempt that did not reach the provider: a failure under the retry policy.
+            let retry = round.policy(pipeline, &row.chain_id).await?.policy.retry;
+            let failure = crate::domain::retry::DeliveryFailure::Transient {
+                error: "the provider never received the message".into(),
+                retry_after_ms: None,
+            };
+            outcome::failed(row, &failure, &retry, now)
+        }
+        Reconciliation::Unknown => outcome::unknown(row, UNKNOWN_REASON),
+    })
 }

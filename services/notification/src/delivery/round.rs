@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::Pipeline;
 use crate::domain::channel_limits::ChannelLimits;
 use crate::domain::guest::Guest;
+use crate::domain::provider_binding::{self, ProviderBinding};
 use crate::domain::template::Template;
 use crate::domain::template_vars::TemplateVariable;
 use crate::error::Result;
@@ -23,16 +24,38 @@ pub struct ChainPolicy {
     pub zoned: bool,
 }
 
+/// A compiled template with its binding to the provider's template.
+type BoundTemplate = (Template, Option<ProviderBinding>);
+
 /// The round's caches.
 #[derive(Default)]
 pub struct Round {
     policies: HashMap<String, ChainPolicy>,
     /// `None`: the template no longer exists.
-    templates: HashMap<(String, String), Option<Arc<Template>>>,
+    templates: HashMap<(String, String), Option<Arc<BoundTemplate>>>,
 }
 
-/// A rendered subject and body, or the dead-letter reason.
-pub type Rendered = std::result::Result<(Option<String>, String), String>;
+/// The template id of a message forwarding an inbox item to the staff provider: rendered from
+/// the item's own title and body (stored in its variables), not from a stored template.
+pub const INBOX_FORWARD: &str = "notification.inbox_forward";
+/// The variable holding a forwarded item's title.
+pub const FORWARD_TITLE: &str = "inbox.title";
+/// The variable holding a forwarded item's body.
+pub const FORWARD_BODY: &str = "inbox.body";
+
+/// A rendered message: subject and body, and for a template-based provider the provider's
+/// template, sign name and parameters (the template's binding).
+#[derive(Debug, Clone, Default)]
+pub struct RenderedMessage {
+    pub subject: Option<String>,
+    pub body: String,
+    pub provider_template_id: String,
+    pub sign_name: String,
+    pub parameters: Vec<(String, String)>,
+}
+
+/// A rendered message, or the dead-letter reason.
+pub type Rendered = std::result::Result<RenderedMessage, String>;
 
 impl Round {
     /// The chain's policy.
@@ -59,13 +82,21 @@ impl Round {
         guest: Option<&Guest>,
         limits: &ChannelLimits,
     ) -> Result<Rendered> {
+        if row.template_id == INBOX_FORWARD {
+            let text = |name: &str| row.variables.get(name).cloned().unwrap_or_default();
+            return Ok(Ok(RenderedMessage {
+                subject: Some(text(FORWARD_TITLE)).filter(|t| !t.is_empty()),
+                body: text(FORWARD_BODY),
+                ..RenderedMessage::default()
+            }));
+        }
         let key = (row.chain_id.clone(), row.template_id.clone());
         let template = match self.templates.get(&key) {
             Some(template) => template.clone(),
             None => {
                 let stored = templates::get(&pipeline.db, &row.chain_id, &row.template_id).await?;
                 let template = match stored {
-                    Some(stored) => Some(Arc::new(stored.compile()?)),
+                    Some(stored) => Some(Arc::new((stored.compile()?, stored.provider))),
                     None => None,
                 };
                 self.templates.insert(key, template.clone());
@@ -81,9 +112,22 @@ impl Round {
                 values.set(variable, value.clone());
             }
         }
+        let (template, binding) = &*template;
         Ok(template
             .render(&values, limits)
-            .map(|r| (r.subject, r.body))
+            .map(|r| {
+                let mut rendered = RenderedMessage {
+                    subject: r.subject,
+                    body: r.body,
+                    ..RenderedMessage::default()
+                };
+                if let Some(binding) = binding {
+                    rendered.provider_template_id = binding.provider_template_id.clone();
+                    rendered.sign_name = binding.sign_name.clone();
+                    rendered.parameters = provider_binding::parameters(binding, &values);
+                }
+                rendered
+            })
             .map_err(|e| format!("render_failed: {e}")))
     }
 }

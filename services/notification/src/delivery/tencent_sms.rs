@@ -73,6 +73,11 @@ pub fn tc3_authorization(
     )
 }
 
+/// The message's own value (its template's binding), else the account's.
+fn or_default<'a>(given: &'a str, default: &'a str) -> &'a str {
+    if given.is_empty() { default } else { given }
+}
+
 /// One chain's Tencent Cloud SMS account and the template a message is sent with.
 #[derive(Clone)]
 pub struct TencentSmsAccount {
@@ -142,8 +147,8 @@ impl TencentSms {
         serde_json::json!({
             "PhoneNumberSet": [message.recipient],
             "SmsSdkAppId": self.account.sdk_app_id,
-            "SignName": self.account.sign_name,
-            "TemplateId": self.account.template_id,
+            "SignName": or_default(&message.sign_name, &self.account.sign_name),
+            "TemplateId": or_default(&message.provider_template_id, &self.account.template_id),
             "TemplateParamSet": message.parameters.iter().map(|(_, value)| value).collect::<Vec<_>>(),
             "SessionContext": message.message_id,
         })

@@ -9,7 +9,8 @@
 //! - never spam: [`consent`], [`frequency`], [`quiet_hours`], [`dedup`], and [`gate`] combining them;
 //! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
 //!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks);
-//! - guests: [`guest`] (who the guest is in messages: values, salutation);
+//! - guests: [`guest`] (who the guest is in messages: values, salutation), [`contacts`] (where
+//!   the guest is reached: the recipient per channel);
 //! - [`channel`] (shared vocabulary) and [`error`].
 pub mod automation;
 pub mod automation_validate;
@@ -17,12 +18,15 @@ pub mod calendar;
 pub mod channel;
 pub mod channel_limits;
 pub mod consent;
+pub mod contacts;
 pub mod dedup;
 pub mod error;
 pub mod frequency;
 pub mod gate;
 pub mod guest;
 pub mod presets;
+pub mod provider_account;
+pub mod provider_binding;
 pub mod quiet_hours;
 pub mod retry;
 pub mod signature;

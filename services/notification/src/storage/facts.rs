@@ -39,6 +39,8 @@ pub struct GuestFacts {
     pub gender: String,
     pub favourite_dish: String,
     pub favourite_category: String,
+    /// Where the guest is reached (profile's `CustomerUpdated.contacts`).
+    pub contacts: crate::domain::contacts::Contacts,
 }
 
 fn guest_from_json(customer_id: &str, json: &str) -> Result<GuestFacts> {

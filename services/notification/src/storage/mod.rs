@@ -7,6 +7,7 @@ mod schema3;
 mod schema4;
 mod schema5;
 mod schema_campaign_retries;
+mod schema_provider_accounts;
 mod schema_send_claims;
 
 pub mod actions;
@@ -19,6 +20,7 @@ pub mod facts;
 pub mod inbox;
 pub mod messages;
 pub mod policy;
+pub mod provider_accounts;
 pub mod queue;
 pub mod settle;
 pub mod stores;
@@ -45,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema5::GuestFacts),
             Box::new(schema_campaign_retries::CampaignRetries),
             Box::new(schema_send_claims::SendClaims),
+            Box::new(schema_provider_accounts::ProviderAccounts),
         ]
     }
 }

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use super::{exec, query_all, query_one};
 use crate::convert::{channel_from_str, purpose_from_str};
 use crate::domain::channel::{Channel, MessagePurpose};
+use crate::domain::provider_binding::ProviderBinding;
 use crate::domain::template::{Locale, Template, TemplateDraft};
 use crate::error::{Error, Result};
 use maitre_kit::db::DbError;
@@ -21,6 +22,8 @@ pub struct TemplateRow {
     pub body: String,
     pub purpose: MessagePurpose,
     pub update_time_us: i64,
+    /// The binding to the provider's approved template, if any.
+    pub provider: Option<ProviderBinding>,
 }
 
 impl TemplateRow {
@@ -82,20 +85,32 @@ fn from_row(row: &QueryResult) -> Result<TemplateRow> {
         body: row.try_get("", "body")?,
         purpose: purpose_from_str(&purpose).ok_or_else(|| corrupt("template.purpose", &purpose))?,
         update_time_us: row.try_get("", "update_time_us")?,
+        provider: provider_from_json(&row.try_get::<String>("", "provider")?)?,
     })
 }
 
-const COLUMNS: &str = "template_id, name, channel, locale, subject, body, purpose, update_time_us";
+fn provider_from_json(json: &str) -> Result<Option<ProviderBinding>> {
+    if json.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| corrupt("template.provider", &e.to_string()))
+}
+
+const COLUMNS: &str =
+    "template_id, name, channel, locale, subject, body, purpose, update_time_us, provider";
 
 /// Inserts or replaces a template of the chain.
 pub async fn upsert(conn: &impl ConnectionTrait, chain_id: &str, row: &TemplateRow) -> Result<()> {
     exec(
         conn,
-        "INSERT INTO notif_templates (chain_id, template_id, name, channel, locale, subject, body, purpose, update_time_us)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO notif_templates (chain_id, template_id, name, channel, locale, subject, body, purpose, update_time_us, provider)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (chain_id, template_id) DO UPDATE SET name = excluded.name, channel = excluded.channel,
            locale = excluded.locale, subject = excluded.subject, body = excluded.body,
-           purpose = excluded.purpose, update_time_us = excluded.update_time_us",
+           purpose = excluded.purpose, update_time_us = excluded.update_time_us,
+           provider = excluded.provider",
         [
             chain_id.into(),
             row.template_id.clone().into(),
@@ -106,6 +121,11 @@ pub async fn upsert(conn: &impl ConnectionTrait, chain_id: &str, row: &TemplateR
             row.body.clone().into(),
             row.purpose.as_str().into(),
             row.update_time_us.into(),
+            row.provider
+                .as_ref()
+                .and_then(|b| serde_json::to_string(b).ok())
+                .unwrap_or_default()
+                .into(),
         ],
     )
     .await?;

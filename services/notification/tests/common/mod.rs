@@ -139,6 +139,7 @@ async fn template(
             body: body.into(),
             purpose,
             update_time_us: 0,
+            provider: None,
         },
     )
     .await

@@ -14,7 +14,7 @@ use crate::{
     domain::{consent::stamp_consent_changes, profile::apply_mask},
     error::{Error, Result},
     service::{
-        announce::customer_updated,
+        announce::customer_updated_with_contacts,
         begin_write,
         classify::load_context,
         merge,
@@ -174,8 +174,13 @@ pub(super) async fn update(
     row.updated_at_us = Utc::now().timestamp_micros();
     stamp_consent_changes(&before, &mut row.profile, row.updated_at_us);
     customers::save(&txn, chain, &row).await?;
-    let (scope, payload) =
-        customer_updated(&row, paths.iter().map(|p| format!("profile.{p}")).collect());
+    let (scope, payload) = customer_updated_with_contacts(
+        &txn,
+        chain,
+        &row,
+        paths.iter().map(|p| format!("profile.{p}")).collect(),
+    )
+    .await?;
     api.runtime
         .events
         .append(&txn, chain, scope, payload)

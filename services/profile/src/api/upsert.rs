@@ -11,7 +11,7 @@ use crate::{
     domain::{consent::stamp_consent_changes, profile::apply_mask, resolution::IdentityGuards},
     error::{Error, Result},
     service::{
-        announce::customer_updated,
+        announce::customer_updated_with_contacts,
         begin_write,
         classify::load_context,
         ingest::{IngestContext, resolve_customer},
@@ -104,10 +104,13 @@ pub(super) async fn upsert(
                     stamp_consent_changes(&before, &mut row.profile, now.timestamp_micros());
                     // What was given at creation reaches the other services now, as an
                     // edit would (birthday greetings, consent, the guest's name).
-                    let (scope, payload) = customer_updated(
+                    let (scope, payload) = customer_updated_with_contacts(
+                        &txn,
+                        chain,
                         &row,
                         empty.iter().map(|p| format!("profile.{p}")).collect(),
-                    );
+                    )
+                    .await?;
                     api.runtime
                         .events
                         .append(&txn, chain, scope, payload)

@@ -242,6 +242,20 @@ pub async fn record_independent(
         stores.extend(writes.stores);
         plans.extend(writes.plans);
         outbox.extend(writes.outbox);
+        if created && links.len() > links_before {
+            // How the new guest is reached: exactly the keys written for it.
+            let keys: Vec<_> = links[links_before..]
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect();
+            outbox.push(super::announce::with_contacts(
+                super::announce::customer_updated(
+                    &row,
+                    vec![super::announce::CONTACTS_PATH.to_owned()],
+                ),
+                super::announce::guest_contacts(&row.profile, &keys),
+            ));
+        }
         if created {
             new_rows.push(row);
         } else {

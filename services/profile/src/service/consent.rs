@@ -10,7 +10,7 @@ use maitre_kit::eventlog::{ConsumeError, EventHandler, EventLog};
 use maitre_proto::events::v1::{ConsentState, Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
-use super::announce::{customer_updated, marketing_channel};
+use super::announce::{customer_updated_with_contacts, marketing_channel};
 use crate::{
     convert::time_of,
     domain::consent::{ConsentChoice, follow_consent_choice},
@@ -61,7 +61,8 @@ impl EventHandler for ConsentEvents {
         if follow_consent_choice(&mut row.profile, channel, state, at_us) {
             customers::save(txn, chain, &row).await?;
             let path = format!("profile.consent.{}", channel_path(channel));
-            let (scope, payload) = customer_updated(&row, vec![path]);
+            let (scope, payload) =
+                customer_updated_with_contacts(txn, chain, &row, vec![path]).await?;
             self.log.append(txn, chain, scope, payload).await?;
         }
         Ok(())

@@ -183,6 +183,17 @@ pub async fn resolve_customer(
         ctx.log.append(conn, ctx.chain, scope, payload).await?;
     }
     link_keys(conn, ctx, &r.keys_to_link, &r.row.customer_id).await?;
+    if !r.keys_to_link.is_empty() || !r.merged.is_empty() {
+        // New ways to reach the guest: notification fills its recipients from them.
+        let (scope, payload) = super::announce::customer_updated_with_contacts(
+            conn,
+            ctx.chain,
+            &r.row,
+            vec![super::announce::CONTACTS_PATH.to_owned()],
+        )
+        .await?;
+        ctx.log.append(conn, ctx.chain, scope, payload).await?;
+    }
     Ok((r.row, r.created, r.merged))
 }
 
@@ -290,6 +301,28 @@ pub async fn record(
     followups::plans_into(&mut batch, ctx.chain, &writes.plans, now_us);
     batch.run(conn).await?;
     ctx.log.append_all(conn, ctx.chain, writes.outbox).await?;
+    if !resolving.keys_to_link.is_empty() || !resolving.merged.is_empty() {
+        // New ways to reach the guest (a new customer's keys are exactly those just linked).
+        let event = if created {
+            let contacts = super::announce::guest_contacts(&row.profile, &resolving.keys_to_link);
+            super::announce::with_contacts(
+                super::announce::customer_updated(
+                    &row,
+                    vec![super::announce::CONTACTS_PATH.to_owned()],
+                ),
+                contacts,
+            )
+        } else {
+            super::announce::customer_updated_with_contacts(
+                conn,
+                ctx.chain,
+                &row,
+                vec![super::announce::CONTACTS_PATH.to_owned()],
+            )
+            .await?
+        };
+        ctx.log.append(conn, ctx.chain, event.0, event.1).await?;
+    }
     // A new customer's keys and stores are exactly what was just written.
     let keys =
         created.then(|| new_customer_keys(resolving.keys_to_link.iter().cloned(), &writes.stores));
