@@ -24,7 +24,7 @@ pub mod settle;
 pub mod stores;
 pub mod templates;
 
-use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
+use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 use sea_orm::{ConnectionTrait, QueryResult};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -45,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema5::GuestFacts),
             Box::new(schema_campaign_retries::CampaignRetries),
             Box::new(schema_send_claims::SendClaims),
+            Box::new(ConsumerLeases),
         ]
     }
 }

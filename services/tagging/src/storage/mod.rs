@@ -18,7 +18,7 @@ mod schema;
 pub mod segments;
 pub mod watched;
 
-use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
+use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 use sea_orm::{DbErr, QueryResult, TryGetable};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -37,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(ModelTables),
             Box::new(PlaceTables),
             Box::new(PublishedSequenceIndexes),
+            Box::new(ConsumerLeases),
         ]
     }
 }
