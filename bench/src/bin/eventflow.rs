@@ -10,7 +10,8 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Result;
 use maitre_kit::{
     eventlog::{
-        ConsumeError, Consumer, EventHandler, EventLog, KitTables, PublishedSequenceIndexes,
+        ConsumeError, Consumer, ConsumerLeases, EventHandler, EventLog, KitTables,
+        PublishedSequenceIndexes,
     },
     testing::{Backend, TestDb},
 };
@@ -22,7 +23,11 @@ use tokio::{sync::mpsc, time::Instant};
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(PublishedSequenceIndexes)]
+        vec![
+            Box::new(KitTables),
+            Box::new(PublishedSequenceIndexes),
+            Box::new(ConsumerLeases),
+        ]
     }
 }
 

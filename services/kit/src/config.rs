@@ -127,6 +127,12 @@ pub struct Config {
     /// (`MAITRE_MIGRATE_ON_START`; default true in development, false in production, where
     /// `maitre migrate` runs them with a more privileged user).
     pub migrate_on_start: bool,
+    /// Partitions each consumer of another service's log is cut into
+    /// (`MAITRE_EVENT_PARTITIONS`, default 1), shared among the replicas under fenced
+    /// leases. PostgreSQL only: the embedded backend is one process and one partition.
+    pub event_partitions: u32,
+    /// This replica's name in consumer leases (`MAITRE_REPLICA_ID`, else `HOSTNAME`).
+    pub replica_id: String,
 }
 
 /// A configuration value that could not be used.
@@ -230,6 +236,16 @@ impl Config {
                 .unwrap_or_else(|| format!("http://127.0.0.1:{}", name.default_port()));
             upstreams.insert(name, url);
         }
+        let event_partitions = positive("MAITRE_EVENT_PARTITIONS")?.unwrap_or(1);
+        if event_partitions > 256 {
+            return Err(invalid(
+                "MAITRE_EVENT_PARTITIONS",
+                format!("`{event_partitions}` is more than 256"),
+            ));
+        }
+        let replica_id = lookup("MAITRE_REPLICA_ID")
+            .or_else(|| lookup("HOSTNAME"))
+            .unwrap_or_default();
         let config = Self {
             service,
             environment,
@@ -251,6 +267,8 @@ impl Config {
             data_dir,
             database_pool,
             migrate_on_start,
+            event_partitions,
+            replica_id,
         };
         Ok(config)
     }
@@ -292,6 +310,7 @@ mod tests {
         assert_eq!(c.database_schema, "assignment");
         assert!(c.redis_url.is_none());
         assert_eq!(c.upstream(ServiceName::Profile), "http://127.0.0.1:8081");
+        assert_eq!(c.event_partitions, 1);
     }
 
     #[test]
@@ -322,6 +341,16 @@ mod tests {
         assert_eq!(e.variable, "MAITRE_DATABASE_POOL_SIZE");
         let e = config(&[("MAITRE_MIGRATE_ON_START", "yes")]).unwrap_err();
         assert_eq!(e.variable, "MAITRE_MIGRATE_ON_START");
+        for bad in ["0", "many", "257"] {
+            let e = config(&[("MAITRE_EVENT_PARTITIONS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "MAITRE_EVENT_PARTITIONS");
+        }
+        assert_eq!(
+            config(&[("MAITRE_EVENT_PARTITIONS", "8")])
+                .unwrap()
+                .event_partitions,
+            8
+        );
     }
 
     #[test]

@@ -239,6 +239,10 @@ impl TestConfig {
                 (None, Some(name))
             }
         };
+        // Benchmarks choose the partition count of every consumer from their environment.
+        if let Ok(partitions) = std::env::var("MAITRE_EVENT_PARTITIONS") {
+            vars.insert("MAITRE_EVENT_PARTITIONS".into(), partitions);
+        }
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }

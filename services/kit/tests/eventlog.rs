@@ -9,7 +9,8 @@ use std::sync::{
 use futures::StreamExt;
 use maitre_kit::{
     eventlog::{
-        ConsumeError, Consumer, EventHandler, EventLog, KitTables, PublishedSequenceIndexes,
+        ConsumeError, Consumer, ConsumerLeases, EventHandler, EventLog, KitTables,
+        PublishedSequenceIndexes,
     },
     testing::{Backend, TestDb},
 };
@@ -20,7 +21,11 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(PublishedSequenceIndexes)]
+        vec![
+            Box::new(KitTables),
+            Box::new(PublishedSequenceIndexes),
+            Box::new(ConsumerLeases),
+        ]
     }
 }
 

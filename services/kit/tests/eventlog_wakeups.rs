@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use maitre_kit::{
-    eventlog::{EventLog, EventStream, KitTables, PublishedSequenceIndexes},
+    eventlog::{ConsumerLeases, EventLog, EventStream, KitTables, PublishedSequenceIndexes},
     on_both_backends,
     testing::{Backend, TestDb},
 };
@@ -17,7 +17,11 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(PublishedSequenceIndexes)]
+        vec![
+            Box::new(KitTables),
+            Box::new(PublishedSequenceIndexes),
+            Box::new(ConsumerLeases),
+        ]
     }
 }
 

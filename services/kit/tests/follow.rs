@@ -8,8 +8,8 @@ use maitre_kit::{
     auth::{AuthInterceptor, Caller, DEVELOPMENT_SECRET, Verifier},
     config::ServiceName,
     eventlog::{
-        BoxEventStream, ConsumeError, EventHandler, EventLog, KitTables, PublishedSequenceIndexes,
-        follow, watch_for,
+        BoxEventStream, ConsumeError, ConsumerLeases, EventHandler, EventLog, KitTables,
+        PublishedSequenceIndexes, follow, watch_for,
     },
     runtime::Runtime,
     server::serve_grpc,
@@ -27,7 +27,11 @@ use tonic::{Request, Response, Status, service::Routes};
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitTables), Box::new(PublishedSequenceIndexes)]
+        vec![
+            Box::new(KitTables),
+            Box::new(PublishedSequenceIndexes),
+            Box::new(ConsumerLeases),
+        ]
     }
 }
 

@@ -12,7 +12,7 @@ pub mod managers;
 pub mod policies;
 mod schema;
 
-use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
+use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(PublishedSequenceIndexes),
             Box::new(schema::PoolReasons),
             Box::new(schema::JobKinds),
+            Box::new(ConsumerLeases),
         ]
     }
 }

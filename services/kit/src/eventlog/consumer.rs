@@ -15,6 +15,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use maitre_proto::events::v1::Event;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
+use super::partition::{Fence, Partition};
 use crate::db::{DbError, is_postgres, stmt};
 
 /// Most events applied in one transaction.
@@ -44,6 +45,27 @@ pub enum Applied {
 pub struct Consumer {
     name: String,
     db: DatabaseConnection,
+    /// The partition this consumer applies and the lease it holds it under; none: the
+    /// whole stream, unfenced.
+    slice: Option<Slice>,
+}
+
+/// One partition of a stream, held under a fenced lease.
+#[derive(Clone, Debug)]
+pub(super) struct Slice {
+    pub(super) partition: Partition,
+    pub(super) fence: Fence,
+}
+
+/// Why a run was refused: this replica no longer holds the partition's lease.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{consumer}: partition {partition} is leased to another replica now (fenced at epoch {epoch})"
+)]
+pub struct Fenced {
+    pub consumer: String,
+    pub partition: u32,
+    pub epoch: i64,
 }
 
 impl Consumer {
@@ -52,22 +74,45 @@ impl Consumer {
         Self {
             name: name.into(),
             db,
+            slice: None,
         }
     }
 
-    /// The last applied sequence (0 before the first event).
+    /// The consumer `name` of partition `partition` only, committing only while `fence` is
+    /// the partition's current lease (see [`super::partition`]).
+    pub fn partitioned(
+        name: impl Into<String>,
+        db: DatabaseConnection,
+        partition: Partition,
+        fence: Fence,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            db,
+            slice: Some(Slice { partition, fence }),
+        }
+    }
+
+    /// The name of the cursor row: the consumer's own, or its partition's.
+    fn cursor_name(&self) -> String {
+        match &self.slice {
+            Some(slice) => slice.partition.cursor_name(&self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The last applied sequence (0 before the first event). A partitioned consumer's
+    /// cursor is its slowest partition's: everything up to it is applied everywhere.
     pub async fn cursor(&self) -> Result<u64, DbError> {
-        let row = self
-            .db
-            .query_one_raw(stmt(
-                &self.db,
-                "SELECT position FROM kit_consumer_cursor WHERE consumer = $1",
-                [self.name.clone().into()],
-            ))
-            .await?;
-        Ok(row
-            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
-            .unwrap_or(0) as u64)
+        if let Some(slice) = &self.slice {
+            return cursor_of(&self.db, &slice.partition.cursor_name(&self.name)).await;
+        }
+        let count = super::partition::layout_count(&self.db, &self.name).await?;
+        if count <= 1 {
+            return cursor_of(&self.db, &self.name).await;
+        }
+        let names = (0..count).map(|index| Partition { index, count }.cursor_name(&self.name));
+        min_cursor(&self.db, names).await
     }
 
     /// Applies `event` exactly once.
@@ -96,7 +141,7 @@ impl Consumer {
                 &self.db,
                 "INSERT INTO kit_consumer_cursor (consumer, position, updated_at_us) VALUES ($1, 0, 0)
                  ON CONFLICT (consumer) DO NOTHING",
-                [self.name.clone().into()],
+                [self.cursor_name().into()],
             ))
             .await?;
         let txn = crate::db::begin_write(&self.db).await?;
@@ -105,12 +150,43 @@ impl Consumer {
             .query_one_raw(stmt(
                 &txn,
                 &format!("SELECT position FROM kit_consumer_cursor WHERE consumer = $1{lock}"),
-                [self.name.clone().into()],
+                [self.cursor_name().into()],
             ))
             .await?;
         let cursor = row
             .and_then(|r| r.try_get_by_index::<i64>(0).ok())
             .unwrap_or(0) as u64;
+        if let Some(slice) = &self.slice {
+            // The fence: the lease row, read under a share lock in the transaction that
+            // will move the cursor. A replica taking the lease over bumps its epoch with
+            // an UPDATE, which waits for this transaction; so either this run commits
+            // before the takeover (and the new holder reads its cursor after), or it sees
+            // the new epoch here and commits nothing.
+            let share = if is_postgres(&txn) { " FOR SHARE" } else { "" };
+            let held = txn
+                .query_one_raw(stmt(
+                    &txn,
+                    &format!(
+                        "SELECT 1 FROM kit_consumer_lease
+                         WHERE consumer = $1 AND part = $2 AND holder = $3 AND epoch = $4{share}"
+                    ),
+                    [
+                        self.name.clone().into(),
+                        (slice.partition.index as i32).into(),
+                        slice.fence.holder.clone().into(),
+                        slice.fence.epoch.into(),
+                    ],
+                ))
+                .await?;
+            if held.is_none() {
+                txn.rollback().await?;
+                return Err(Box::new(Fenced {
+                    consumer: self.name.clone(),
+                    partition: slice.partition.index,
+                    epoch: slice.fence.epoch,
+                }));
+            }
+        }
         let mut position = cursor;
         for event in events {
             if event.sequence <= position {
@@ -124,8 +200,11 @@ impl Consumer {
                 )
                 .into());
             }
-            // An error drops `txn`, which rolls the whole run back.
-            handler.handle(&txn, event).await?;
+            // Another partition's event only moves this partition's cursor past it.
+            if self.slice.as_ref().is_none_or(|s| s.partition.owns(event)) {
+                // An error drops `txn`, which rolls the whole run back.
+                handler.handle(&txn, event).await?;
+            }
             position = event.sequence;
         }
         if position == cursor {
@@ -138,7 +217,7 @@ impl Consumer {
             [
                 (position as i64).into(),
                 chrono::Utc::now().timestamp_micros().into(),
-                self.name.clone().into(),
+                self.cursor_name().into(),
             ],
         ))
         .await?;
@@ -147,7 +226,8 @@ impl Consumer {
     }
 
     /// Applies `run`; when it fails as a whole, one event at a time, so the events before
-    /// a failing one still apply and the error is that event's own.
+    /// a failing one still apply and the error is that event's own. A fenced run is not
+    /// retried: no event of it can commit.
     async fn apply_or_isolate(
         &self,
         run: &[Event],
@@ -155,6 +235,7 @@ impl Consumer {
     ) -> Result<(), ConsumeError> {
         match self.apply_run(run, handler).await {
             Ok(_) => Ok(()),
+            Err(e) if e.is::<Fenced>() => Err(e),
             Err(_) if run.len() > 1 => {
                 for event in run {
                     self.apply(event, handler).await?;
@@ -162,6 +243,76 @@ impl Consumer {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Applies `run`, stopping at each stream-wide event of a partitioned stream for the
+    /// barrier (see [`Partition::owns`]): partition 0 applies it once every other
+    /// partition has reached it, and the others move past it once partition 0 has, so
+    /// every guest's events keep their order relative to it.
+    async fn apply_with_barriers(
+        &self,
+        run: &[Event],
+        handler: &dyn EventHandler,
+    ) -> Result<(), ConsumeError> {
+        let Some(slice) = self.slice.as_ref().filter(|s| s.partition.count > 1) else {
+            return self.apply_or_isolate(run, handler).await;
+        };
+        let mut rest = run;
+        while let Some(at) = rest.iter().position(|e| slice.partition.of(e).is_none()) {
+            let (before, from) = rest.split_at(at);
+            if !before.is_empty() {
+                self.apply_or_isolate(before, handler).await?;
+            }
+            let barrier = &from[0];
+            let cursor = self.cursor().await?;
+            if barrier.sequence > cursor {
+                let wait_for = if slice.partition.index == 0 {
+                    // Every other partition's cursor just before the barrier.
+                    (1..slice.partition.count)
+                        .map(|index| Partition {
+                            index,
+                            count: slice.partition.count,
+                        })
+                        .collect()
+                } else {
+                    vec![Partition {
+                        index: 0,
+                        count: slice.partition.count,
+                    }]
+                };
+                let reached = if slice.partition.index == 0 {
+                    barrier.sequence - 1
+                } else {
+                    barrier.sequence
+                };
+                self.wait_until(&wait_for, reached).await?;
+            }
+            self.apply_or_isolate(std::slice::from_ref(barrier), handler)
+                .await?;
+            rest = &from[1..];
+        }
+        if !rest.is_empty() {
+            self.apply_or_isolate(rest, handler).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every one of `partitions` has committed its cursor at `sequence` or
+    /// beyond. Only a barrier waits, and barriers are rare (store, dish, tag definitions,
+    /// merges), so a short poll costs little.
+    async fn wait_until(&self, partitions: &[Partition], sequence: u64) -> Result<(), DbError> {
+        let names: Vec<String> = partitions
+            .iter()
+            .map(|p| p.cursor_name(&self.name))
+            .collect();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if min_cursor(&self.db, names.iter().cloned()).await? >= sequence {
+                return Ok(());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -173,6 +324,22 @@ impl Consumer {
         handler: Arc<dyn EventHandler>,
         shutdown: impl Future<Output = ()>,
     ) where
+        C: Fn(u64) -> F,
+        F: Future<Output = Result<S, ConsumeError>>,
+        S: Stream<Item = Result<Event, tonic::Status>> + Unpin,
+    {
+        let _ = self.run_until_fenced(connect, handler, shutdown).await;
+    }
+
+    /// [`Consumer::run`], returning early (with why) when the partition's lease was taken
+    /// over: reconnecting would only be fenced again.
+    pub(super) async fn run_until_fenced<C, F, S>(
+        &self,
+        connect: C,
+        handler: Arc<dyn EventHandler>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Option<ConsumeError>
+    where
         C: Fn(u64) -> F,
         F: Future<Output = Result<S, ConsumeError>>,
         S: Stream<Item = Result<Event, tonic::Status>> + Unpin,
@@ -192,24 +359,73 @@ impl Consumer {
                             _ => break,
                         }
                     }
-                    self.apply_or_isolate(&run, handler.as_ref()).await?;
+                    self.apply_with_barriers(&run, handler.as_ref()).await?;
                 }
                 Ok::<(), ConsumeError>(())
             };
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => return None,
                 result = session => {
                     match result {
                         Ok(()) => backoff = Duration::from_millis(100),
-                        Err(e) => tracing::warn!(consumer = %self.name, error = %e, "consumer interrupted; reconnecting"),
+                        Err(e) if e.is::<Fenced>() => return Some(e),
+                        Err(e) => tracing::warn!(consumer = %self.cursor_name(), error = %e, "consumer interrupted; reconnecting"),
                     }
                 }
             }
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => return None,
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// The position of one cursor row (0 when it has none yet).
+async fn cursor_of(db: &DatabaseConnection, cursor_name: &str) -> Result<u64, DbError> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT position FROM kit_consumer_cursor WHERE consumer = $1",
+            [cursor_name.to_owned().into()],
+        ))
+        .await?;
+    Ok(row
+        .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0) as u64)
+}
+
+/// The lowest of several cursors (0 when any has no row yet).
+pub(super) async fn min_cursor(
+    db: &DatabaseConnection,
+    cursor_names: impl Iterator<Item = String>,
+) -> Result<u64, DbError> {
+    let names: Vec<sea_orm::Value> = cursor_names.map(Into::into).collect();
+    let wanted = names.len() as i64;
+    let placeholders = (1..=names.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            &format!(
+                "SELECT MIN(position), COUNT(*) FROM kit_consumer_cursor WHERE consumer IN ({placeholders})"
+            ),
+            names,
+        ))
+        .await?;
+    let (min, found) = row
+        .map(|r| {
+            (
+                r.try_get_by_index::<Option<i64>>(0)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+                r.try_get_by_index::<i64>(1).unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0));
+    Ok(if found < wanted { 0 } else { min.max(0) as u64 })
 }

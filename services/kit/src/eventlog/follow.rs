@@ -1,6 +1,7 @@
 //! Following another service's log: open its `Watch` (the one `EventLogService` every
 //! service serves) with this service's own identity and apply every event through a
-//! [`Consumer`], reconnecting by itself. Each follower also reports its lag as metrics.
+//! [`Consumer`], reconnecting by itself. Replicas share the work by partition under fenced
+//! leases ([`super::partition`]). Each follower also reports its lag as metrics.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -9,7 +10,9 @@ use maitre_proto::events::v1::{
 };
 use tonic::{Status, codec::Streaming, transport::Channel};
 
-use super::{ConsumeError, Consumer, EventHandler, upstream_head};
+use super::{
+    ConsumeError, Consumer, EventHandler, LeaseTiming, PartitionedConsumer, upstream_head,
+};
 use crate::{auth::ALL_CHAINS, client::outgoing, config::ServiceName, runtime::Runtime};
 
 /// How often a follower reports its lag (cursor, upstream head, oldest pending event).
@@ -65,9 +68,32 @@ pub async fn follow(
         }
     };
     let consumer = Consumer::new(consumer_name, runtime.db.clone());
-    let reporter = report_lag(runtime.clone(), consumer.clone(), consumer_name, upstream);
+    let reporter = report_lag(runtime.clone(), consumer, consumer_name, upstream);
+    // The embedded backend is one process: one partition, nobody to share it with.
+    let partitions = if crate::db::is_postgres(&runtime.db) {
+        runtime.config.event_partitions
+    } else {
+        1
+    };
+    // Unique per process: a restarted replica must not pass for its predecessor, whose
+    // runs in flight its fence has to refuse.
+    let replica = match runtime.config.replica_id.as_str() {
+        "" => me,
+        named => named,
+    };
+    let holder = format!(
+        "{replica}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let shared = PartitionedConsumer::new(
+        consumer_name,
+        runtime.db.clone(),
+        partitions,
+        holder,
+        LeaseTiming::default(),
+    );
     tokio::select! {
-        _ = consumer.run(connect, handler, shutdown) => {}
+        _ = shared.run(connect, handler, shutdown) => {}
         _ = reporter => {}
     }
 }

@@ -16,18 +16,23 @@
 //! A slow safety poll ([`SAFETY_POLL`]) covers a lost signal or a dropped listener; for a
 //! few seconds after an append the publisher also polls fast, so a commit whose caller
 //! forgot `committed()` is not left for the safety poll.
+//!
+//! Replicas share a consumer's work by partition ([`partition`]): each guest's events go to
+//! one partition, each partition is applied by one replica at a time under a fenced lease.
 
 mod consumer;
 mod follow;
 mod outbox;
+pub mod partition;
 mod publisher;
 mod schema;
 mod service;
 mod watch;
 
-pub use consumer::{ConsumeError, Consumer, EventHandler};
+pub use consumer::{ConsumeError, Consumer, EventHandler, Fenced};
 pub use follow::{follow, open_watch};
 pub use outbox::{APPEND_CHUNK, EventLog, SAFETY_POLL};
-pub use schema::{KitTables, PublishedSequenceIndexes};
+pub use partition::{Fence, LeaseTiming, Partition, PartitionedConsumer};
+pub use schema::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 pub use service::{ConsumerRegistry, EventLogApi, LogHead, upstream_head};
 pub use watch::{BoxEventStream, EventStream, watch_for};

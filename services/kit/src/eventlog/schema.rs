@@ -116,3 +116,47 @@ impl MigrationTrait for PublishedSequenceIndexes {
         Ok(())
     }
 }
+
+/// Migration creating the partition leases of consumers shared among replicas
+/// (`kit_consumer_lease`: holder and fencing epoch per partition) and their members
+/// (`kit_consumer_member`); see `eventlog::partition`.
+pub struct ConsumerLeases;
+
+impl MigrationName for ConsumerLeases {
+    fn name(&self) -> &str {
+        "m0000_kit_consumer_leases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ConsumerLeases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for sql in [
+            "CREATE TABLE IF NOT EXISTS kit_consumer_lease (
+                consumer TEXT NOT NULL,
+                part INTEGER NOT NULL,
+                holder TEXT NOT NULL,
+                epoch BIGINT NOT NULL,
+                expires_at_us BIGINT NOT NULL,
+                PRIMARY KEY (consumer, part))",
+            "CREATE TABLE IF NOT EXISTS kit_consumer_member (
+                consumer TEXT NOT NULL,
+                holder TEXT NOT NULL,
+                expires_at_us BIGINT NOT NULL,
+                PRIMARY KEY (consumer, holder))",
+        ] {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for table in ["kit_consumer_member", "kit_consumer_lease"] {
+            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -26,7 +26,7 @@ pub mod settle;
 pub mod stores;
 pub mod templates;
 
-use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
+use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 use sea_orm::{ConnectionTrait, QueryResult};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -48,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema_campaign_retries::CampaignRetries),
             Box::new(schema_send_claims::SendClaims),
             Box::new(schema_provider_accounts::ProviderAccounts),
+            Box::new(ConsumerLeases),
         ]
     }
 }

@@ -15,7 +15,7 @@ pub mod policy;
 pub mod stores;
 pub mod writes;
 
-use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
+use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 use sea_orm::{DbErr, QueryResult, Value};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -33,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(ProfileTables),
             Box::new(PublishedSequenceIndexes),
             Box::new(schema_followup_supersession::FollowUpSupersession),
+            Box::new(ConsumerLeases),
         ]
     }
 }

@@ -19,7 +19,7 @@ mod schema;
 pub mod segments;
 pub mod watched;
 
-use maitre_kit::eventlog::{KitTables, PublishedSequenceIndexes};
+use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
 use sea_orm::{DbErr, QueryResult, TryGetable};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -39,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(PlaceTables),
             Box::new(PublishedSequenceIndexes),
             Box::new(interactions::InteractionTables),
+            Box::new(ConsumerLeases),
         ]
     }
 }
