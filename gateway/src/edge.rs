@@ -311,6 +311,40 @@ mod tests {
     }
 
     #[test]
+    fn api_keys_come_from_either_header_never_both() {
+        let key = maitre_kit::auth::api_key::generate();
+        let bearer = headers(Some(&format!("Bearer {}", key.secret)));
+        assert!(matches!(credential(&bearer), Ok(Credential::ApiKey(s)) if s == key.secret));
+        let mut by_header = headers(None);
+        by_header.insert(API_KEY_HEADER, HeaderValue::from_str(&key.secret).unwrap());
+        assert!(matches!(credential(&by_header), Ok(Credential::ApiKey(s)) if s == key.secret));
+        let jwt = headers(Some("Bearer a.b.c"));
+        assert!(matches!(credential(&jwt), Ok(Credential::Token("a.b.c"))));
+        let mut both = headers(Some("Bearer a.b.c"));
+        both.insert(API_KEY_HEADER, HeaderValue::from_str(&key.secret).unwrap());
+        assert!(matches!(
+            credential(&both),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        let mut token_as_key = headers(None);
+        token_as_key.insert(API_KEY_HEADER, HeaderValue::from_static("a.b.c"));
+        assert!(matches!(
+            credential(&token_as_key),
+            Err(ApiError::Unauthenticated(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_edge_without_key_resolution_refuses_keys() {
+        let edge = edge(RateLimits::default()).await;
+        let key = maitre_kit::auth::api_key::generate();
+        let refused = edge
+            .admit(&headers(Some(&format!("Bearer {}", key.secret))))
+            .await;
+        assert!(matches!(refused, Err(ApiError::Unauthenticated(_))));
+    }
+
+    #[test]
     fn token_keys_use_the_bounded_signature() {
         let key = token_key(&format!("h.p.{}", "s".repeat(300)));
         assert_eq!(key.len(), "rl:token:".len() + 64);

@@ -26,6 +26,13 @@ async fn store(admin: &Rest, code: &str) -> String {
         .to_owned()
 }
 
+/// How many keys `admin` lists (an empty list is omitted from the JSON answer).
+async fn keys_listed(admin: &Rest) -> usize {
+    admin.get("/v1/apiKeys").await.ok()["apiKeys"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 /// A GET with the key in `x-api-key`: the status.
 async fn get_with_header(url: &str, path: &str, secret: &str) -> u16 {
     maitre_kit::http::client()
@@ -76,7 +83,7 @@ async fn keys_act_as_their_scope_until_revoked(backend: Backend) {
         assert_eq!(reply.status, 400, "{}", reply.body);
         assert_eq!(reply.body["field"], field, "{}", reply.body);
     }
-    assert_eq!(admin.get("/v1/apiKeys").await.ok()["apiKeys"], json!([]));
+    assert_eq!(keys_listed(&admin).await, 0);
 
     // Created: the secret is in this answer only.
     let created = admin
@@ -168,7 +175,7 @@ async fn keys_act_as_their_scope_until_revoked(backend: Backend) {
     // Another chain: sees neither the key nor may revoke it; the key sees none of its stores.
     let other = Rest::new(&url, &token("chain-keys-other", Role::HqAdmin, "hq", &[]));
     let foreign = store(&other, "F1").await;
-    assert_eq!(other.get("/v1/apiKeys").await.ok()["apiKeys"], json!([]));
+    assert_eq!(keys_listed(&other).await, 0);
     assert_eq!(
         other
             .send(
