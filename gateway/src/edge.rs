@@ -1,5 +1,5 @@
 //! The edge checks every protected request passes before any upstream call: a verified
-//! bearer token (401 otherwise) and the rate limits per token and per chain (429 with
+//! bearer token or an integration's API key (`api_keys`; 401 otherwise) and the rate limits per token and per chain (429 with
 //! `Retry-After`), counted in shared coordination so the limits hold across replicas. The
 //! limits are GCRA rate limits (`Coordination::rate_hit`): one timestamp per token and per
 //! chain, so checking costs the same at 10 requests a minute or 10,000 a second.
@@ -16,11 +16,14 @@ use axum::{
 };
 use http::{HeaderMap, header};
 use maitre_kit::{
-    auth::{Caller, Verifier},
+    auth::{Caller, Verifier, api_key},
     coord::Coordination,
 };
 
-use crate::{AppState, errors::ApiError, errors::grpc_refusal};
+use crate::{AppState, api_keys::ApiKeys, errors::ApiError, errors::grpc_refusal};
+
+/// The header an integration may send its API key in (instead of `Authorization: Bearer`).
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The sliding window the limits are counted over.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -49,6 +52,16 @@ pub struct Edge {
     verifier: Verifier,
     coord: Arc<dyn Coordination>,
     limits: RateLimits,
+    /// API key resolution; `None` refuses keys (an edge without a profile service).
+    api_keys: Option<ApiKeys>,
+}
+
+/// What a request authenticates with.
+enum Credential<'a> {
+    /// A JWT.
+    Token(&'a str),
+    /// An integration's API key secret.
+    ApiKey(&'a str),
 }
 
 impl Edge {
@@ -58,18 +71,38 @@ impl Edge {
             verifier,
             coord,
             limits,
+            api_keys: None,
         }
+    }
+
+    /// The same edge, accepting API keys resolved by `api_keys`.
+    pub fn with_api_keys(mut self, api_keys: ApiKeys) -> Self {
+        self.api_keys = Some(api_keys);
+        self
     }
 
     /// The verified caller of a request within its limits, or why it is refused.
     pub async fn admit(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let token = bearer_token(headers)?;
-        let caller = self
-            .verifier
-            .verify_fresh(token)
-            .await
-            .map_err(refusal_of_token)?;
-        self.count(&token_key(token), "token", self.limits.per_token_per_minute)
+        let (caller, limiter_key) = match credential(headers)? {
+            Credential::Token(token) => {
+                let caller = self
+                    .verifier
+                    .verify_fresh(token)
+                    .await
+                    .map_err(refusal_of_token)?;
+                (caller, token_key(token))
+            }
+            Credential::ApiKey(secret) => {
+                let keys = self.api_keys.as_ref().ok_or_else(|| {
+                    ApiError::Unauthenticated("API keys are not accepted here".into())
+                })?;
+                let caller = keys.resolve(&self.verifier, secret).await?;
+                // A key's limit is its own, whichever token it is resolved to.
+                let key_id = api_key::key_id_of(secret).unwrap_or_default();
+                (caller, format!("rl:key:{key_id}"))
+            }
+        };
+        self.count(&limiter_key, "token", self.limits.per_token_per_minute)
             .await?;
         self.count(
             &format!("rl:chain:{}", caller.chain_id),
@@ -111,6 +144,35 @@ fn refusal_of_token(status: tonic::Status) -> ApiError {
         }
         _ => ApiError::Unauthenticated(status.message().to_owned()),
     }
+}
+
+/// The credential of a request: `x-api-key: <key>`, or `Authorization: Bearer` with a token
+/// or a key (keys start with `mtr_`, tokens never do). Both headers at once are refused, so
+/// which identity a call acts as is never a guess.
+fn credential(headers: &HeaderMap) -> Result<Credential<'_>, ApiError> {
+    if let Some(value) = headers.get(API_KEY_HEADER) {
+        if headers.contains_key(header::AUTHORIZATION) {
+            return Err(ApiError::Unauthenticated(
+                "send either Authorization or x-api-key, not both".into(),
+            ));
+        }
+        let secret = value
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("malformed x-api-key header".into()))?
+            .trim();
+        if !api_key::is_api_key(secret) {
+            return Err(ApiError::Unauthenticated(
+                "x-api-key must carry an API key (mtr_…); a token goes in Authorization".into(),
+            ));
+        }
+        return Ok(Credential::ApiKey(secret));
+    }
+    let token = bearer_token(headers)?;
+    Ok(if api_key::is_api_key(token) {
+        Credential::ApiKey(token)
+    } else {
+        Credential::Token(token)
+    })
 }
 
 /// The token of `Authorization: Bearer <token>`.
@@ -246,6 +308,40 @@ mod tests {
             edge.admit(&headers(Some(&b))).await,
             Err(ApiError::RateLimited { limit: "chain", .. })
         ));
+    }
+
+    #[test]
+    fn api_keys_come_from_either_header_never_both() {
+        let key = maitre_kit::auth::api_key::generate();
+        let bearer = headers(Some(&format!("Bearer {}", key.secret)));
+        assert!(matches!(credential(&bearer), Ok(Credential::ApiKey(s)) if s == key.secret));
+        let mut by_header = headers(None);
+        by_header.insert(API_KEY_HEADER, HeaderValue::from_str(&key.secret).unwrap());
+        assert!(matches!(credential(&by_header), Ok(Credential::ApiKey(s)) if s == key.secret));
+        let jwt = headers(Some("Bearer a.b.c"));
+        assert!(matches!(credential(&jwt), Ok(Credential::Token("a.b.c"))));
+        let mut both = headers(Some("Bearer a.b.c"));
+        both.insert(API_KEY_HEADER, HeaderValue::from_str(&key.secret).unwrap());
+        assert!(matches!(
+            credential(&both),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        let mut token_as_key = headers(None);
+        token_as_key.insert(API_KEY_HEADER, HeaderValue::from_static("a.b.c"));
+        assert!(matches!(
+            credential(&token_as_key),
+            Err(ApiError::Unauthenticated(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_edge_without_key_resolution_refuses_keys() {
+        let edge = edge(RateLimits::default()).await;
+        let key = maitre_kit::auth::api_key::generate();
+        let refused = edge
+            .admit(&headers(Some(&format!("Bearer {}", key.secret))))
+            .await;
+        assert!(matches!(refused, Err(ApiError::Unauthenticated(_))));
     }
 
     #[test]

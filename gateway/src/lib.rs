@@ -4,7 +4,7 @@
 //! - [`routes`]: the route table read from the contract's `google.api.http` annotations;
 //! - [`transcode`] and [`rest`]: the one generic REST handler;
 //! - [`grpc`]: gRPC and gRPC-Web forwarding, health and reflection;
-//! - [`edge`]: bearer tokens and rate limits; [`errors`]: failures to HTTP;
+//! - [`edge`]: bearer tokens, API keys ([`api_keys`]) and rate limits; [`errors`]: failures to HTTP;
 //! - [`forward`]: the bounded headers passed on to services;
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
@@ -17,6 +17,7 @@
 //! chain and store scope themselves.
 
 pub mod access;
+pub mod api_keys;
 pub mod body_limit;
 pub mod console;
 pub mod consumers;
@@ -140,11 +141,13 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
     )?;
     let openapi = bytes::Bytes::from(openapi::document(&routes).to_string());
     let upstreams = Upstreams::from_config(config)?;
+    let edge = Edge::new(verifier, coord, options.rate_limits)
+        .with_api_keys(api_keys::ApiKeys::new(upstreams.clone()));
     let state = Arc::new(AppState {
         routes,
         readiness: Readiness::new(upstreams.clone()),
         upstreams,
-        edge: Edge::new(verifier, coord, options.rate_limits),
+        edge,
         openapi,
     });
 

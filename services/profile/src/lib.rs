@@ -18,7 +18,9 @@ use maitre_kit::{
     config::Config,
     runtime::{Runtime, RuntimeError},
 };
-use maitre_proto::profile::v1::profile_service_server::ProfileServiceServer;
+use maitre_proto::profile::v1::{
+    api_key_resolver_server::ApiKeyResolverServer, profile_service_server::ProfileServiceServer,
+};
 use tokio::net::TcpListener;
 
 use crate::owner::OwnerDecider;
@@ -26,6 +28,9 @@ use tonic::service::Routes;
 
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.profile.v1.ProfileService";
+
+/// The gRPC name of the internal API key resolver (the gateway's; not routed to apps).
+pub const RESOLVER_NAME: &str = "maitre.profile.v1.ApiKeyResolver";
 
 /// Runs the service on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -50,10 +55,14 @@ pub async fn serve_with(
     };
     // A bulk import of the documented 10,000 events is larger than tonic's 4 MiB default.
     let server = ProfileServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES);
+    // The resolver has no interceptor: the secret it is asked about is the credential.
     let routes = Routes::new(tonic::service::interceptor::InterceptedService::new(
         server,
         runtime.auth(),
-    ));
+    ))
+    .add_service(ApiKeyResolverServer::new(api::ApiKeyResolverApi::new(
+        runtime.clone(),
+    )));
     // Background jobs (each under its own leader lease) stop with the server.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -104,7 +113,7 @@ pub async fn serve_with(
         }),
     ];
     let result = runtime
-        .serve(&[SERVICE_NAME], routes, listener, shutdown)
+        .serve(&[SERVICE_NAME, RESOLVER_NAME], routes, listener, shutdown)
         .await;
     let _ = stop.send(true);
     for job in jobs {

@@ -7,6 +7,7 @@
 //! Internal callers carry role `service`; only they may use the all-chains scope `*`
 //! (consumers of `Watch` streams), and a service acting for one chain mints a token for it.
 
+pub mod api_key;
 pub mod jwks;
 mod verified;
 

@@ -3,6 +3,7 @@
 //! Each RPC family lives in its own module; this one holds the shared state and routes
 //! the generated trait's methods to them.
 
+mod api_keys;
 mod batch;
 mod customers;
 mod events;
@@ -14,6 +15,8 @@ mod stores;
 mod upsert;
 
 use std::sync::Arc;
+
+pub use api_keys::ApiKeyResolverApi;
 
 use maitre_kit::{
     auth::Caller,
@@ -285,6 +288,28 @@ impl ProfileService for ProfileServiceApi {
     ) -> Result<Response<pb::ListDishesResponse>, Status> {
         let caller = Caller::from_request(&r)?;
         reply(menu::list(self, &caller, r.into_inner()).await)
+    }
+
+    async fn create_api_key(
+        &self,
+        r: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let caller = Caller::from_request(&r)?;
+        reply(api_keys::create(self, &caller, r.into_inner()).await)
+    }
+    async fn list_api_keys(
+        &self,
+        r: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let caller = Caller::from_request(&r)?;
+        reply(api_keys::list(self, &caller, r.into_inner()).await)
+    }
+    async fn revoke_api_key(
+        &self,
+        r: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let caller = Caller::from_request(&r)?;
+        reply(api_keys::revoke(self, &caller, r.into_inner()).await)
     }
 
     async fn watch(

@@ -2,7 +2,10 @@
 //! each table family. Every function takes the caller's chain and filters by it.
 
 mod schema;
+mod schema_api_keys;
 mod schema_followup_supersession;
+
+pub mod api_keys;
 
 pub mod customer_stores;
 pub mod customers;
@@ -34,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(PublishedSequenceIndexes),
             Box::new(schema_followup_supersession::FollowUpSupersession),
             Box::new(ConsumerLeases),
+            Box::new(schema_api_keys::ApiKeys),
         ]
     }
 }
