@@ -109,6 +109,7 @@ async fn prepare() -> Result<(TestDb, Pipeline)> {
                 .into(),
             purpose: MessagePurpose::Service,
             update_time_us: 0,
+            provider: None,
         },
     )
     .await
