@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::errors::ErrorBody;
 
 /// The REST path and gRPC method of the bulk import.
-const IMPORT_PATHS: [&str; 2] = [
+pub const IMPORT_PATHS: [&str; 2] = [
     "/v1/events:batch",
     "/maitre.profile.v1.ProfileService/RecordEventsBatch",
 ];

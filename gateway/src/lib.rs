@@ -50,7 +50,6 @@ use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -197,11 +196,43 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         ))
         .layer(middleware::from_fn_with_state(limits, body_limit::limit))
         .option_layer(cors_layer(&options.cors_origins)?)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            options.request_timeout,
+        .layer(middleware::from_fn_with_state(
+            Deadlines {
+                default: options.request_timeout,
+                import: IMPORT_TIMEOUT.max(options.request_timeout),
+            },
+            deadline,
         ));
     Ok(router.layer(layers))
+}
+
+/// The bulk import's deadline: the 10,000 events `RecordEventsBatch` documents each may create a
+/// guest, which takes longer than an ordinary call's deadline on a small node (about 30 s for a
+/// debug build on two cores). Every other call keeps `MAITRE_REQUEST_TIMEOUT_SECS`.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The deadlines in force at the edge.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    default: Duration,
+    import: Duration,
+}
+
+/// Answers 504 when a call outlives its deadline (the JSON body is added by `json_errors`).
+async fn deadline(
+    axum::extract::State(deadlines): axum::extract::State<Deadlines>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let limit = if body_limit::IMPORT_PATHS.contains(&request.uri().path()) {
+        deadlines.import
+    } else {
+        deadlines.default
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::GATEWAY_TIMEOUT.into_response(),
+    }
 }
 
 async fn openapi_json(

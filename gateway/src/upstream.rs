@@ -21,6 +21,8 @@ use tonic::{
 
 /// How long one upstream unary call may take (the gateway's request timeout).
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bulk import's upstream deadline (`RecordEventsBatch`: up to 10,000 events).
+pub const IMPORT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A codec whose messages are already-encoded protobuf bytes.
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,7 +153,12 @@ impl Upstreams {
         let mut grpc = self.client(service).await?;
         let mut request = Request::new(message);
         *request.metadata_mut() = metadata;
-        request.set_timeout(UPSTREAM_TIMEOUT);
+        // The bulk import may take longer than an ordinary call (see the edge's deadlines).
+        request.set_timeout(if grpc_path.ends_with("/RecordEventsBatch") {
+            IMPORT_UPSTREAM_TIMEOUT
+        } else {
+            UPSTREAM_TIMEOUT
+        });
         let path = path_of(grpc_path)?;
         grpc.unary(request, path, BytesCodec)
             .await

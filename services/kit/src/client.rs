@@ -14,7 +14,8 @@ use crate::{auth::attach_token, telemetry};
 pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(30))
+        // A ceiling only: calls set their own deadlines (the bulk import's is 300 s).
+        .timeout(Duration::from_secs(300))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .connect_lazy())

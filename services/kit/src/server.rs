@@ -63,7 +63,9 @@ pub async fn serve_grpc(
         }
     };
     Server::builder()
-        .timeout(Duration::from_secs(30))
+        // A safety net only: callers set their own deadlines (grpc-timeout; the gateway's are
+        // 30 s, 300 s for the bulk import of 10,000 events, which this must not cut short).
+        .timeout(Duration::from_secs(300))
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(crate::metrics::MetricsLayer)
         .layer(
