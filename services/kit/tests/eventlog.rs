@@ -365,12 +365,18 @@ async fn the_head_says_what_lies_after_a_cursor(backend: Backend) {
     }
     append_committed(&log, &t.db, "chain-b", "b0").await;
     let after = chrono::Utc::now().timestamp_micros();
-    // Unpublished rows are not in the log yet.
+    // Committed rows not yet numbered have no sequence (the head stays 0) but are pending:
+    // a follower that counted only numbered rows would look caught up between an import's
+    // commit and its numbering (issue 20, item 9).
     let unpublished = log.head_after(0, None).await.unwrap();
     assert_eq!(
         (unpublished.head_sequence, unpublished.pending_events),
-        (0, 0)
+        (0, 5)
     );
+    let oldest = unpublished.oldest_pending_us.expect("an event is pending");
+    assert!((before..=after).contains(&oldest), "{oldest}");
+    let a = log.head_after(0, Some("chain-a")).await.unwrap();
+    assert_eq!((a.head_sequence, a.pending_events), (0, 4));
     assert_eq!(log.publish_pending().await.unwrap(), 5);
 
     let all = log.head_after(1, None).await.unwrap();
@@ -395,6 +401,19 @@ async fn the_head_says_what_lies_after_a_cursor(backend: Backend) {
     assert_eq!(
         (caught_up.pending_events, caught_up.oldest_pending_us),
         (0, None)
+    );
+    // A cursor at the head with one more committed, unnumbered row: one pending.
+    let later = chrono::Utc::now().timestamp_micros();
+    append_committed(&log, &t.db, "chain-b", "b1").await;
+    let behind = log.head_after(5, Some("chain-b")).await.unwrap();
+    assert_eq!((behind.head_sequence, behind.pending_events), (5, 1));
+    assert!(behind.oldest_pending_us.is_some_and(|us| us >= later));
+    assert_eq!(
+        log.head_after(5, Some("chain-a"))
+            .await
+            .unwrap()
+            .pending_events,
+        0
     );
 }
 on_both_backends!(the_head_says_what_lies_after_a_cursor);

@@ -50,14 +50,17 @@ impl ConsumerRegistry {
 /// What lies after a position of a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogHead {
+    /// The highest numbered sequence (a follower's cursor can reach no further yet).
     pub head_sequence: u64,
+    /// Events after the position, committed but not yet numbered included.
     pub pending_events: u64,
     /// Microseconds since the epoch; `None` when nothing is pending.
     pub oldest_pending_us: Option<i64>,
 }
 
 impl EventLog {
-    /// The head of the log (of `chain` when given) and what lies after `after`.
+    /// The head of the log (of `chain` when given) and what lies after `after`: the
+    /// numbered events past it and the committed ones not numbered yet.
     pub async fn head_after(&self, after: u64, chain: Option<&str>) -> Result<LogHead, DbError> {
         let (filter, mut values): (&str, Vec<sea_orm::Value>) = match chain {
             Some(chain) => ("chain_id = $1 AND ", vec![chain.into()]),
@@ -76,8 +79,35 @@ impl EventLog {
             .await?
             .and_then(|row| row.try_get_by_index::<i64>(0).ok())
             .unwrap_or(0);
+        // Committed rows the publisher has not numbered yet are pending too: they are in the
+        // log already (every follower will receive them after `after`), only without their
+        // number. Leaving them out made a follower look caught up in the moment between an
+        // import's commit and its numbering — a refit started then fitted half the import
+        // (issue 20, item 9). Few rows wait unnumbered (the publisher runs on every commit),
+        // and the partial index `kit_outbox_unpublished` finds them.
+        let mut capped = values.clone();
+        capped.push(PENDING_COUNT_CAP.into());
+        let unnumbered = self
+            .db
+            .query_one_raw(stmt(
+                &self.db,
+                &format!(
+                    "SELECT COUNT(*), MIN(created_at_us) FROM (SELECT created_at_us FROM kit_outbox WHERE {filter}seq IS NULL ORDER BY id LIMIT ${}) unnumbered",
+                    n + 1
+                ),
+                capped,
+            ))
+            .await?;
+        let (unnumbered, unnumbered_oldest) = unnumbered
+            .map(|row| {
+                (
+                    row.try_get_by_index::<i64>(0).unwrap_or(0),
+                    row.try_get_by_index::<Option<i64>>(1).ok().flatten(),
+                )
+            })
+            .unwrap_or((0, None));
         values.push((after as i64).into());
-        let oldest = self
+        let numbered_oldest = self
             .db
             .query_one_raw(stmt(
                 &self.db,
@@ -89,7 +119,7 @@ impl EventLog {
             ))
             .await?
             .and_then(|row| row.try_get_by_index::<i64>(0).ok());
-        let pending = if oldest.is_none() {
+        let numbered = if numbered_oldest.is_none() {
             0
         } else {
             values.push(PENDING_COUNT_CAP.into());
@@ -107,9 +137,14 @@ impl EventLog {
                 .and_then(|row| row.try_get_by_index::<i64>(0).ok())
                 .unwrap_or(0)
         };
+        let pending = (numbered.max(0) + unnumbered.max(0)).min(PENDING_COUNT_CAP);
+        let oldest = match (numbered_oldest, unnumbered_oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(LogHead {
             head_sequence: head.max(0) as u64,
-            pending_events: pending.max(0) as u64,
+            pending_events: pending as u64,
             oldest_pending_us: oldest,
         })
     }
