@@ -1,7 +1,8 @@
 //! The bulk import at the edge (issue 20 item 9), through the gateway: the documented batch of
 //! 10,000 events fits the import route's body limit and is recorded; a body over a limit, a
 //! malformed body and a batch over 10,000 are refused with the JSON error body naming what is
-//! wrong, never plain text.
+//! wrong, never plain text; a batch answers per event which were refused (index and field),
+//! and a re-sent batch records nothing twice.
 
 use maitre_kit::{
     auth::Role,
@@ -104,4 +105,82 @@ async fn the_documented_batch_fits_and_errors_are_json(backend: Backend) {
     );
 }
 
-on_both_backends!(the_documented_batch_fits_and_errors_are_json);
+/// A batch answers per event: a refused event is named by its index and field and writes
+/// nothing, the others are recorded; re-sending the whole batch records nothing twice.
+async fn a_batch_answers_per_event(backend: Backend) {
+    let system = System::start(backend).await;
+    let gateway = system.gateway.url.clone();
+    let admin = Rest::new(&gateway, &token(CHAIN, Role::HqAdmin, "hq", &[]));
+    let store = admin
+        .post(
+            "/v1/stores",
+            json!({"store": {"name": "徐汇店", "timeZone": "Asia/Shanghai", "code": "XH"}}),
+        )
+        .await
+        .ok()["store"]["storeId"]
+        .as_str()
+        .expect("store id")
+        .to_owned();
+    let events = json!({"events": [
+        minimal(1, &store),
+        minimal(2, "no-such-store"),
+        minimal(3, &store),
+    ]});
+    let (status, _, reply) = raw_post(
+        &gateway,
+        "/v1/events:batch",
+        serde_json::to_vec(&events).expect("json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        (reply["recorded"].as_str(), reply["rejected"].as_str()),
+        (Some("2"), Some("1")),
+        "{reply}"
+    );
+    let results = reply["results"].as_array().expect("per-event results");
+    assert_eq!(results.len(), 1, "{reply}");
+    assert_eq!(results[0]["index"], 1, "{reply}");
+    assert!(
+        results[0]["errorField"]
+            .as_str()
+            .is_some_and(|f| f.contains("store")),
+        "the refusal names the field: {reply}"
+    );
+    assert!(
+        results[0]["eventId"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    // Nothing of the refused event was written: its guest does not exist.
+    let lookup = admin
+        .post(
+            "/v1/customers:lookup",
+            json!({"identityKey": {"kind": "IDENTITY_KIND_PHONE", "value": "13700000002"}}),
+        )
+        .await;
+    assert_eq!(lookup.status, 404, "{:?}", lookup.body);
+
+    let (status, _, again) = raw_post(
+        &gateway,
+        "/v1/events:batch",
+        serde_json::to_vec(&events).expect("json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (
+            again["recorded"].as_str().unwrap_or("0"),
+            again["duplicates"].as_str(),
+            again["rejected"].as_str()
+        ),
+        ("0", Some("2"), Some("1")),
+        "a re-sent batch records nothing twice: {again}"
+    );
+}
+
+on_both_backends!(
+    the_documented_batch_fits_and_errors_are_json,
+    a_batch_answers_per_event
+);

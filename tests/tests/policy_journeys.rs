@@ -1,6 +1,8 @@
 //! Policies reach the guests already there (issue 20 items 5 and 6), through the gateway as
 //! the HQ console drives it: setting a value-lock threshold runs a lock review (a job with
-//! progress) that locks the ¥610 guest to the manager who owned them; a history import
+//! progress) that locks the ¥610 guest to the manager who owned them; a merge whose two
+//! records' spend adds up past the threshold locks the survivor (and 0 means "no value lock"
+//! both in the default and in a PATCH, a negative threshold refused by name); a history import
 //! leaves RFM classes current, as re-saving the classification policy would make them.
 //! Every wait polls for the proof with a deadline.
 
@@ -17,6 +19,7 @@ use serde_json::{Value, json};
 
 on_both_backends!(
     a_new_threshold_locks_the_guest_already_past_it,
+    a_merge_past_the_threshold_locks_the_survivor,
     an_import_leaves_classes_current,
 );
 
@@ -158,6 +161,105 @@ async fn a_new_threshold_locks_the_guest_already_past_it(backend: Backend) {
         locked["managerId"], "wang",
         "locked with the manager who owned them"
     );
+}
+
+/// Two records of one guest, ¥300 and ¥310 with Wang, each under a ¥500 threshold: merged,
+/// the survivor's ¥610 locks them to Wang. The threshold's contract: 0 is accepted and means
+/// no value lock (as the default), a negative one is refused naming the field.
+async fn a_merge_past_the_threshold_locks_the_survivor(backend: Backend) {
+    let chain = Chain::start(backend, "chain-merge-lock").await;
+    chain
+        .admin
+        .put(
+            "/v1/managers/wang",
+            json!({"manager": {"managerId": "wang", "name": "wang", "storeIds": [chain.store], "capacity": "100", "status": "MANAGER_STATUS_ON_DUTY"}}),
+        )
+        .await
+        .ok();
+    let threshold = |fen: &str| json!({"policy": {"valueLockThresholdFen": fen}, "updateMask": "valueLockThresholdFen"});
+    let negative = chain
+        .admin
+        .patch("/v1/assignment-policy", threshold("-1"))
+        .await;
+    assert_eq!(negative.status, 400, "{:?}", negative.body);
+    assert!(
+        negative.body["field"].as_str().is_some_and(
+            |f| f.contains("value_lock_threshold_fen") || f.contains("valueLockThresholdFen")
+        ),
+        "{:?}",
+        negative.body
+    );
+    let off = chain
+        .admin
+        .patch("/v1/assignment-policy", threshold("0"))
+        .await
+        .ok();
+    assert_eq!(
+        off["policy"]["valueLockThresholdFen"]
+            .as_str()
+            .unwrap_or("0"),
+        "0",
+        "0 = no value lock is accepted: {off}"
+    );
+    chain
+        .admin
+        .patch("/v1/assignment-policy", threshold("50000"))
+        .await
+        .ok();
+
+    let day = Utc::now() - chrono::Duration::days(1);
+    let mut ids = Vec::new();
+    for (phone, fen) in [("13800138300", 30_000), ("13800138310", 31_000)] {
+        chain
+            .admin
+            .post(
+                "/v1/events",
+                json!({"event": visit(&format!("merge-{phone}"), phone, &chain.store, "wang", fen, day)}),
+            )
+            .await
+            .ok();
+        let id = chain.customer(phone).await["customerId"]
+            .as_str()
+            .expect("customer id")
+            .to_owned();
+        let counted = fen.to_string();
+        let owned = eventually(30, || async {
+            let o = chain
+                .admin
+                .get(&format!("/v1/customers/{id}/ownership"))
+                .await
+                .body["ownership"]
+                .clone();
+            (o["managerId"] == "wang" && o["countedSpendFen"].as_str() == Some(counted.as_str()))
+                .then_some(o)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{phone} is Wang's with {fen} fen counted"));
+        assert_ne!(owned["locked"], true, "under the threshold: {owned}");
+        ids.push(id);
+    }
+
+    chain
+        .admin
+        .post(
+            &format!("/v1/customers/{}:merge", ids[0]),
+            json!({"absorbedIds": [ids[1]], "requestId": "merge-1"}),
+        )
+        .await
+        .ok();
+    let locked = eventually(30, || async {
+        let o = chain
+            .admin
+            .get(&format!("/v1/customers/{}/ownership", ids[0]))
+            .await
+            .body["ownership"]
+            .clone();
+        (o["locked"] == true).then_some(o)
+    })
+    .await
+    .expect("the merged guest's ¥610 locks them");
+    assert_eq!(locked["managerId"], "wang", "{locked}");
+    assert_eq!(locked["countedSpendFen"], "61000", "{locked}");
 }
 
 /// `(class, recency, frequency, monetary)` of each imported guest.
