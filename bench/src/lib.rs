@@ -8,6 +8,7 @@
 //!   (issue 5, "Benchmarks"); its pieces are in [`tagging`].
 
 pub mod assignment;
+pub mod catchup;
 pub mod gateway;
 pub mod notification;
 pub mod profile;

@@ -202,12 +202,77 @@ impl System {
 }
 
 impl System {
+    /// The configuration `service` runs with: its database and schema, for a benchmark that
+    /// reads a service's own tables (cursors, outbox) while it runs.
+    pub fn config_of(
+        &self,
+        service: maitre_kit::config::ServiceName,
+    ) -> &maitre_kit::config::Config {
+        &self
+            ._configs
+            .iter()
+            .find(|c| c.config.service == service)
+            .expect("every service has a configuration")
+            .config
+    }
+
     /// Flushes assignment's coordination state (its Redis keys) on PostgreSQL + Redis; on
     /// the embedded backend coordination is in-process and a restart empties it.
     pub async fn flush_assignment_coordination(&self) {
         if let Some(url) = &self.assignment_config.redis_url {
             maitre_kit::testing::clear_redis_prefix(url, &self.assignment_config.redis_prefix)
                 .await;
+        }
+    }
+}
+
+/// One more replica of a service (same database, coordination, upstreams and settings as the
+/// system's own), in a runtime of its own so [`Replica::kill`] can stop it as a kill does.
+pub struct Replica {
+    /// The replica's own address (the gateway keeps calling the system's first replica).
+    pub service: RunningService,
+    runtime: Option<OwnRuntime>,
+}
+
+impl Replica {
+    /// Kills the replica: its runtime is shut down without waiting (runs in flight dropped at
+    /// their current await, leases left to expire); returns once its port is free.
+    pub async fn kill(mut self) {
+        self.runtime.take();
+        wait_until_free(&address_of(&self.service.url), "the replica").await;
+    }
+}
+
+impl System {
+    /// Starts another replica of tagging or notification (named `name`: notification's
+    /// dispatcher claims by replica name, so two live replicas must not share one).
+    pub async fn start_replica(&self, service: ServiceName, name: &str) -> Replica {
+        let mut config = self.config_of(service).clone();
+        config.listen = "127.0.0.1:0".parse().expect("loopback");
+        config.replica_id = name.to_owned();
+        let runtime = OwnRuntime::new();
+        let started = match service {
+            ServiceName::Tagging => {
+                runtime
+                    .runtime()
+                    .spawn(spawn(config, maitre_tagging::serve))
+                    .await
+            }
+            ServiceName::Notification => {
+                let mut settings = self.notification_settings.clone();
+                settings.replica_id = name.to_owned();
+                runtime
+                    .runtime()
+                    .spawn(spawn(config, |c, l, s| {
+                        maitre_notification::serve_with_settings(c, l, s, settings)
+                    }))
+                    .await
+            }
+            other => panic!("no replicas of {} in the harness", other.as_str()),
+        };
+        Replica {
+            service: started.expect("the replica starts"),
+            runtime: Some(runtime),
         }
     }
 }

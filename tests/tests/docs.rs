@@ -93,6 +93,11 @@ fn the_charts_defaults_are_the_codes() {
         code.rate_limits.per_token_per_minute.to_string(),
         "gateway.rateLimitPerMinute differs from MAITRE_RATE_LIMIT_PER_MINUTE's default"
     );
+    assert_eq!(
+        chart_value(&values, "events", "partitions"),
+        maitre_kit::config::DEFAULT_POSTGRES_PARTITIONS.to_string(),
+        "events.partitions differs from MAITRE_EVENT_PARTITIONS's PostgreSQL default"
+    );
 }
 
 #[test]

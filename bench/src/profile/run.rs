@@ -338,7 +338,8 @@ async fn import_repeats(
 }
 
 /// Sends one `RecordEventsBatch`; the events recorded, or why not all of them were.
-fn send_batch(
+/// Sends one `RecordEventsBatch`; the number of events recorded, or why not all were.
+pub fn send_batch(
     mut client: Client,
     events: Vec<pb::ContactEvent>,
     hq: Arc<String>,

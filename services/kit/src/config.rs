@@ -128,12 +128,20 @@ pub struct Config {
     /// `maitre migrate` runs them with a more privileged user).
     pub migrate_on_start: bool,
     /// Partitions each consumer of another service's log is cut into
-    /// (`MAITRE_EVENT_PARTITIONS`, default 1), shared among the replicas under fenced
-    /// leases. PostgreSQL only: the embedded backend is one process and one partition.
+    /// (`MAITRE_EVENT_PARTITIONS`, default [`DEFAULT_POSTGRES_PARTITIONS`] on PostgreSQL),
+    /// shared among the replicas under fenced leases. PostgreSQL only: the embedded backend
+    /// is one process and one partition.
     pub event_partitions: u32,
     /// This replica's name in consumer leases (`MAITRE_REPLICA_ID`, else `HOSTNAME`).
     pub replica_id: String,
 }
+
+/// Partitions of each consumer on PostgreSQL unless `MAITRE_EVENT_PARTITIONS` says otherwise:
+/// enough for the chart's replicas (2, up to 4 under its autoscaler) to share every consumer
+/// and for one replica to apply a backlog on several connections at once, few enough that the
+/// extra `Watch` stream each partition opens stays cheap. A consumer's count is fixed when it
+/// first runs partitioned (see `eventlog::partition::ensure_layout`).
+pub const DEFAULT_POSTGRES_PARTITIONS: u32 = 4;
 
 /// A configuration value that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +244,13 @@ impl Config {
                 .unwrap_or_else(|| format!("http://127.0.0.1:{}", name.default_port()));
             upstreams.insert(name, url);
         }
-        let event_partitions = positive("MAITRE_EVENT_PARTITIONS")?.unwrap_or(1);
+        let event_partitions = positive("MAITRE_EVENT_PARTITIONS")?.unwrap_or(
+            if database_url.starts_with("sqlite:") {
+                1
+            } else {
+                DEFAULT_POSTGRES_PARTITIONS
+            },
+        );
         if event_partitions > 256 {
             return Err(invalid(
                 "MAITRE_EVENT_PARTITIONS",
@@ -327,6 +341,8 @@ mod tests {
         assert_eq!(c.listen.port(), 50051);
         assert_eq!(c.redis_url.as_deref(), Some("redis://cache:6379"));
         assert_eq!(c.upstream(ServiceName::Profile), "http://profile:50051");
+        // Replicas share consumers on PostgreSQL without being told to.
+        assert_eq!(c.event_partitions, DEFAULT_POSTGRES_PARTITIONS);
     }
 
     #[test]

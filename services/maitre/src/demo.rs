@@ -137,6 +137,46 @@ impl Step {
     }
 }
 
+/// Prints a step's progress while it runs: a line at most every [`PROGRESS_EVERY`], so a
+/// long step (thousands of guests, a year of visits) shows it is moving.
+struct Progress {
+    what: &'static str,
+    total: usize,
+    done: usize,
+    last: std::time::Instant,
+    started: std::time::Instant,
+}
+
+/// How often a running step prints its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+impl Progress {
+    fn new(what: &'static str, total: usize) -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            what,
+            total,
+            done: 0,
+            last: now,
+            started: now,
+        }
+    }
+
+    fn advance(&mut self, by: usize) {
+        self.done += by;
+        if self.last.elapsed() >= PROGRESS_EVERY && self.done < self.total {
+            self.last = std::time::Instant::now();
+            println!(
+                "    … {}: {} of {} ({:.0} s)",
+                self.what,
+                self.done,
+                self.total,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
@@ -236,7 +276,7 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
         .map(|g| json!({"identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": g.phone}], "storeId": stores[g.home_store],
                         "profile": {"name": g.name, "birthday": {"month": g.birthday.0, "day": g.birthday.1}}, "requestId": format!("demo-guest-{}", g.phone)}))
         .collect();
-    post_all(&api, "/v1/customers", bodies)
+    post_all(&api, "/v1/customers", bodies, "guests")
         .await?
         .report("guests");
 
@@ -252,11 +292,13 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
     };
     let history: Vec<Value> = history.into_iter().map(|(_, e)| e).collect();
     let mut step = Step::default();
+    let mut progress = Progress::new("visits imported", history.len());
     for chunk in history.chunks(BATCH) {
         step.record(
             &api.post("/v1/events:batch", json!({"events": chunk}))
                 .await?,
         );
+        progress.advance(chunk.len());
     }
     step.report(&format!(
         "history import ({} visits in batches)",
@@ -265,8 +307,10 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
     let mut step = Step::default();
     let mut recent = recent;
     recent.sort_by_key(|(at, _)| *at);
+    let mut progress = Progress::new("recent contacts recorded", recent.len());
     for (_, event) in &recent {
         step.record(&api.post("/v1/events", json!({"event": event})).await?);
+        progress.advance(1);
     }
     step.report(&format!(
         "recent contacts ({} visits and bookings, owners decided)",
@@ -339,29 +383,139 @@ pub async fn run(gateway: &str, token: &str, seed: u64) -> anyhow::Result<()> {
     }
     step.report("automation presets");
 
+    // The refit fits what tagging has applied: wait until every service has consumed
+    // everything the steps above caused, showing the lag as it falls.
+    caught_up(&api).await?;
+
     let mut step = Step::default();
-    step.record(
-        &api.post(
-            "/v1/models:refit",
-            json!({"requestId": format!("demo-refit-{seed}")}),
-        )
-        .await?,
-    );
-    step.report("churn model refit started (GET /v1/models/report when it finishes)");
+    let mut refit = Err(String::new());
+    // A refit refuses (503, naming the lag) while tagging is behind profile; once more after
+    // a pause if an event arrived since the wait above.
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        refit = api
+            .post(
+                "/v1/models:refit",
+                json!({"requestId": format!("demo-refit-{seed}-{attempt}")}),
+            )
+            .await?;
+        if !refit.as_ref().is_err_and(|e| e.starts_with("503")) {
+            break;
+        }
+    }
+    step.record(&refit);
+    step.report("churn model refit started");
+    let fitted = model_fitted(&api).await?;
+    if fitted {
+        println!("  ✓ churn model fitted on the whole history");
+    } else {
+        println!("  ✗ churn model not fitted within {MODEL_WAIT:?} (see GET /v1/models/report)");
+    }
     step_summary(&api).await
 }
 
-/// Posts every body to `path`, `PARALLEL` at a time.
-async fn post_all(api: &Api, path: &str, bodies: Vec<Value>) -> anyhow::Result<Step> {
+/// How long the demo waits for the services to consume what it loaded.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(900);
+/// How long the demo waits for the refit to report.
+const MODEL_WAIT: Duration = Duration::from_secs(300);
+
+/// A proto3 JSON uint64 (a string; absent when 0).
+fn count(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Waits until `GET /v1/consumers` says every consumer of every service has caught up,
+/// printing the events still pending (and the slowest consumer) as they fall.
+async fn caught_up(api: &Api) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut last_print: Option<std::time::Instant> = None;
+    loop {
+        let answer = api
+            .call(reqwest::Method::GET, "/v1/consumers", None)
+            .await?;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                println!(
+                    "  ✗ consumer lag unavailable ({}); not waiting",
+                    truncate(&e)
+                );
+                return Ok(());
+            }
+        };
+        let consumers = answer["consumers"].as_array().cloned().unwrap_or_default();
+        let pending: u64 = consumers.iter().map(|c| count(&c["pendingEvents"])).sum();
+        if answer["caughtUp"] == true {
+            println!(
+                "  ✓ every service caught up ({} consumers, {:.0} s)",
+                consumers.len(),
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if started.elapsed() > CATCH_UP_WAIT {
+            println!(
+                "  ✗ services still catching up after {CATCH_UP_WAIT:?}: {pending} events pending"
+            );
+            return Ok(());
+        }
+        if last_print.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+            last_print = Some(std::time::Instant::now());
+            let slowest = consumers
+                .iter()
+                .max_by_key(|c| count(&c["pendingEvents"]))
+                .and_then(|c| c["consumer"].as_str())
+                .unwrap_or("?");
+            println!(
+                "    … services catching up: {pending} events pending (most behind: {slowest}; {:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits until `GET /v1/models/report` answers (the refit finished); whether it did.
+async fn model_fitted(api: &Api) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
+    let mut last_print = std::time::Instant::now();
+    while started.elapsed() < MODEL_WAIT {
+        if api
+            .call(reqwest::Method::GET, "/v1/models/report", None)
+            .await?
+            .is_ok()
+        {
+            return Ok(true);
+        }
+        if last_print.elapsed() >= PROGRESS_EVERY {
+            last_print = std::time::Instant::now();
+            println!("    … refitting ({:.0} s)", started.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(false)
+}
+
+/// Posts every body to `path`, `PARALLEL` at a time, showing progress as `what`.
+async fn post_all(
+    api: &Api,
+    path: &str,
+    bodies: Vec<Value>,
+    what: &'static str,
+) -> anyhow::Result<Step> {
     use futures::StreamExt;
-    let outcomes: Vec<anyhow::Result<Result<Value, String>>> =
-        futures::stream::iter(bodies.into_iter().map(|body| api.post(path, body)))
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
+    let mut progress = Progress::new(what, bodies.len());
+    let mut outcomes = futures::stream::iter(bodies.into_iter().map(|body| api.post(path, body)))
+        .buffer_unordered(PARALLEL);
     let mut step = Step::default();
-    for outcome in outcomes {
+    while let Some(outcome) = outcomes.next().await {
         step.record(&outcome?);
+        progress.advance(1);
     }
     Ok(step)
 }

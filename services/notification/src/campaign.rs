@@ -31,6 +31,9 @@ const ENQUEUE_BATCH: usize = 2_000;
 const ANALYZE_AFTER: usize = 10_000;
 /// How long one replica may work on a campaign before another may take over.
 const CAMPAIGN_LOCK_TTL: Duration = Duration::from_secs(120);
+/// The longest wait between rounds that found no due campaign: a campaign starts at most this
+/// late.
+const CAMPAIGN_IDLE_POLL_CAP: Duration = Duration::from_secs(4);
 /// Failed dispatches after which a campaign that keeps failing for passing reasons gives up.
 const MAX_DISPATCH_ATTEMPTS: i64 = 10;
 /// Backoff of the first retry; it doubles per failure up to [`MAX_RETRY_BACKOFF`].
@@ -217,13 +220,18 @@ impl CampaignRunner {
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // Due campaigns are found by polling; while there are none, less often (up to every
+        // CAMPAIGN_IDLE_POLL_CAP), so an idle system costs little.
+        let mut poll = crate::idle::IdlePoll::new(self.poll, CAMPAIGN_IDLE_POLL_CAP);
         loop {
-            if let Err(e) = self.run_once().await {
-                tracing::warn!(error = %e, "campaign round failed");
+            match self.run_once().await {
+                Ok(0) => {}
+                Ok(_) => poll.reset(),
+                Err(e) => tracing::warn!(error = %e, "campaign round failed"),
             }
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tokio::time::sleep(self.poll) => {}
+                _ = tokio::time::sleep(poll.idle()) => {}
             }
         }
     }

@@ -15,7 +15,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use maitre_kit::{auth::Minter, config::Config, config::ServiceName, db::stmt};
+use maitre_kit::{auth::Minter, config::Config, config::ServiceName};
 use sea_orm::{ConnectionTrait, DbErr};
 
 /// The consumer whose cursor says how far profile's stream is applied here.
@@ -132,18 +132,15 @@ pub fn caught_up(profile_cursor: u64, required_head: u64) -> bool {
     profile_cursor >= required_head
 }
 
+/// The profile consumer's position: its slowest partition's when partitioned (PostgreSQL,
+/// `MAITRE_EVENT_PARTITIONS`), so whatever lies below it is applied for every guest.
 async fn profile_cursor(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            "SELECT position FROM kit_consumer_cursor WHERE consumer = $1",
-            [PROFILE_CONSUMER.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
-        None => 0,
-    })
+    maitre_kit::eventlog::applied_through(conn, PROFILE_CONSUMER)
+        .await
+        .map_err(|e| match e {
+            maitre_kit::db::DbError::Db(e) => e,
+            other => DbErr::Custom(other.to_string()),
+        })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod freshness;
+pub mod idle;
 pub mod storage;
 
 use std::{future::Future, sync::Arc, time::Duration};

@@ -107,12 +107,7 @@ impl Consumer {
         if let Some(slice) = &self.slice {
             return cursor_of(&self.db, &slice.partition.cursor_name(&self.name)).await;
         }
-        let count = super::partition::layout_count(&self.db, &self.name).await?;
-        if count <= 1 {
-            return cursor_of(&self.db, &self.name).await;
-        }
-        let names = (0..count).map(|index| Partition { index, count }.cursor_name(&self.name));
-        min_cursor(&self.db, names).await
+        applied_through(&self.db, &self.name).await
     }
 
     /// Applies `event` exactly once.
@@ -382,8 +377,20 @@ impl Consumer {
     }
 }
 
+/// How far consumer `consumer` has applied its stream: its cursor, or when it is partitioned
+/// its slowest partition's (everything up to it is applied in every partition). Read on
+/// `conn`, so a handler can ask inside its own transaction.
+pub async fn applied_through(conn: &impl ConnectionTrait, consumer: &str) -> Result<u64, DbError> {
+    let count = super::partition::layout_count(conn, consumer).await?;
+    if count <= 1 {
+        return cursor_of(conn, consumer).await;
+    }
+    let names = (0..count).map(|index| Partition { index, count }.cursor_name(consumer));
+    min_cursor(conn, names).await
+}
+
 /// The position of one cursor row (0 when it has none yet).
-async fn cursor_of(db: &DatabaseConnection, cursor_name: &str) -> Result<u64, DbError> {
+async fn cursor_of(db: &impl ConnectionTrait, cursor_name: &str) -> Result<u64, DbError> {
     let row = db
         .query_one_raw(stmt(
             db,
@@ -398,7 +405,7 @@ async fn cursor_of(db: &DatabaseConnection, cursor_name: &str) -> Result<u64, Db
 
 /// The lowest of several cursors (0 when any has no row yet).
 pub(super) async fn min_cursor(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     cursor_names: impl Iterator<Item = String>,
 ) -> Result<u64, DbError> {
     let names: Vec<sea_orm::Value> = cursor_names.map(Into::into).collect();

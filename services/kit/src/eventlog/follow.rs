@@ -68,13 +68,17 @@ pub async fn follow(
         }
     };
     let consumer = Consumer::new(consumer_name, runtime.db.clone());
-    let reporter = report_lag(runtime.clone(), consumer, consumer_name, upstream);
-    // The embedded backend is one process: one partition, nobody to share it with.
-    let partitions = if crate::db::is_postgres(&runtime.db) {
-        runtime.config.event_partitions
-    } else {
-        1
-    };
+    let reporter = report_lag(runtime.clone(), consumer.clone(), consumer_name, upstream);
+    // The embedded backend is one process: one partition, nobody to share it with, so no
+    // lease either (renewing one would write to the database every few seconds at idle).
+    if !crate::db::is_postgres(&runtime.db) {
+        tokio::select! {
+            _ = consumer.run(connect, handler, shutdown) => {}
+            _ = reporter => {}
+        }
+        return;
+    }
+    let partitions = runtime.config.event_partitions;
     // Unique per process: a restarted replica must not pass for its predecessor, whose
     // runs in flight its fence has to refuse.
     let replica = match runtime.config.replica_id.as_str() {

@@ -29,7 +29,7 @@ mod schema;
 mod service;
 mod watch;
 
-pub use consumer::{ConsumeError, Consumer, EventHandler, Fenced};
+pub use consumer::{ConsumeError, Consumer, EventHandler, Fenced, applied_through};
 pub use follow::{follow, open_watch};
 pub use outbox::{APPEND_CHUNK, EventLog, SAFETY_POLL};
 pub use partition::{Fence, LeaseTiming, Partition, PartitionedConsumer};

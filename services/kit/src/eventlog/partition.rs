@@ -106,7 +106,7 @@ impl Default for LeaseTiming {
 }
 
 /// How many partitions `consumer` has (0 before it first ran partitioned).
-pub async fn layout_count(db: &DatabaseConnection, consumer: &str) -> Result<u32, DbError> {
+pub async fn layout_count(db: &impl ConnectionTrait, consumer: &str) -> Result<u32, DbError> {
     let row = db
         .query_one_raw(stmt(
             db,

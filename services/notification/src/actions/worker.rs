@@ -15,12 +15,16 @@ use crate::error::Result;
 use crate::storage::actions::{self, ActionRow};
 use crate::storage::policy;
 
+/// The longest wait between idle rounds: an action (a reminder, a webhook) due while the worker
+/// idles starts at most this late.
+const IDLE_POLL_CAP: Duration = Duration::from_secs(2);
+
 /// Tuning of an action worker.
 #[derive(Debug, Clone)]
 pub struct ActionWorkerConfig {
     /// Actions claimed per round.
     pub batch: u64,
-    /// Re-check at least this often.
+    /// Re-check this often after a busy round, then less often while rounds stay idle.
     pub poll: Duration,
     /// An action claimed longer ago than this by a worker that never finished is retried.
     pub running_lease: Duration,
@@ -76,9 +80,11 @@ impl ActionWorker {
         }
     }
 
-    /// Runs until `shutdown`: a round every `poll` (immediately again while busy).
+    /// Runs until `shutdown`: a round every `poll` (immediately again while busy), slowing down
+    /// to one every [`IDLE_POLL_CAP`] while rounds stay idle.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut poll = crate::idle::IdlePoll::new(self.config.poll, IDLE_POLL_CAP);
         loop {
             let busy = match self.run_once(Utc::now()).await {
                 Ok(handled) => handled > 0,
@@ -88,9 +94,10 @@ impl ActionWorker {
                 }
             };
             let pause = if busy {
+                poll.reset();
                 Duration::ZERO
             } else {
-                self.config.poll
+                poll.idle()
             };
             tokio::select! {
                 _ = &mut shutdown => return,

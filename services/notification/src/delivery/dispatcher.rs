@@ -20,6 +20,7 @@ use super::recovery;
 use super::round::Round;
 use crate::domain::channel_limits::ChannelLimits;
 use crate::error::Result;
+use crate::idle::IdlePoll;
 use crate::storage::{claims, queue};
 
 /// Tuning of a dispatcher.
@@ -28,7 +29,8 @@ pub struct DispatcherConfig {
     /// Messages claimed per round: each round costs a few statements whatever its size, so larger
     /// rounds amortise them.
     pub batch: u64,
-    /// Re-check at least this often (other replicas' enqueues, deferrals coming due).
+    /// Re-check this often after a busy round or a wake-up (other replicas' enqueues, deferrals
+    /// coming due), then less often while rounds stay idle, up to 2 s.
     pub poll: Duration,
     /// The worker's lease, renewed every third of it while it runs: the claims of a worker that
     /// stopped renewing it are recovered this long after its last renewal.
@@ -50,6 +52,11 @@ impl Default for DispatcherConfig {
         }
     }
 }
+
+/// The longest wait between idle rounds ([`IdlePoll`]): this replica's enqueues wake it at once,
+/// so the poll only finds deferrals and retries coming due (at most this late) and other
+/// replicas' leftovers.
+const IDLE_POLL_CAP: Duration = Duration::from_secs(2);
 
 /// Messages handed to the provider per batch: at most this many are of unknown outcome when a
 /// worker is killed mid-round. Two concurrency windows keep the provider busy between settles.
@@ -142,6 +149,7 @@ impl Dispatcher {
             }))
         };
         tokio::pin!(shutdown);
+        let mut poll = IdlePoll::new(self.config.poll, IDLE_POLL_CAP);
         loop {
             let busy = match self.run_once(Utc::now()).await {
                 Ok(handled) => handled > 0,
@@ -151,6 +159,7 @@ impl Dispatcher {
                 }
             };
             if busy {
+                poll.reset();
                 tokio::select! {
                     _ = &mut shutdown => break,
                     _ = tokio::task::yield_now() => {}
@@ -159,8 +168,8 @@ impl Dispatcher {
             }
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.pipeline.wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = self.pipeline.wake.notified() => poll.reset(),
+                _ = tokio::time::sleep(poll.idle()) => {}
             }
         }
         // Rounds settle everything they claim, so a graceful stop leaves no claim behind.
