@@ -8,6 +8,7 @@
 //! - [`forward`]: the bounded headers passed on to services;
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
+//! - [`audit`]: `/v1/audit`, every service's audit trail merged, newest first;
 //! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag;
 //! - [`access`]: the access log line and RED metrics of every request;
 //! - [`body_limit`]: body limits per route, and JSON bodies for every REST error;
@@ -18,6 +19,7 @@
 
 pub mod access;
 pub mod api_keys;
+pub mod audit;
 pub mod body_limit;
 pub mod console;
 pub mod consumers;
@@ -153,6 +155,7 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
     let protected = Router::new()
         .route("/v1/stream", get(stream::stream))
         .route("/v1/consumers", get(consumers::consumers))
+        .route("/v1/audit", get(audit::audit))
         .merge(grpc::proxy_routes(Arc::clone(&state)))
         .fallback(rest::handle)
         // body_limit::limit bounds every body per route; axum's own 2 MB default would cut

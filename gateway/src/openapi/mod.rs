@@ -45,6 +45,10 @@ pub fn document(routes: &RouteTable) -> Value {
         .entry("/v1/consumers".into())
         .or_default()
         .insert("get".into(), consumers_operation(consumer_status));
+    paths
+        .entry("/v1/audit".into())
+        .or_default()
+        .insert("get".into(), audit_operation());
     let mut components = schemas.finish();
     components.insert(
         "Error".into(),
@@ -240,6 +244,61 @@ fn consumers_operation(consumer_status: Value) -> Value {
     })
 }
 
+fn audit_operation() -> Value {
+    let parameters: Vec<Value> = crate::audit::PARAMETERS
+        .iter()
+        .map(|(name, description)| {
+            let schema = match *name {
+                "pageSize" => json!({"type": "integer", "minimum": 1, "maximum": maitre_kit::audit::MAX_PAGE_SIZE}),
+                "service" => json!({"type": "string", "enum": ["profile", "assignment", "tagging", "notification"]}),
+                "since" | "until" => json!({"type": "string", "format": "date-time"}),
+                _ => json!({"type": "string"}),
+            };
+            json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+        })
+        .collect();
+    // maitre.events.v1.AuditEntry in its REST form: `before`/`after` as JSON values
+    // instead of JSON text.
+    let text = |description: &str| json!({"type": "string", "description": description});
+    let entry = json!({
+        "type": "object",
+        "required": ["id", "service", "chainId", "actor", "time", "action", "targetType"],
+        "properties": {
+            "id": text("Unique within the service (`<service>:<number>`)."),
+            "service": text("The service that made the change."),
+            "chainId": text("The chain changed."),
+            "actor": text("Who: the token's subject (staff id), `api_key:<id>` for an API key."),
+            "actorRole": text("The actor's role (`hq_admin`, `store_manager`, `service`, …)."),
+            "time": {"type": "string", "format": "date-time", "description": "When the change was committed."},
+            "action": text("`<service>.<target>.<verb>`, e.g. `assignment.policy.update`."),
+            "targetType": text("The kind of thing changed (`policy`, `tag`, `automation`, …)."),
+            "targetId": text("Which one (`chain` for a chain-wide setting)."),
+            "before": {"type": "object", "nullable": true, "description": "The target before the change as proto3 JSON (null when it did not exist). Secret fields read \"[redacted]\"."},
+            "after": {"type": "object", "nullable": true, "description": "The target after the change (null when it was deleted)."},
+        },
+    });
+    json!({
+        "operationId": "Gateway_Audit",
+        "tags": ["Operations"],
+        "summary": "Who changed what in the chain's configuration, newest first",
+        "description": "Merges every service's audit trail (maitre.events.v1.EventLogService/ListAuditEntries): changes to policies (assignment incl. the value lock, classification, notification), tags and rules, model settings, automations, API keys, provider accounts, transfers and locks, each with the actor (staff id or `api_key:<id>`), time, action, target and the target before and after. Each entry is written in the transaction of its change, so a refused or failed change leaves none. HQ admins only (others get 403); a chain sees only its own entries. A service that cannot answer is listed under `unavailable` and its entries are missing from the page.",
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["entries", "nextPageToken", "unavailable"],
+                "properties": {
+                    "entries": {"type": "array", "items": entry},
+                    "nextPageToken": {"type": "string"},
+                    "unavailable": {"type": "array", "items": {"type": "object", "properties": {
+                        "service": {"type": "string"}, "message": {"type": "string"}}}},
+                },
+            }}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+    })
+}
+
 /// Leading comments of the contract's elements, by file and source path.
 #[derive(Default)]
 pub(crate) struct Comments {
@@ -391,7 +450,7 @@ mod tests {
             functions["x-grpc-method"],
             "/maitre.tagging.v1.TaggingService/ListRuleFunctions"
         );
-        for extra in ["/v1/stream", "/v1/consumers"] {
+        for extra in ["/v1/stream", "/v1/consumers", "/v1/audit"] {
             assert!(doc["paths"][extra]["get"].is_object(), "{extra}");
         }
     }

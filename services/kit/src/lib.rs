@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: `MAITRE_*` environment variables with embedded defaults.
 //! - [`telemetry`]: JSON logs, OTLP traces, W3C trace context in and out of gRPC.
+//! - [`audit`]: the audit trail, recorded in each change's transaction and listed per service.
 //! - [`auth`]: JWT → [`auth::Caller`], role and store checks.
 //! - [`error`]: the mapping of failures to `tonic::Status` with the field named.
 //! - [`db`]: sea-orm connections (PostgreSQL schema per service, or SQLite) and migrations.
@@ -15,6 +16,7 @@
 //! - [`request_text`]: no request's text may hold NUL (refused naming the field).
 //! - [`visits`]: what a visit is (orders on one store-local day count once).
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

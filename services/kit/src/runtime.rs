@@ -104,6 +104,10 @@ impl Runtime {
         let publisher = tokio::spawn(self.events.clone().run_publisher(async {
             let _ = publisher_stopped.await;
         }));
+        let outbox_metrics = tokio::spawn(crate::eventlog::report_outbox(
+            self.events.clone(),
+            self.config.service.as_str(),
+        ));
         let events = self.events.clone();
         let shutdown = async move {
             shutdown.await;
@@ -126,6 +130,7 @@ impl Runtime {
         let result = serve_grpc(&names, routes, listener, shutdown).await;
         let _ = stop_publisher.send(());
         let _ = publisher.await;
+        outbox_metrics.abort();
         tracing::info!(service = self.config.service.as_str(), "stopped");
         Ok(result?)
     }

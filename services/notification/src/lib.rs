@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod api;
 pub mod automation;
+pub mod business_metrics;
 pub mod campaign;
 pub mod consent_sync;
 pub mod consumers;
@@ -290,6 +291,7 @@ pub async fn serve_with_settings(
         Duration::from_secs(600),
     );
     let scan = tokio::spawn(scan.run(background.clone()));
+    let gauges = tokio::spawn(business_metrics::report(runtime.db.clone()));
     let mut api =
         api::NotificationServiceApi::new(runtime.clone(), pipeline, profile_channel(&runtime).ok());
     if let Some(segments) = segments {
@@ -311,6 +313,7 @@ pub async fn serve_with_settings(
     let result = runtime
         .serve(&[SERVICE_NAME], routes, listener, shutdown)
         .await;
+    gauges.abort();
     let _ = dispatcher.await;
     let _ = scan.await;
     let _ = actions.await;

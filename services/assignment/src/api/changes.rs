@@ -4,7 +4,7 @@
 use maitre_kit::config::ServiceName;
 use std::sync::Arc;
 
-use maitre_kit::{auth::Caller, idempotency};
+use maitre_kit::{audit::Actor, auth::Caller, idempotency};
 use maitre_proto::assignment::v1 as pb;
 
 use super::scope::{self, required};
@@ -29,10 +29,12 @@ async fn administered_customer(
     Ok(row)
 }
 
-fn context(caller: &Caller, note: &str) -> ChangeContext {
+/// A change by hand, audited as `action`.
+fn context(caller: &Caller, note: &str, action: &'static str) -> ChangeContext {
     ChangeContext {
         actor: caller.staff_id.clone(),
         note: note.trim().to_owned(),
+        audit: Some((Actor::of(caller), action)),
         ..Default::default()
     }
 }
@@ -59,7 +61,7 @@ pub async fn transfer(
             chain_id,
             &row.customer_id,
             to_manager_id,
-            context(caller, &request.note),
+            context(caller, &request.note, "assignment.customer.transfer"),
         )
         .await?;
     let response = pb::TransferCustomerResponse {
@@ -89,7 +91,11 @@ pub async fn lock(
     let chain_id = scope::chain(caller)?;
     let row = administered_customer(engine, caller, &request.customer_id).await?;
     let row = engine
-        .lock(chain_id, &row.customer_id, context(caller, &request.note))
+        .lock(
+            chain_id,
+            &row.customer_id,
+            context(caller, &request.note, "assignment.customer.lock"),
+        )
         .await?;
     Ok(pb::LockCustomerResponse {
         ownership: Some(ownership_to_proto(&row)),
@@ -104,7 +110,11 @@ pub async fn unlock(
     let chain_id = scope::chain(caller)?;
     let row = administered_customer(engine, caller, &request.customer_id).await?;
     let row = engine
-        .unlock(chain_id, &row.customer_id, context(caller, &request.note))
+        .unlock(
+            chain_id,
+            &row.customer_id,
+            context(caller, &request.note, "assignment.customer.unlock"),
+        )
         .await?;
     Ok(pb::UnlockCustomerResponse {
         ownership: Some(ownership_to_proto(&row)),
@@ -137,7 +147,7 @@ pub async fn start_bulk(
             from,
             &request.to_manager_ids,
             request_id,
-            &caller.staff_id,
+            &Actor::of(caller),
         )
         .await?;
     Ok(pb::StartBulkTransferResponse {

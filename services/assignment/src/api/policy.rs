@@ -143,7 +143,8 @@ pub async fn update_policy(
             default_fields().overlaid(&chain_level).overlaid(level)
         }
     };
-    let lock_before = value_lock_of(&effective_of(&level)).ok().flatten();
+    let effective_before = effective_of(&level);
+    let lock_before = value_lock_of(&effective_before).ok().flatten();
     for path in &paths {
         let path = path.strip_prefix("policy.").unwrap_or(path);
         apply_path(&mut level, &policy, path)?;
@@ -151,14 +152,35 @@ pub async fn update_policy(
     // Validate the policy this change makes effective for the level it changes.
     let effective = effective_of(&level);
     let lock_after = value_lock_of(&effective)?;
+    let txn = maitre_kit::db::begin_write(db).await?;
     policies::put(
-        db,
+        &txn,
         chain_id,
         &store_id,
         &level,
         Utc::now().timestamp_micros(),
     )
     .await?;
+    // The level's effective policy before and after (a store's shows the chain's values it
+    // inherits, as GetPolicy does).
+    maitre_kit::audit::record(
+        &txn,
+        &maitre_kit::audit::Actor::of(caller),
+        chain_id,
+        maitre_kit::audit::Change {
+            action: "assignment.policy.update",
+            target_type: "policy",
+            target_id: if store_id.is_empty() {
+                "chain"
+            } else {
+                &store_id
+            },
+            before: maitre_kit::audit::json_of(&fields_to_proto(&store_id, &effective_before)),
+            after: maitre_kit::audit::json_of(&fields_to_proto(&store_id, &effective)),
+        },
+    )
+    .await?;
+    txn.commit().await?;
     engine.forget_policies(chain_id);
     // A lock is otherwise earned only by crossing the threshold: customers already past a
     // new or lowered threshold (or a new window) are evaluated by a review.

@@ -54,7 +54,7 @@ impl Engine {
         from_manager_id: &str,
         to_manager_ids: &[String],
         request_id: &str,
-        actor: &str,
+        actor: &maitre_kit::audit::Actor,
     ) -> Result<JobRow, Error> {
         let db = &self.runtime.db;
         if let Some(job) = jobs::by_request(db, chain_id, request_id).await? {
@@ -105,7 +105,7 @@ impl Engine {
             done: 0,
             failed: 0,
             error: String::new(),
-            actor: actor.to_owned(),
+            actor: actor.id.clone(),
         };
         let txn = maitre_kit::db::begin_write(db).await?;
         if !jobs::insert(&txn, chain_id, &job, Utc::now().timestamp_micros()).await? {
@@ -127,6 +127,26 @@ impl Engine {
             .await?;
         }
         self.emit_progress(&txn, chain_id, &job).await?;
+        // The job is the change; each move is in the ownership history with the job's actor.
+        maitre_kit::audit::record(
+            &txn,
+            actor,
+            chain_id,
+            maitre_kit::audit::Change {
+                action: "assignment.bulk_transfer.start",
+                target_type: "bulk_transfer",
+                target_id: &job.job_id,
+                before: None,
+                after: Some(serde_json::json!({
+                    "jobId": job.job_id,
+                    "fromManagerId": from_manager_id,
+                    "toManagerIds": to_manager_ids,
+                    "customers": job.total,
+                    "requestId": request_id,
+                })),
+            },
+        )
+        .await?;
         txn.commit().await?;
         self.runtime.events.committed();
         self.spawn_bulk(chain_id, &job);

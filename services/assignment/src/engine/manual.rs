@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
 use crate::cache;
+use crate::convert::ownership_to_proto;
 use crate::domain::HistoryReason;
 use crate::domain::ownership::{
     Decision, PendingAllocation, assign_allocated, lock_manually, unlock_manually,
@@ -69,6 +70,21 @@ impl Engine {
                     context,
                 };
                 let written = self.write_change(&txn, chain_id, change).await?;
+                if let Some((actor, action)) = &context.audit {
+                    maitre_kit::audit::record(
+                        &txn,
+                        actor,
+                        chain_id,
+                        maitre_kit::audit::Change {
+                            action,
+                            target_type: "customer",
+                            target_id: customer_id,
+                            before: maitre_kit::audit::json_of(&ownership_to_proto(&row)),
+                            after: maitre_kit::audit::json_of(&ownership_to_proto(&written)),
+                        },
+                    )
+                    .await?;
+                }
                 txn.commit().await?;
                 self.runtime.events.committed();
                 Ok((written, true))

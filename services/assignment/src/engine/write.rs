@@ -33,6 +33,9 @@ pub struct ChangeContext {
     pub capacity_field: Option<&'static str>,
     /// Last contact moves the customer whatever the capacity (seed 二: the guest chose).
     pub skip_capacity: bool,
+    /// A change by hand (transfer, lock, unlock): who made it with what role, and the audit
+    /// action recorded in the change's transaction (`kit::audit`).
+    pub audit: Option<(maitre_kit::audit::Actor, &'static str)>,
 }
 
 /// One change: the row as read, the row to write, and the domain's history lines.

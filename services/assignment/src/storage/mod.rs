@@ -31,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema::PoolReasons),
             Box::new(schema::JobKinds),
             Box::new(ConsumerLeases),
+            Box::new(maitre_kit::audit::AuditTable),
         ]
     }
 }

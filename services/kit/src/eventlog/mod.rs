@@ -34,5 +34,8 @@ pub use follow::{follow, open_watch};
 pub use outbox::{APPEND_CHUNK, EventLog, SAFETY_POLL};
 pub use partition::{Fence, LeaseTiming, Partition, PartitionedConsumer};
 pub use schema::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
-pub use service::{ConsumerRegistry, EventLogApi, LogHead, upstream_head};
+pub use service::{
+    ConsumerRegistry, EventLogApi, LogHead, OUTBOX_REPORT_EVERY, OutboxDepth, report_outbox,
+    upstream_head,
+};
 pub use watch::{BoxEventStream, EventStream, watch_for};

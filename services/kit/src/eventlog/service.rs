@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use maitre_proto::events::v1::{
     ConsumerStatus, GetConsumerStatusRequest, GetConsumerStatusResponse, GetLogHeadRequest,
-    GetLogHeadResponse, WatchRequest, event_log_service_client::EventLogServiceClient,
-    event_log_service_server::EventLogService,
+    GetLogHeadResponse, ListAuditEntriesRequest, ListAuditEntriesResponse, WatchRequest,
+    event_log_service_client::EventLogServiceClient, event_log_service_server::EventLogService,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::{Request, Response, Status};
@@ -147,6 +147,85 @@ impl EventLog {
             pending_events: pending as u64,
             oldest_pending_us: oldest,
         })
+    }
+}
+
+/// How often each service counts its unpublished outbox rows for `/metrics`.
+pub const OUTBOX_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The outbox as an operator watches it: rows committed but not yet numbered by the
+/// publisher (a publisher that stalls shows here first), the age of the oldest, the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub unpublished: u64,
+    pub oldest_unpublished_us: Option<i64>,
+    pub head_sequence: u64,
+}
+
+impl EventLog {
+    /// Counts the unpublished rows. Cheap: they are few (the publisher numbers them within
+    /// moments) and the partial index `kit_outbox_unpublished` holds only them; the head
+    /// is the top of the published-sequence index.
+    pub async fn outbox_depth(&self) -> Result<OutboxDepth, DbError> {
+        let one = |sql: &str, values: Vec<sea_orm::Value>| {
+            let statement = stmt(&self.db, sql, values);
+            async move {
+                Ok::<_, DbError>(
+                    self.db
+                        .query_one_raw(statement)
+                        .await?
+                        .and_then(|row| row.try_get_by_index::<i64>(0).ok()),
+                )
+            }
+        };
+        let unpublished = one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM kit_outbox WHERE seq IS NULL LIMIT $1) unpublished",
+            vec![PENDING_COUNT_CAP.into()],
+        )
+        .await?
+        .unwrap_or(0);
+        let oldest = one(
+            "SELECT created_at_us FROM kit_outbox WHERE seq IS NULL ORDER BY id LIMIT 1",
+            vec![],
+        )
+        .await?;
+        let head = one(
+            "SELECT COALESCE(MAX(seq), 0) FROM kit_outbox WHERE seq IS NOT NULL",
+            vec![],
+        )
+        .await?
+        .unwrap_or(0);
+        Ok(OutboxDepth {
+            unpublished: unpublished.max(0) as u64,
+            oldest_unpublished_us: oldest,
+            head_sequence: head.max(0) as u64,
+        })
+    }
+}
+
+/// Sets `service`'s outbox gauges every [`OUTBOX_REPORT_EVERY`] (never returns). Labelled by
+/// service only: one process may serve all four (`maitre run`), and a chain label would
+/// grow with the tenants (a chain's share is `GET /v1/consumers`).
+pub async fn report_outbox(log: Arc<EventLog>, service: &'static str) {
+    let labels = [("service", service)];
+    loop {
+        match log.outbox_depth().await {
+            Ok(depth) => {
+                metrics::gauge!("maitre_outbox_unpublished_events", &labels)
+                    .set(depth.unpublished as f64);
+                let age = depth.oldest_unpublished_us.map_or(0.0, |at| {
+                    ((chrono::Utc::now().timestamp_micros() - at) as f64 / 1e6).max(0.0)
+                });
+                metrics::gauge!("maitre_outbox_oldest_unpublished_age_seconds", &labels).set(age);
+                metrics::gauge!("maitre_outbox_head_sequence", &labels)
+                    .set(depth.head_sequence as f64);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "counting the outbox for metrics failed");
+                metrics::counter!("maitre_business_metrics_failures_total", &labels).increment(1);
+            }
+        }
+        tokio::time::sleep(OUTBOX_REPORT_EVERY).await;
     }
 }
 
@@ -309,5 +388,31 @@ impl EventLogService for EventLogApi {
             .map(|(name, upstream)| self.status_of(name, upstream, chain.as_deref()));
         let consumers = futures::future::try_join_all(asks).await?;
         Ok(Response::new(GetConsumerStatusResponse { consumers }))
+    }
+
+    async fn list_audit_entries(
+        &self,
+        request: Request<ListAuditEntriesRequest>,
+    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        if !caller.role.is_chain_wide() {
+            return Err(Status::permission_denied(
+                "the audit trail is for HQ admins and internal services",
+            ));
+        }
+        let chain = scoped_chain(&caller, "")?;
+        let (entries, next_page_token) = crate::audit::list(
+            &self.db,
+            self.config.service.as_str(),
+            chain.as_deref(),
+            request.get_ref(),
+        )
+        .await
+        .map_err(crate::error::internal)?
+        .map_err(|bad| crate::error::invalid_argument(bad.field, bad.message))?;
+        Ok(Response::new(ListAuditEntriesResponse {
+            entries,
+            next_page_token,
+        }))
     }
 }

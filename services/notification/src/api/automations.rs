@@ -204,6 +204,32 @@ fn presets(coupon: &str) -> Vec<Preset> {
     })
 }
 
+/// Records a change to an automation (as `GetAutomation` shows it) in its transaction.
+async fn audit_automation(
+    txn: &impl sea_orm::ConnectionTrait,
+    caller: &Caller,
+    chain: &str,
+    action: &str,
+    before: Option<&pb::Automation>,
+    after: Option<&pb::Automation>,
+) -> Result<(), Error> {
+    let target = after.or(before).map(|a| a.automation_id.as_str());
+    maitre_kit::audit::record(
+        txn,
+        &maitre_kit::audit::Actor::of(caller),
+        chain,
+        maitre_kit::audit::Change {
+            action,
+            target_type: "automation",
+            target_id: target.unwrap_or_default(),
+            before: before.and_then(maitre_kit::audit::json_of),
+            after: after.and_then(maitre_kit::audit::json_of),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 impl NotificationServiceApi {
     async fn automation(&self, chain: &str, id: &str) -> Result<ProtoAutomation> {
         automations::get(&self.runtime.db, chain, id)
@@ -243,6 +269,15 @@ impl NotificationServiceApi {
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         let dated = automations::save(&txn, &chain, &automation, now_us).await?;
         let stored = automations::get(&txn, &chain, &automation.automation_id).await?;
+        audit_automation(
+            &txn,
+            &caller,
+            &chain,
+            "notification.automation.create",
+            None,
+            stored.as_ref(),
+        )
+        .await?;
         let response = CreateAutomationResponse { automation: stored };
         idempotency::remember(
             &txn,
@@ -284,6 +319,7 @@ impl NotificationServiceApi {
             .automation
             .ok_or_else(|| Error::invalid("automation", "is required"))?;
         let mut stored = self.automation(&chain, &update.automation_id).await?;
+        let before = stored.clone();
         let paths: Vec<String> = match request.update_mask {
             Some(mask) if !mask.paths.is_empty() => mask.paths,
             _ => ["name", "trigger", "conditions", "actions"]
@@ -311,8 +347,14 @@ impl NotificationServiceApi {
         if stored.enabled {
             check_automation_sendable(db, &chain, &stored).await?;
         }
-        self.save(&chain, &stored, Utc::now().timestamp_micros())
-            .await?;
+        self.save(
+            &caller,
+            "notification.automation.update",
+            &before,
+            &stored,
+            Utc::now().timestamp_micros(),
+        )
+        .await?;
         Ok(Response::new(UpdateAutomationResponse {
             automation: Some(self.automation(&chain, &stored.automation_id).await?),
         }))
@@ -348,6 +390,7 @@ impl NotificationServiceApi {
         let chain = caller.chain()?.to_owned();
         let request = request.into_inner();
         let mut stored = self.automation(&chain, &request.automation_id).await?;
+        let before = stored.clone();
         if request.enabled {
             // Templates (and the operator's allowed hosts) may have changed since it was saved.
             to_domain(&self.runtime.db, &chain, &stored).await?;
@@ -355,25 +398,42 @@ impl NotificationServiceApi {
             check_automation_sendable(&self.runtime.db, &chain, &stored).await?;
         }
         stored.enabled = request.enabled;
-        self.save(&chain, &stored, Utc::now().timestamp_micros())
-            .await?;
+        let action = if request.enabled {
+            "notification.automation.enable"
+        } else {
+            "notification.automation.disable"
+        };
+        self.save(
+            &caller,
+            action,
+            &before,
+            &stored,
+            Utc::now().timestamp_micros(),
+        )
+        .await?;
         Ok(Response::new(SetAutomationEnabledResponse {
             automation: Some(self.automation(&chain, &stored.automation_id).await?),
         }))
     }
 
-    /// Stores the automation in a transaction of its own; an enabled date automation has
-    /// today's scan done again once it is committed (`automations::save`).
+    /// Stores the automation in a transaction of its own, audited as `action` by `caller`;
+    /// an enabled date automation has today's scan done again once it is committed
+    /// (`automations::save`).
     async fn save(
         &self,
-        chain: &str,
+        caller: &Caller,
+        action: &str,
+        before: &pb::Automation,
         automation: &pb::Automation,
         now_us: i64,
     ) -> Result<(), Status> {
+        let chain = caller.chain()?;
         let txn = maitre_kit::db::begin_write(&self.runtime.db)
             .await
             .map_err(Error::from)?;
         let dated = automations::save(&txn, chain, automation, now_us).await?;
+        let after = automations::get(&txn, chain, &automation.automation_id).await?;
+        audit_automation(&txn, caller, chain, action, Some(before), after.as_ref()).await?;
         txn.commit().await.map_err(Error::from)?;
         if dated {
             self.pipeline.date_automations_changed(chain).await;
@@ -428,12 +488,23 @@ impl NotificationServiceApi {
         let mut automation = automation_to_proto(&preset.automation, preset.key);
         // One installation per preset and chain: reinstalling replaces it.
         automation.automation_id = format!("preset.{}", preset.key);
+        let before = automations::get(&txn, &chain, &automation.automation_id).await?;
         automation.enabled = request.enable;
         to_domain(&txn, &chain, &automation).await?;
         if automation.enabled {
             check_automation_sendable(&txn, &chain, &automation).await?;
         }
         let dated = automations::save(&txn, &chain, &automation, now_us).await?;
+        let after = automations::get(&txn, &chain, &automation.automation_id).await?;
+        audit_automation(
+            &txn,
+            &caller,
+            &chain,
+            "notification.automation.install_preset",
+            before.as_ref(),
+            after.as_ref(),
+        )
+        .await?;
         txn.commit().await.map_err(Error::from)?;
         if dated {
             self.pipeline.date_automations_changed(&chain).await;

@@ -118,8 +118,26 @@ impl NotificationServiceApi {
             .policy
             .ok_or_else(|| Error::invalid("policy", "is required"))?;
         policy::validate(&proposed)?;
-        policy::put(&self.runtime.db, &chain, &proposed).await?;
-        let stored = policy::get(&self.runtime.db, &chain).await?;
+        let txn = maitre_kit::db::begin_write(&self.runtime.db)
+            .await
+            .map_err(Error::from)?;
+        let before = policy::get(&txn, &chain).await?;
+        policy::put(&txn, &chain, &proposed).await?;
+        let stored = policy::get(&txn, &chain).await?;
+        maitre_kit::audit::record(
+            &txn,
+            &maitre_kit::audit::Actor::of(&caller),
+            &chain,
+            maitre_kit::audit::Change {
+                action: "notification.chain_policy.update",
+                target_type: "chain_policy",
+                target_id: "chain",
+                before: maitre_kit::audit::json_of(&before),
+                after: maitre_kit::audit::json_of(&stored),
+            },
+        )
+        .await?;
+        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(UpdateChainPolicyResponse {
             policy: Some(stored),
         }))

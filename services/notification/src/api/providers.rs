@@ -111,6 +111,27 @@ impl NotificationServiceApi {
             update_time_us: Utc::now().timestamp_micros(),
         };
         provider_accounts::put(&txn, &row).await?;
+        // The account as `GetProviderAccount` shows it (secret names, never values), and which
+        // secrets this change replaced.
+        let mut after = maitre_kit::audit::json_of(&to_proto(&row));
+        if let Some(serde_json::Value::Object(fields)) = after.as_mut() {
+            fields.insert("replacedSecretNames".into(), serde_json::json!(given_names));
+        }
+        maitre_kit::audit::record(
+            &txn,
+            &maitre_kit::audit::Actor::of(&caller),
+            &row.chain_id,
+            maitre_kit::audit::Change {
+                action: "notification.provider_account.put",
+                target_type: "provider_account",
+                target_id: channel.as_str(),
+                before: stored
+                    .as_ref()
+                    .and_then(|s| maitre_kit::audit::json_of(&to_proto(s))),
+                after,
+            },
+        )
+        .await?;
         txn.commit().await.map_err(Error::from)?;
         tracing::info!(channel = %channel, kind = kind.as_str(), "provider account set");
         Ok(Response::new(pb::PutProviderAccountResponse {

@@ -49,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema_send_claims::SendClaims),
             Box::new(schema_provider_accounts::ProviderAccounts),
             Box::new(ConsumerLeases),
+            Box::new(maitre_kit::audit::AuditTable),
         ]
     }
 }

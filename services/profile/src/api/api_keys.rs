@@ -10,7 +10,10 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
-use maitre_kit::auth::{Caller, MAX_TOKEN_STORES, Role, api_key};
+use maitre_kit::{
+    audit,
+    auth::{Caller, MAX_TOKEN_STORES, Role, api_key},
+};
 use maitre_proto::{common::v1::Role as PbRole, profile::v1 as pb};
 use tonic::Status;
 
@@ -177,6 +180,20 @@ pub(super) async fn create(
     };
     let txn = begin_write(&api.runtime.db).await?;
     api_keys::insert(&txn, &row).await?;
+    // The key as listed: its hash is not part of it (and would be redacted anyway).
+    audit::record(
+        &txn,
+        &audit::Actor::of(caller),
+        chain,
+        audit::Change {
+            action: "profile.api_key.create",
+            target_type: "api_key",
+            target_id: &row.key_id,
+            before: None,
+            after: audit::json_of(&to_proto(&row)),
+        },
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(key_id = %row.key_id, chain = chain, role = %row.role, by = %caller.staff_id, "API key created");
     Ok(pb::CreateApiKeyResponse {
@@ -208,12 +225,28 @@ pub(super) async fn revoke(
     let key_id = required("key_id", &r.key_id)?;
     let txn = begin_write(&api.runtime.db).await?;
     let now_us = Utc::now().timestamp_micros();
-    if api_keys::revoke(&txn, chain, key_id, now_us, &caller.staff_id).await? {
-        tracing::info!(key_id = key_id, chain = chain, by = %caller.staff_id, "API key revoked");
-    }
+    let before = api_keys::get(&txn, chain, key_id).await?;
+    let revoked = api_keys::revoke(&txn, chain, key_id, now_us, &caller.staff_id).await?;
     let row = api_keys::get(&txn, chain, key_id)
         .await?
         .ok_or_else(|| Error::not_found("API key", key_id))?;
+    if revoked {
+        tracing::info!(key_id = key_id, chain = chain, by = %caller.staff_id, "API key revoked");
+        // Only an actual revocation is a change; revoking a revoked key records nothing.
+        audit::record(
+            &txn,
+            &audit::Actor::of(caller),
+            chain,
+            audit::Change {
+                action: "profile.api_key.revoke",
+                target_type: "api_key",
+                target_id: key_id,
+                before: before.as_ref().and_then(|b| audit::json_of(&to_proto(b))),
+                after: audit::json_of(&to_proto(&row)),
+            },
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(pb::RevokeApiKeyResponse {
         api_key: Some(to_proto(&row)),

@@ -1,7 +1,10 @@
 //! The chain's classification policy and its identity block list.
 
 use chrono::Utc;
-use maitre_kit::auth::{Caller, Role};
+use maitre_kit::{
+    audit,
+    auth::{Caller, Role},
+};
 use maitre_proto::profile::v1::{self as pb};
 
 use super::{ProfileServiceApi, next_page, page};
@@ -13,7 +16,7 @@ use crate::{
     },
     domain::resolution::IdentityGuards,
     error::Result,
-    service::classify::recompute_chain,
+    service::{begin_write, classify::recompute_chain},
     storage::{identity, policy},
 };
 
@@ -45,7 +48,25 @@ pub(super) async fn update(
     }
     to_domain(&new)?;
     let now = Utc::now();
-    policy::put(&api.runtime.db, chain, &new, now.timestamp_micros()).await?;
+    let txn = begin_write(&api.runtime.db).await?;
+    let before = policy::get(&txn, chain)
+        .await?
+        .unwrap_or_else(default_policy);
+    policy::put(&txn, chain, &new, now.timestamp_micros()).await?;
+    audit::record(
+        &txn,
+        &audit::Actor::of(caller),
+        chain,
+        audit::Change {
+            action: "profile.classification_policy.update",
+            target_type: "classification_policy",
+            target_id: "chain",
+            before: audit::json_of(&before),
+            after: audit::json_of(&new),
+        },
+    )
+    .await?;
+    txn.commit().await?;
     api.caches.forget_class(chain);
     // Classes follow the new policy at once (ClassChanged for every change).
     recompute_chain(&api.runtime.db, &api.runtime.events, chain, now).await?;

@@ -38,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema_followup_supersession::FollowUpSupersession),
             Box::new(ConsumerLeases),
             Box::new(schema_api_keys::ApiKeys),
+            Box::new(maitre_kit::audit::AuditTable),
         ]
     }
 }

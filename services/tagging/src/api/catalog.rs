@@ -100,6 +100,31 @@ fn set_rule(tags: &[TagRow], row: &mut TagRow, rule: &str) -> Result<(), Tagging
     Ok(())
 }
 
+/// Records a change to a tag (its definition and rule, as `GetTag` shows it without the
+/// member count) in the change's transaction.
+pub(crate) async fn audit_tag(
+    txn: &impl sea_orm::ConnectionTrait,
+    caller: &Caller,
+    action: &str,
+    before: Option<&TagRow>,
+    after: &TagRow,
+) -> Result<()> {
+    maitre_kit::audit::record(
+        txn,
+        &maitre_kit::audit::Actor::of(caller),
+        &after.chain_id,
+        maitre_kit::audit::Change {
+            action,
+            target_type: "tag",
+            target_id: &after.tag_id,
+            before: before.and_then(|b| maitre_kit::audit::json_of(&tag_message(b, 0))),
+            after: maitre_kit::audit::json_of(&tag_message(after, 0)),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn create_tag(
     deps: &Arc<Deps>,
     request: Request<CreateTagRequest>,
@@ -184,6 +209,7 @@ pub async fn create_tag(
     }
     insert_tag(&txn, &row).await?;
     emit_tag_changed(deps, &txn, &row).await?;
+    audit_tag(&txn, &caller, "tagging.tag.create", None, &row).await?;
     let response = CreateTagResponse {
         tag: Some(tag_message(&row, 0)),
     };
@@ -239,6 +265,7 @@ pub async fn update_tag_rpc(
             "a retired tag cannot change",
         ));
     }
+    let before = row.clone();
     let tags = all_tags(&txn, &chain).await?;
     let mut rule_changed = false;
     for path in &paths {
@@ -287,6 +314,7 @@ pub async fn update_tag_rpc(
         insert_rule_version(&txn, &row).await?;
     }
     emit_tag_changed(deps, &txn, &row).await?;
+    audit_tag(&txn, &caller, "tagging.tag.update", Some(&before), &row).await?;
     let count = member_count(&txn, &chain, &row.tag_id).await?;
     txn.commit().await?;
     deps.runtime.events.committed();

@@ -64,10 +64,12 @@ pub async fn transition_tag_rpc(
             ));
         }
     }
+    let before = row.clone();
     row.lifecycle = lifecycle_number(to);
     row.updated_at_us = Utc::now().timestamp_micros();
     update_tag(&txn, &row).await?;
     emit_tag_changed(deps, &txn, &row).await?;
+    super::catalog::audit_tag(&txn, &caller, "tagging.tag.transition", Some(&before), &row).await?;
     // Retiring takes the tag off every customer; the history rows stay.
     let mut removed = Vec::new();
     if to == Lifecycle::Retired {

@@ -147,7 +147,30 @@ pub async fn update_model_settings(
             format!("must be strictly between 0 and 1 (P(alive)); got {threshold}"),
         ));
     }
-    save_settings(&deps.runtime.db, chain, threshold).await?;
+    let txn = crate::storage::begin_write(&deps.runtime.db).await?;
+    let before = load_model(&txn, chain)
+        .await?
+        .map(|m| m.churn_threshold)
+        .unwrap_or(crate::storage::models::DEFAULT_CHURN_THRESHOLD);
+    save_settings(&txn, chain, threshold).await?;
+    maitre_kit::audit::record(
+        &txn,
+        &maitre_kit::audit::Actor::of(&caller),
+        chain,
+        maitre_kit::audit::Change {
+            action: "tagging.model_settings.update",
+            target_type: "model_settings",
+            target_id: "chain",
+            before: maitre_kit::audit::json_of(&ModelSettings {
+                churn_threshold: before,
+            }),
+            after: maitre_kit::audit::json_of(&ModelSettings {
+                churn_threshold: threshold,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
     Ok(Response::new(UpdateModelSettingsResponse {
         settings: Some(ModelSettings {
             churn_threshold: threshold,

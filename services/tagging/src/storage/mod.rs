@@ -40,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(PublishedSequenceIndexes),
             Box::new(interactions::InteractionTables),
             Box::new(ConsumerLeases),
+            Box::new(maitre_kit::audit::AuditTable),
         ]
     }
 }
