@@ -11,6 +11,7 @@ pub mod assignment;
 pub mod gateway;
 pub mod notification;
 pub mod profile;
+pub mod proxies;
 pub mod python;
 pub mod report;
 pub mod summary_csv;
