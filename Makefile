@@ -33,7 +33,8 @@ fmt:
 	$(CARGO) fmt --all
 
 bench:          ## Benchmarks that print tables (release builds; see bench/README.md)
-	for b in predictive tagging profile assignment gateway notification eventflow neighbour; do $(CARGO) run --release -p maitre-bench --bin $$b || exit 1; done
+	$(CARGO) build --release -p maitre
+	for b in predictive tagging profile assignment gateway proxies notification eventflow neighbour; do $(CARGO) run --release -p maitre-bench --bin $$b || exit 1; done
 
 chart-check:    ## helm lint + rendered manifests against the Kubernetes schemas
 	bash charts/check.sh

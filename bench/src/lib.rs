@@ -12,6 +12,7 @@ pub mod catchup;
 pub mod gateway;
 pub mod notification;
 pub mod profile;
+pub mod proxies;
 pub mod python;
 pub mod report;
 pub mod summary_csv;

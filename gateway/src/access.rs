@@ -31,7 +31,7 @@ pub struct ChainLabel(pub Arc<str>);
 /// Every gRPC path the contract defines (`/<service>/<method>`), so a forwarded call is
 /// labelled by its method only when the method exists.
 #[derive(Debug)]
-pub struct KnownRpcs(HashSet<String>);
+pub struct KnownRpcs(HashSet<Arc<str>>);
 
 impl KnownRpcs {
     /// The methods of the contract's services and of the gateway's own (health, reflection).
@@ -42,15 +42,16 @@ impl KnownRpcs {
                 let name = service.full_name().to_owned();
                 service
                     .methods()
-                    .map(move |method| format!("/{name}/{}", method.name()))
+                    .map(move |method| Arc::from(format!("/{name}/{}", method.name())))
                     .collect::<Vec<_>>()
             })
             .collect();
         KnownRpcs(paths)
     }
 
+    /// The method's label, shared rather than allocated per request.
     fn label(&self, path: &str) -> Option<Arc<str>> {
-        self.0.contains(path).then(|| Arc::from(path))
+        self.0.get(path).cloned()
     }
 }
 
@@ -59,16 +60,9 @@ pub async fn record(State(known): State<Arc<KnownRpcs>>, request: Request, next:
     let started = Instant::now();
     let method = request.method().clone();
     let grpc_label = known.label(request.uri().path());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| Arc::<str>::from(m.as_str()));
+    // Cheap clones (shared bytes), read as text only for the log line.
+    let request_id = request.headers().get("x-request-id").cloned();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
 
@@ -77,7 +71,7 @@ pub async fn record(State(known): State<Arc<KnownRpcs>>, request: Request, next:
         .get::<RouteLabel>()
         .map(|r| Arc::clone(&r.0))
         .or(grpc_label)
-        .or(matched)
+        .or_else(|| matched.map(|m| Arc::from(m.as_str())))
         .unwrap_or_else(|| Arc::from("unmatched"));
     let status = response.status().as_u16();
     // gRPC errors come trailers-only (the code in the head); a success's code is in the
@@ -107,7 +101,10 @@ pub async fn record(State(known): State<Arc<KnownRpcs>>, request: Request, next:
         grpc.code = %grpc_code,
         duration_ms = elapsed.as_secs_f64() * 1e3,
         chain = chain.as_deref().unwrap_or("-"),
-        request_id = %request_id,
+        request_id = request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
         "request served"
     );
     let labels = [

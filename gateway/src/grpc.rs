@@ -11,7 +11,7 @@ use http::Version;
 use maitre_kit::auth::Caller;
 use tonic::{Status, body::Body, server::NamedService};
 use tonic_health::ServingStatus;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 use crate::AppState;
 
@@ -22,12 +22,32 @@ pub fn proxy_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(forward(&state, request).await) }
     });
-    let service = tonic_web::GrpcWebLayer::new().layer(proxy);
+    // gRPC-Web (and anything not HTTP/2, which tonic-web answers 400) goes through the
+    // translation; plain gRPC over HTTP/2 goes straight to the proxy, without the
+    // translation's per-call header checks and body wrapping.
+    let web = tonic_web::GrpcWebLayer::new().layer(proxy.clone());
+    let service = tower::service_fn(move |request: http::Request<axum::body::Body>| {
+        let (proxy, web) = (proxy.clone(), web.clone());
+        async move {
+            if request.version() == Version::HTTP_2 && !is_grpc_web(request.headers()) {
+                proxy.oneshot(request.map(Body::new)).await
+            } else {
+                web.oneshot(request).await
+            }
+        }
+    });
     maitre_proto::SERVICE_NAMES
         .iter()
         .fold(Router::new(), |router, name| {
             router.route_service(&format!("/{name}/{{method}}"), service.clone())
         })
+}
+
+/// Whether the request's content type is one of gRPC-Web's (`application/grpc-web…`).
+fn is_grpc_web(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc-web"))
 }
 
 /// Health (`grpc.health.v1`) and reflection (v1 and v1alpha, `maitre_kit::reflection`)
@@ -65,7 +85,7 @@ async fn forward(state: &AppState, request: http::Request<Body>) -> http::Respon
         .next()
         .unwrap_or_default()
         .to_owned();
-    let Some((upstream, mut channel)) = state.upstreams.for_grpc_service(&service_name) else {
+    let Some((upstream, channel)) = state.upstreams.for_grpc_service(&service_name) else {
         return Status::unimplemented(format!("unknown service {service_name}")).into_http();
     };
     let (mut parts, body) = request.into_parts();
@@ -78,11 +98,7 @@ async fn forward(state: &AppState, request: http::Request<Body>) -> http::Respon
     parts.version = Version::HTTP_2;
     maitre_kit::telemetry::inject_context(&mut parts.headers);
     let request = http::Request::from_parts(parts, body);
-    let response = match channel.ready().await {
-        Ok(channel) => channel.call(request).await,
-        Err(e) => Err(e),
-    };
-    match response {
+    match channel.send(request).await {
         Ok(response) => response,
         Err(e) => maitre_kit::error::unavailable(upstream.as_str(), e).into_http(),
     }

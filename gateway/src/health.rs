@@ -84,7 +84,7 @@ impl Readiness {
     }
 }
 
-async fn serving_state(channel: tonic::transport::Channel) -> String {
+async fn serving_state(channel: crate::upstream::Connection) -> String {
     let mut client = HealthClient::new(channel);
     let check = client.check(HealthCheckRequest {
         service: String::new(),

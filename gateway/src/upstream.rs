@@ -1,23 +1,165 @@
-//! Calling the four services: one lazily connected channel each, and a pass-through codec so
-//! the gateway moves encoded messages without knowing their Rust types.
+//! Calling the four services: lazily connected HTTP/2 connections to each, and a
+//! pass-through codec so the gateway moves encoded messages without knowing their Rust types.
+//!
+//! A call goes straight onto the connection (`hyper`'s `SendRequest`, cloned per call) rather
+//! than through tonic's `Channel`, whose buffer puts every call through one more task (a
+//! cross-thread wake-up per call at low concurrency, and a queue at high). A connection that
+//! has closed is replaced by the next call; a refused connect fails that call as UNAVAILABLE.
 
 use std::{
     collections::HashMap,
+    future::Future,
+    pin::Pin,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
+    task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::{Buf, BufMut, Bytes};
+use http::uri::{Authority, Scheme, Uri};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use maitre_kit::config::{Config, ServiceName};
 use tonic::{
     Code, Request, Status, Streaming,
+    body::Body,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     metadata::MetadataMap,
-    transport::Channel,
 };
+
+/// How long connecting to a service may take (as `maitre_kit::client::lazy_channel`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// HTTP/2 keep-alive pings on an idle connection (as `maitre_kit::client::lazy_channel`).
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One lazily connected HTTP/2 connection to a service, cloned per call (a `tower::Service`
+/// and so a `tonic::client::GrpcService`).
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnectionInner>,
+}
+
+struct ConnectionInner {
+    scheme: Scheme,
+    authority: Authority,
+    /// The live connection's sender; `None` before the first call and after it closed.
+    sender: Mutex<Option<SendRequest<Body>>>,
+    /// Held while connecting, so concurrent calls after a close make one connection.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Connection({}://{})",
+            self.inner.scheme, self.inner.authority
+        )
+    }
+}
+
+impl Connection {
+    /// A connection to `url` (`http://host:port`), made on first use.
+    pub fn lazy(url: &str) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let scheme = uri.scheme().cloned().ok_or("the URL has no scheme")?;
+        if scheme != Scheme::HTTP {
+            return Err(format!("scheme `{scheme}` is not supported (http only)"));
+        }
+        let authority = uri.authority().cloned().ok_or("the URL has no host")?;
+        Ok(Self {
+            inner: Arc::new(ConnectionInner {
+                scheme,
+                authority,
+                sender: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    fn live(&self) -> Option<SendRequest<Body>> {
+        let guard = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().filter(|s| !s.is_closed()).cloned()
+    }
+
+    /// The live connection's sender, connecting first when there is none.
+    async fn sender(&self) -> Result<SendRequest<Body>, BoxError> {
+        if let Some(sender) = self.live() {
+            return Ok(sender);
+        }
+        let _connecting = self.inner.connecting.lock().await;
+        if let Some(sender) = self.live() {
+            return Ok(sender);
+        }
+        let host = self.inner.authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port = self.inner.authority.port_u16().unwrap_or(80);
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await
+        .map_err(|_| format!("connecting to {} timed out", self.inner.authority))??;
+        tcp.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .handshake(TokioIo::new(tcp))
+            .await?;
+        let authority = self.inner.authority.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(upstream = %authority, error = %e, "upstream connection closed");
+            }
+        });
+        *self.inner.sender.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
+        Ok(sender)
+    }
+
+    /// Sends one request (its URI a path) on the connection.
+    pub async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, BoxError> {
+        let (mut parts, body) = request.into_parts();
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(self.inner.scheme.clone());
+        uri.authority = Some(self.inner.authority.clone());
+        uri.path_and_query = parts.uri.path_and_query().cloned();
+        parts.uri = Uri::from_parts(uri)?;
+        parts.version = http::Version::HTTP_2;
+        let mut sender = self.sender().await?;
+        sender.ready().await?;
+        let response = sender
+            .send_request(http::Request::from_parts(parts, body))
+            .await?;
+        Ok(response.map(Body::new))
+    }
+}
+
+impl tower::Service<http::Request<Body>> for Connection {
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Readiness is the connection's, checked per call in `send`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.send(request).await })
+    }
+}
 
 /// How long one upstream unary call may take (the gateway's request timeout).
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,10 +225,10 @@ fn connections_per_service() -> usize {
     (cores / 2).clamp(1, 4)
 }
 
-/// Channels to the four services.
+/// Connections to the four services.
 #[derive(Clone, Debug)]
 pub struct Upstreams {
-    channels: HashMap<ServiceName, Vec<Channel>>,
+    channels: HashMap<ServiceName, Vec<Connection>>,
     /// Round robin over a service's connections.
     next: Arc<AtomicUsize>,
 }
@@ -100,7 +242,7 @@ pub const SERVICES: [ServiceName; 4] = [
 ];
 
 impl Upstreams {
-    /// Lazily connected channels to the configured upstream URLs (none for a disabled one).
+    /// Lazily connected connections to the configured upstream URLs (none for a disabled one).
     pub fn from_config(config: &Config) -> Result<Self, UpstreamError> {
         let mut channels = HashMap::new();
         for service in SERVICES {
@@ -109,12 +251,12 @@ impl Upstreams {
                 continue;
             }
             let connections = (0..connections_per_service())
-                .map(|_| maitre_kit::client::lazy_channel(url))
+                .map(|_| Connection::lazy(url))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| UpstreamError {
+                .map_err(|reason| UpstreamError {
                     service: service.as_str(),
                     url: url.to_owned(),
-                    reason: e.to_string(),
+                    reason,
                 })?;
             channels.insert(service, connections);
         }
@@ -124,16 +266,16 @@ impl Upstreams {
         })
     }
 
-    /// A channel to `service` (the gateway itself has none), taking turns over its
+    /// A connection to `service` (the gateway itself has none), taking turns over its
     /// connections.
-    pub fn channel(&self, service: ServiceName) -> Option<Channel> {
+    pub fn channel(&self, service: ServiceName) -> Option<Connection> {
         let connections = self.channels.get(&service)?;
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         connections.get(turn % connections.len()).cloned()
     }
 
     /// The upstream serving a fully qualified gRPC service name.
-    pub fn for_grpc_service(&self, full_name: &str) -> Option<(ServiceName, Channel)> {
+    pub fn for_grpc_service(&self, full_name: &str) -> Option<(ServiceName, Connection)> {
         if !maitre_proto::SERVICE_NAMES.contains(&full_name) {
             return None;
         }
@@ -184,7 +326,10 @@ impl Upstreams {
             .map_err(|status| upstream_failure(service, status))
     }
 
-    async fn client(&self, service: ServiceName) -> Result<tonic::client::Grpc<Channel>, Status> {
+    async fn client(
+        &self,
+        service: ServiceName,
+    ) -> Result<tonic::client::Grpc<Connection>, Status> {
         let channel = self.channel(service).ok_or_else(|| {
             Status::unimplemented(format!(
                 "the {} service is not deployed here",
@@ -238,6 +383,64 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
         assert!(refused.message().contains("not deployed"), "{refused}");
+    }
+
+    /// A health service on `listener` until `stop` fires.
+    fn serve_health(
+        listener: tokio::net::TcpListener,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (_, health) = tonic_health::server::health_reporter();
+        let task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
+                .await
+                .unwrap();
+        });
+        (stop, task)
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_replaced_by_the_next_call() {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let check = |connection: Connection| async move {
+            HealthClient::new(connection)
+                .check(HealthCheckRequest::default())
+                .await
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connection = Connection::lazy(&format!("http://{addr}")).unwrap();
+        let (stop, task) = serve_health(listener);
+        check(connection.clone()).await.unwrap();
+        check(connection.clone()).await.unwrap();
+        // The service goes away: the connection closes and a call fails rather than hangs.
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        let refused = tokio::time::timeout(Duration::from_secs(10), check(connection.clone()))
+            .await
+            .expect("a call to a stopped service ends");
+        assert!(refused.is_err());
+        // It comes back on the same address: the next call connects again.
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (_stop, _task) = serve_health(listener);
+        check(connection.clone()).await.unwrap();
+    }
+
+    #[test]
+    fn only_plain_http_urls_are_accepted() {
+        assert!(Connection::lazy("http://127.0.0.1:50051").is_ok());
+        assert!(Connection::lazy("https://profile:50051").is_err());
+        assert!(Connection::lazy("profile:50051").is_err());
     }
 
     #[test]

@@ -51,7 +51,15 @@ pub fn init(service_name: &str) -> TelemetryGuard {
     // No exporter: a provider that only assigns ids, so logs still carry trace ids and the
     // gateway still hands its trace to the services.
     let provider = exporting.unwrap_or_else(|| SdkTracerProvider::builder().build());
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
+    // Without busy/idle timings (a clock read on every enter and exit of every span: a
+    // request's span is entered at each poll of its future) and without code location and
+    // thread attributes (strings built for every span; a request span's location is this
+    // module's). The gateway's forwarding costs about a tenth less CPU per call without them.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracked_inactivity(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracer(provider.tracer(service_name.to_owned()));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(logs)
