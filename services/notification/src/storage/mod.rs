@@ -7,6 +7,7 @@ mod schema3;
 mod schema4;
 mod schema5;
 mod schema_campaign_retries;
+mod schema_message_opens;
 mod schema_provider_accounts;
 mod schema_send_claims;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema_send_claims::SendClaims),
             Box::new(schema_provider_accounts::ProviderAccounts),
             Box::new(ConsumerLeases),
+            Box::new(schema_message_opens::MessageOpens),
         ]
     }
 }
