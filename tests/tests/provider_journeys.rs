@@ -29,7 +29,7 @@ use maitre_kit::{
     testing::{Backend, token},
 };
 use maitre_notification::delivery::tencent_sms::{CONTENT_TYPE, tc3_authorization};
-use maitre_tests::{System, eventually, rest::Rest};
+use maitre_tests::{System, eventually, rest::Rest, setup};
 use serde_json::{Value, json};
 
 const CHAIN: &str = "chain-providers";
@@ -176,24 +176,8 @@ impl Chain {
         .await;
         let gateway = system.gateway.url.clone();
         let admin = Rest::new(&gateway, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-        let store = admin
-            .post(
-                "/v1/stores",
-                json!({"store": {"name": STORE_NAME, "timeZone": "Asia/Shanghai", "code": "JA"}}),
-            )
-            .await
-            .ok()["store"]["storeId"]
-            .as_str()
-            .expect("store id")
-            .to_owned();
-        admin
-            .put(
-                "/v1/managers/wang",
-                json!({"manager": {"managerId": "wang", "name": "王经理", "storeIds": [store],
-                       "capacity": "100", "status": "MANAGER_STATUS_ON_DUTY"}}),
-            )
-            .await
-            .ok();
+        let store = setup::store(&admin, STORE_NAME, "JA").await;
+        setup::manager(&admin, "wang", "王经理", &store).await;
         Chain {
             _system: system,
             fakes,
@@ -205,20 +189,7 @@ impl Chain {
 
     /// A guest created at the front desk through Wang (her owner), opted in to marketing SMS.
     async fn new_guest(&self, phone: &str, name: &str, birthday: Value) -> String {
-        let id = self
-            .admin
-            .post(
-                "/v1/customers",
-                json!({"identityKeys": [{"kind": "IDENTITY_KIND_PHONE", "value": phone}],
-                       "storeId": self.store, "requestId": format!("new-{phone}"),
-                       "profile": {"name": name, "gender": "female", "birthday": birthday,
-                                   "consent": {"marketingOptIn": ["MESSAGE_CHANNEL_SMS"]}}}),
-            )
-            .await
-            .ok()["customer"]["customerId"]
-            .as_str()
-            .expect("customer id")
-            .to_owned();
+        let id = setup::guest_born(&self.admin, &self.store, phone, name, "female", birthday).await;
         // A booking through Wang makes him her owner (the reminder goes to him).
         self.admin
             .post(
@@ -239,38 +210,9 @@ impl Chain {
     }
 
     async fn likes_dessert(&self, guests: &[&str]) {
-        let tag = self
-            .admin
-            .post(
-                "/v1/tags",
-                json!({"tag": {"name": "likes_dessert", "category": "TAG_CATEGORY_BEHAVIOUR",
-                               "source": "TAG_SOURCE_MANUAL"}}),
-            )
-            .await
-            .ok()["tag"]["tagId"]
-            .as_str()
-            .expect("tag id")
-            .to_owned();
-        self.admin
-            .post(
-                &format!("/v1/tags/{tag}:transition"),
-                json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
-            )
-            .await
-            .ok();
+        let tag = setup::active_manual_tag(&self.admin, "likes_dessert").await;
         for guest in guests {
-            eventually(30, || async {
-                let added = self
-                    .admin
-                    .post(
-                        &format!("/v1/tags/{tag}/members"),
-                        json!({"customerIds": [guest]}),
-                    )
-                    .await;
-                (added.status == 200).then_some(())
-            })
-            .await
-            .expect("tagging knows the guest");
+            setup::add_member(&self.admin, &tag, guest).await;
         }
     }
 

@@ -177,6 +177,19 @@ async fn store_today(
 
 #[async_trait::async_trait]
 impl EventHandler for AutomationHandler {
+    /// What this run shows numbered in tagging's and assignment's streams: one question of
+    /// profile's head then serves the whole run ([`crate::freshness`]).
+    async fn before_run(&self, events: &[Event]) {
+        let Some(freshness) = &self.freshness else {
+            return;
+        };
+        for event in events {
+            if let Some(upstream) = event.payload.as_ref().and_then(caused_upstream) {
+                freshness.read_through(upstream, event.sequence);
+            }
+        }
+    }
+
     async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
         let chain = event.chain_id.as_str();
         let Some(payload) = &event.payload else {

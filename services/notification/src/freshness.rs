@@ -8,6 +8,14 @@
 //! could see it). Until then the consumer's transaction is rolled back with [`ProfileBehind`] and
 //! the kit retries it (backoff from 100 ms); nothing renders from facts that are behind.
 //!
+//! Profile's head is asked once per chain for a burst, not once per event: a head asked after an
+//! event of tagging or assignment was numbered in its stream is as new as that event's cause
+//! (profile numbered the cause before the other service could read it, and that service numbered
+//! the event after). So the head asked for one event also serves every event of the same upstream
+//! known to be numbered before the question — those read from the stream by then, which the
+//! consumer tells before applying each run ([`ProfileFreshness::read_through`]). An event numbered
+//! after the question asks again; that is the race the rule guards.
+//!
 //! Owns nothing in storage but reads the kit's cursor of the profile consumer.
 
 use std::{
@@ -66,12 +74,24 @@ pub enum ProfileBehind {
     Storage(#[from] DbErr),
 }
 
+/// A head asked of profile for a chain: valid for the events of one upstream numbered up to
+/// `covers` (read here before it was asked).
+#[derive(Debug, Clone, Copy)]
+struct AskedHead {
+    covers: u64,
+    head: u64,
+}
+
 /// Holds events of other streams until profile's facts have caught up with them.
 pub struct ProfileFreshness {
     head: Arc<dyn ProfileHead>,
-    /// (chain, upstream, event sequence) → profile's head when the event was first seen; asked
-    /// once per event, so a busy chain's moving head never starves a retried event.
+    /// (chain, upstream, event sequence) → profile's head required for the event, fixed when it
+    /// was first seen, so a busy chain's moving head never starves a retried event.
     required: Mutex<HashMap<(String, &'static str, u64), u64>>,
+    /// Upstream → the highest sequence read from its stream here (so numbered there).
+    read: Mutex<HashMap<&'static str, u64>>,
+    /// (chain, upstream) → the last head asked for the chain and the events it serves.
+    asked: Mutex<HashMap<(String, &'static str), AskedHead>>,
 }
 
 impl ProfileFreshness {
@@ -79,7 +99,45 @@ impl ProfileFreshness {
         ProfileFreshness {
             head,
             required: Mutex::new(HashMap::new()),
+            read: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The consumer of `upstream`'s stream has read it through `sequence` (a run about to be
+    /// applied): those events were numbered before any head asked from now on.
+    pub fn read_through(&self, upstream: &'static str, sequence: u64) {
+        let mut read = lock(&self.read);
+        let through = read.entry(upstream).or_default();
+        *through = (*through).max(sequence);
+    }
+
+    /// Profile's head required for event `sequence` of `upstream`: a head asked after the event
+    /// was numbered, from the chain's last question when it serves the event, else asked now.
+    async fn required_head(
+        &self,
+        chain: &str,
+        upstream: &'static str,
+        sequence: u64,
+        cursor: u64,
+    ) -> Result<u64, String> {
+        let at = (chain.to_owned(), upstream);
+        if let Some(asked) = lock(&self.asked).get(&at).filter(|a| sequence <= a.covers) {
+            return Ok(asked.head);
+        }
+        // Read before asking: every event read by now was numbered before the answer.
+        let covers = lock(&self.read)
+            .get(upstream)
+            .copied()
+            .unwrap_or(0)
+            .max(sequence);
+        let head = self.head.chain_head(chain, cursor).await?;
+        let mut asked = lock(&self.asked);
+        let entry = asked.entry(at).or_insert(AskedHead { covers, head });
+        if covers >= entry.covers {
+            *entry = AskedHead { covers, head };
+        }
+        Ok(head)
     }
 
     /// Ok when the profile consumer (its cursor read through `conn`, the event's transaction)
@@ -95,10 +153,10 @@ impl ProfileFreshness {
     ) -> Result<(), ProfileBehind> {
         let cursor = profile_cursor(conn).await?;
         let key = (chain.to_owned(), upstream, sequence);
-        let known = self.lock().get(&key).copied();
+        let known = lock(&self.required).get(&key).copied();
         let required = match known {
             Some(required) => required,
-            None => match self.head.chain_head(chain, cursor).await {
+            None => match self.required_head(chain, upstream, sequence, cursor).await {
                 Ok(head) => head,
                 Err(error) => {
                     tracing::warn!(%chain, %error, "profile's head unknown; automations use the facts known");
@@ -107,10 +165,10 @@ impl ProfileFreshness {
             },
         };
         if caught_up(cursor, required) {
-            self.lock().remove(&key);
+            lock(&self.required).remove(&key);
             return Ok(());
         }
-        self.lock().insert(key, required);
+        lock(&self.required).insert(key, required);
         Err(ProfileBehind::Behind {
             chain: chain.to_owned(),
             event: sequence,
@@ -118,13 +176,13 @@ impl ProfileFreshness {
             required,
         })
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, &'static str, u64), u64>> {
-        // A poisoned map only holds heads to wait for; its data stays valid.
-        self.required
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned map only holds heads and sequences; its data stays valid.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The rule: facts are current for an event once the profile cursor reached the head required.

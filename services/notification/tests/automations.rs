@@ -642,4 +642,68 @@ async fn set_profile_cursor(db: &DatabaseConnection, consumer: &str, position: i
     .expect("cursor");
 }
 
-on_both_backends!(a_tag_waits_for_the_profile_facts_behind_it);
+/// Profile's head as a service answers it, counting the questions.
+struct CountingProfileHead {
+    head: std::sync::atomic::AtomicU64,
+    asked: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl maitre_notification::freshness::ProfileHead for CountingProfileHead {
+    async fn chain_head(&self, _chain: &str, _after: u64) -> Result<u64, String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.asked.fetch_add(1, SeqCst);
+        Ok(self.head.load(SeqCst))
+    }
+}
+
+/// Issue 19 item 5: a burst of tags read in one run asks profile's head once, not once per tag;
+/// a tag numbered after that question asks again and waits for what profile numbered since (the
+/// race `a_tag_waits_for_the_profile_facts_behind_it` guards).
+async fn a_burst_of_tags_asks_profile_once(backend: Backend) {
+    use maitre_kit::eventlog::Consumer;
+    use maitre_notification::freshness::{PROFILE_CONSUMER, ProfileFreshness};
+    use std::sync::atomic::Ordering::SeqCst;
+    let env = env(backend).await;
+    let db = &env.db.db;
+    let head = std::sync::Arc::new(CountingProfileHead {
+        head: 3.into(),
+        asked: 0.into(),
+    });
+    let handler = AutomationHandler::new(env.pipeline.clone())
+        .with_profile_freshness(std::sync::Arc::new(ProfileFreshness::new(head.clone())));
+    set_profile_cursor(db, PROFILE_CONSUMER, 3).await;
+    let tagging = Consumer::new("notification<-tagging", db.clone());
+    let burst: Vec<Event> = (1..=5)
+        .map(|n| tag_added(n, &format!("g{n}"), "likes_dessert"))
+        .collect();
+    let applied = tagging.apply_run(&burst, &handler).await.expect("applied");
+    assert_eq!(applied, 5);
+    assert_eq!(head.asked.load(SeqCst), 1, "one question for the burst");
+
+    // Profile numbers two more events; tagging's next tag comes from them.
+    head.head.store(5, SeqCst);
+    let late = tag_added(6, "g6", "likes_dessert");
+    assert!(
+        tagging.apply(&late, &handler).await.is_err(),
+        "a tag numbered after the question waits for profile's newer head"
+    );
+    assert_eq!(head.asked.load(SeqCst), 2);
+    set_profile_cursor(db, PROFILE_CONSUMER, 5).await;
+    tagging
+        .apply(&late, &handler)
+        .await
+        .expect("applied once caught up");
+    assert_eq!(
+        head.asked.load(SeqCst),
+        2,
+        "the retried tag keeps the head it first required"
+    );
+    let known = facts::get(db, CHAIN, "g6").await.expect("facts");
+    assert!(known.tags.contains("likes_dessert"));
+}
+
+on_both_backends!(
+    a_tag_waits_for_the_profile_facts_behind_it,
+    a_burst_of_tags_asks_profile_once
+);

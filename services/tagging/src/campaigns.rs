@@ -2,8 +2,8 @@
 //! status changes (SENT, RESPONDED) become `tag_campaign_send` rows, and the guest's
 //! smoothed response rate and `high_responder` tag follow under the chain's stored prior;
 //! a RESPONDED message is an interaction fact (`campaign_responses`, `messages_replied`)
-//! and re-evaluates the guest's rule tags. All in the consumer's transaction (the cursor
-//! commits with the effect).
+//! and re-evaluates the guest's rule tags, as does a `MessageOpened` (`messages_opened`, once
+//! per message). All in the consumer's transaction (the cursor commits with the effect).
 
 use std::sync::Arc;
 
@@ -12,7 +12,9 @@ use maitre_kit::{
     config::ServiceName,
     eventlog::{ConsumeError, EventHandler},
 };
-use maitre_proto::events::v1::{Event, MessageStatus, MessageStatusChanged, event::Payload};
+use maitre_proto::events::v1::{
+    Event, MessageOpened, MessageStatus, MessageStatusChanged, event::Payload,
+};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
@@ -44,8 +46,12 @@ pub async fn apply_notification_event(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let Some(Payload::MessageStatusChanged(e)) = &event.payload else {
-        return Ok(());
+    let e = match &event.payload {
+        Some(Payload::MessageStatusChanged(e)) => e,
+        Some(Payload::MessageOpened(opened)) => {
+            return apply_open(conn, deps, event, opened, now).await;
+        }
+        _ => return Ok(()),
     };
     if e.customer_id.is_empty() {
         return Ok(());
@@ -81,6 +87,41 @@ pub async fn apply_notification_event(
         // The interaction facts changed: rules such as `campaign_responses(90d) >= 1` move now.
         reevaluate_customer(conn, deps, chain, &e.customer_id, now).await?;
     }
+    Ok(())
+}
+
+/// A guest's first open of a message is an interaction (`messages_opened`), dated the day the
+/// guest opened it in their store's zone; a replay of the event is the same occurrence.
+async fn apply_open(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    event: &Event,
+    opened: &MessageOpened,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let chain = event.chain_id.as_str();
+    if opened.customer_id.is_empty()
+        || lock_customer_erased(conn, chain, &opened.customer_id).await?
+    {
+        return Ok(());
+    }
+    let at = opened
+        .opened_at
+        .as_ref()
+        .or(event.occurred_at.as_ref())
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+        .unwrap_or(now);
+    let day = customer_today(conn, chain, &opened.customer_id, at).await?;
+    record_interaction(
+        conn,
+        chain,
+        &opened.customer_id,
+        InteractionKind::MessageOpen,
+        &format!("open:{}", opened.message_id),
+        day,
+    )
+    .await?;
+    reevaluate_customer(conn, deps, chain, &opened.customer_id, now).await?;
     Ok(())
 }
 

@@ -29,6 +29,12 @@ pub type ConsumeError = Box<dyn std::error::Error + Send + Sync>;
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies one event. Must use `txn` for every write so it commits with the cursor.
     async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError>;
+
+    /// Told of a run of consecutive events read from the stream, before any of them is applied
+    /// (each then reaches [`EventHandler::handle`] unless a replay); nothing by default. A
+    /// handler learns here what it has read of the stream, e.g. to ask another service once
+    /// for a run instead of once per event.
+    async fn before_run(&self, _events: &[Event]) {}
 }
 
 /// The outcome of offering one event.
@@ -131,6 +137,7 @@ impl Consumer {
         events: &[Event],
         handler: &dyn EventHandler,
     ) -> Result<usize, ConsumeError> {
+        handler.before_run(events).await;
         self.db
             .execute_raw(stmt(
                 &self.db,

@@ -7,10 +7,12 @@ use chrono::Utc;
 use maitre_kit::auth::{Caller, Role};
 use maitre_kit::page::{PageRequest, next_token};
 use maitre_proto::events::v1::MessageStatus;
+use maitre_proto::events::v1::{EventScope, MessageOpened, event::Payload};
 use maitre_proto::notification::v1::{
     Delivery, GetDeliveryRequest, GetDeliveryResponse, ListDeliveriesRequest,
-    ListDeliveriesResponse, ReportDeliveryStatusRequest, ReportDeliveryStatusResponse,
-    SendMessageRequest, SendMessageResponse, StatusChange,
+    ListDeliveriesResponse, RecordMessageOpenedRequest, RecordMessageOpenedResponse,
+    ReportDeliveryStatusRequest, ReportDeliveryStatusResponse, SendMessageRequest,
+    SendMessageResponse, StatusChange,
 };
 use sea_orm::ConnectionTrait;
 use tonic::{Request, Response, Status};
@@ -19,7 +21,7 @@ use super::NotificationServiceApi;
 use super::templates::compile;
 use crate::convert::{
     channel_from_proto, channel_to_proto, purpose_from_proto, purpose_to_proto, status_filter,
-    status_to_proto, timestamp_from_us,
+    status_to_proto, timestamp_from_us, timestamp_to_utc,
 };
 use crate::delivery::Pipeline;
 use crate::domain::channel::Channel;
@@ -65,8 +67,17 @@ pub(crate) async fn delivery(conn: &impl ConnectionTrait, row: &MessageRow) -> R
         attempts: row.attempts,
         next_attempt_at: Some(timestamp_from_us(row.next_attempt_at_us)),
         purpose: purpose_to_proto(row.purpose) as i32,
+        opened_at: messages::opened_at(conn, &row.chain_id, &row.message_id)
+            .await?
+            .map(timestamp_from_us),
     })
 }
+
+/// Statuses of a message a provider was handed, which a guest can therefore have opened.
+const OPENABLE: &[&str] = &["sent", "delivered", "responded", "unknown"];
+
+/// How far ahead of this clock a callback's open time may be (the caller's clock may run fast).
+const OPEN_CLOCK_SKEW_US: i64 = 60_000_000;
 
 fn domain_status(stored: &str) -> Option<DeliveryStatus> {
     match stored {
@@ -278,6 +289,95 @@ impl NotificationServiceApi {
         let row = self.message(&chain, &request.message_id).await?;
         Ok(Response::new(ReportDeliveryStatusResponse {
             delivery: Some(delivery(&self.runtime.db, &row).await?),
+        }))
+    }
+
+    /// Stores the first open of `row` and announces it in one transaction; `false` when it was
+    /// opened before (nothing changes).
+    async fn record_open(&self, row: &MessageRow, opened_at_us: i64) -> Result<bool> {
+        let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
+        let first_open =
+            messages::record_open(&txn, &row.chain_id, &row.message_id, opened_at_us).await?;
+        if !first_open {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let scope = EventScope {
+            customer_id: row.customer_id.clone(),
+            store_id: String::new(),
+            manager_id: String::new(),
+        };
+        let payload = Payload::MessageOpened(MessageOpened {
+            message_id: row.message_id.clone(),
+            customer_id: row.customer_id.clone(),
+            campaign_id: row.campaign_id.clone(),
+            automation_id: row.automation_id.clone(),
+            channel: channel_to_proto(row.channel) as i32,
+            opened_at: Some(timestamp_from_us(opened_at_us)),
+        });
+        self.pipeline
+            .events
+            .append(&txn, &row.chain_id, scope, payload)
+            .await?;
+        txn.commit().await?;
+        self.pipeline.events.committed();
+        Ok(true)
+    }
+
+    /// An open callback: the guest's first open of a message is stored on it and announced
+    /// (`MessageOpened`, in the same transaction), so tagging counts it once; a repeat answers
+    /// the first open and changes nothing.
+    pub(super) async fn record_message_opened_rpc(
+        &self,
+        request: Request<RecordMessageOpenedRequest>,
+    ) -> Result<Response<RecordMessageOpenedResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        caller.require_role(&[Role::HqAdmin, Role::Service])?;
+        let chain = caller.chain()?.to_owned();
+        let request = request.into_inner();
+        if request.message_id.trim().is_empty() {
+            return Err(Error::invalid("message_id", "is required").into());
+        }
+        let row = self.message(&chain, &request.message_id).await?;
+        if row.customer_id.is_empty() {
+            return Err(Error::Precondition {
+                field: "message_id",
+                message: "a staff message has no guest to open it".into(),
+            }
+            .into());
+        }
+        if !OPENABLE.contains(&row.status.as_str()) {
+            return Err(Error::Precondition {
+                field: "message_id",
+                message: format!(
+                    "a {} message never reached a provider, so it cannot be opened",
+                    row.status
+                ),
+            }
+            .into());
+        }
+        let now_us = Utc::now().timestamp_micros();
+        let opened_at_us = match &request.opened_at {
+            None => now_us,
+            Some(at) => {
+                let at = timestamp_to_utc(at)
+                    .ok_or_else(|| Error::invalid("opened_at", "is not a valid time"))?
+                    .timestamp_micros();
+                if at < row.created_at_us || at > now_us + OPEN_CLOCK_SKEW_US {
+                    return Err(Error::invalid(
+                        "opened_at",
+                        "must lie between the message's creation and now",
+                    )
+                    .into());
+                }
+                at
+            }
+        };
+        let first_open = self.record_open(&row, opened_at_us).await?;
+        let row = self.message(&chain, &request.message_id).await?;
+        Ok(Response::new(RecordMessageOpenedResponse {
+            delivery: Some(delivery(&self.runtime.db, &row).await?),
+            first_open,
         }))
     }
 }

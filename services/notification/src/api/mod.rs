@@ -236,6 +236,12 @@ impl NotificationService for NotificationServiceApi {
     ) -> Rpc<pb::ReportDeliveryStatusResponse> {
         self.report_delivery_status_rpc(r).await
     }
+    async fn record_message_opened(
+        &self,
+        r: Request<pb::RecordMessageOpenedRequest>,
+    ) -> Rpc<pb::RecordMessageOpenedResponse> {
+        self.record_message_opened_rpc(r).await
+    }
     async fn record_inbound_reply(
         &self,
         r: Request<pb::RecordInboundReplyRequest>,

@@ -177,6 +177,42 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
+/// Records the guest's first open of the message at `opened_at_us`; `false` when it was already
+/// opened (a repeated callback changes nothing).
+pub async fn record_open(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    message_id: &str,
+    opened_at_us: i64,
+) -> Result<bool> {
+    let changed = exec(
+        conn,
+        "UPDATE notif_messages SET opened_at_us = $3
+         WHERE chain_id = $1 AND message_id = $2 AND opened_at_us = 0",
+        [chain_id.into(), message_id.into(), opened_at_us.into()],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
+/// When the guest first opened the message; `None` when never.
+pub async fn opened_at(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    message_id: &str,
+) -> Result<Option<i64>> {
+    let row = query_one(
+        conn,
+        "SELECT opened_at_us FROM notif_messages WHERE chain_id = $1 AND message_id = $2",
+        [chain_id.into(), message_id.into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get::<i64>("", "opened_at_us")?).filter(|at| *at > 0),
+        None => None,
+    })
+}
+
 /// The message holding a de-duplication key, if any.
 pub async fn get_by_dedup_key(
     conn: &impl ConnectionTrait,

@@ -7,6 +7,7 @@ mod schema3;
 mod schema4;
 mod schema5;
 mod schema_campaign_retries;
+mod schema_message_opens;
 mod schema_provider_accounts;
 mod schema_send_claims;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(schema_provider_accounts::ProviderAccounts),
             Box::new(ConsumerLeases),
             Box::new(maitre_kit::audit::AuditTable),
+            Box::new(schema_message_opens::MessageOpens),
         ]
     }
 }

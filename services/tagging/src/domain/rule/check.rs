@@ -320,6 +320,10 @@ impl Checker<'_> {
                 kind: InteractionKind::MessageReply,
                 days,
             }),
+            Builtin::MessagesOpened => num_node(NumNode::Interactions {
+                kind: InteractionKind::MessageOpen,
+                days,
+            }),
             Builtin::Reviews => num_node(NumNode::Interactions {
                 kind: InteractionKind::Review,
                 days,

@@ -1,6 +1,6 @@
 //! A guest's interactions with the chain, apart from visits (seed 002 §1: "互动偏好(如对促销
 //! 短信的反应、是否打开活动邮件)", and §2's "营销活动高响应者"): campaign responses, replies
-//! to messages, reviews. Each is one dated occurrence; the rule language counts them over a
+//! to messages, opens of messages, reviews. Each is one dated occurrence; the rule language counts them over a
 //! window (`campaign_responses(90d)`), with the same half-open window as visits.
 
 use super::facts::EpochDay;
@@ -13,6 +13,8 @@ pub enum InteractionKind {
     CampaignResponse,
     /// Replied to a message (campaign or automation) sent to them.
     MessageReply,
+    /// Opened a message sent to them (the first open of each message).
+    MessageOpen,
     /// Wrote a review.
     Review,
 }
@@ -23,6 +25,7 @@ impl InteractionKind {
         match self {
             InteractionKind::CampaignResponse => "campaign_response",
             InteractionKind::MessageReply => "message_reply",
+            InteractionKind::MessageOpen => "message_open",
             InteractionKind::Review => "review",
         }
     }
@@ -31,6 +34,7 @@ impl InteractionKind {
         [
             InteractionKind::CampaignResponse,
             InteractionKind::MessageReply,
+            InteractionKind::MessageOpen,
             InteractionKind::Review,
         ]
         .into_iter()
@@ -115,6 +119,7 @@ mod tests {
         for kind in [
             InteractionKind::CampaignResponse,
             InteractionKind::MessageReply,
+            InteractionKind::MessageOpen,
             InteractionKind::Review,
         ] {
             assert_eq!(InteractionKind::parse(kind.as_str()), Some(kind));

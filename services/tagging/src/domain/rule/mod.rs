@@ -35,6 +35,7 @@
 //! | `expected_visits(D)` | Number | BG/NBD rate per day × D days; missing when unscored |
 //! | `campaign_responses(W)` | Number | campaigns responded to in W (an explicit response event or a reply to the campaign's message; one per campaign) |
 //! | `messages_replied(W)` | Number | replies in W to messages sent to the guest (campaign or automation) |
+//! | `messages_opened(W)` | Number | messages sent to the guest that they first opened in W (`POST /v1/messages/{id}:opened`) |
 //! | `reviews(W)` | Number | reviews written in W |
 //!
 //! # Semantics

@@ -364,6 +364,13 @@ fn interaction_facts_count_over_a_window() {
     assert!(w.eval("messages_replied(7d) == 1 and campaign_responses(7d) == 0"));
     assert!(w.eval("reviews(7d) == 1 and reviews(1m) == 1 and reviews(31d) == 2"));
     assert!(w.eval("campaign_responses(90d) + messages_replied(90d) >= 2 and visits(90d) == 0"));
+    assert!(w.eval("messages_opened(90d) == 0"));
+    w.facts
+        .add_interaction(InteractionKind::MessageOpen, TODAY - 1);
+    w.facts
+        .add_interaction(InteractionKind::MessageOpen, TODAY - 40);
+    assert!(w.eval("messages_opened(7d) == 1 and messages_opened(90d) == 2"));
+    assert!(w.eval("messages_replied(7d) == 1"), "an open is no reply");
     let explained = w
         .compile("campaign_responses(90d) >= 1")
         .explain(&w.facts, TODAY);

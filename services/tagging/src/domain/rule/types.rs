@@ -68,6 +68,7 @@ pub enum Builtin {
     ExpectedVisits,
     CampaignResponses,
     MessagesReplied,
+    MessagesOpened,
     Reviews,
 }
 
@@ -220,6 +221,15 @@ pub const FUNCTIONS: &[FunctionSig] = &[
         time_dependent: true,
         reads_history_window: false,
         summary: "replies in the window to messages sent to the customer",
+    },
+    FunctionSig {
+        name: "messages_opened",
+        builtin: Builtin::MessagesOpened,
+        params: &[Window],
+        result: Type::Number,
+        time_dependent: true,
+        reads_history_window: false,
+        summary: "messages sent to the customer that they opened in the window (each counted once, at its first open)",
     },
     FunctionSig {
         name: "reviews",
