@@ -12,6 +12,7 @@ use maitre_kit::on_both_backends;
 on_both_backends!(
     independent_and_dependent_events_record_as_one_by_one,
     existing_customers_of_a_chunk_each_get_their_own_figures,
+    a_chunk_failing_after_another_committed_is_answered_per_event,
 );
 
 async fn independent_and_dependent_events_record_as_one_by_one(
@@ -176,4 +177,123 @@ async fn existing_customers_of_a_chunk_each_get_their_own_figures(
         );
     }
     assert_eq!(h.customer_count().await, 4);
+}
+
+/// Issue 20 item 9: a batch whose second chunk fails (the database refuses a row: a trigger
+/// stands in for a lost connection or a full disk) after the first committed answers which
+/// events were not recorded — every one from the failed chunk on, naming where to re-send
+/// from — instead of an error that hides the 500 saved. Re-sending the batch once the fault
+/// is gone records the rest; the saved part comes back as duplicates.
+async fn a_chunk_failing_after_another_committed_is_answered_per_event(
+    backend: maitre_kit::testing::Backend,
+) {
+    use sea_orm::ConnectionTrait;
+    let h = Harness::start(backend).await;
+    let config = &h.config.config;
+    let db = maitre_kit::db::connect(&config.database_url, &config.database_schema)
+        .await
+        .expect("the service's database");
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let inject: &[&str] = if postgres {
+        &[
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+             IF NEW.external_id = 'poison' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON contact_events \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        ]
+    } else {
+        &[
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON contact_events \
+           FOR EACH ROW WHEN NEW.external_id = 'poison' \
+           BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ]
+    };
+    for sql in inject {
+        db.execute_unprepared(sql).await.expect("inject the fault");
+    }
+    // Two chunks of 500: the fault is in the second.
+    let events: Vec<pb::ContactEvent> = (0..1_000)
+        .map(|i| {
+            let id = if i == 700 {
+                "poison".to_owned()
+            } else {
+                format!("imp-{i}")
+            };
+            visit(&id, vec![phone(&format!("1380016{i:04}"))], 1_000)
+        })
+        .collect();
+    let batch = || {
+        req(
+            pb::RecordEventsBatchRequest {
+                events: events.clone(),
+            },
+            &hq(),
+        )
+    };
+    let response = h
+        .api()
+        .record_events_batch(batch())
+        .await
+        .expect("the saved part is answered, not hidden behind an error")
+        .into_inner();
+    assert_eq!((response.recorded, response.rejected), (500, 500));
+    let indexes: Vec<i32> = response.results.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, (500..1_000).collect::<Vec<i32>>());
+    assert!(
+        response
+            .results
+            .iter()
+            .all(|r| r.error_field == "events" && r.error.contains("re-send")),
+        "{:?}",
+        response.results.first()
+    );
+    assert_eq!(
+        h.lookup_phone("13800160499")
+            .await
+            .aggregates
+            .unwrap()
+            .visits,
+        1
+    );
+    let missing = h
+        .api()
+        .lookup_customer(req(
+            pb::LookupCustomerRequest {
+                identity_key: Some(phone("13800160500")),
+            },
+            &hq(),
+        ))
+        .await;
+    assert_eq!(
+        missing.expect_err("not recorded").code(),
+        tonic::Code::NotFound
+    );
+
+    let heal = if postgres {
+        "DROP TRIGGER refuse_poison ON contact_events"
+    } else {
+        "DROP TRIGGER refuse_poison"
+    };
+    db.execute_unprepared(heal)
+        .await
+        .expect("the fault is gone");
+    let again = h
+        .api()
+        .record_events_batch(batch())
+        .await
+        .expect("re-sent")
+        .into_inner();
+    assert_eq!(
+        (again.recorded, again.duplicates, again.rejected),
+        (500, 500, 0)
+    );
+    assert_eq!(
+        h.lookup_phone("13800160700")
+            .await
+            .aggregates
+            .unwrap()
+            .visits,
+        1
+    );
 }
