@@ -106,7 +106,11 @@ impl LeasedJob {
                 .lease_acquire(&self.lease, &self.holder, self.ttl)
                 .await
             {
-                Ok(Some(fence)) => round(fence).await,
+                Ok(Some(fence)) => {
+                    // Each round is a trace of its own: its log lines carry a trace id.
+                    let span = crate::telemetry::work_span("job", &self.lease);
+                    tracing::Instrument::instrument(round(fence), span).await
+                }
                 Ok(None) => {}
                 Err(error) => tracing::warn!(lease = %self.lease, %error, "job lease unavailable"),
             }

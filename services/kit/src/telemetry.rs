@@ -150,6 +150,20 @@ pub fn edge_span<B>(request: &http::Request<B>) -> tracing::Span {
     span
 }
 
+/// The root span of one unit of background work (a job's round, a consumer's run of events):
+/// a trace of its own, so the lines that work logs carry a trace id as a call's lines do.
+pub fn work_span(kind: &'static str, name: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "work",
+        otel.name = %format_args!("{kind} {name}"),
+        otel.kind = "internal",
+        trace_id = tracing::field::Empty,
+    );
+    record_trace_id(&span);
+    span
+}
+
 /// Puts the span's trace id into its `trace_id` field, which the JSON log layer prints on
 /// every line written inside the span. Nothing is recorded when no tracer is installed
 /// (unit tests without [`init`]).
@@ -271,6 +285,43 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn background_work_logs_with_a_trace_of_its_own() {
+        let provider = SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("t")));
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..2 {
+                let span = work_span("job", "daily_scan");
+                let _entered = span.enter();
+                tracing::warn!("inside the round");
+            }
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let ids: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(line["span"]["otel.name"], "job daily_scan", "{text}");
+                line["span"]["trace_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 2, "{text}");
+        assert!(ids.iter().all(|id| id.len() == 32), "{ids:?}");
+        assert_ne!(ids[0], ids[1], "each round is its own trace");
     }
 
     #[test]

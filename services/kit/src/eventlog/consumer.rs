@@ -137,6 +137,16 @@ impl Consumer {
         events: &[Event],
         handler: &dyn EventHandler,
     ) -> Result<usize, ConsumeError> {
+        // Each run is a trace of its own: the handler's log lines carry a trace id.
+        let span = crate::telemetry::work_span("consume", &self.cursor_name());
+        tracing::Instrument::instrument(self.apply_run_traced(events, handler), span).await
+    }
+
+    async fn apply_run_traced(
+        &self,
+        events: &[Event],
+        handler: &dyn EventHandler,
+    ) -> Result<usize, ConsumeError> {
         handler.before_run(events).await;
         self.db
             .execute_raw(stmt(
