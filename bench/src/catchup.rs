@@ -326,8 +326,9 @@ async fn steps(scale: &Scale, system: &System) -> Result<Report> {
     // Everything caught up before the import starts.
     let ready_by = Instant::now() + Duration::from_secs(60);
     let before = loop {
-        let s = sample(&dbs).await?;
-        if settled(&s) {
+        if let Ok(s) = sample(&dbs).await
+            && settled(&s)
+        {
             break s;
         }
         anyhow::ensure!(
@@ -346,8 +347,20 @@ async fn steps(scale: &Scale, system: &System) -> Result<Report> {
     let sampler = tokio::spawn(async move {
         let mut samples = vec![];
         let mut import_ended: Option<Instant> = None;
+        let mut failures = 0;
         loop {
-            let s = sample(&sampler_dbs).await?;
+            // A sample that cannot be read (the database momentarily out of connections on a
+            // shared machine) is skipped; the next one is as good.
+            let s = match sample(&sampler_dbs).await {
+                Ok(s) => s,
+                Err(e) if failures < 600 => {
+                    failures += 1;
+                    eprintln!("eventflow: sample skipped: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if import_ended.is_none() && *done_rx.borrow() {
                 import_ended = Some(s.at);
             }

@@ -143,23 +143,114 @@ pub async fn apply_profile_event(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<Vec<Change>> {
+    match apply_profile_facts(conn, deps, event, now).await? {
+        Facts::Guest(customer, how) => {
+            reevaluate(conn, deps, &event.chain_id, &customer, how, now).await
+        }
+        Facts::Done(changes) => Ok(changes),
+    }
+}
+
+/// What re-evaluating a guest after the facts of profile events involves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reevaluation {
+    /// A visit arrived: the model scores first, since rules read them.
+    pub rescore: bool,
+    /// Class or attributes changed: the watched segments after the rules.
+    pub watched: bool,
+}
+
+impl Reevaluation {
+    fn and(self, other: Self) -> Self {
+        Self {
+            rescore: self.rescore || other.rescore,
+            watched: self.watched || other.watched,
+        }
+    }
+}
+
+/// What applying an event's facts left to do.
+pub enum Facts {
+    /// The guest's facts changed: re-evaluate them so.
+    Guest(String, Reevaluation),
+    /// Nothing (more) to do; the membership changes it made.
+    Done(Vec<Change>),
+}
+
+/// Whether an event only writes facts about one guest (which [`reevaluate`] then derives
+/// from), so a run may write several of them before re-evaluating each guest once.
+fn guest_facts_only(event: &Event) -> bool {
+    matches!(
+        event.payload,
+        Some(
+            Payload::CustomerCreated(_)
+                | Payload::ContactRecorded(_)
+                | Payload::CustomerUpdated(_)
+                | Payload::ClassChanged(_)
+        )
+    )
+}
+
+/// Re-evaluates a guest whose facts changed: model scores (after a visit), rule tags, then
+/// the watched segments (after a class or attribute change).
+pub async fn reevaluate(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    chain: &str,
+    customer_id: &str,
+    how: Reevaluation,
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    if how.rescore {
+        changes.extend(rescore_customer(conn, deps, chain, customer_id, now).await?);
+    }
+    changes.extend(reevaluate_customer(conn, deps, chain, customer_id, now).await?);
+    if how.watched {
+        after_fact_change(
+            conn,
+            &deps.runtime.events,
+            chain,
+            customer_id,
+            now.timestamp_micros(),
+        )
+        .await?;
+    }
+    Ok(changes)
+}
+
+/// Writes what a profile event says; events about one guest leave the re-evaluation to the
+/// caller ([`Facts::Guest`]), the others (stores, dishes, merges, erasures) apply whole.
+pub async fn apply_profile_facts(
+    conn: &impl ConnectionTrait,
+    deps: &Deps,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<Facts> {
     let chain = event.chain_id.as_str();
     let now_us = now.timestamp_micros();
-    let customer = match &event.payload {
+    let none = || Ok(Facts::Done(Vec::new()));
+    match &event.payload {
         Some(Payload::CustomerCreated(e)) => {
             record_customer_store(conn, chain, &e.customer_id, &e.home_store_id).await?;
-            &e.customer_id
+            if ensure_customer(conn, chain, &e.customer_id, now_us)
+                .await?
+                .is_none()
+            {
+                return none();
+            }
+            Ok(Facts::Guest(e.customer_id.clone(), Reevaluation::default()))
         }
         Some(Payload::StoreChanged(e)) if !e.store_id.is_empty() => {
             upsert_store(conn, chain, &e.store_id, e.time_zone.trim(), &e.name).await?;
-            return Ok(Vec::new());
+            none()
         }
         Some(Payload::ContactRecorded(e)) => {
             if ensure_customer(conn, chain, &e.customer_id, now_us)
                 .await?
                 .is_none()
             {
-                return Ok(Vec::new());
+                return none();
             }
             // Scope and home zone: every store the customer had contact with, first = home.
             record_customer_store(conn, chain, &e.customer_id, &e.store_id).await?;
@@ -187,21 +278,25 @@ pub async fn apply_profile_event(
                     &lines,
                 )
                 .await?;
-                let mut changes = rescore_customer(conn, deps, chain, &e.customer_id, now).await?;
-                changes.extend(reevaluate_customer(conn, deps, chain, &e.customer_id, now).await?);
-                return Ok(changes);
+                return Ok(Facts::Guest(
+                    e.customer_id.clone(),
+                    Reevaluation {
+                        rescore: true,
+                        watched: false,
+                    },
+                ));
             }
             if let Some((kind, occurrence, day)) = interaction_of_contact(e, store_zone) {
                 record_interaction(conn, chain, &e.customer_id, kind, &occurrence, day).await?;
             }
-            &e.customer_id
+            Ok(Facts::Guest(e.customer_id.clone(), Reevaluation::default()))
         }
         Some(Payload::CustomerUpdated(e)) => {
             if ensure_customer(conn, chain, &e.customer_id, now_us)
                 .await?
                 .is_none()
             {
-                return Ok(Vec::new());
+                return none();
             }
             let birthday = e.birthday.as_ref().and_then(|d| {
                 let (month, day) = (u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?);
@@ -215,24 +310,36 @@ pub async fn apply_profile_event(
                 .collect();
             attributes.sort();
             replace_attributes(conn, chain, &e.customer_id, &attributes).await?;
-            return reevaluate_with_facts(conn, deps, chain, &e.customer_id, now).await;
+            Ok(Facts::Guest(
+                e.customer_id.clone(),
+                Reevaluation {
+                    rescore: false,
+                    watched: true,
+                },
+            ))
         }
         Some(Payload::ClassChanged(e)) => {
             if ensure_customer(conn, chain, &e.customer_id, now_us)
                 .await?
                 .is_none()
             {
-                return Ok(Vec::new());
+                return none();
             }
             set_class(conn, chain, &e.customer_id, class_letter(e.to)).await?;
-            return reevaluate_with_facts(conn, deps, chain, &e.customer_id, now).await;
+            Ok(Facts::Guest(
+                e.customer_id.clone(),
+                Reevaluation {
+                    rescore: false,
+                    watched: true,
+                },
+            ))
         }
-        Some(Payload::CustomerMerged(e)) => {
-            return merge(conn, deps, chain, &e.survivor_id, &e.absorbed_ids, now).await;
-        }
+        Some(Payload::CustomerMerged(e)) => Ok(Facts::Done(
+            merge(conn, deps, chain, &e.survivor_id, &e.absorbed_ids, now).await?,
+        )),
         Some(Payload::DishChanged(e)) if !e.dish_id.is_empty() => {
             upsert_dish(conn, chain, &dish_of(e)).await?;
-            return Ok(Vec::new());
+            none()
         }
         Some(Payload::CustomerErased(e)) => {
             let changes =
@@ -243,38 +350,10 @@ pub async fn apply_profile_event(
             delete_history_of(conn, chain, &e.customer_id).await?;
             forget_customer_stores(conn, chain, &e.customer_id).await?;
             delete_memberships_of_customer(conn, chain, &e.customer_id).await?;
-            return Ok(changes);
+            Ok(Facts::Done(changes))
         }
-        _ => return Ok(Vec::new()),
-    };
-    if ensure_customer(conn, chain, customer, now_us)
-        .await?
-        .is_none()
-    {
-        return Ok(Vec::new());
+        _ => none(),
     }
-    reevaluate_customer(conn, deps, chain, customer, now).await
-}
-
-/// Re-evaluates a customer whose class or attributes changed: their rule tags, then the
-/// watched segments over classes and attributes.
-async fn reevaluate_with_facts(
-    conn: &impl ConnectionTrait,
-    deps: &Deps,
-    chain: &str,
-    customer_id: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<Change>> {
-    let changes = reevaluate_customer(conn, deps, chain, customer_id, now).await?;
-    after_fact_change(
-        conn,
-        &deps.runtime.events,
-        chain,
-        customer_id,
-        now.timestamp_micros(),
-    )
-    .await?;
-    Ok(changes)
 }
 
 /// Removes every membership of a customer who leaves the chain's roster.
@@ -359,6 +438,48 @@ pub struct ProfileEvents {
 impl EventHandler for ProfileEvents {
     async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
         apply_profile_event(txn, &self.deps, event, Utc::now()).await?;
+        Ok(())
+    }
+
+    /// A run (catching up after an import: a guest's creation, visit and profile arrive
+    /// together) writes each event's facts in order and re-evaluates each guest once, after
+    /// the last of the run's facts about them, instead of once per event; an event about no
+    /// single guest (a store, a dish, a merge, an erasure) first re-evaluates the guests
+    /// waiting, so it sees them as the events before it left them. The tags reached are the
+    /// ones event-by-event application ends with; a tag a guest would have gained and lost
+    /// again inside one run is never announced.
+    async fn handle_run(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Event],
+    ) -> Result<(), ConsumeError> {
+        let now = Utc::now();
+        let mut waiting: Vec<(String, String, Reevaluation)> = Vec::new();
+        let mut at: std::collections::HashMap<(String, String), usize> =
+            std::collections::HashMap::new();
+        for event in events {
+            if !guest_facts_only(event) {
+                for (chain, customer, how) in waiting.drain(..) {
+                    reevaluate(txn, &self.deps, &chain, &customer, how, now).await?;
+                }
+                at.clear();
+            }
+            if let Facts::Guest(customer, how) =
+                apply_profile_facts(txn, &self.deps, event, now).await?
+            {
+                let key = (event.chain_id.clone(), customer);
+                match at.get(&key) {
+                    Some(&i) => waiting[i].2 = waiting[i].2.and(how),
+                    None => {
+                        at.insert(key.clone(), waiting.len());
+                        waiting.push((key.0, key.1, how));
+                    }
+                }
+            }
+        }
+        for (chain, customer, how) in waiting {
+            reevaluate(txn, &self.deps, &chain, &customer, how, now).await?;
+        }
         Ok(())
     }
 }

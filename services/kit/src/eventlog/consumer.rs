@@ -35,6 +35,22 @@ pub trait EventHandler: Send + Sync + 'static {
     /// handler learns here what it has read of the stream, e.g. to ask another service once
     /// for a run instead of once per event.
     async fn before_run(&self, _events: &[Event]) {}
+
+    /// Applies a run of events (in stream order, this consumer's share of a run) in one
+    /// transaction. By default one at a time through [`EventHandler::handle`]; a handler may
+    /// share work across the run (load once what every event reads, derive a guest's state
+    /// once after all of the run's facts about them) as long as the run's outcome is the one
+    /// its events applied in order would reach. A failing run is retried one event at a time.
+    async fn handle_run(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Event],
+    ) -> Result<(), ConsumeError> {
+        for event in events {
+            self.handle(txn, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The outcome of offering one event.
@@ -200,6 +216,7 @@ impl Consumer {
             }
         }
         let mut position = cursor;
+        let mut mine = Vec::with_capacity(events.len());
         for event in events {
             if event.sequence <= position {
                 continue; // a replay
@@ -214,14 +231,17 @@ impl Consumer {
             }
             // Another partition's event only moves this partition's cursor past it.
             if self.slice.as_ref().is_none_or(|s| s.partition.owns(event)) {
-                // An error drops `txn`, which rolls the whole run back.
-                handler.handle(&txn, event).await?;
+                mine.push(event);
             }
             position = event.sequence;
         }
         if position == cursor {
             txn.rollback().await?;
             return Ok(0);
+        }
+        if !mine.is_empty() {
+            // An error drops `txn`, which rolls the whole run back.
+            handler.handle_run(&txn, &mine).await?;
         }
         txn.execute_raw(stmt(
             &txn,

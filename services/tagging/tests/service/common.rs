@@ -46,6 +46,16 @@ impl FakeProfile {
         payload: Payload,
         occurred_at: Option<chrono::DateTime<Utc>>,
     ) {
+        // Scoped to the guest as profile scopes its events, so a partitioned consumer
+        // (PostgreSQL's default) spreads them by guest instead of treating each as a barrier.
+        let customer_id = match &payload {
+            Payload::CustomerCreated(e) => e.customer_id.clone(),
+            Payload::ContactRecorded(e) => e.customer_id.clone(),
+            Payload::CustomerUpdated(e) => e.customer_id.clone(),
+            Payload::ClassChanged(e) => e.customer_id.clone(),
+            Payload::CustomerErased(e) => e.customer_id.clone(),
+            _ => String::new(),
+        };
         let mut events = self.events.lock().expect("events");
         let sequence = events.len() as u64 + 1;
         events.push(Event {
@@ -53,12 +63,15 @@ impl FakeProfile {
             event_id: uuid::Uuid::new_v4().to_string(),
             chain_id: chain.to_owned(),
             source: "profile".into(),
+            scope: Some(maitre_proto::events::v1::EventScope {
+                customer_id,
+                ..Default::default()
+            }),
             payload: Some(payload),
             occurred_at: occurred_at.map(|at| prost_types::Timestamp {
                 seconds: at.timestamp(),
                 nanos: 0,
             }),
-            ..Default::default()
         });
     }
 
@@ -167,6 +180,10 @@ pub async fn start(backend: Backend) -> Harness {
         &[
             ("MAITRE_PROFILE_URL", &profile_url),
             ("MAITRE_NOTIFICATION_URL", &notification_url),
+            // One partition: these tests sync on a marker event (`sync_profile`), which
+            // proves everything before it applied only when the stream is applied in order.
+            // Partitioned consumption is covered by kit's tests and the scale-out journey.
+            ("MAITRE_EVENT_PARTITIONS", "1"),
         ],
     );
     let service = testing::spawn(config.config.clone(), |c, l, s| {
