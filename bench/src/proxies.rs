@@ -673,7 +673,7 @@ mod tests {
             ]
         );
         let v = verdicts(|c, _| match c {
-            Contender::GatewayGrpc => Some(cell(5000.0, 80.0, 500.0)),
+            Contender::GatewayGrpc | Contender::GatewayRest => Some(cell(5000.0, 80.0, 500.0)),
             _ => Some(cell(5000.0, 74.0, 450.0)),
         });
         assert!(v.iter().all(|(_, v)| *v == Verdict::Fail), "{v:?}");

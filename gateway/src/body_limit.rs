@@ -63,6 +63,14 @@ fn too_large(limit: usize) -> Response {
 /// Refuses a declared length over the route's limit at once; bounds a body of unknown length
 /// while it is read (the reader's length error becomes the same JSON 413 in `json_errors`).
 pub async fn limit(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    match bound_body(limits, request) {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => *refusal,
+    }
+}
+
+/// [`limit`] without the middleware around it (the edge's deadline layer runs both).
+pub fn bound_body(limits: BodyLimits, request: Request) -> Result<Request, Box<Response>> {
     let limit = limits.for_path(request.uri().path());
     let declared = request
         .headers()
@@ -70,11 +78,11 @@ pub async fn limit(State(limits): State<BodyLimits>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large(limit);
+        return Err(Box::new(too_large(limit)));
     }
     let (parts, body) = request.into_parts();
     let body = Body::new(Limited::new(body, limit).map_err(axum::Error::new));
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
 }
 
 fn is_grpc(content_type: Option<&http::HeaderValue>) -> bool {
@@ -115,9 +123,14 @@ const MAX_MESSAGE_BYTES: usize = 1024;
 /// Gives a non-JSON REST error answer the JSON error body (see the module doc).
 pub async fn json_errors(
     State(limits): State<BodyLimits>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    // The header bound first, here rather than as a layer of its own (one boxed layer fewer
+    // per request); its refusals are already JSON or gRPC.
+    if let Some(refusal) = crate::forward::bound(&mut request) {
+        return refusal;
+    }
     let limit = limits.for_path(request.uri().path());
     let grpc_request = is_grpc(request.headers().get(header::CONTENT_TYPE));
     let response = next.run(request).await;

@@ -185,9 +185,19 @@ pub fn forwarded_grpc_headers(caller: &Caller, incoming: &HeaderMap) -> HeaderMa
     headers
 }
 
-/// Outermost middleware: refuses an oversized header set with 431, and drops invalid
-/// forwarded headers before tracing, request ids or any handler see them.
+/// Middleware: [`bound`], then the request goes on.
 pub async fn bound_headers(mut request: Request, next: Next) -> Response {
+    match bound(&mut request) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
+    }
+}
+
+/// Refuses an oversized header set with 431 (the refusal returned), and drops invalid
+/// forwarded headers; run first
+/// (by `body_limit::json_errors`, the outermost layer) so that tracing, request ids and
+/// handlers never see them.
+pub fn bound(request: &mut Request) -> Option<Response> {
     let bytes = header_list_bytes(request.headers());
     if bytes > MAX_REQUEST_HEADER_BYTES {
         let error = ApiError::HeadersTooLarge {
@@ -196,14 +206,14 @@ pub async fn bound_headers(mut request: Request, next: Next) -> Response {
                 "request headers are {bytes} bytes; at most {MAX_REQUEST_HEADER_BYTES} are accepted"
             ),
         };
-        return if is_grpc(request.headers()) {
+        return Some(if is_grpc(request.headers()) {
             grpc_refusal(&error)
         } else {
             error.into_response()
-        };
+        });
     }
     sanitise(request.headers_mut());
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]
