@@ -5,9 +5,13 @@
 //! every success is the documented response (no property the document does not name).
 //!
 //! Bounded for CI: [`CALLS_PER_OPERATION`] calls per operation (about 2,000 in all), from a
-//! fixed seed, so a failure reproduces. Valid-by-schema requests the server refuses are the
-//! document under-describing the API; they are counted and printed, not failed on, until the
-//! document states every required field.
+//! fixed seed, so a failure reproduces. Half the calls are valid by the document (every
+//! `required` field, one member of a required oneof, values within the stated lengths,
+//! ranges, enums and formats — a format's `example` where the fuzz cannot make one). A valid
+//! call refused as INVALID_ARGUMENT is the document under-describing the API and fails the
+//! test, naming the operation and field — unless the document states the rule the refusal
+//! names in words (`x-constraints`: a rule depending on other fields or on the chain's data),
+//! which is counted and printed.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,14 @@ use maitre_tests::{System, setup};
 use serde_json::{Map, Value, json};
 
 const CALLS_PER_OPERATION: usize = 20;
+
+/// Under-descriptions found and not fixed yet, each with why: printed, not failed on. Any
+/// other one fails the test.
+const KNOWN_GAPS: &[(&str, &str)] = &[(
+    "PUT /v1/classification-policy [policy.class_",
+    "profile names its domain's fields (class_a_min_points) instead of the contract's \
+     policy.classes[i].min_total_score, so the document cannot state the rule at the field",
+)];
 
 /// SplitMix64, seeded per backend: the same requests every run.
 struct Rng(u64);
@@ -54,6 +66,49 @@ impl Doc {
         schema
     }
 
+    /// Whether the document states, in words (`x-constraints`), a rule of the request field
+    /// at proto path `field` (`policy.caps[0].window_hours`) of `operation`.
+    fn constrained(&self, operation: &Value, field: &str) -> bool {
+        let parts: Vec<String> = field
+            .split('.')
+            .map(|part| lower_camel(part.split('[').next().unwrap_or(part)))
+            .collect();
+        let Some(first) = field
+            .split('.')
+            .next()
+            .map(|p| p.split('[').next().unwrap_or(p))
+        else {
+            return false;
+        };
+        let body = &operation["requestBody"];
+        let body_schema = &body["content"]["application/json"]["schema"];
+        let parameter = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == first);
+        let (mut schema, rest) = if let Some(parameter) = parameter {
+            (&parameter["schema"], &parts[1..])
+        } else if body["x-request-field"] == first {
+            (body_schema, &parts[1..])
+        } else {
+            (body_schema, &parts[..])
+        };
+        for part in rest {
+            let mut resolved = self.resolve(schema);
+            // A map's keys are not properties: its own rule speaks for them.
+            if resolved["additionalProperties"].is_object() {
+                return schema["x-constraints"].is_array();
+            }
+            if resolved["type"] == "array" {
+                resolved = self.resolve(&resolved["items"]);
+            }
+            schema = &resolved["properties"][part.as_str()];
+        }
+        schema["x-constraints"].is_array()
+            || self.resolve(schema)["items"]["x-constraints"].is_array()
+    }
+
     /// A value for `schema`; with `break_one`, one node somewhere breaks its schema.
     fn value(&self, schema: &Value, rng: &mut Rng, depth: usize, break_one: &mut bool) -> Value {
         let schema = self.resolve(schema);
@@ -67,11 +122,41 @@ impl Doc {
         match schema["type"].as_str() {
             Some("object") => {
                 let mut object = Map::new();
-                if depth > 3 {
+                let required: Vec<&str> = schema["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if depth > 3 && required.is_empty() {
                     return Value::Object(object);
                 }
+                // A oneof takes at most one member; a required one exactly one.
+                let mut oneof_taken: Vec<String> = Vec::new();
+                if let Some(alternatives) = schema["oneOf"].as_array() {
+                    let pick = &alternatives[rng.below(alternatives.len())];
+                    for name in pick["required"].as_array().into_iter().flatten() {
+                        let name = name.as_str().unwrap_or_default();
+                        let property = &schema["properties"][name];
+                        oneof_taken.push(property["x-oneof"].as_str().unwrap_or("").to_owned());
+                        object.insert(
+                            name.to_owned(),
+                            self.value(property, rng, depth + 1, break_one),
+                        );
+                    }
+                }
                 for (name, property) in schema["properties"].as_object().into_iter().flatten() {
-                    if rng.chance(2) {
+                    if object.contains_key(name) {
+                        continue;
+                    }
+                    let oneof = property["x-oneof"].as_str();
+                    if oneof.is_some_and(|o| oneof_taken.iter().any(|t| t == o)) {
+                        continue;
+                    }
+                    if required.contains(&name.as_str()) || (depth <= 3 && rng.chance(2)) {
+                        if let Some(oneof) = oneof {
+                            oneof_taken.push(oneof.to_owned());
+                        }
                         object.insert(
                             name.clone(),
                             self.value(property, rng, depth + 1, break_one),
@@ -82,7 +167,8 @@ impl Doc {
             }
             Some("array") => {
                 let max = schema["maxItems"].as_u64().unwrap_or(3).min(3) as usize;
-                let count = rng.below(max + 1);
+                let min = schema["minItems"].as_u64().unwrap_or(0) as usize;
+                let count = min.max(rng.below(max + 1));
                 Value::Array(
                     (0..count)
                         .map(|_| self.value(&schema["items"], rng, depth + 1, break_one))
@@ -94,7 +180,13 @@ impl Doc {
                 let max = schema["maximum"].as_i64().unwrap_or(min + 1000);
                 json!(min + rng.below((max - min + 1) as usize) as i64)
             }
-            Some("number") => json!(rng.below(1000) as f64 / 10.0),
+            Some("number") => match (schema["minimum"].as_f64(), schema["maximum"].as_f64()) {
+                // Strictly inside a stated range.
+                (Some(low), Some(high)) => {
+                    json!(low + (high - low) * (1 + rng.below(98)) as f64 / 100.0)
+                }
+                _ => json!(rng.below(1000) as f64 / 10.0),
+            },
             Some("boolean") => json!(rng.chance(2)),
             Some("string") => match schema["format"].as_str() {
                 Some("date-time") => json!(
@@ -103,8 +195,14 @@ impl Doc {
                 ),
                 Some("int64" | "uint64") => json!(rng.below(10_000).to_string()),
                 Some("byte") => json!("aGVsbG8="),
+                // A form the fuzz cannot make (a time zone, a rule): the document's example.
+                _ if schema["example"].is_string() => schema["example"].clone(),
                 _ if schema["pattern"].is_string() => json!("3.5s"),
-                _ => json!(["x", "fuzz", "王", "+8613800138000", ""][rng.below(5)]),
+                _ => {
+                    let texts = ["x", "fuzz", "王", "+8613800138000", ""];
+                    let nonempty = schema["minLength"].as_u64().unwrap_or(0) > 0;
+                    json!(texts[rng.below(if nonempty { 4 } else { 5 })])
+                }
             },
             _ => json!("x"),
         }
@@ -130,6 +228,22 @@ impl Doc {
             _ => json!({"unexpected": true}),
         }
     }
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 struct Operation {
@@ -163,6 +277,8 @@ struct Findings {
     contradictions: Vec<String>,
     /// Valid-by-schema requests refused, by operation and field.
     under_described: BTreeMap<String, usize>,
+    /// Valid-by-schema requests refused by a rule the document states in words.
+    constrained: BTreeMap<String, usize>,
 }
 
 async fn every_operation_answers_as_documented(backend: Backend) {
@@ -196,20 +312,33 @@ async fn every_operation_answers_as_documented(backend: Backend) {
                 .flatten()
             {
                 let name = parameter["name"].as_str().unwrap();
+                let schema = doc.resolve(&parameter["schema"]);
                 if parameter["in"] == "path" {
                     let id = match rng.below(4) {
+                        // Values the document lists, or its example of the form.
+                        _ if schema["enum"].is_array() => {
+                            let values = schema["enum"].as_array().unwrap();
+                            values[rng.below(values.len())].as_str().unwrap().to_owned()
+                        }
+                        _ if schema["example"].is_string() => {
+                            schema["example"].as_str().unwrap().to_owned()
+                        }
                         0 => store.clone(),
-                        1 => "fz-%00".to_owned(),
+                        // NUL is refused in any text: only the calls meant to break a bound.
+                        1 if break_one => {
+                            break_one = false;
+                            "fz-%00".to_owned()
+                        }
                         _ => format!("fz-{}", rng.below(100)),
                     };
                     path = path.replace(&format!("{{{name}}}"), &id);
-                } else if rng.chance(3) {
+                } else if parameter["required"] == true || rng.chance(3) {
                     let value = match doc.value(&parameter["schema"], &mut rng, 3, &mut break_one) {
                         Value::String(text) => text,
-                        Value::Array(items) => items
-                            .first()
-                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                            .unwrap_or_default(),
+                        Value::Array(items) => match items.first() {
+                            Some(v) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            None => continue,
+                        },
                         other => other.to_string(),
                     };
                     query.push((name.to_owned(), value));
@@ -267,22 +396,32 @@ async fn every_operation_answers_as_documented(backend: Backend) {
                     .contradictions
                     .push(format!("{label}: {status} is not the Error body: {text}"));
             }
-            if valid && status == 400 {
+            // A valid call refused for its form (not for the chain's state, FAILED_PRECONDITION,
+            // nor for what it names, NOT_FOUND): the document did not say.
+            if valid && status == 400 && error["code"] == "INVALID_ARGUMENT" {
                 let field = error["field"].as_str().unwrap_or("?");
-                *findings
-                    .under_described
-                    .entry(format!("{label} [{field}]"))
-                    .or_default() += 1;
+                let message = error["message"].as_str().unwrap_or("");
+                let entry = format!("{label} [{field}]: {message}");
+                let list = if doc.constrained(&operation.spec, field) {
+                    &mut findings.constrained
+                } else {
+                    &mut findings.under_described
+                };
+                *list.entry(entry).or_default() += 1;
             }
         }
     }
     eprintln!(
-        "schema fuzz ({backend:?}): {} calls, {} 5xx, {} contradictions, {} operation/field pairs refused though valid by the document",
+        "schema fuzz ({backend:?}): {} calls, {} 5xx, {} contradictions, {} operation/field pairs refused though valid by the document, {} refused by a rule it states in words",
         findings.calls,
         findings.server_errors.len(),
         findings.contradictions.len(),
-        findings.under_described.len()
+        findings.under_described.len(),
+        findings.constrained.len()
     );
+    for (what, count) in &findings.constrained {
+        eprintln!("  refused by a stated constraint: {what} ×{count}");
+    }
     for (what, count) in &findings.under_described {
         eprintln!("  valid by the document, refused: {what} ×{count}");
     }
@@ -296,6 +435,17 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         findings.contradictions.is_empty(),
         "answers the document does not describe:\n{}",
         findings.contradictions.join("\n")
+    );
+    let under: Vec<String> = findings
+        .under_described
+        .iter()
+        .filter(|(what, _)| !KNOWN_GAPS.iter().any(|(gap, _)| what.starts_with(gap)))
+        .map(|(what, count)| format!("{what} ×{count}"))
+        .collect();
+    assert!(
+        under.is_empty(),
+        "valid by /openapi.json but refused (the document under-describes the API):\n{}",
+        under.join("\n")
     );
 }
 

@@ -21,8 +21,12 @@ use maitre_kit::{
 use maitre_tests::{System, rest::Rest, setup};
 use serde_json::json;
 
-/// A's callers, each in a closed loop.
+/// A's callers, each in a closed loop paced to [`A_INTERVAL`].
 const A_CONCURRENCY: usize = 4;
+/// How often each of A's callers starts a call: 4 × 20/s = 80 calls/s (4,800 a minute), inside
+/// the gateway's default limits (6,000 a minute per token and per chain), so the only errors
+/// A may see are ones B causes. (Unpaced, A alone outran its own limit and measured 429s.)
+const A_INTERVAL: Duration = Duration::from_millis(50);
 /// B's callers, each sending one kind of hostile request as fast as it is answered.
 const B_CALLERS_PER_KIND: usize = 2;
 
@@ -35,7 +39,8 @@ async fn main() -> Result<()> {
         (6, Duration::from_secs(3))
     };
     println!(
-        "neighbour: chain A lists its guests (GET /v1/customers, c={A_CONCURRENCY}) alone and \
+        "neighbour: chain A lists its guests (GET /v1/customers, c={A_CONCURRENCY}, one call per \
+         {A_INTERVAL:?} each) alone and \
          while chain B sends oversized, malformed and slow requests; embedded backend, \
          {rounds} interleaved rounds of {window:?} per condition\n"
     );
@@ -165,7 +170,10 @@ async fn measure_a(url: &str, token: &str, window: Duration) -> (Vec<Duration>, 
         callers.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut errors = 0u64;
+            let mut pace = tokio::time::interval(A_INTERVAL);
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while Instant::now() < deadline {
+                pace.tick().await;
                 let started = Instant::now();
                 let answer = http.get(&url).bearer_auth(&token).send().await;
                 let ok = match answer {

@@ -68,7 +68,7 @@ pub fn document(routes: &RouteTable) -> Value {
         "info": {
             "title": "Maitre API",
             "version": "v1",
-            "description": "Customer backend for restaurant chains. Every operation maps onto one gRPC method (x-grpc-method); bodies and responses use the proto3 JSON mapping. Authenticate with `Authorization: Bearer <JWT>`.",
+            "description": "Customer backend for restaurant chains. Every operation maps onto one gRPC method (x-grpc-method); bodies and responses use the proto3 JSON mapping. Authenticate with `Authorization: Bearer <JWT>`. Every request is held to the bounds and rules its schemas state (`required`, lengths, ranges, values, formats; `x-constraints` in words where a rule depends on other fields); no text may contain NUL (U+0000). A refusal is 400 with the Error body naming the field by its proto path.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
@@ -162,6 +162,10 @@ fn operation(
     if let Some(schema) = body_schema {
         operation["requestBody"] =
             json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        if let BodyBinding::Field(name) = &route.body {
+            // The request field the body is (errors name fields from the request down).
+            operation["requestBody"]["x-request-field"] = name.as_str().into();
+        }
     }
     operation
 }
@@ -192,10 +196,12 @@ fn query_parameters(
                 let description = comments
                     .of(&field.parent_file(), field.path())
                     .unwrap_or_default();
+                let required = maitre_kit::request_bounds::rules(&field)
+                    .contains(&maitre_kit::request_bounds::Rule::Required);
                 out.push(json!({
                     "name": name,
                     "in": "query",
-                    "required": false,
+                    "required": required,
                     "description": description,
                     "schema": schemas.field(&field),
                     "explode": true,
@@ -388,8 +394,10 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         let profile = &schemas["maitre.profile.v1.Profile"]["properties"];
         assert_eq!(profile["dietaryHabits"]["maxItems"], 30);
-        assert_eq!(profile["dietaryHabits"]["items"]["maxLength"], 10_000);
-        assert_eq!(profile["name"]["maxLength"], 10_000);
+        // The table's tighter limits where a field has one, MAX_CHARS elsewhere.
+        assert_eq!(profile["dietaryHabits"]["items"]["maxLength"], 64);
+        assert_eq!(profile["name"]["maxLength"], 64);
+        assert_eq!(profile["gender"]["maxLength"], 10_000);
         assert_eq!(profile["attributes"]["maxProperties"], 50);
         let upsert = &schemas["maitre.profile.v1.UpsertCustomerRequest"]["properties"];
         assert_eq!(upsert["identityKeys"]["maxItems"], 20);
@@ -406,6 +414,72 @@ mod tests {
         let event = &schemas["maitre.profile.v1.ContactEvent"]["properties"];
         let occurred = event["occurredAt"]["description"].as_str().unwrap();
         assert!(occurred.contains("1970-01-01T00:00:00Z"), "{occurred}");
+    }
+
+    /// The rules of `kit::request_bounds::FIELD_RULES` are in the contract: required fields,
+    /// required enums without `*_UNSPECIFIED`, the values a field takes, page sizes, formats,
+    /// oneofs, and the rules that depend on other fields in words.
+    #[test]
+    fn the_document_states_the_field_rules() {
+        let (_, doc) = doc();
+        let schemas = &doc["components"]["schemas"];
+        let create = &schemas["maitre.profile.v1.CreateStoreRequest"];
+        assert_eq!(create["required"], json!(["store"]));
+        let store = &schemas["maitre.profile.v1.Store"];
+        assert_eq!(store["required"], json!(["name"]));
+        assert_eq!(store["properties"]["name"]["minLength"], 1);
+        assert_eq!(store["properties"]["name"]["maxLength"], 100);
+        assert_eq!(store["properties"]["timeZone"]["example"], "Asia/Shanghai");
+        let status = &schemas["maitre.assignment.v1.SetManagerStatusRequest"]["properties"];
+        let values = status["status"]["enum"].as_array().unwrap();
+        assert!(
+            !values.contains(&json!("MANAGER_STATUS_UNSPECIFIED")),
+            "{values:?}"
+        );
+        assert!(
+            values.contains(&json!("MANAGER_STATUS_ON_DUTY")),
+            "{values:?}"
+        );
+        let transition = &schemas["maitre.tagging.v1.TransitionTagRequest"]["properties"];
+        assert_eq!(
+            transition["lifecycle"]["enum"],
+            json!([
+                "TAG_LIFECYCLE_ACTIVE",
+                "TAG_LIFECYCLE_DEPRECATED",
+                "TAG_LIFECYCLE_RETIRED"
+            ])
+        );
+        let reference = &schemas["maitre.tagging.v1.SegmentRef"];
+        assert_eq!(
+            reference["oneOf"],
+            json!([{"required": ["segmentId"]}, {"required": ["expression"]}])
+        );
+        assert_eq!(reference["properties"]["segmentId"]["x-oneof"], "ref");
+        let upsert = &schemas["maitre.profile.v1.UpsertCustomerRequest"]["properties"];
+        assert_eq!(upsert["identityKeys"]["minItems"], 1);
+        assert!(
+            upsert["identityKeys"]["x-constraints"].is_array(),
+            "{upsert}"
+        );
+        let settings = &schemas["maitre.tagging.v1.ModelSettings"]["properties"];
+        assert_eq!(settings["churnThreshold"]["exclusiveMinimum"], true);
+        let page_size = |path: &str| {
+            let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let page = parameters
+                .iter()
+                .find(|p| p["name"] == "page_size")
+                .unwrap();
+            page["schema"]["maximum"].clone()
+        };
+        assert_eq!(page_size("/v1/customers"), 500);
+        assert_eq!(page_size("/v1/tags/{tag_id}/members"), 1000);
+        let stats = doc["paths"]["/v1/managers/{manager_id}/stats"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let start = stats.iter().find(|p| p["name"] == "period_start").unwrap();
+        assert_eq!(start["required"], true);
+        let provider = &doc["paths"]["/v1/providers/{channel}"]["put"]["parameters"][0];
+        assert_eq!(provider["schema"]["enum"][0], "sms");
     }
 
     /// Every RPC the services serve is in the document, counted from the descriptors and not

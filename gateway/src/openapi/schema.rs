@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use maitre_kit::request_bounds as bounds;
+use maitre_kit::request_bounds::{self as bounds, Rule};
 use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
@@ -115,11 +115,24 @@ impl<'a> Schemas<'a> {
         }
     }
 
-    /// The schema of a field: lists are arrays, maps are objects keyed by string.
+    /// The schema of a field: lists are arrays, maps are objects keyed by string. A field of
+    /// a request carries the bounds and rules of `kit::request_bounds`.
     pub(crate) fn field(&mut self, field: &FieldDescriptor) -> Value {
-        let bounded = self
-            .in_requests
-            .contains(field.parent_message().full_name());
+        let mut schema = self.field_shape(field);
+        if self.in_request(field) {
+            apply_rules(field, &mut schema);
+        }
+        schema
+    }
+
+    /// Whether `field` belongs to a message some request carries.
+    pub(crate) fn in_request(&self, field: &FieldDescriptor) -> bool {
+        self.in_requests
+            .contains(field.parent_message().full_name())
+    }
+
+    fn field_shape(&mut self, field: &FieldDescriptor) -> Value {
+        let bounded = self.in_request(field);
         if field.is_map()
             && let Kind::Message(entry) = field.kind()
         {
@@ -192,14 +205,146 @@ impl<'a> Schemas<'a> {
                 };
             }
             restrict(message, &field, &mut schema);
+            if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
+                // Generic clients set at most one member of a oneof.
+                wrap(&mut schema)["x-oneof"] = oneof.name().into();
+            }
             properties.insert(field.json_name().to_owned(), schema);
         }
         let description = self
             .comments
             .of(&message.parent_file(), message.path())
             .unwrap_or_default();
-        json!({"type": "object", "description": description, "properties": properties})
+        let mut schema =
+            json!({"type": "object", "description": description, "properties": properties});
+        if self.in_requests.contains(message.full_name()) {
+            let required: Vec<Value> = message
+                .fields()
+                .filter(|f| {
+                    bounds::rules(f).iter().any(|rule| {
+                        *rule == Rule::Required || matches!(rule, Rule::MinItems(n) if *n > 0)
+                    })
+                })
+                .map(|f| Value::from(f.json_name()))
+                .collect();
+            if !required.is_empty() {
+                schema["required"] = Value::Array(required);
+            }
+            // A oneof one of whose fields must be given: exactly one of them.
+            let alternatives: Vec<Value> = message
+                .oneofs()
+                .filter(|o| !o.is_synthetic() && bounds::oneof_required(o.full_name()))
+                .flat_map(|o| {
+                    o.fields()
+                        .map(|f| json!({"required": [f.json_name()]}))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if !alternatives.is_empty() {
+                schema["oneOf"] = Value::Array(alternatives);
+            }
+        }
+        schema
     }
+}
+
+/// The rules of `kit::request_bounds::FIELD_RULES` for `field` (of a request), on its schema:
+/// `required` is the parent's (see `describe`); here a required text is not empty, a required
+/// list not empty, a required enum without its `*_UNSPECIFIED`; the lengths, ranges, values,
+/// forms and, in words, the rules that depend on other fields (`x-constraints`).
+fn apply_rules(field: &FieldDescriptor, schema: &mut Value) {
+    let rules = bounds::rules(field);
+    if rules.is_empty() {
+        return;
+    }
+    let list = field.is_list();
+    let mut constraints = Vec::new();
+    for rule in &rules {
+        match rule {
+            Rule::Required if list => {
+                schema["minItems"] = 1.into();
+                if matches!(field.kind(), Kind::String) {
+                    schema["items"]["minLength"] = 1.into();
+                }
+            }
+            Rule::Required => match field.kind() {
+                Kind::String => schema["minLength"] = 1.into(),
+                // Given means not 0; a range the table states says more.
+                Kind::Int32 | Kind::Uint32 | Kind::Sint32
+                    if !rules.iter().any(|r| matches!(r, Rule::Range(..))) =>
+                {
+                    schema["minimum"] = 1.into();
+                }
+                Kind::Enum(e) => {
+                    let values: Vec<String> = e
+                        .values()
+                        .filter(|v| v.number() != 0)
+                        .map(|v| v.name().to_owned())
+                        .collect();
+                    if !rules.iter().any(|r| matches!(r, Rule::OneOf(_))) {
+                        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                        inline_enum(schema, &values);
+                    }
+                }
+                _ => {}
+            },
+            Rule::MinItems(min) => schema["minItems"] = (*min).into(),
+            Rule::MaxChars(max) => item(schema, list)["maxLength"] = (*max).into(),
+            Rule::Range(min, max) => {
+                let target = item(schema, list);
+                target["minimum"] = (*min).into();
+                target["maximum"] = (*max).into();
+            }
+            Rule::Between(low, high) => {
+                let target = item(schema, list);
+                target["minimum"] = (*low).into();
+                target["maximum"] = (*high).into();
+                target["exclusiveMinimum"] = true.into();
+                target["exclusiveMaximum"] = true.into();
+            }
+            Rule::OneOf(values) => inline_enum(item(schema, list), values),
+            Rule::Format { name, example } => {
+                let target = item(schema, list);
+                target["format"] = (*name).into();
+                target["example"] = (*example).into();
+            }
+            Rule::Pattern(pattern) => item(schema, list)["pattern"] = (*pattern).into(),
+            Rule::When(text) => constraints.push(Value::from(*text)),
+        }
+    }
+    if !constraints.is_empty() {
+        let target = if schema.get("$ref").is_some() {
+            wrap(schema)
+        } else {
+            schema
+        };
+        target["x-constraints"] = Value::Array(constraints);
+    }
+}
+
+/// The schema of one value of `schema`: its items for a list.
+fn item(schema: &mut Value, list: bool) -> &mut Value {
+    let target = if list { &mut schema["items"] } else { schema };
+    if target.get("$ref").is_some() {
+        wrap(target)
+    } else {
+        target
+    }
+}
+
+/// `schema` as `{"allOf": [schema]}`, so keywords beside a `$ref` are read (OpenAPI 3.0
+/// ignores siblings of `$ref`).
+fn wrap(schema: &mut Value) -> &mut Value {
+    if schema.get("$ref").is_some() {
+        *schema = json!({"allOf": [schema.take()]});
+    }
+    schema
+}
+
+/// The values an enum field (or a text field) takes, in place of the enum's own list.
+fn inline_enum(schema: &mut Value, values: &[&str]) {
+    let values: Vec<Value> = values.iter().map(|v| Value::from(*v)).collect();
+    *schema = json!({"type": "string", "enum": values});
 }
 
 /// Text of a request: at most `kit::request_bounds::MAX_CHARS` characters.

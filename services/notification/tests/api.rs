@@ -634,7 +634,10 @@ async fn automations_presets_and_campaign_validation(backend: Backend) {
         ))
         .await
         .expect_err("webhook must be http(s)");
-    assert_eq!(field_of(&bad).as_deref(), Some("automation.actions[0].url"));
+    assert_eq!(
+        field_of(&bad).as_deref(),
+        Some("automation.actions[0].webhook_url")
+    );
     let created = client
         .create_automation(outgoing(
             pb::CreateAutomationRequest {
@@ -717,7 +720,7 @@ async fn automations_presets_and_campaign_validation(backend: Backend) {
         assert_eq!(refused.code(), Code::InvalidArgument, "{internal}");
         assert_eq!(
             field_of(&refused).as_deref(),
-            Some("automation.actions[0].url"),
+            Some("automation.actions[0].webhook_url"),
             "{internal}"
         );
     }

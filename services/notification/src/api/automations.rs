@@ -149,7 +149,7 @@ fn check_webhook_targets(automation: &ProtoAutomation, allowed: &AllowedHosts) -
         };
         if let Some(reason) = url.host().and_then(|host| refused_host(&host, allowed)) {
             return Err(Error::invalid(
-                format!("automation.actions[{index}].url"),
+                format!("automation.actions[{index}].webhook_url"),
                 reason,
             ));
         }

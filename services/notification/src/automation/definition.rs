@@ -1,5 +1,5 @@
 //! The proto definition of an automation (as stored) converted to the domain's `Automation` and
-//! validated with `automation_validate`; every problem names its field (`automation.actions[0].url`).
+//! validated with `automation_validate`; every problem names its field (`automation.actions[0].webhook_url`).
 
 use maitre_proto::notification::v1 as pb;
 use sea_orm::ConnectionTrait;

@@ -1,5 +1,5 @@
 //! Save-time validation of automations: every problem is reported with the field path it concerns
-//! (`trigger.days_before`, `actions[1].url`) so the HQ console can point at it.
+//! (`trigger.days_before`, `actions[1].webhook_url`) so the HQ console can point at it.
 
 use url::Url;
 
@@ -259,9 +259,12 @@ fn check_action(errors: &mut Vec<AutomationFieldError>, field: &str, action: &Ac
                 0,
                 MAX_FOLLOW_UP_DAYS,
             );
-            check_text(errors, &format!("{field}.note"), note, MAX_NOTE_CHARS);
+            // The contract calls the note `title` (`Action.title`).
+            check_text(errors, &format!("{field}.title"), note, MAX_NOTE_CHARS);
         }
-        Action::CallWebhook { url } => check_webhook_url(errors, &format!("{field}.url"), url),
+        Action::CallWebhook { url } => {
+            check_webhook_url(errors, &format!("{field}.webhook_url"), url)
+        }
     }
 }
 

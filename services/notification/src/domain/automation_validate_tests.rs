@@ -49,18 +49,18 @@ fn webhook_url_must_be_http_or_https_without_credentials() {
     assert_eq!(
         errors(&with_url("ftp://files.example.com/x")),
         vec![AutomationFieldError::WebhookSchemeNotHttp {
-            field: "actions[0].url".into(),
+            field: "actions[0].webhook_url".into(),
             scheme: "ftp".into()
         }]
     );
     assert!(matches!(
         errors(&with_url("not a url")).as_slice(),
-        [AutomationFieldError::WebhookUrlInvalid { field, .. }] if field == "actions[0].url"
+        [AutomationFieldError::WebhookUrlInvalid { field, .. }] if field == "actions[0].webhook_url"
     ));
     assert_eq!(
         errors(&with_url("https://user:pw@hooks.example.com/")),
         vec![AutomationFieldError::WebhookUrlHasCredentials {
-            field: "actions[0].url".into()
+            field: "actions[0].webhook_url".into()
         }]
     );
     assert!(errors(&with_url("http://10.0.0.5:8080/hook")).is_empty());

@@ -100,7 +100,7 @@ pub enum TemplateError {
     TooManySmsSegments { segments: u32, max_segments: u32 },
 }
 
-/// One problem in an automation definition, naming the field path (e.g. `actions[1].url`).
+/// One problem in an automation definition, naming the field path (e.g. `actions[1].webhook_url`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AutomationFieldError {
     #[error("{field}: must not be empty")]

@@ -25,7 +25,7 @@ const DEFAULT_HORIZON_DAYS: i32 = 7;
 const DEFAULT_ACCEPTANCE_WINDOW_DAYS: i32 = 30;
 const MAX_DAYS: i32 = 3650;
 const MAX_GROUPS: usize = 20;
-const MAX_INGREDIENT_BYTES: usize = 100;
+const MAX_INGREDIENT_CHARS: usize = 100;
 
 /// `value`, or `default` when 0; INVALID_ARGUMENT naming `field` outside 1..=`MAX_DAYS`.
 fn days_or_default(value: i32, default: i32, field: &str) -> Result<i32> {
@@ -133,10 +133,10 @@ pub async fn get_ingredient_audience(
     caller.require_role(AUDIENCE_READERS)?;
     let chain = caller.chain()?;
     let ingredient = request.get_ref().ingredient.trim();
-    if ingredient.is_empty() || ingredient.len() > MAX_INGREDIENT_BYTES {
+    if ingredient.is_empty() || ingredient.chars().count() > MAX_INGREDIENT_CHARS {
         return Err(TaggingError::invalid(
             "ingredient",
-            format!("1 to {MAX_INGREDIENT_BYTES} bytes"),
+            format!("1 to {MAX_INGREDIENT_CHARS} characters"),
         ));
     }
     let (tag, dish_ids, count) = ingredient_audience(deps, chain, ingredient, Utc::now())

@@ -35,7 +35,7 @@ use crate::{
     },
 };
 
-const MAX_TEXT_BYTES: usize = 2048;
+const MAX_TEXT_CHARS: usize = 2048;
 
 /// The tag of the caller's chain, or NOT_FOUND.
 pub(crate) async fn tag_in_chain(
@@ -75,10 +75,10 @@ pub(crate) async fn emit_tag_changed(
 }
 
 fn check_text(field: &str, value: &str) -> Result<(), TaggingError> {
-    if value.len() > MAX_TEXT_BYTES {
+    if value.chars().count() > MAX_TEXT_CHARS {
         return Err(TaggingError::invalid(
             field,
-            format!("must be at most {MAX_TEXT_BYTES} bytes"),
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
         ));
     }
     Ok(())

@@ -32,7 +32,7 @@ use crate::{
 
 /// Customers per manual-tag call.
 const MAX_CUSTOMERS_PER_CALL: usize = 1000;
-const MAX_NOTE_BYTES: usize = 1024;
+const MAX_NOTE_CHARS: usize = 1024;
 
 /// The distinct, known customers of the call, by number; NOT_FOUND names the first unknown.
 async fn known_customers(
@@ -95,10 +95,10 @@ async fn change_manual_tag(
 ) -> Result<i64> {
     caller.require_role(TAGGERS)?;
     let chain = caller.chain()?;
-    if note.len() > MAX_NOTE_BYTES {
+    if note.chars().count() > MAX_NOTE_CHARS {
         return Err(TaggingError::invalid(
             "note",
-            format!("at most {MAX_NOTE_BYTES} bytes"),
+            format!("at most {MAX_NOTE_CHARS} characters"),
         ));
     }
     let db = &deps.runtime.db;

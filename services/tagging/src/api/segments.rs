@@ -33,8 +33,8 @@ use crate::{
     },
 };
 
-const MAX_NAME_BYTES: usize = 200;
-const MAX_EXPRESSION_BYTES: usize = 4096;
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EXPRESSION_CHARS: usize = 4096;
 const EXPORT_CHUNK: usize = 1000;
 
 /// Parses `expression` and checks its tags: unknown and retired tags are refused with
@@ -44,10 +44,10 @@ fn check_expression(
     expression: &str,
     field: &str,
 ) -> Result<(SegmentExpr, HashMap<String, String>)> {
-    if expression.len() > MAX_EXPRESSION_BYTES {
+    if expression.chars().count() > MAX_EXPRESSION_CHARS {
         return Err(TaggingError::invalid(
             field,
-            format!("at most {MAX_EXPRESSION_BYTES} bytes"),
+            format!("at most {MAX_EXPRESSION_CHARS} characters"),
         ));
     }
     let expr =
@@ -188,13 +188,13 @@ pub async fn create_segment(
         return Ok(Response::new(done));
     }
     let segment = segment.ok_or_else(|| TaggingError::invalid("segment", "is required"))?;
-    if segment.name.trim().is_empty() || segment.name.len() > MAX_NAME_BYTES {
+    if segment.name.trim().is_empty() || segment.name.chars().count() > MAX_NAME_CHARS {
         return Err(TaggingError::invalid(
             "segment.name",
-            format!("1..={MAX_NAME_BYTES} bytes"),
+            format!("1..={MAX_NAME_CHARS} characters"),
         ));
     }
-    if segment.description.len() > MAX_EXPRESSION_BYTES {
+    if segment.description.chars().count() > MAX_EXPRESSION_CHARS {
         return Err(TaggingError::invalid("segment.description", "too long"));
     }
     let tags = all_tags(db, &chain).await?;
