@@ -23,7 +23,8 @@ use crate::{
         holdout::holdout_calibration,
         model::{
             BgNbdParams, FitOptions, ModelError, RfmSummary, SpendFitOptions, SpendObservation,
-            bgnbd_fit, gamma_gamma,
+            bgnbd_fit,
+            gamma_gamma::{self, GammaGammaFit, GammaGammaParams},
         },
         predict::{
             DayVisit, FORECAST_DAYS, HIGH_VALUE_QUANTILE, VALUE_HORIZON_DAYS, model_tagging,
@@ -54,6 +55,26 @@ pub const ACCEPTANCE_WINDOW_DAYS: i32 = 30;
 /// vary by 1/√q, so q = 10⁴ says every guest spends the same within 1% — no chain does; the
 /// fit a half-caught-up refit stored had q ≈ 1.3e7 (issue 20, item 9).
 const DEGENERATE_SPEND_Q: f64 = 1e4;
+
+/// The spend parameters a refit stores: a new fit only when it has a mean (q > 1) and still
+/// tells customers apart (q ≤ [`DEGENERATE_SPEND_Q`]); otherwise the note that says why the
+/// previous parameters are kept.
+fn spend_to_keep(
+    fit: std::result::Result<GammaGammaFit, ModelError>,
+) -> std::result::Result<GammaGammaParams, String> {
+    match fit {
+        Ok(fit) if fit.params.q > DEGENERATE_SPEND_Q => Err(format!(
+            "spend model q = {:.3e} leaves no difference between customers (a degenerate fit); previous spend parameters kept",
+            fit.params.q
+        )),
+        Ok(fit) if fit.params.q > 1.0 => Ok(fit.params),
+        Ok(fit) => Err(format!(
+            "spend model q = {} ≤ 1 has no mean; previous spend parameters kept",
+            fit.params.q
+        )),
+        Err(e) => Err(format!("spend model: {e}; previous spend parameters kept")),
+    }
+}
 
 /// Customers written per transaction when rescoring.
 const BATCH: usize = 1000;
@@ -193,17 +214,9 @@ pub async fn refit_chain(deps: &Deps, chain_id: &str, now: DateTime<Utc>) -> Res
         }
     }
     let spend: Vec<SpendObservation> = summaries.iter().map(SpendObservation::from).collect();
-    match gamma_gamma::fit(&spend, &SpendFitOptions::default()) {
-        Ok(fit) if fit.params.q > DEGENERATE_SPEND_Q => notes.push(format!(
-            "spend model q = {:.3e} leaves no difference between customers (a degenerate fit); previous spend parameters kept",
-            fit.params.q
-        )),
-        Ok(fit) if fit.params.q > 1.0 => model.spend = Some(fit.params),
-        Ok(fit) => notes.push(format!(
-            "spend model q = {} ≤ 1 has no mean; previous spend parameters kept",
-            fit.params.q
-        )),
-        Err(e) => notes.push(format!("spend model: {e}; previous spend parameters kept")),
+    match spend_to_keep(gamma_gamma::fit(&spend, &SpendFitOptions::default())) {
+        Ok(params) => model.spend = Some(params),
+        Err(note) => notes.push(note),
     }
     let visit_lists: Vec<&[DayVisit]> = histories.iter().map(|h| h.visits.as_slice()).collect();
     let (rows, calibration_note) = holdout_calibration(&visit_lists, today);
@@ -386,5 +399,33 @@ mod tests {
         // a, b → ∞ (dropout does not vary): eq. 10's series needs ~a·z terms.
         let degenerate = BgNbdParams::new(1.9, 25.8, 2.0e11, 8.0e11).expect("params");
         assert!(scores_every_history(&degenerate, &histories).is_err());
+    }
+
+    #[test]
+    fn a_degenerate_spend_fit_keeps_the_previous_parameters() {
+        let fit = |q: f64| GammaGammaFit {
+            params: GammaGammaParams {
+                p: 6.0,
+                q,
+                gamma: 15.0,
+            },
+            log_likelihood: -1.0,
+            iterations: 10,
+            customers: 100,
+        };
+        // The fit a half-caught-up refit stored (issue 20, item 9): q ≈ 1.3e7.
+        let note = spend_to_keep(Ok(fit(1.3e7))).err().unwrap_or_default();
+        assert!(
+            note.contains("degenerate") && note.contains("previous"),
+            "{note}"
+        );
+        assert!(spend_to_keep(Ok(fit(DEGENERATE_SPEND_Q + 1.0))).is_err());
+        let note = spend_to_keep(Ok(fit(0.8))).err().unwrap_or_default();
+        assert!(note.contains("no mean"), "{note}");
+        assert_eq!(spend_to_keep(Ok(fit(3.5))).ok().map(|p| p.q), Some(3.5));
+        assert_eq!(
+            spend_to_keep(Ok(fit(DEGENERATE_SPEND_Q))).ok().map(|p| p.q),
+            Some(DEGENERATE_SPEND_Q)
+        );
     }
 }
