@@ -237,14 +237,14 @@ def config_problems(manifests: list[Manifest], migrations_enabled: bool) -> list
             problems.append(
                 f"{name_of(d)}: MAITRE_MIGRATE_ON_START={data.get('MAITRE_MIGRATE_ON_START')!r}, want {want_migrate!r}"
             )
-        # Replicas share each consumer by partition: every service gets the count, at least
-        # the replica count it may run with.
+        # Replicas share each consumer by partition: every service gets the count; once it is
+        # cut (more than 1), at least the replica count it may run with.
         if component != "gateway":
             partitions = data.get("MAITRE_EVENT_PARTITIONS", "")
             replicas = d["spec"].get("replicas") or 1
             if not partitions.isdigit() or not 1 <= int(partitions) <= 256:
                 problems.append(f"{name_of(d)}: MAITRE_EVENT_PARTITIONS={partitions!r}, want 1–256")
-            elif int(partitions) < replicas:
+            elif 1 < int(partitions) < replicas:
                 problems.append(
                     f"{name_of(d)}: MAITRE_EVENT_PARTITIONS={partitions} is below its {replicas} replicas"
                 )

@@ -44,7 +44,17 @@ impl System {
         backend: Backend,
         notification_settings: &[(&str, String)],
     ) -> System {
-        Self::start_inner(backend, notification_settings, false).await
+        Self::start_inner(backend, notification_settings, false, None).await
+    }
+
+    /// [`System::start_with_notification_settings`] with every service's consumers cut into
+    /// `partitions` (`MAITRE_EVENT_PARTITIONS`), so replicas share them.
+    pub async fn start_partitioned(
+        backend: Backend,
+        notification_settings: &[(&str, String)],
+        partitions: u32,
+    ) -> System {
+        Self::start_inner(backend, notification_settings, false, Some(partitions)).await
     }
 
     /// [`System::start_with_notification_settings`] with notification in a runtime of its own,
@@ -54,14 +64,22 @@ impl System {
         backend: Backend,
         notification_settings: &[(&str, String)],
     ) -> System {
-        Self::start_inner(backend, notification_settings, true).await
+        Self::start_inner(backend, notification_settings, true, None).await
     }
 
     async fn start_inner(
         backend: Backend,
         notification_settings: &[(&str, String)],
         killable: bool,
+        partitions: Option<u32>,
     ) -> System {
+        // Every service's consumers cut the same way (the services' own default otherwise).
+        let partitioned = |mut c: TestConfig| {
+            if let Some(p) = partitions {
+                c.config.event_partitions = p;
+            }
+            c
+        };
         // Upstream URLs are known only once each service has its port, so start in
         // dependency order: assignment (profile calls it), profile, tagging, notification.
         // Assignment also calls profile (its event stream, follow-up counts): profile's port
@@ -79,13 +97,13 @@ impl System {
             .expect("local address")
             .to_string();
         let notification_url = format!("http://{notification_listen}");
-        let a = TestConfig::new(
+        let a = partitioned(TestConfig::new(
             ServiceName::Assignment,
             backend,
             &[("MAITRE_PROFILE_URL", &profile_url)],
-        );
+        ));
         let assignment = spawn(a.config.clone(), maitre_assignment::serve).await;
-        let p = TestConfig::new(
+        let p = partitioned(TestConfig::new(
             ServiceName::Profile,
             backend,
             &[
@@ -93,18 +111,18 @@ impl System {
                 ("MAITRE_NOTIFICATION_URL", &notification_url),
                 ("MAITRE_LISTEN", &profile_listen),
             ],
-        );
+        ));
         let profile = spawn(p.config.clone(), maitre_profile::serve).await;
-        let t = TestConfig::new(
+        let t = partitioned(TestConfig::new(
             ServiceName::Tagging,
             backend,
             &[
                 ("MAITRE_PROFILE_URL", &profile.url),
                 ("MAITRE_NOTIFICATION_URL", &notification_url),
             ],
-        );
+        ));
         let tagging = spawn(t.config.clone(), maitre_tagging::serve).await;
-        let n = TestConfig::new(
+        let n = partitioned(TestConfig::new(
             ServiceName::Notification,
             backend,
             &[
@@ -113,7 +131,7 @@ impl System {
                 ("MAITRE_TAGGING_URL", &tagging.url),
                 ("MAITRE_LISTEN", &notification_listen),
             ],
-        );
+        ));
         let settings: std::collections::HashMap<String, String> = notification_settings
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))

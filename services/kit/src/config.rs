@@ -136,12 +136,13 @@ pub struct Config {
     pub replica_id: String,
 }
 
-/// Partitions of each consumer on PostgreSQL unless `MAITRE_EVENT_PARTITIONS` says otherwise:
-/// enough for the chart's replicas (2, up to 4 under its autoscaler) to share every consumer
-/// and for one replica to apply a backlog on several connections at once, few enough that the
-/// extra `Watch` stream each partition opens stays cheap. A consumer's count is fixed when it
-/// first runs partitioned (see `eventlog::partition::ensure_layout`).
-pub const DEFAULT_POSTGRES_PARTITIONS: u32 = 4;
+/// Partitions of each consumer on PostgreSQL unless `MAITRE_EVENT_PARTITIONS` says otherwise.
+/// One for now: with assignment's contact consumer cut into 4, the killed-replica-and-flush
+/// ownership journey split walk-ins 9/10/11 (outside ±1), so partitioning stays opt-in until
+/// that is understood. One partition is one lease: a single replica applies, the others
+/// stand by and take over. A consumer's count is fixed when it first runs partitioned (see
+/// `eventlog::partition::ensure_layout`).
+pub const DEFAULT_POSTGRES_PARTITIONS: u32 = 1;
 
 /// A configuration value that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +342,6 @@ mod tests {
         assert_eq!(c.listen.port(), 50051);
         assert_eq!(c.redis_url.as_deref(), Some("redis://cache:6379"));
         assert_eq!(c.upstream(ServiceName::Profile), "http://profile:50051");
-        // Replicas share consumers on PostgreSQL without being told to.
         assert_eq!(c.event_partitions, DEFAULT_POSTGRES_PARTITIONS);
     }
 
