@@ -258,6 +258,8 @@ fn audit_operation() -> Value {
                 "pageSize" => json!({"type": "integer", "minimum": 1, "maximum": maitre_kit::audit::MAX_PAGE_SIZE}),
                 "service" => json!({"type": "string", "enum": ["profile", "assignment", "tagging", "notification"]}),
                 "since" | "until" => json!({"type": "string", "format": "date-time"}),
+                // As every page token of the document: only a `nextPageToken` this API gave.
+                "pageToken" => json!({"type": "string", "format": "page-token", "example": ""}),
                 _ => json!({"type": "string"}),
             };
             json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})

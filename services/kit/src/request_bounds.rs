@@ -645,6 +645,10 @@ pub const FIELD_RULES: &[(&str, Rule)] = &[
         Rule::Range(0, 60),
     ),
     (
+        "maitre.notification.v1.Trigger.days_before",
+        Rule::When("for TRIGGER_KIND_FOLLOW_UP_OVERDUE: the days a plan is overdue, 1..=60"),
+    ),
+    (
         "maitre.notification.v1.Trigger.tag",
         Rule::When("the tag key of a tag trigger (lowercase letters, digits and `_`)"),
     ),

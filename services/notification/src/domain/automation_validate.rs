@@ -137,9 +137,10 @@ fn check_trigger(errors: &mut Vec<AutomationFieldError>, trigger: &Trigger) {
             MAX_DATE_LEAD_DAYS,
         ),
         Trigger::FollowUpOverdue { days_overdue } => {
+            // The contract's field: an overdue trigger's days travel in `days_before`.
             check_days(
                 errors,
-                "trigger.days_overdue",
+                "trigger.days_before",
                 *days_overdue,
                 1,
                 MAX_DATE_LEAD_DAYS,

@@ -162,7 +162,7 @@ fn overdue_needs_at_least_one_day() {
     assert_eq!(
         errors(&automation),
         vec![AutomationFieldError::OutOfRange {
-            field: "trigger.days_overdue".into(),
+            field: "trigger.days_before".into(),
             value: 0,
             min: 1,
             max: 60

@@ -290,7 +290,14 @@ async fn catalog_lifecycle(backend: Backend) {
         .transition_tag(transition(TagLifecycle::Draft))
         .await
         .unwrap_err();
-    assert_eq!(back.code(), Code::FailedPrecondition);
+    // No tag goes back to draft: the contract lists the lifecycles a transition may name,
+    // and the kit's field rules refuse the others before the handler runs.
+    assert_eq!(back.code(), Code::InvalidArgument);
+    assert!(
+        back.message().contains("TAG_LIFECYCLE_ACTIVE"),
+        "{}",
+        back.message()
+    );
     h.sync_profile(chain, "c1").await;
     let added = h
         .client
