@@ -118,7 +118,7 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
           select.value = tag.lifecycle ?? "TAG_LIFECYCLE_DRAFT";
           select.addEventListener("change", async () => {
             const done = await attempt(tagErrors, () =>
-              api.call("TaggingService_TransitionTag", { path: { tag_id: tag.tagId ?? "" }, body: { tagId: tag.tagId, lifecycle: select.value as TagLifecycle } }),
+              api.call("TaggingService_TransitionTag", { path: { tag_id: tag.tagId ?? "" }, body: { tagId: tag.tagId, lifecycle: select.value as Exclude<TagLifecycle, "TAG_LIFECYCLE_UNSPECIFIED" | "TAG_LIFECYCLE_DRAFT"> } }),
             );
             void tags.reload();
             if (!done) select.value = tag.lifecycle ?? "";
@@ -194,7 +194,7 @@ export function hqPage(main: HTMLElement, api: MaitreClient, _session: Session):
       await api.call("AssignmentService_UpdatePolicy", {
         body: {
           policy: {
-            strategy: strategy.value as Strategy,
+            strategy: strategy.value as Exclude<Strategy, "STRATEGY_UNSPECIFIED">,
             valueLockThresholdFen: String(Math.round(Number(threshold.value) * 100)),
             valueWindowDays: Number(windowDays.value),
             lockExpiryDays: Number(expiryDays.value),

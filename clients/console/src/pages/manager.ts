@@ -24,7 +24,7 @@ export function managerPage(main: HTMLElement, api: MaitreClient, session: Sessi
           path: { customer_id: customerId },
           body: {
             customerId,
-            record: { customerId, managerId: me, kind: kind.value as FollowUpKind, content: content.value, occurredAt: new Date().toISOString() },
+            record: { customerId, managerId: me, kind: kind.value as Exclude<FollowUpKind, "FOLLOW_UP_KIND_UNSPECIFIED">, content: content.value, occurredAt: new Date().toISOString() },
             requestId: `console-follow-up-${crypto.randomUUID()}`,
           },
         }),
