@@ -119,12 +119,14 @@ async fn a_new_threshold_locks_the_guest_already_past_it(backend: Backend) {
         .expect("customer id")
         .to_owned();
     let ownership_path = format!("/v1/customers/{li}/ownership");
+    // The review reads the spend assignment has counted: wait for the visit's ¥610 to be
+    // counted (the owner can be known before the stream has counted the spend).
     let owned = eventually(30, || async {
         let o = chain.admin.get(&ownership_path).await.body["ownership"].clone();
-        (o["managerId"] == "wang").then_some(o)
+        (o["managerId"] == "wang" && o["countedSpendFen"] == "61000").then_some(o)
     })
     .await
-    .expect("li is Wang's");
+    .expect("li is Wang's, with her ¥610 counted");
     assert_ne!(owned["locked"], true, "no threshold: not locked");
 
     let set = chain
