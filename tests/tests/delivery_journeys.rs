@@ -150,9 +150,17 @@ async fn frequency_cap_and_quiet_hours(backend: Backend) {
         .await
         .ok();
     let quiet = message_id(&send(&c, &zhang, &template, "quiet-1").await);
-    // Held for quiet hours: queued, due at the window's end as the API reports it.
+    // Held for quiet hours: queued, due at the window's end as the API reports it. The
+    // deferral's reason can be read a moment before its due time is (a due time still at the
+    // enqueue, before the send): wait for a due time after the send, then check which.
+    let sent_at = Utc::now();
     let held = message_when(&c, &zhang, &quiet, 40, "deferred", |m| {
-        m["status"] == "MESSAGE_STATUS_QUEUED" && has_reason(m, "quiet_hours")
+        m["status"] == "MESSAGE_STATUS_QUEUED"
+            && has_reason(m, "quiet_hours")
+            && m["nextAttemptAt"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t > sent_at)
     })
     .await;
     let due = instant(&held["nextAttemptAt"]);
