@@ -91,13 +91,21 @@ pub(super) async fn record_batch(
         // The batch was classed with the cut-offs before it (over a chain without the
         // imported guests): bring the cut-offs and every class up to the chain after it, so
         // an import leaves classes current as the live path does.
-        recompute_chain(
+        if let Err(e) = recompute_chain(
             &api.runtime.db,
             &api.runtime.events,
             chain,
             chrono::Utc::now(),
         )
-        .await?;
+        .await
+        {
+            // The events are recorded: an error here would hide that. The classes are
+            // brought up to date off the request path instead (and by the daily
+            // recompute should that fail too).
+            tracing::warn!(chain, error = %e, "classes not recomputed after an import; recomputing in the background");
+            api.caches
+                .refresh_in_background(&api.runtime.db, chain, &class.policy);
+        }
         api.caches.forget_class(chain);
     }
     Ok(response)

@@ -145,7 +145,7 @@ impl Caches {
     /// call arriving meanwhile would otherwise wait for it and start its own. Until it is
     /// stored, events are classed with the cut-offs before it; the next reload of the
     /// context (within [`TTL`]) reads the new ones.
-    fn refresh_in_background(
+    pub fn refresh_in_background(
         &self,
         db: &DatabaseConnection,
         chain: &str,

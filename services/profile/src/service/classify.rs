@@ -164,7 +164,7 @@ pub async fn recompute_chain(
         .cutoffs(population.iter().map(|c| &c.aggregates), now);
     let size = i64::try_from(population.len()).unwrap_or(i64::MAX);
     policy::put_cutoffs(db, chain, &ctx.cutoffs, size, now.timestamp_micros()).await?;
-    let stale: Vec<String> = population
+    let mut stale: Vec<String> = population
         .into_iter()
         .filter(|c| {
             let computed = classification(
@@ -175,23 +175,54 @@ pub async fn recompute_chain(
         })
         .map(|c| c.customer_id)
         .collect();
+    // One lock order for every recompute, so two of them never deadlock each other.
+    stale.sort_unstable();
     let mut changed = 0;
     for chunk in stale.chunks(500) {
-        let txn = super::begin_write(db).await?;
-        for id in chunk {
-            let Some(mut row) = customers::get_for_update(&txn, chain, id).await? else {
-                continue;
-            };
-            let change = reclassify(&mut row, &ctx, now);
-            customers::save(&txn, chain, &row).await?;
-            if let Some(change) = change {
-                emit_change(&txn, events, chain, &row, change).await?;
-                changed += 1;
+        // Live events lock their customers while this chunk holds some of its own: the
+        // database may end a deadlock by aborting this chunk. Nothing of it was written
+        // then, and running it again is the cure (the live side retries likewise).
+        let mut attempt = 0;
+        changed += loop {
+            attempt += 1;
+            match reclassify_chunk(db, events, chain, &ctx, now, chunk).await {
+                Err(e) if attempt < RECOMPUTE_ATTEMPTS && super::is_retryable(&e) => {
+                    tracing::debug!(chain, attempt, error = %e, "class recompute chunk retried");
+                }
+                other => break other?,
             }
-        }
-        txn.commit().await?;
-        events.committed();
+        };
     }
+    Ok(changed)
+}
+
+/// Attempts of one chunk of a recompute that met a retryable conflict.
+const RECOMPUTE_ATTEMPTS: usize = 5;
+
+/// Reclassifies the customers `ids` in one transaction; how many classes changed.
+async fn reclassify_chunk(
+    db: &DatabaseConnection,
+    events: &EventLog,
+    chain: &str,
+    ctx: &ClassContext,
+    now: DateTime<Utc>,
+    ids: &[String],
+) -> Result<u64> {
+    let mut changed = 0;
+    let txn = super::begin_write(db).await?;
+    for id in ids {
+        let Some(mut row) = customers::get_for_update(&txn, chain, id).await? else {
+            continue;
+        };
+        let change = reclassify(&mut row, ctx, now);
+        customers::save(&txn, chain, &row).await?;
+        if let Some(change) = change {
+            emit_change(&txn, events, chain, &row, change).await?;
+            changed += 1;
+        }
+    }
+    txn.commit().await?;
+    events.committed();
     Ok(changed)
 }
 
