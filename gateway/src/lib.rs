@@ -12,6 +12,7 @@
 //! - [`consumers`]: `/v1/consumers`, every service's consumers and their lag;
 //! - [`access`]: the access log line and RED metrics of every request;
 //! - [`body_limit`]: body limits per route, and JSON bodies for every REST error;
+//! - [`callbacks`]: `/v1/callbacks/…`, the providers' receipts and replies (no staff token);
 //! - [`console`]: `/console`, the staff console (static files) and its development sign-in.
 //!
 //! The gateway owns no data: the services verify the forwarded token again and enforce
@@ -21,6 +22,7 @@ pub mod access;
 pub mod api_keys;
 pub mod audit;
 pub mod body_limit;
+pub mod callbacks;
 pub mod console;
 pub mod consumers;
 pub mod edge;
@@ -169,7 +171,12 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi_json))
-        .route("/docs", get(|| async { Html(openapi::DOCS_HTML) }));
+        .route("/docs", get(|| async { Html(openapi::DOCS_HTML) }))
+        // Verified by notification against the chain's provider account, not by a staff token.
+        .route(
+            callbacks::ROUTE,
+            get(callbacks::receive).post(callbacks::receive),
+        );
     let router = public
         .merge(protected)
         .with_state(Arc::clone(&state))

@@ -24,7 +24,10 @@ use maitre_kit::{
     config::{Config, ServiceName},
     runtime::{Runtime, RuntimeError},
 };
-use maitre_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use maitre_proto::notification::v1::{
+    notification_service_server::NotificationServiceServer,
+    provider_callbacks_server::ProviderCallbacksServer,
+};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -37,6 +40,8 @@ use crate::delivery::{
 
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.notification.v1.NotificationService";
+/// The providers' callbacks (`api::callbacks`), served beside the service without its interceptor.
+pub const CALLBACKS_NAME: &str = "maitre.notification.v1.ProviderCallbacks";
 
 /// Guest messages go to this webhook when set (with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`); otherwise to
 /// the log provider (embedded default).
@@ -301,17 +306,21 @@ pub async fn serve_with_settings(
         .with_webhook_allowed_hosts(webhook_allowed_hosts())
         .with_provider_accounts(keyring, production);
     let closer = api.clone();
+    // The providers' callbacks have no interceptor: each is verified by its provider's
+    // signature or the account's callback token (`api::callbacks`).
+    let callbacks = ProviderCallbacksServer::new(api::ProviderCallbacksApi::new(api.clone()));
     let routes = Routes::new(NotificationServiceServer::with_interceptor(
         api,
         runtime.auth(),
-    ));
+    ))
+    .add_service(callbacks);
     let shutdown = async move {
         shutdown.await;
         closer.close_streams();
         stop.send_replace(true);
     };
     let result = runtime
-        .serve(&[SERVICE_NAME], routes, listener, shutdown)
+        .serve(&[SERVICE_NAME, CALLBACKS_NAME], routes, listener, shutdown)
         .await;
     gauges.abort();
     let _ = dispatcher.await;
@@ -331,4 +340,101 @@ pub async fn migrate(config: &Config) -> Result<(), RuntimeError> {
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod production_safety_tests {
+    //! Issue 24, "Production safety": production never hands a guest's message to the log
+    //! provider, and no log line — at any level — carries a message body or a phone number.
+
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::Settings;
+    use crate::delivery::provider::{LogProvider, OutboundMessage, Provider};
+    use crate::domain::channel::Channel;
+
+    const BODY: &str = "李女士，生日快乐！您的甜品券码DESSERT-2026";
+    const PHONE: &str = "+8613800138001";
+
+    fn message(channel: Channel) -> OutboundMessage {
+        OutboundMessage {
+            chain_id: "c".into(),
+            message_id: "m1".into(),
+            customer_id: "g1".into(),
+            staff_id: String::new(),
+            channel,
+            subject: None,
+            body: BODY.into(),
+            campaign_id: String::new(),
+            automation_id: String::new(),
+            recipient: PHONE.into(),
+            parameters: vec![("1".into(), "李女士".into())],
+            provider_template_id: "1110".into(),
+            sign_name: "海港酒家".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn production_sends_no_guest_message_to_the_log() {
+        let providers = Settings::default().providers(true);
+        for channel in Channel::ALL {
+            let sent = providers.for_channel(channel).send(&message(channel)).await;
+            assert_eq!(
+                sent.is_ok(),
+                !channel.reaches_customer(),
+                "{channel}: {sent:?}"
+            );
+        }
+        // Outside production the log provider serves every channel (development).
+        let development = Settings::default().providers(false);
+        assert!(
+            development
+                .for_channel(Channel::Sms)
+                .send(&message(Channel::Sms))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn no_log_line_carries_a_body_or_a_phone() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        LogProvider.send(&message(Channel::Sms)).await.expect("log");
+        let _ = crate::delivery::provider::Unconfigured
+            .send(&message(Channel::Sms))
+            .await;
+        let logged = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+        assert!(
+            logged.contains("m1"),
+            "the line names the message: {logged}"
+        );
+        assert!(
+            !logged.contains(BODY) && !logged.contains("生日快乐"),
+            "{logged}"
+        );
+        assert!(!logged.contains("13800138001"), "{logged}");
+    }
 }

@@ -261,6 +261,25 @@ impl NotificationServiceApi {
             _ => return Err(Error::invalid("status", "must be DELIVERED or FAILED").into()),
         };
         let row = self.message(&chain, &request.message_id).await?;
+        self.apply_delivery_report(&row, event, &request.reason, &request.provider_message_id)
+            .await?;
+        let row = self.message(&chain, &request.message_id).await?;
+        Ok(Response::new(ReportDeliveryStatusResponse {
+            delivery: Some(delivery(&self.runtime.db, &row).await?),
+        }))
+    }
+
+    /// A provider's report on `row` (`ReportDeliveryStatus`, and the providers' own callbacks,
+    /// `api::callbacks`): the status machine's move, stored with its history and event; a repeat
+    /// or stale report changes nothing (`Ok(false)`); a report the message's status cannot take
+    /// is FAILED_PRECONDITION.
+    pub(super) async fn apply_delivery_report(
+        &self,
+        row: &MessageRow,
+        event: DeliveryEvent,
+        reason: &str,
+        provider_message_id: &str,
+    ) -> Result<bool> {
         let from = domain_status(&row.status).ok_or_else(|| Error::Precondition {
             field: "message_id",
             message: format!("a {} message has no delivery to report", row.status),
@@ -269,27 +288,23 @@ impl NotificationServiceApi {
             field: "status",
             message: e.to_string(),
         })?;
-        if let Change::Moved { to, .. } = change {
-            let update = RowUpdate {
-                provider_message_id: Some(request.provider_message_id.clone())
-                    .filter(|id| !id.is_empty()),
-                ..RowUpdate::default()
-            };
-            self.pipeline
-                .transition(
-                    &row,
-                    Some(&row.status),
-                    to.as_str(),
-                    &request.reason,
-                    &update,
-                    Utc::now().timestamp_micros(),
-                )
-                .await?;
-        }
-        let row = self.message(&chain, &request.message_id).await?;
-        Ok(Response::new(ReportDeliveryStatusResponse {
-            delivery: Some(delivery(&self.runtime.db, &row).await?),
-        }))
+        let Change::Moved { to, .. } = change else {
+            return Ok(false);
+        };
+        let update = RowUpdate {
+            provider_message_id: Some(provider_message_id.to_owned()).filter(|id| !id.is_empty()),
+            ..RowUpdate::default()
+        };
+        self.pipeline
+            .transition(
+                row,
+                Some(&row.status),
+                to.as_str(),
+                reason,
+                &update,
+                Utc::now().timestamp_micros(),
+            )
+            .await
     }
 
     /// Stores the first open of `row` and announces it in one transaction; `false` when it was

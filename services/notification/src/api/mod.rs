@@ -2,6 +2,7 @@
 //! Each RPC family lives in its own module; this one wires them into the generated trait.
 
 mod automations;
+mod callbacks;
 mod campaigns;
 mod deliveries;
 mod guests;
@@ -23,6 +24,8 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status, transport::Channel};
 
 use std::sync::Arc;
+
+pub use callbacks::ProviderCallbacksApi;
 
 use crate::campaign::SegmentSource;
 use crate::delivery::Pipeline;

@@ -312,13 +312,44 @@ impl NotificationServiceApi {
             (Some(sender), true) => self.sender_customer(&caller, sender).await?,
             _ => customer_id("customer_id", &request.customer_id)?,
         };
+        let unsubscribed = self
+            .apply_inbound_reply(&chain, &customer, channel, &request.text)
+            .await?;
+        Ok(Response::new(RecordInboundReplyResponse { unsubscribed }))
+    }
+
+    /// A guest's reply on `channel` (`RecordInboundReply`, and the providers' inbound SMS,
+    /// `api::callbacks`): "TD"/"退订"/"unsubscribe"… opts the guest out of the channel (profile
+    /// follows through the consent event); any other text is a response to the latest message
+    /// sent there. Returns whether it unsubscribed. A repeat changes nothing more: an opted-out
+    /// guest stays opted out, a responded message stays responded.
+    pub(super) async fn apply_inbound_reply(
+        &self,
+        chain: &str,
+        customer: &str,
+        channel: crate::domain::channel::Channel,
+        text: &str,
+    ) -> Result<bool, Status> {
+        let (chain, customer) = (chain.to_owned(), customer.to_owned());
         let now = Utc::now();
         let db = &self.runtime.db;
         let txn = maitre_kit::db::begin_write(db).await.map_err(Error::from)?;
         let mut stored = policy::preferences(&txn, &chain, &customer).await?;
-        let unsubscribed = stored.consent.apply_reply(channel, &request.text, now);
+        // A repeated unsubscribe (a provider's retried callback) keeps the first opt-out's time
+        // and is not announced again.
+        let already_out = matches!(
+            stored.consent.get(channel),
+            crate::domain::consent::ChannelConsent::OptedOut { .. }
+        );
+        let unsubscribed = if already_out {
+            crate::domain::consent::is_unsubscribe_reply(text)
+        } else {
+            stored.consent.apply_reply(channel, text, now)
+        };
         let mut announced = false;
-        if unsubscribed {
+        if unsubscribed && already_out {
+            // Nothing changes.
+        } else if unsubscribed {
             policy::put_preferences(&txn, &chain, &customer, &stored).await?;
             // Profile follows, so the guest's profile shows the opt-out too.
             consent_sync::announce(
@@ -363,6 +394,6 @@ impl NotificationServiceApi {
         if announced {
             self.runtime.events.committed();
         }
-        Ok(Response::new(RecordInboundReplyResponse { unsubscribed }))
+        Ok(unsubscribed)
     }
 }

@@ -67,6 +67,19 @@ impl NotificationServiceApi {
             .into_iter()
             .filter(|(_, v)| !v.is_empty())
             .collect();
+        use crate::domain::provider_callbacks::{CALLBACK_TOKEN, CALLBACK_TOKEN_MIN_CHARS};
+        if given
+            .get(CALLBACK_TOKEN)
+            .is_some_and(|token| token.chars().count() < CALLBACK_TOKEN_MIN_CHARS)
+        {
+            return Err(Error::invalid(
+                format!("secrets.{CALLBACK_TOKEN}"),
+                format!(
+                    "must be at least {CALLBACK_TOKEN_MIN_CHARS} characters: it authenticates the provider's callbacks"
+                ),
+            )
+            .into());
+        }
         let keyring = &self.provider_secrets;
         let txn = maitre_kit::db::begin_write(&self.runtime.db)
             .await

@@ -19,6 +19,7 @@ use super::webhook::WebhookProvider;
 use super::wecom::{self, Wecom, WecomApp};
 use crate::domain::channel::Channel;
 use crate::domain::provider_account::ProviderKind;
+use crate::domain::provider_limits::ProviderLimits;
 use crate::storage::provider_accounts::{self, AccountRow};
 
 /// How long a built provider is used before its account is read again.
@@ -47,8 +48,11 @@ impl Default for Endpoints {
 struct Cached {
     read_at: Instant,
     update_time_us: i64,
-    provider: Option<Arc<dyn Provider>>,
+    provider: Option<Limited>,
 }
+
+/// A chain's provider with its account's limits.
+pub type Limited = (Arc<dyn Provider>, ProviderLimits);
 
 /// Builds and keeps each chain's providers.
 pub struct AccountProviders {
@@ -93,6 +97,23 @@ impl AccountProviders {
         chain: &str,
         channel: Channel,
     ) -> Result<Option<Arc<dyn Provider>>, ProviderError> {
+        Ok(self
+            .for_chain_limited(chain, channel)
+            .await?
+            .map(|(provider, _)| provider))
+    }
+
+    /// The coordination the accounts' limits are counted in.
+    pub fn coord(&self) -> &Arc<dyn Coordination> {
+        &self.coord
+    }
+
+    /// [`AccountProviders::for_chain`] with the account's limits.
+    pub async fn for_chain_limited(
+        &self,
+        chain: &str,
+        channel: Channel,
+    ) -> Result<Option<Limited>, ProviderError> {
         let key = (chain.to_owned(), channel);
         let previous = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -114,7 +135,10 @@ impl AccountProviders {
         let provider = match (previous, &row) {
             (Some((seen, provider)), _) if seen == update_time_us => provider,
             (_, None) => None,
-            (_, Some(row)) => Some(self.build(row)?),
+            (_, Some(row)) => Some((
+                self.build(row)?,
+                ProviderLimits::of_account(row.kind, &row.settings),
+            )),
         };
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
             key,

@@ -119,9 +119,9 @@ pub fn throttle_wait(code: &str, message: &str) -> Option<Duration> {
 fn failure(code: &str, message: &str) -> ProviderError {
     let error = format!("aliyun sms {code}: {message}");
     if let Some(wait) = throttle_wait(code, message) {
-        return ProviderError::Transient {
+        return ProviderError::Throttled {
             error,
-            retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
         };
     }
     if code.starts_with("isp.") || code == "ServiceUnavailable" || code == "InternalError" {
@@ -331,15 +331,15 @@ mod tests {
     fn throttling_delays_and_the_rest_is_permanent() {
         assert!(matches!(
             failure("isv.BUSINESS_LIMIT_CONTROL", "触发分钟级流控Permits:1"),
-            ProviderError::Transient {
-                retry_after_ms: Some(60_000),
+            ProviderError::Throttled {
+                retry_after_ms: 60_000,
                 ..
             }
         ));
         assert!(matches!(
             failure("isv.BUSINESS_LIMIT_CONTROL", "触发小时级流控Permits:5"),
-            ProviderError::Transient {
-                retry_after_ms: Some(3_600_000),
+            ProviderError::Throttled {
+                retry_after_ms: 3_600_000,
                 ..
             }
         ));

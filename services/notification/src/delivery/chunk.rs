@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::caps::{self, CapOutcome};
 use super::outcome::{self, Outcome};
-use super::provider::{OutboundMessage, Providers};
+use super::provider::{OutboundMessage, ProviderError, Providers};
 use super::round::{RenderedMessage, Round};
 use super::{Pipeline, bounded};
 use crate::domain::channel_limits::ChannelLimits;
@@ -182,6 +182,9 @@ pub async fn send_all<'r>(
     bounded(sends, SEND_CONCURRENCY).await
 }
 
+/// The longest a provider's throttling answer holds a message back.
+const MAX_THROTTLE_WAIT_MS: u64 = 7 * 24 * 3600 * 1000;
+
 /// Hands one message to its channel's provider.
 async fn send<'r>(
     providers: &Providers,
@@ -204,11 +207,55 @@ async fn send<'r>(
         provider_template_id: ready.rendered.provider_template_id,
         sign_name: ready.rendered.sign_name,
     };
-    let sent = match providers.resolve(&row.chain_id, row.channel).await {
-        Ok(provider) => provider.send(&outbound).await,
+    // Whom the provider's per-recipient limits count: the guest's address, or the staff member
+    // a staff message goes to.
+    let counted = if outbound.recipient.is_empty() {
+        outbound.staff_id.clone()
+    } else {
+        outbound.recipient.clone()
+    };
+    let sent = match providers.resolve_limited(&row.chain_id, row.channel).await {
+        Ok((provider, admission)) => {
+            let admitted = match &admission {
+                Some(admission) => admission.admit(&row.chain_id, row.channel, &counted).await,
+                None => Ok(()),
+            };
+            match admitted {
+                Ok(()) => {
+                    let sent = provider.send(&outbound).await;
+                    if let (Ok(_), Some(admission)) = (&sent, &admission) {
+                        admission
+                            .record_sent(&row.chain_id, row.channel, &counted)
+                            .await;
+                    }
+                    sent
+                }
+                Err(wait) => {
+                    let until = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    return (row, outcome::throttled(row, until, "provider_limit"));
+                }
+            }
+        }
         Err(error) => Err(error),
     };
     let out = match sent {
+        Err(ProviderError::Throttled {
+            error,
+            retry_after_ms,
+        }) => {
+            // At most a week (a provider's daily limit asks a day).
+            let wait = chrono::Duration::milliseconds(
+                i64::try_from(retry_after_ms.min(MAX_THROTTLE_WAIT_MS)).unwrap_or(0),
+            );
+            // The provider's own limit: due again after its wait, with a little jitter so a
+            // throttled batch does not come back all at once.
+            let jitter = chrono::Duration::milliseconds(rand::random::<i64>().rem_euclid(250));
+            outcome::throttled(
+                row,
+                Utc::now() + wait + jitter,
+                &format!("provider_throttled: {error}"),
+            )
+        }
         Ok(provider_id) => outcome::sent(
             row,
             ready.rendered.subject.unwrap_or_default(),

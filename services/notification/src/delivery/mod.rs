@@ -8,6 +8,7 @@ pub mod aliyun_sms;
 pub mod caps;
 mod chunk;
 pub mod dispatcher;
+pub mod limits;
 pub mod outcome;
 pub mod provider;
 pub mod recovery;

@@ -57,6 +57,16 @@ pub fn awaiting_guest(row: &MessageRow, until: DateTime<Utc>) -> Outcome {
     out
 }
 
+/// Over a provider limit (`delivery::limits`, reason `provider_limit`) or refused by the provider
+/// for its own (`provider_throttled: …`): queued again for `until`; the attempt is given back,
+/// so however long the limits hold it the message is delayed, never dead-lettered for it.
+pub fn throttled(row: &MessageRow, until: DateTime<Utc>, reason: &str) -> Outcome {
+    let mut out = outcome(row, "queued", reason);
+    out.settlement.next_attempt_at_us = Some(until.timestamp_micros());
+    out.settlement.refund_attempt = true;
+    out
+}
+
 /// Cannot ever be sent (template missing or not renderable).
 pub fn dead(row: &MessageRow, reason: &str) -> Outcome {
     outcome(row, "dead", reason)

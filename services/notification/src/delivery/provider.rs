@@ -51,6 +51,12 @@ pub enum ProviderError {
     /// Retrying cannot help (invalid recipient, rejected content).
     #[error("permanent provider failure: {error}")]
     Permanent { error: String },
+    /// The provider refused for now because a limit of its own was reached (Tencent
+    /// `LimitExceeded.*`, Alibaba `isv.BUSINESS_LIMIT_CONTROL`, WeCom 45009…), or Maitre's count
+    /// of the account's limits (`delivery::limits`) says it would: the message waits
+    /// `retry_after_ms` and is sent then — a delay, never an attempt spent, never a drop.
+    #[error("provider throttled: {error}")]
+    Throttled { error: String, retry_after_ms: u64 },
 }
 
 impl ProviderError {
@@ -66,6 +72,15 @@ impl ProviderError {
             },
             ProviderError::Permanent { error } => DeliveryFailure::Permanent {
                 error: error.clone(),
+            },
+            // The dispatcher delays a throttled message without the retry policy
+            // (`outcome::throttled`); as a failure it is a transient one with its wait.
+            ProviderError::Throttled {
+                error,
+                retry_after_ms,
+            } => DeliveryFailure::Transient {
+                error: error.clone(),
+                retry_after_ms: Some(*retry_after_ms),
             },
         }
     }
@@ -181,6 +196,25 @@ impl Providers {
     /// The process-wide provider of `channel`.
     pub fn for_channel(&self, channel: Channel) -> &Arc<dyn Provider> {
         self.by_channel.get(&channel).unwrap_or(&self.default)
+    }
+
+    /// The provider of `chain`'s messages on `channel` with its account's limits (`None`: the
+    /// process-wide provider, which has none), and the coordination they are counted in.
+    pub async fn resolve_limited(
+        &self,
+        chain: &str,
+        channel: Channel,
+    ) -> Result<(Arc<dyn Provider>, Option<super::limits::Admission>), ProviderError> {
+        if let Some(accounts) = &self.accounts
+            && let Some((provider, limits)) = accounts.for_chain_limited(chain, channel).await?
+        {
+            let admission = super::limits::Admission {
+                coord: accounts.coord().clone(),
+                limits,
+            };
+            return Ok((provider, Some(admission)));
+        }
+        Ok((self.for_channel(channel).clone(), None))
     }
 
     /// The provider of `chain`'s messages on `channel`.

@@ -202,9 +202,9 @@ pub fn throttle_wait(code: &str) -> Option<Duration> {
 fn failure(code: &str, message: &str) -> ProviderError {
     let error = format!("tencent sms {code}: {message}");
     if let Some(wait) = throttle_wait(code) {
-        return ProviderError::Transient {
+        return ProviderError::Throttled {
             error,
-            retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
         };
     }
     if code.starts_with("InternalError") || code == "ResourceUnavailable" {
@@ -316,14 +316,14 @@ mod tests {
     fn throttling_delays_and_the_rest_is_permanent() {
         assert!(matches!(
             failure("LimitExceeded.PhoneNumberThirtySecondLimit", "m"),
-            ProviderError::Transient {
-                retry_after_ms: Some(30_000),
+            ProviderError::Throttled {
+                retry_after_ms: 30_000,
                 ..
             }
         ));
         assert!(matches!(
             failure("RequestLimitExceeded", "m"),
-            ProviderError::Transient { .. }
+            ProviderError::Throttled { .. }
         ));
         assert!(matches!(
             failure("InternalError.Timeout", "m"),

@@ -71,9 +71,9 @@ fn failure(errcode: i64, errmsg: &str) -> ProviderError {
     let error = format!("wecom errcode {errcode}: {errmsg}");
     match errcode {
         // API frequency limits: wait and try again.
-        45009 | 45033 | 45047 => ProviderError::Transient {
+        45009 | 45033 | 45047 => ProviderError::Throttled {
             error,
-            retry_after_ms: Some(60_000),
+            retry_after_ms: 60_000,
         },
         -1 => ProviderError::Transient {
             error,

@@ -8,7 +8,9 @@
 //!   (`matches`, occurrences), [`calendar`] (birthdays, Feb 29), [`automation_validate`], [`presets`];
 //! - never spam: [`consent`], [`frequency`], [`quiet_hours`], [`dedup`], and [`gate`] combining them;
 //! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
-//!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks);
+//!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks),
+//!   [`provider_callbacks`] (providers' receipts and replies, verified), [`provider_limits`]
+//!   (per-account rate and per-recipient limits);
 //! - guests: [`guest`] (who the guest is in messages: values, salutation), [`contacts`] (where
 //!   the guest is reached: the recipient per channel);
 //! - [`channel`] (shared vocabulary) and [`error`].
@@ -27,6 +29,8 @@ pub mod guest;
 pub mod presets;
 pub mod provider_account;
 pub mod provider_binding;
+pub mod provider_callbacks;
+pub mod provider_limits;
 pub mod quiet_hours;
 pub mod retry;
 pub mod signature;

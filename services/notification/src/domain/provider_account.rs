@@ -173,7 +173,13 @@ pub fn validate(
             return Err(refuse(format!("settings.{name}"), "is required"));
         }
     }
-    for name in proposed.settings.keys() {
+    for (name, value) in &proposed.settings {
+        // Every account may set its limits (`provider_limits`).
+        if super::provider_limits::SETTINGS.contains(&name.as_str()) {
+            super::provider_limits::validate_setting(value)
+                .map_err(|reason| refuse(format!("settings.{name}"), reason))?;
+            continue;
+        }
         if !needs.settings.contains(&name.as_str())
             && !needs.optional_settings.contains(&name.as_str())
         {
@@ -184,6 +190,10 @@ pub fn validate(
         }
     }
     for name in given_secrets {
+        // Every account may carry the token its provider's callbacks are verified with.
+        if *name == super::provider_callbacks::CALLBACK_TOKEN {
+            continue;
+        }
         if !needs.secrets.contains(name) {
             return Err(refuse(
                 format!("secrets.{name}"),

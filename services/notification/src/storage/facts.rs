@@ -155,11 +155,11 @@ pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFa
     let guest = serde_json::to_string(&facts.guest).unwrap_or_else(|_| "{}".into());
     exec(
         conn,
-        "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us, guest)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us, guest, phone_e164)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (chain_id, customer_id) DO UPDATE SET tags = excluded.tags, owner_id = excluded.owner_id,
            birthday = excluded.birthday, class = excluded.class, update_time_us = excluded.update_time_us,
-           guest = excluded.guest",
+           guest = excluded.guest, phone_e164 = excluded.phone_e164",
         [
             chain_id.into(),
             facts.customer_id.clone().into(),
@@ -169,10 +169,33 @@ pub async fn put(conn: &impl ConnectionTrait, chain_id: &str, facts: &CustomerFa
             facts.class.clone().into(),
             Utc::now().timestamp_micros().into(),
             guest.into(),
+            // Indexed: an inbound SMS names its sender by phone (`customer_by_phone`).
+            facts.guest.contacts.phone_e164.clone().into(),
         ],
     )
     .await?;
     Ok(())
+}
+
+/// The chain's guest reached at `phone_e164` (an inbound SMS's sender), if profile told of one;
+/// the most recently updated when several share the number.
+pub async fn customer_by_phone(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    phone_e164: &str,
+) -> Result<Option<String>> {
+    if phone_e164.is_empty() {
+        return Ok(None);
+    }
+    let row = query_one(
+        conn,
+        "SELECT customer_id FROM notif_customer_facts WHERE chain_id = $1 AND phone_e164 = $2 \
+         ORDER BY update_time_us DESC LIMIT 1",
+        [chain_id.into(), phone_e164.into()],
+    )
+    .await?;
+    row.map(|r| r.try_get("", "customer_id").map_err(Error::from))
+        .transpose()
 }
 
 /// What is known of one guest under two merged profiles: the survivor's facts, completed

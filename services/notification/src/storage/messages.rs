@@ -177,6 +177,27 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The chain's message the provider knows by `provider_message_id` (a delivery report's id).
+pub async fn get_by_provider_id(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    provider_message_id: &str,
+) -> Result<Option<MessageRow>> {
+    if provider_message_id.is_empty() {
+        return Ok(None);
+    }
+    let row = query_one(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM notif_messages WHERE chain_id = $1 AND provider_message_id = $2 \
+             ORDER BY message_id LIMIT 1"
+        ),
+        [chain_id.into(), provider_message_id.into()],
+    )
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Records the guest's first open of the message at `opened_at_us`; `false` when it was already
 /// opened (a repeated callback changes nothing).
 pub async fn record_open(

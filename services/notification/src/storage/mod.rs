@@ -6,6 +6,7 @@ mod schema2;
 mod schema3;
 mod schema4;
 mod schema5;
+mod schema_callback_lookups;
 mod schema_campaign_retries;
 mod schema_message_opens;
 mod schema_provider_accounts;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(ConsumerLeases),
             Box::new(maitre_kit::audit::AuditTable),
             Box::new(schema_message_opens::MessageOpens),
+            Box::new(schema_callback_lookups::CallbackLookups),
         ]
     }
 }
