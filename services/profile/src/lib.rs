@@ -1,15 +1,22 @@
 //! Maitre profile service: a library (`serve`, api, domain, storage) under the thin `maitre serve profile`.
+//!
+//! The service skeleton (docs/ARCHITECTURE.md, "Where things live"): `state` (dependencies
+//! built once), `api` (handlers), `app` (use cases), `domain` (pure rules), `storage`,
+//! `events` (what it consumes; emitted payloads are built in `app`), `jobs` (leased loops).
 
 /// Largest request message the service decodes: a `RecordEventsBatch` of 10,000 events with
 /// order lines (the gateway's import body limit, `MAITRE_MAX_IMPORT_BODY_BYTES`, is in JSON).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 pub mod api;
+pub mod app;
 pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod jobs;
 pub mod owner;
-pub mod service;
+pub mod state;
 pub mod storage;
 
 use std::{future::Future, sync::Arc};
@@ -49,10 +56,7 @@ pub async fn serve_with(
     owner: Option<Arc<dyn OwnerDecider>>,
 ) -> Result<(), RuntimeError> {
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
-    let api = match owner {
-        Some(owner) => api::ProfileServiceApi::with_owner_decider(runtime.clone(), owner),
-        None => api::ProfileServiceApi::new(runtime.clone()),
-    };
+    let api = api::ProfileServiceApi::new(state::AppState::build(runtime.clone(), owner));
     // A bulk import of the documented 10,000 events is larger than tonic's 4 MiB default.
     let server = ProfileServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES);
     // The resolver has no interceptor: the secret it is asked about is the credential.
@@ -63,55 +67,16 @@ pub async fn serve_with(
     .add_service(ApiKeyResolverServer::new(api::ApiKeyResolverApi::new(
         runtime.clone(),
     )));
-    // Background jobs (each under its own leader lease) stop with the server.
+    // Background jobs (each under its own leader lease) and consumers stop with the server.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let until_stopped = || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
     };
-    let jobs = [
-        tokio::spawn(service::classify::run_daily(
-            runtime.db.clone(),
-            runtime.coord.clone(),
-            runtime.events.clone(),
-            until_stopped(stopped.clone()),
-        )),
-        tokio::spawn(service::reminders::run(
-            runtime.db.clone(),
-            runtime.coord.clone(),
-            runtime.events.clone(),
-            until_stopped(stopped.clone()),
-        )),
-        tokio::spawn({
-            let runtime = runtime.clone();
-            let stopped = until_stopped(stopped.clone());
-            async move {
-                maitre_kit::eventlog::follow(
-                    &runtime,
-                    service::owners::CONSUMER,
-                    maitre_kit::config::ServiceName::Assignment,
-                    Arc::new(service::owners::OwnerEvents),
-                    stopped,
-                )
-                .await;
-            }
-        }),
-        tokio::spawn({
-            let runtime = runtime.clone();
-            let stopped = until_stopped(stopped);
-            async move {
-                maitre_kit::eventlog::follow(
-                    &runtime,
-                    service::consent::CONSUMER,
-                    maitre_kit::config::ServiceName::Notification,
-                    Arc::new(service::consent::ConsentEvents {
-                        log: runtime.events.clone(),
-                    }),
-                    stopped,
-                )
-                .await;
-            }
-        }),
-    ];
+    let mut jobs = jobs::spawn_all(&runtime, until_stopped);
+    jobs.extend(events::follow_all(&runtime, until_stopped));
     let result = runtime
         .serve(&[SERVICE_NAME, RESOLVER_NAME], routes, listener, shutdown)
         .await;

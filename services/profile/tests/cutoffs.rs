@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use maitre_kit::testing::{Backend, TestDb};
+use maitre_profile::app::cache::Caches;
 use maitre_profile::domain::rfm::RfmCutoffs;
-use maitre_profile::service::cache::Caches;
 use maitre_profile::storage::{Migrator, policy};
 
 const CHAIN: &str = "chain-1";

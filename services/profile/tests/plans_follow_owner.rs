@@ -8,7 +8,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::*;
 use maitre_kit::{eventlog::EventHandler, on_both_backends, testing::Backend};
-use maitre_profile::service::owners::OwnerEvents;
+use maitre_profile::events::OwnerEvents;
 use maitre_proto::{
     common::v1::CustomerClass,
     events::v1::{Event, OwnerChanged, event::Payload},

@@ -8,7 +8,7 @@ use maitre_kit::{
     testing::{Backend, TestDb},
 };
 use maitre_profile::{
-    service::reminders::announce_due_plans,
+    app::reminders::announce_due_plans,
     storage::{Migrator, followups},
 };
 use maitre_proto::events::v1::{Event, event::Payload};

@@ -19,9 +19,9 @@ use tonic::Status;
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
+    app::begin_write,
     convert::{required, timestamp_us},
     error::{Error, Result},
-    service::begin_write,
     storage::{
         api_keys::{self, ApiKeyRow},
         stores,

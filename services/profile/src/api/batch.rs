@@ -1,7 +1,7 @@
 //! RecordEventsBatch (bulk history import): one transaction per chunk, no assignment calls.
 //! A failure after some chunks committed is answered per event (what was not recorded), never
 //! as an error that hides the saved part.
-//! Independent events of a chunk are recorded set-based (`service::bulk`); the others one
+//! Independent events of a chunk are recorded set-based (`app::record`); the others one
 //! by one, each in a savepoint so a rejected one writes nothing.
 
 use maitre_kit::auth::Caller;
@@ -12,13 +12,12 @@ use super::{
     events::{guards, in_event, lock_names, prepare},
 };
 use crate::{
+    app::{
+        classify::{ClassContext, recompute_chain},
+        record::{Group, Item, ItemOutcome, is_item_error, record_group},
+    },
     convert::event::EventInput,
     error::{Error, Result},
-    service::{
-        bulk::Item,
-        classify::{ClassContext, recompute_chain},
-        group::{Group, ItemOutcome, is_item_error, record_group},
-    },
 };
 
 /// Largest batch accepted by RecordEventsBatch.
@@ -148,7 +147,7 @@ async fn record_one_chunk(
 
 type Prepared = (usize, (ContactEvent, EventInput, chrono_tz::Tz));
 
-/// One transaction for a chunk (`service::group`): `(recorded, duplicates, refusals)`.
+/// One transaction for a chunk (`app::record::record_group`): `(recorded, duplicates, refusals)`.
 async fn record_chunk(
     api: &ProfileServiceApi,
     chain: &str,

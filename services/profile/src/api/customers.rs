@@ -10,10 +10,7 @@ use maitre_proto::profile::v1::{self as pb};
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
-    convert::{parse_one_key, profile as profile_convert, required, time_of},
-    domain::{consent::stamp_consent_changes, profile::apply_mask},
-    error::{Error, Result},
-    service::{
+    app::{
         announce::customer_updated_with_contacts,
         begin_write,
         classify::load_context,
@@ -23,6 +20,9 @@ use crate::{
             require_customer_writer,
         },
     },
+    convert::{parse_one_key, profile as profile_convert, required, time_of},
+    domain::{consent::stamp_consent_changes, profile::apply_mask},
+    error::{Error, Result},
     storage::customers,
 };
 
@@ -242,10 +242,9 @@ pub(super) async fn merge(
         now.timestamp_micros(),
     )
     .await?;
-    if let Some(change) = crate::service::classify::reclassify(&mut row, &class, now) {
+    if let Some(change) = crate::app::classify::reclassify(&mut row, &class, now) {
         customers::save(&txn, chain, &row).await?;
-        crate::service::classify::emit_change(&txn, &api.runtime.events, chain, &row, change)
-            .await?;
+        crate::app::classify::emit_change(&txn, &api.runtime.events, chain, &row, change).await?;
     }
     let response = pb::MergeCustomersResponse {
         customer: Some(customer_for(&txn, chain, &row, caller).await?),

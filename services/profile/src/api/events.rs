@@ -10,17 +10,15 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
+    app::{
+        locks::{customer_lock, key_lock},
+        record::{ItemOutcome, Pending, Recorded, replayed},
+        view::{customer_for, customer_from, live_customer, require_customer_scope},
+    },
     convert::event::{EventInput, validate},
     domain::{ids::StoreId, resolution::IdentityGuards},
     error::{Error, Result},
     owner::{ContactForOwner, unknown_owner},
-    service::{
-        group::ItemOutcome,
-        group_commit::Pending,
-        ingest::{Recorded, replayed},
-        locks::{customer_lock, key_lock},
-        view::{customer_for, customer_from, live_customer, require_customer_scope},
-    },
     storage::followups,
 };
 

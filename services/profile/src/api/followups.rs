@@ -13,16 +13,16 @@ use maitre_proto::{
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
+    app::{
+        begin_write,
+        view::{live_customer, require_customer_scope, require_customer_writer},
+    },
     convert::{required, time_of, timestamp_us},
     domain::{
         error::check_max_chars_public,
         followup::{PlanStatus, plan_source, plan_status},
     },
     error::{Error, Result},
-    service::{
-        begin_write,
-        view::{live_customer, require_customer_scope, require_customer_writer},
-    },
     storage::followups::{self, PlanFilter, PlanRow, RecordRow},
 };
 

@@ -11,9 +11,9 @@ use sea_orm::ConnectionTrait;
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
+    app::begin_write,
     convert::required,
     error::{Error, Result},
-    service::begin_write,
     storage::menu::{self, DishRow},
 };
 

@@ -9,6 +9,7 @@ use maitre_proto::profile::v1::{self as pb};
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
+    app::{begin_write, classify::recompute_chain},
     convert::{
         parse_keys,
         policy::{default_policy, to_domain},
@@ -16,13 +17,13 @@ use crate::{
     },
     domain::resolution::IdentityGuards,
     error::Result,
-    service::{begin_write, classify::recompute_chain},
     storage::{identity, policy},
 };
 
 pub(super) async fn get(
     api: &ProfileServiceApi,
     caller: &Caller,
+    _: pb::GetClassificationPolicyRequest,
 ) -> Result<pb::GetClassificationPolicyResponse> {
     let chain = caller.chain()?;
     let stored = policy::get(&api.runtime.db, chain)

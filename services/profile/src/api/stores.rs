@@ -12,9 +12,9 @@ use maitre_proto::{
 
 use super::{ProfileServiceApi, next_page, page};
 use crate::{
+    app::begin_write,
     convert::{required, timestamp_us},
     error::{Error, Result},
-    service::begin_write,
     storage::stores::{self, StoreRow},
 };
 

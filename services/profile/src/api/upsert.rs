@@ -7,18 +7,18 @@ use maitre_proto::profile::v1::{self as pb};
 
 use super::{ProfileServiceApi, customers::WRITERS};
 use crate::{
-    convert::{parse_keys, profile as profile_convert},
-    domain::{consent::stamp_consent_changes, profile::apply_mask, resolution::IdentityGuards},
-    error::{Error, Result},
-    service::{
+    app::{
         announce::customer_updated_with_contacts,
         begin_write,
         classify::load_context,
-        ingest::{IngestContext, resolve_customer},
         is_retryable,
         locks::{key_lock, lock_in_transaction},
+        record::{IngestContext, resolve_customer},
         view::{customer_for, live_customer},
     },
+    convert::{parse_keys, profile as profile_convert},
+    domain::{consent::stamp_consent_changes, profile::apply_mask, resolution::IdentityGuards},
+    error::{Error, Result},
     storage::{customer_stores, customers, identity, stores},
 };
 

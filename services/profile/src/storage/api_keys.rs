@@ -2,9 +2,9 @@
 //! secret (never the secret) and its revocation.
 
 use maitre_kit::db::stmt;
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
-use super::{col, count_value, from_json, is_unique_violation, to_json};
+use super::{count_value, fetch_all, fetch_one, from_json, is_unique_violation, read_row, to_json};
 use crate::error::{Error, Result};
 
 /// One stored key.
@@ -38,19 +38,36 @@ impl std::fmt::Debug for ApiKeyRow {
 const COLUMNS: &str = "key_id, chain_id, name, role, store_ids, secret_sha256, created_at_us, \
                        created_by, revoked_at_us, revoked_by, request_id";
 
+/// An `api_keys` row as stored (`store_ids` JSON text), read by derive.
+#[derive(FromQueryResult)]
+struct StoredApiKey {
+    key_id: String,
+    chain_id: String,
+    name: String,
+    role: String,
+    store_ids: String,
+    secret_sha256: Vec<u8>,
+    created_at_us: i64,
+    created_by: String,
+    revoked_at_us: Option<i64>,
+    revoked_by: String,
+    request_id: String,
+}
+
 fn from_row(row: &sea_orm::QueryResult) -> Result<ApiKeyRow> {
+    let s: StoredApiKey = read_row(row)?;
     Ok(ApiKeyRow {
-        key_id: col(row, "key_id")?,
-        chain_id: col(row, "chain_id")?,
-        name: col(row, "name")?,
-        role: col(row, "role")?,
-        store_ids: from_json("api key stores", &col::<String>(row, "store_ids")?)?,
-        secret_sha256: col(row, "secret_sha256")?,
-        created_at_us: col(row, "created_at_us")?,
-        created_by: col(row, "created_by")?,
-        revoked_at_us: col(row, "revoked_at_us")?,
-        revoked_by: col(row, "revoked_by")?,
-        request_id: col(row, "request_id")?,
+        store_ids: from_json("api key stores", &s.store_ids)?,
+        key_id: s.key_id,
+        chain_id: s.chain_id,
+        name: s.name,
+        role: s.role,
+        secret_sha256: s.secret_sha256,
+        created_at_us: s.created_at_us,
+        created_by: s.created_by,
+        revoked_at_us: s.revoked_at_us,
+        revoked_by: s.revoked_by,
+        request_id: s.request_id,
     })
 }
 
@@ -92,14 +109,13 @@ pub async fn insert(conn: &impl ConnectionTrait, key: &ApiKeyRow) -> Result<()> 
 
 /// A key by id, of any chain (the resolver knows no chain yet).
 pub async fn get_any_chain(conn: &impl ConnectionTrait, key_id: &str) -> Result<Option<ApiKeyRow>> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            &format!("SELECT {COLUMNS} FROM api_keys WHERE key_id = $1"),
-            [key_id.into()],
-        ))
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    fetch_one(
+        conn,
+        &format!("SELECT {COLUMNS} FROM api_keys WHERE key_id = $1"),
+        [key_id.into()],
+        from_row,
+    )
+    .await
 }
 
 /// A key of the chain.
@@ -119,14 +135,13 @@ pub async fn by_request(
     chain: &str,
     request_id: &str,
 ) -> Result<Option<ApiKeyRow>> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            &format!("SELECT {COLUMNS} FROM api_keys WHERE chain_id = $1 AND request_id = $2"),
-            [chain.into(), request_id.into()],
-        ))
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    fetch_one(
+        conn,
+        &format!("SELECT {COLUMNS} FROM api_keys WHERE chain_id = $1 AND request_id = $2"),
+        [chain.into(), request_id.into()],
+        from_row,
+    )
+    .await
 }
 
 /// The chain's keys, newest first.
@@ -137,17 +152,16 @@ pub async fn list(
     limit: u64,
 ) -> Result<Vec<ApiKeyRow>> {
     let values: Vec<Value> = vec![chain.into(), count_value(limit), count_value(offset)];
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            &format!(
-                "SELECT {COLUMNS} FROM api_keys WHERE chain_id = $1 \
+    fetch_all(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE chain_id = $1 \
                  ORDER BY created_at_us DESC, key_id DESC LIMIT $2 OFFSET $3"
-            ),
-            values,
-        ))
-        .await?;
-    rows.iter().map(from_row).collect()
+        ),
+        values,
+        from_row,
+    )
+    .await
 }
 
 /// Marks an active key revoked; true when this call revoked it.

@@ -4,9 +4,12 @@
 use maitre_kit::db::{is_postgres, stmt};
 use maitre_proto::profile::v1::Classification;
 use prost::Message;
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
-use super::{col, count_value, from_json, from_proto, to_json, writes::Writes};
+use super::{
+    col, count_value, fetch_all, fetch_one, from_json, from_proto, read_row, to_json,
+    writes::Writes,
+};
 use crate::{
     domain::{aggregates::Aggregates, profile::Profile},
     error::Result,
@@ -54,27 +57,42 @@ impl CustomerRow {
 const COLUMNS: &str = "customer_id, created_at_us, updated_at_us, home_store_id, profile, aggregates, \
      bookings, class, classification, owner_manager_id, erased, merged_into";
 
+/// A `customers` row as stored (JSON text, proto bytes, 0/1), read by derive.
+#[derive(FromQueryResult)]
+struct StoredCustomer {
+    customer_id: String,
+    created_at_us: i64,
+    updated_at_us: i64,
+    home_store_id: String,
+    profile: String,
+    aggregates: String,
+    bookings: i64,
+    class: i32,
+    classification: Option<Vec<u8>>,
+    owner_manager_id: String,
+    erased: i32,
+    merged_into: Option<String>,
+}
+
 fn from_row(row: &sea_orm::QueryResult) -> Result<CustomerRow> {
-    let customer_id: String = col(row, "customer_id")?;
-    let profile: String = col(row, "profile")?;
-    let aggregates: String = col(row, "aggregates")?;
-    let classification: Option<Vec<u8>> = col(row, "classification")?;
-    let erased: i32 = col(row, "erased")?;
+    let s: StoredCustomer = read_row(row)?;
+    let what = |field: &str| format!("customer {} {field}", s.customer_id);
     Ok(CustomerRow {
-        profile: from_json(&format!("customer {customer_id} profile"), &profile)?,
-        aggregates: from_json(&format!("customer {customer_id} aggregates"), &aggregates)?,
-        classification: classification
-            .map(|bytes| from_proto(&format!("customer {customer_id} classification"), &bytes))
+        profile: from_json(&what("profile"), &s.profile)?,
+        aggregates: from_json(&what("aggregates"), &s.aggregates)?,
+        classification: s
+            .classification
+            .map(|bytes| from_proto(&what("classification"), &bytes))
             .transpose()?,
-        created_at_us: col(row, "created_at_us")?,
-        updated_at_us: col(row, "updated_at_us")?,
-        home_store_id: col(row, "home_store_id")?,
-        bookings: col(row, "bookings")?,
-        class: col(row, "class")?,
-        owner_manager_id: col(row, "owner_manager_id")?,
-        erased: erased != 0,
-        merged_into: col(row, "merged_into")?,
-        customer_id,
+        created_at_us: s.created_at_us,
+        updated_at_us: s.updated_at_us,
+        home_store_id: s.home_store_id,
+        bookings: s.bookings,
+        class: s.class,
+        owner_manager_id: s.owner_manager_id,
+        erased: s.erased != 0,
+        merged_into: s.merged_into,
+        customer_id: s.customer_id,
     })
 }
 
@@ -138,6 +156,22 @@ pub fn insert_into(writes: &mut Writes, chain: &str, rows: &[CustomerRow]) -> Re
     Ok(())
 }
 
+/// Sets the customer's owner (assignment's `OwnerChanged`).
+pub async fn set_owner(
+    conn: &impl ConnectionTrait,
+    chain: &str,
+    customer_id: &str,
+    manager_id: &str,
+) -> Result<()> {
+    conn.execute_raw(stmt(
+        conn,
+        "UPDATE customers SET owner_manager_id = $1 WHERE chain_id = $2 AND customer_id = $3",
+        [manager_id.into(), chain.into(), customer_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Writes every mutable column of an existing customer.
 pub async fn save(conn: &impl ConnectionTrait, chain: &str, c: &CustomerRow) -> Result<()> {
     let mut writes = Writes::default();
@@ -176,14 +210,13 @@ pub async fn get(
     chain: &str,
     id: &str,
 ) -> Result<Option<CustomerRow>> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            &format!("SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND customer_id = $2"),
-            [chain.into(), id.into()],
-        ))
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    fetch_one(
+        conn,
+        &format!("SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND customer_id = $2"),
+        [chain.into(), id.into()],
+        from_row,
+    )
+    .await
 }
 
 /// The live customer an identity key (canonical) names — the first created when legacy
@@ -265,10 +298,7 @@ pub async fn get_many_for_update(
     let lock = if is_postgres(conn) { " FOR UPDATE" } else { "" };
     let (one_of, list) = super::one_of(conn, "customer_id", 2, ids)?;
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE chain_id = $1 AND {one_of}{lock}");
-    let rows = conn
-        .query_all_raw(stmt(conn, &sql, [chain.into(), list]))
-        .await?;
-    rows.iter().map(from_row).collect()
+    fetch_all(conn, &sql, [chain.into(), list], from_row).await
 }
 
 /// Filters of `ListCustomers`; every one optional.
@@ -330,8 +360,7 @@ pub async fn list(
         clauses.join(" AND "),
         limit_at + 1
     );
-    let rows = conn.query_all_raw(stmt(conn, &sql, values)).await?;
-    rows.iter().map(from_row).collect()
+    fetch_all(conn, &sql, values, from_row).await
 }
 
 /// Every live customer's id and aggregates of the chain (quintiles, daily recompute).

@@ -1,14 +1,14 @@
 //! The `followup_records` and `followup_plans` tables (跟进记录, 跟进计划).
 
 use maitre_kit::db::stmt;
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
-use super::{col, count_value, placeholders};
+use super::{col, count_value, fetch_all, fetch_one, placeholders, read_row};
 use crate::domain::followup::{PlanOrigin, supersession};
 use crate::error::Result;
 
 /// One stored follow-up record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct RecordRow {
     pub record_id: String,
     pub customer_id: String,
@@ -21,7 +21,7 @@ pub struct RecordRow {
 }
 
 /// One stored follow-up plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct PlanRow {
     pub plan_id: String,
     pub customer_id: String,
@@ -55,34 +55,6 @@ const RECORD_COLUMNS: &str =
     "record_id, customer_id, manager_id, kind, content, occurred_at_us, plan_id";
 const PLAN_COLUMNS: &str = "plan_id, customer_id, manager_id, kind, title, due_at_us, source, \
      completed_at_us, record_id, source_event_id, superseded_by";
-
-fn record(row: &sea_orm::QueryResult) -> Result<RecordRow> {
-    Ok(RecordRow {
-        record_id: col(row, "record_id")?,
-        customer_id: col(row, "customer_id")?,
-        manager_id: col(row, "manager_id")?,
-        kind: col(row, "kind")?,
-        content: col(row, "content")?,
-        occurred_at_us: col(row, "occurred_at_us")?,
-        plan_id: col(row, "plan_id")?,
-    })
-}
-
-fn plan(row: &sea_orm::QueryResult) -> Result<PlanRow> {
-    Ok(PlanRow {
-        plan_id: col(row, "plan_id")?,
-        customer_id: col(row, "customer_id")?,
-        manager_id: col(row, "manager_id")?,
-        kind: col(row, "kind")?,
-        title: col(row, "title")?,
-        due_at_us: col(row, "due_at_us")?,
-        source: col(row, "source")?,
-        completed_at_us: col(row, "completed_at_us")?,
-        record_id: col(row, "record_id")?,
-        source_event_id: col(row, "source_event_id")?,
-        superseded_by: col(row, "superseded_by")?,
-    })
-}
 
 /// Stores a record.
 pub async fn insert_record(
@@ -119,14 +91,15 @@ pub async fn get_record(
     chain: &str,
     record_id: &str,
 ) -> Result<Option<RecordRow>> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            &format!("SELECT {RECORD_COLUMNS} FROM followup_records WHERE chain_id = $1 AND record_id = $2"),
-            [chain.into(), record_id.into()],
-        ))
-        .await?;
-    row.as_ref().map(record).transpose()
+    fetch_one(
+        conn,
+        &format!(
+            "SELECT {RECORD_COLUMNS} FROM followup_records WHERE chain_id = $1 AND record_id = $2"
+        ),
+        [chain.into(), record_id.into()],
+        read_row::<RecordRow>,
+    )
+    .await
 }
 
 /// Records of a customer and/or a manager, newest first.
@@ -148,17 +121,16 @@ pub async fn list_records(
         values.push(manager.into());
         filter.push_str(&format!(" AND manager_id = ${}", values.len()));
     }
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            &format!(
-                "SELECT {RECORD_COLUMNS} FROM followup_records WHERE chain_id = $1{filter} \
+    fetch_all(
+        conn,
+        &format!(
+            "SELECT {RECORD_COLUMNS} FROM followup_records WHERE chain_id = $1{filter} \
                  ORDER BY occurred_at_us DESC, record_id DESC LIMIT $2 OFFSET $3"
-            ),
-            values,
-        ))
-        .await?;
-    rows.iter().map(record).collect()
+        ),
+        values,
+        read_row::<RecordRow>,
+    )
+    .await
 }
 
 /// Stores a plan.
@@ -264,16 +236,13 @@ pub async fn get_plan(
     chain: &str,
     plan_id: &str,
 ) -> Result<Option<PlanRow>> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            &format!(
-                "SELECT {PLAN_COLUMNS} FROM followup_plans WHERE chain_id = $1 AND plan_id = $2"
-            ),
-            [chain.into(), plan_id.into()],
-        ))
-        .await?;
-    row.as_ref().map(plan).transpose()
+    fetch_one(
+        conn,
+        &format!("SELECT {PLAN_COLUMNS} FROM followup_plans WHERE chain_id = $1 AND plan_id = $2"),
+        [chain.into(), plan_id.into()],
+        read_row::<PlanRow>,
+    )
+    .await
 }
 
 /// Marks a plan completed (only if still open); true when it changed.
@@ -351,17 +320,16 @@ pub async fn list_plans(
         None => {}
     }
     let extra: String = clauses.iter().map(|c| format!(" AND {c}")).collect();
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            &format!(
-                "SELECT {PLAN_COLUMNS} FROM followup_plans WHERE chain_id = $1{extra} \
+    fetch_all(
+        conn,
+        &format!(
+            "SELECT {PLAN_COLUMNS} FROM followup_plans WHERE chain_id = $1{extra} \
                  ORDER BY due_at_us, plan_id LIMIT $2 OFFSET $3"
-            ),
-            values,
-        ))
-        .await?;
-    rows.iter().map(plan).collect()
+        ),
+        values,
+        read_row::<PlanRow>,
+    )
+    .await
 }
 
 /// Gives the customer's open plans that nobody holds to their owner — the one effect of
@@ -443,7 +411,7 @@ pub async fn unannounced(
         .await?;
     rows.iter()
         .map(|r| {
-            let plan = plan(r)?;
+            let plan: PlanRow = read_row(r)?;
             Ok(Unannounced {
                 chain_id: col(r, "chain_id")?,
                 overdue: plan.due_at_us < now_us,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use maitre_kit::db::stmt;
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, count_value, writes::Writes};
+use super::{col, count_value, fetch_all, writes::Writes};
 use crate::{
     domain::{identity::IdentityKey, ids::CustomerId, resolution::CustomerMatch},
     error::{Error, Result},
@@ -22,14 +22,13 @@ pub async fn matches(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            matches_sql(conn),
-            [chain.into(), key_list(keys)?],
-        ))
-        .await?;
-    rows.iter().map(parse_match).collect()
+    fetch_all(
+        conn,
+        matches_sql(conn),
+        [chain.into(), key_list(keys)?],
+        parse_match,
+    )
+    .await
 }
 
 /// [`matches`], and in the same read whether `(channel, external_id)` was recorded

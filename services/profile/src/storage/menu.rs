@@ -3,7 +3,7 @@
 use maitre_kit::db::stmt;
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, count_value, from_json, to_json};
+use super::{col, count_value, fetch_all, from_json, to_json};
 use crate::error::Result;
 
 /// One stored dish.
@@ -83,16 +83,10 @@ pub async fn list(
         }
         None => "",
     };
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            &format!(
+    fetch_all(conn, &format!(
                 "SELECT {COLUMNS} FROM dishes WHERE chain_id = $1{filter} ORDER BY dish_id LIMIT $2 OFFSET $3"
             ),
-            values,
-        ))
-        .await?;
-    rows.iter().map(from_row).collect()
+            values, from_row).await
 }
 
 /// Dishes with these ids or names (matching order lines to the menu).
@@ -123,15 +117,14 @@ pub async fn by_ids_or_names(
             super::placeholders(first, names.len())
         ));
     }
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            &format!(
-                "SELECT {COLUMNS} FROM dishes WHERE chain_id = $1 AND ({})",
-                alternatives.join(" OR ")
-            ),
-            values,
-        ))
-        .await?;
-    rows.iter().map(from_row).collect()
+    fetch_all(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM dishes WHERE chain_id = $1 AND ({})",
+            alternatives.join(" OR ")
+        ),
+        values,
+        from_row,
+    )
+    .await
 }

@@ -19,7 +19,7 @@ pub mod stores;
 pub mod writes;
 
 use maitre_kit::eventlog::{ConsumerLeases, KitTables, PublishedSequenceIndexes};
-use sea_orm::{DbErr, QueryResult, Value};
+use sea_orm::{DbErr, FromQueryResult, QueryResult, Value};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 pub use schema::ProfileTables;
@@ -54,6 +54,38 @@ pub(crate) fn placeholders(from: usize, count: usize) -> String {
 /// A column of a row, naming the column when it cannot be read.
 pub(crate) fn col<T: sea_orm::TryGetable>(row: &QueryResult, name: &str) -> Result<T> {
     row.try_get::<T>("", name).map_err(Error::from)
+}
+
+/// A row of a storage row type whose mapping is derived (`#[derive(FromQueryResult)]`:
+/// columns by field name).
+pub(crate) fn read_row<T: FromQueryResult>(row: &QueryResult) -> Result<T> {
+    T::from_query_result(row, "").map_err(Error::from)
+}
+
+/// The row `sql` (with `$n` placeholders bound to `values`) selects, if any, read by `map`.
+pub(crate) async fn fetch_one<T>(
+    conn: &impl sea_orm::ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = Value>,
+    map: impl Fn(&QueryResult) -> Result<T>,
+) -> Result<Option<T>> {
+    let row = conn
+        .query_one_raw(maitre_kit::db::stmt(conn, sql, values))
+        .await?;
+    row.as_ref().map(map).transpose()
+}
+
+/// Every row `sql` (with `$n` placeholders bound to `values`) selects, each read by `map`.
+pub(crate) async fn fetch_all<T>(
+    conn: &impl sea_orm::ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = Value>,
+    map: impl Fn(&QueryResult) -> Result<T>,
+) -> Result<Vec<T>> {
+    let rows = conn
+        .query_all_raw(maitre_kit::db::stmt(conn, sql, values))
+        .await?;
+    rows.iter().map(map).collect()
 }
 
 /// JSON text of a domain value.

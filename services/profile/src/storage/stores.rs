@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{col, count_value, is_unique_violation, placeholders};
+use super::{col, count_value, fetch_all, fetch_one, is_unique_violation, placeholders};
 use crate::error::{Error, Result};
 use maitre_kit::db::stmt;
 
@@ -82,14 +82,13 @@ pub async fn get(
     chain: &str,
     store_id: &str,
 ) -> Result<Option<StoreRow>> {
-    let row = conn
-        .query_one_raw(stmt(
-            conn,
-            &format!("SELECT {COLUMNS} FROM stores WHERE chain_id = $1 AND store_id = $2"),
-            [chain.into(), store_id.into()],
-        ))
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    fetch_one(
+        conn,
+        &format!("SELECT {COLUMNS} FROM stores WHERE chain_id = $1 AND store_id = $2"),
+        [chain.into(), store_id.into()],
+        from_row,
+    )
+    .await
 }
 
 /// Stores of the chain ordered by id; only `scope` when given (store-scoped callers).
@@ -112,14 +111,8 @@ pub async fn list(
         }
         None => String::new(),
     };
-    let rows = conn
-        .query_all_raw(stmt(
-            conn,
-            &format!(
+    fetch_all(conn, &format!(
                 "SELECT {COLUMNS} FROM stores WHERE chain_id = $1{filter} ORDER BY store_id LIMIT $2 OFFSET $3"
             ),
-            values,
-        ))
-        .await?;
-    rows.iter().map(from_row).collect()
+            values, from_row).await
 }

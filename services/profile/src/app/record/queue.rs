@@ -16,10 +16,10 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
-    bulk::Item,
-    classify::ClassContext,
-    group::{Group, ItemOutcome, record_group},
+    context::{Item, ItemOutcome},
+    group::{Group, record_group},
 };
+use crate::app::classify::ClassContext;
 use crate::{
     convert::event::EventInput,
     domain::{identity::IdentityKey, resolution::IdentityGuards},

@@ -1,18 +1,14 @@
-//! Operations that combine domain rules and storage inside one transaction, shared by
-//! the handlers: recording events, merging, erasing, classifying, locking identity keys.
+//! Use cases: operations that combine domain rules and storage inside one transaction,
+//! called by the handlers (`api`), the consumers (`events`) and the jobs (`jobs`):
+//! recording events (`record`, the one write path), merging, classifying, reminders,
+//! locking identity keys, and the payloads of what profile emits (`announce`).
 
 pub mod announce;
-pub mod apply;
-pub mod bulk;
 pub mod cache;
 pub mod classify;
-pub mod consent;
-pub mod group;
-pub mod group_commit;
-pub mod ingest;
 pub mod locks;
 pub mod merge;
-pub mod owners;
+pub mod record;
 pub mod reminders;
 pub mod view;
 

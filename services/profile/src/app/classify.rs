@@ -1,15 +1,9 @@
 //! RFM classes kept current: the chain's policy and cut-offs loaded once per call, the
 //! class recomputed whenever aggregates change (ClassChanged emitted on a change), and a
-//! daily recompute of every customer under a leader lease (time alone moves recency).
-
-use std::{sync::Arc, time::Duration};
+//! daily recompute of every customer (`jobs`: time alone moves recency).
 
 use chrono::{DateTime, Utc};
-use maitre_kit::{
-    coord::Coordination,
-    eventlog::EventLog,
-    jobs::{FirstRound, LeasedJob},
-};
+use maitre_kit::eventlog::EventLog;
 use maitre_proto::{
     events::v1::{ClassChanged, EventScope, event::Payload},
     profile::v1 as pb,
@@ -243,45 +237,4 @@ fn same_class(
                 ..computed.clone()
             }
     })
-}
-
-/// The daily recompute: one replica (the lease holder) recomputes every chain once a day.
-pub async fn run_daily(
-    db: DatabaseConnection,
-    coord: Arc<dyn Coordination>,
-    events: Arc<EventLog>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let job = LeasedJob::new("daily-classes", Duration::from_secs(600))
-        .ttl(Duration::from_secs(3600))
-        .first_round(FirstRound::AfterInterval);
-    job.run(coord.clone(), shutdown, |_| async {
-        let today = Utc::now().date_naive().to_string();
-        // Done today (the marker is only a shortcut: a flush recomputes, which changes nothing).
-        if coord
-            .get("daily-classes-done")
-            .await
-            .ok()
-            .flatten()
-            .as_deref()
-            == Some(today.as_str())
-        {
-            return;
-        }
-        let chains = match customers::chains(&db).await {
-            Ok(chains) => chains,
-            Err(e) => {
-                tracing::warn!(error = %e, "daily classes: listing chains failed");
-                return;
-            }
-        };
-        for chain in chains {
-            match recompute_chain(&db, &events, &chain, Utc::now()).await {
-                Ok(changed) => tracing::info!(chain, changed, "daily classes recomputed"),
-                Err(e) => tracing::warn!(chain, error = %e, "daily classes failed"),
-            }
-        }
-        let _ = coord.set("daily-classes-done", &today, None).await;
-    })
-    .await;
 }

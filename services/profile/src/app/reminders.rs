@@ -3,10 +3,8 @@
 //! (the lease holder) announces; the announcement and its mark commit together, so a
 //! crash repeats nothing and loses nothing.
 
-use std::{sync::Arc, time::Duration};
-
 use chrono::{DateTime, Utc};
-use maitre_kit::{coord::Coordination, eventlog::EventLog};
+use maitre_kit::eventlog::EventLog;
 use maitre_proto::events::v1::{EventScope, FollowUpDue, event::Payload};
 use sea_orm::DatabaseConnection;
 
@@ -63,21 +61,4 @@ pub async fn announce_due_plans(
         txn.commit().await?;
         log.committed();
     }
-}
-
-/// Announces due plans every minute while this replica holds the lease.
-pub async fn run(
-    db: DatabaseConnection,
-    coord: Arc<dyn Coordination>,
-    log: Arc<EventLog>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let job = maitre_kit::jobs::LeasedJob::new("follow-up-due", Duration::from_secs(60))
-        .ttl(Duration::from_secs(180));
-    job.run(coord, shutdown, |_| async {
-        if let Err(e) = announce_due_plans(&db, &log, Utc::now()).await {
-            tracing::warn!(error = %e, "announcing due follow-up plans failed");
-        }
-    })
-    .await;
 }

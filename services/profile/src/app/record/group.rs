@@ -9,13 +9,11 @@ use maitre_kit::eventlog::EventLog;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::{
-    begin_write,
-    bulk::{self, Chunk, Item},
-    classify::ClassContext,
-    ingest::{IngestContext, Recorded, record as record_event},
-    is_retryable,
-    locks::lock_in_transaction,
+    bulk::{self, Chunk},
+    context::{IngestContext, Item, ItemOutcome},
+    one::record as record_event,
 };
+use crate::app::{begin_write, classify::ClassContext, is_retryable, locks::lock_in_transaction};
 use crate::{
     domain::resolution::IdentityGuards,
     error::{Error, Result},
@@ -23,17 +21,6 @@ use crate::{
 
 /// Attempts of a group that met a retryable conflict (deadlock, unique race).
 const ATTEMPTS: usize = 5;
-
-/// What became of one event of a group.
-#[derive(Debug)]
-pub enum ItemOutcome {
-    /// Recorded now, or (per-event path) found recorded before with its first result.
-    Recorded(Box<Recorded>),
-    /// Recorded before the group; the first result was not read (`ingest::replayed`).
-    Replayed,
-    /// Refused for this event alone (bad keys, unknown named customer…); nothing written.
-    Refused(Error),
-}
 
 /// What a group shares.
 pub struct Group<'a> {

@@ -14,16 +14,14 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use maitre_kit::eventlog::EventLog;
-use maitre_proto::profile::v1::ContactEvent;
 use sea_orm::ConnectionTrait;
 
 use super::{
     apply::apply_event,
-    classify::ClassContext,
-    ingest::{IngestContext, Recorded, new_customer_keys},
+    context::{IngestContext, Item, Recorded, new_customer_keys},
 };
+use crate::app::{announce, classify::ClassContext};
 use crate::{
     convert::event::EventInput,
     domain::{
@@ -36,13 +34,6 @@ use crate::{
         writes::Writes,
     },
 };
-
-/// One validated event of a chunk.
-pub struct Item<'a> {
-    pub event: &'a ContactEvent,
-    pub input: &'a EventInput,
-    pub zone: Tz,
-}
 
 /// What the chunk shares.
 pub struct Chunk<'a> {
@@ -248,12 +239,9 @@ pub async fn record_independent(
                 .iter()
                 .map(|(k, _)| k.clone())
                 .collect();
-            outbox.push(super::announce::with_contacts(
-                super::announce::customer_updated(
-                    &row,
-                    vec![super::announce::CONTACTS_PATH.to_owned()],
-                ),
-                super::announce::guest_contacts(&row.profile, &keys),
+            outbox.push(announce::with_contacts(
+                announce::customer_updated(&row, vec![announce::CONTACTS_PATH.to_owned()]),
+                announce::guest_contacts(&row.profile, &keys),
             ));
         }
         if created {

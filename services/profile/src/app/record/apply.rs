@@ -1,6 +1,6 @@
 //! What recording one event changes once its customer is known, computed without
 //! writing: the stored event, aggregates and class, store contacts, follow-up plans and
-//! outbox events. Shared by the per-event path (`ingest`) and the set-based one (`bulk`).
+//! outbox events. Shared by the per-event step (`one`) and the set-based one (`bulk`).
 
 use std::collections::HashSet;
 
@@ -10,10 +10,10 @@ use maitre_proto::{
     profile::v1::ContactEvent,
 };
 
-use super::{
+use super::context::{IngestContext, customer_created};
+use crate::app::{
     announce::{FAVOURITES_PATH, customer_updated, favourites},
     classify::{change_event, reclassify},
-    ingest::{IngestContext, customer_created},
 };
 use crate::{
     convert::{event::EventInput, policy::proto_class},
