@@ -188,7 +188,12 @@ impl Journey {
 
 /// Creates a store in Asia/Shanghai; its id.
 pub async fn store(admin: &Rest, name: &str, code: &str) -> String {
-    let body = json!({"store": {"name": name, "timeZone": "Asia/Shanghai", "code": code}});
+    store_in(admin, name, code, "Asia/Shanghai").await
+}
+
+/// Creates a store in the time zone `zone`; its id.
+pub async fn store_in(admin: &Rest, name: &str, code: &str, zone: &str) -> String {
+    let body = json!({"store": {"name": name, "timeZone": zone, "code": code}});
     id(admin.post("/v1/stores", body).await.ok(), "/store/storeId")
 }
 
@@ -209,9 +214,19 @@ pub async fn template(admin: &Rest, name: &str, body: &str, purpose: &str) -> St
 
 /// Creates a manual behaviour tag and activates it; its id.
 pub async fn active_manual_tag(admin: &Rest, name: &str) -> String {
-    let tag = json!({"tag": {"name": name, "category": "TAG_CATEGORY_BEHAVIOUR",
-        "source": "TAG_SOURCE_MANUAL"}});
-    let tag_id = id(admin.post("/v1/tags", tag).await.ok(), "/tag/tagId");
+    active_tag(
+        admin,
+        json!({"name": name, "category": "TAG_CATEGORY_BEHAVIOUR", "source": "TAG_SOURCE_MANUAL"}),
+    )
+    .await
+}
+
+/// Creates the tag `tag` and activates it; its id.
+async fn active_tag(admin: &Rest, tag: Value) -> String {
+    let tag_id = id(
+        admin.post("/v1/tags", json!({ "tag": tag })).await.ok(),
+        "/tag/tagId",
+    );
     admin
         .post(
             &format!("/v1/tags/{tag_id}:transition"),
@@ -291,17 +306,12 @@ pub async fn add_member(admin: &Rest, tag_id: &str, customer: &str) {
 
 /// Creates a rule tag and activates it; its id.
 pub async fn active_rule_tag(admin: &Rest, name: &str, rule: &str) -> String {
-    let tag = json!({"tag": {"name": name, "category": "TAG_CATEGORY_BEHAVIOUR",
-        "source": "TAG_SOURCE_RULE", "rule": rule}});
-    let tag_id = id(admin.post("/v1/tags", tag).await.ok(), "/tag/tagId");
-    admin
-        .post(
-            &format!("/v1/tags/{tag_id}:transition"),
-            json!({"lifecycle": "TAG_LIFECYCLE_ACTIVE"}),
-        )
-        .await
-        .ok();
-    tag_id
+    active_tag(
+        admin,
+        json!({"name": name, "category": "TAG_CATEGORY_BEHAVIOUR", "source": "TAG_SOURCE_RULE",
+               "rule": rule}),
+    )
+    .await
 }
 
 /// Puts manager `manager_id` on duty at `store`.

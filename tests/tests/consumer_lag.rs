@@ -31,16 +31,7 @@ async fn lag_is_visible_and_scoped_to_the_chain(backend: Backend) {
     let system = System::start(backend).await;
     let gateway = &system.gateway.url;
     let admin = Rest::new(gateway, &token("chain-lag", Role::HqAdmin, "hq", &[]));
-    let store = admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": "外滩店", "timeZone": "Asia/Shanghai", "code": "WT"}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned();
+    let store = maitre_tests::setup::store(&admin, "外滩店", "WT").await;
     admin
         .post(
             "/v1/events",

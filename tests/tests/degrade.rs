@@ -49,16 +49,7 @@ async fn a_service_down_degrades_only_its_routes(backend: Backend) {
     assert_eq!(report["upstreams"]["profile"], "SERVING", "{report}");
 
     // The other services' routes work.
-    let store = admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": "陆家嘴店", "timeZone": "Asia/Shanghai", "code": "LJZ"}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned();
+    let store = maitre_tests::setup::store(&admin, "陆家嘴店", "LJZ").await;
     assert_eq!(admin.get("/v1/tags").await.status, 200);
     assert_eq!(admin.get("/v1/managers").await.status, 200);
 

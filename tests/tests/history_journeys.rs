@@ -46,16 +46,7 @@ impl Chain {
     }
 
     async fn store(&self, code: &str, zone: &str) -> String {
-        self.admin
-            .post(
-                "/v1/stores",
-                json!({"store": {"name": format!("store {code}"), "timeZone": zone, "code": code}}),
-            )
-            .await
-            .ok()["store"]["storeId"]
-            .as_str()
-            .expect("store id")
-            .to_owned()
+        maitre_tests::setup::store_in(&self.admin, &format!("store {code}"), code, zone).await
     }
 
     async fn customer(&self, phone: &str) -> Value {

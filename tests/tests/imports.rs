@@ -49,16 +49,7 @@ async fn the_documented_batch_fits_and_errors_are_json(backend: Backend) {
     let system = System::start(backend).await;
     let gateway = system.gateway.url.clone();
     let admin = Rest::new(&gateway, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-    let store = admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": "静安店", "timeZone": "Asia/Shanghai", "code": "JA"}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned();
+    let store = maitre_tests::setup::store(&admin, "静安店", "JA").await;
 
     // 10,000 events, as RecordEventsBatch documents: well over the general 1 MiB body limit.
     let events: Vec<Value> = (0..10_000).map(|i| minimal(i, &store)).collect();
@@ -111,16 +102,7 @@ async fn a_batch_answers_per_event(backend: Backend) {
     let system = System::start(backend).await;
     let gateway = system.gateway.url.clone();
     let admin = Rest::new(&gateway, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-    let store = admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": "徐汇店", "timeZone": "Asia/Shanghai", "code": "XH"}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned();
+    let store = maitre_tests::setup::store(&admin, "徐汇店", "XH").await;
     let events = json!({"events": [
         minimal(1, &store),
         minimal(2, "no-such-store"),

@@ -145,12 +145,4 @@ async fn replies_are_matched_to_the_sender(backend: Backend) {
     assert_eq!(elsewhere.code(), Code::NotFound, "{elsewhere:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replies_are_matched_to_the_sender_embedded() {
-    replies_are_matched_to_the_sender(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replies_are_matched_to_the_sender_on_postgres_and_redis() {
-    replies_are_matched_to_the_sender(Backend::Production).await;
-}
+maitre_kit::on_both_backends!(replies_are_matched_to_the_sender);

@@ -99,16 +99,7 @@ impl Chain {
 }
 
 async fn new_store(admin: &Rest, code: &str) -> String {
-    admin
-        .post(
-            "/v1/stores",
-            json!({"store": {"name": format!("store {code}"), "timeZone": "Asia/Shanghai", "code": code}}),
-        )
-        .await
-        .ok()["store"]["storeId"]
-        .as_str()
-        .expect("store id")
-        .to_owned()
+    maitre_tests::setup::store(admin, &format!("store {code}"), code).await
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {

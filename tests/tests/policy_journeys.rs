@@ -33,16 +33,7 @@ impl Chain {
     async fn start(backend: Backend, chain: &str) -> Chain {
         let system = System::start(backend).await;
         let admin = Rest::new(&system.gateway.url, &token(chain, Role::HqAdmin, "hq", &[]));
-        let store = admin
-            .post(
-                "/v1/stores",
-                json!({"store": {"name": "store S1", "timeZone": "Asia/Shanghai", "code": "S1"}}),
-            )
-            .await
-            .ok()["store"]["storeId"]
-            .as_str()
-            .expect("store id")
-            .to_owned();
+        let store = maitre_tests::setup::store(&admin, "store S1", "S1").await;
         Chain {
             _system: system,
             admin,

@@ -233,12 +233,4 @@ async fn isolation(backend: Backend) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn isolation_and_scope_embedded() {
-    isolation(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn isolation_and_scope_on_postgres_and_redis() {
-    isolation(Backend::Production).await;
-}
+maitre_kit::on_both_backends!(isolation);

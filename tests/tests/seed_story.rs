@@ -25,13 +25,7 @@ impl Story {
         let system = System::start(backend).await;
         let gateway = system.gateway.url.clone();
         let admin = Rest::new(&gateway, &token(CHAIN, Role::HqAdmin, "hq", &[]));
-        let store = admin
-            .post("/v1/stores", json!({"store": {"name": "海港酒家一号店", "timeZone": "Asia/Shanghai", "code": "S1"}}))
-            .await
-            .ok()["store"]["storeId"]
-            .as_str()
-            .expect("store id")
-            .to_owned();
+        let store = maitre_tests::setup::store(&admin, "海港酒家一号店", "S1").await;
         for (id, name) in [("wang", "王经理"), ("zhang", "张经理"), ("li", "李经理")] {
             admin
                 .put(
@@ -276,16 +270,6 @@ async fn ownership_follows_the_seed(backend: Backend) {
     .expect("profile shows the new owner after the bulk transfer");
 }
 
-#[tokio::test]
-async fn ownership_follows_the_seed_embedded() {
-    ownership_follows_the_seed(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn ownership_follows_the_seed_on_postgres_and_redis() {
-    ownership_follows_the_seed(Backend::Production).await;
-}
-
 async fn birthday_reminder_and_win_back(backend: Backend) {
     let story = Story::start(backend).await;
     // A guest of Wang's whose birthday is in three days (store-local), who likes desserts.
@@ -446,12 +430,4 @@ async fn birthday_reminder_and_win_back(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn birthday_reminder_and_win_back_embedded() {
-    birthday_reminder_and_win_back(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn birthday_reminder_and_win_back_on_postgres_and_redis() {
-    birthday_reminder_and_win_back(Backend::Production).await;
-}
+maitre_kit::on_both_backends!(ownership_follows_the_seed, birthday_reminder_and_win_back);

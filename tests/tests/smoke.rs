@@ -183,12 +183,4 @@ async fn smoke(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn the_whole_system_starts_and_answers_embedded() {
-    smoke(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn the_whole_system_starts_and_answers_on_postgres_and_redis() {
-    smoke(Backend::Production).await;
-}
+maitre_kit::on_both_backends!(smoke);
