@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use maitre_assignment::{
-    engine::{Engine, ProfileEvents},
+    app::Engine, events::ProfileEvents,
     storage::Migrator,
 };
 use maitre_kit::eventlog::Consumer;

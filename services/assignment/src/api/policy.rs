@@ -13,7 +13,7 @@ use super::scope;
 use crate::convert::{default_fields, fields_to_proto, fields_to_spec};
 use crate::domain::policy::AssignmentPolicy;
 use crate::domain::policy::ValueLockPolicy;
-use crate::engine::Engine;
+use crate::app::Engine;
 use crate::error::Error;
 use crate::storage::policies::{self, PolicyFields};
 
@@ -193,7 +193,7 @@ pub async fn update_policy(
         let job = engine
             .start_lock_review(chain_id, &store_id, &caller.staff_id)
             .await?;
-        Some(crate::engine::progress(&job))
+        Some(crate::app::progress(&job))
     } else {
         None
     };
@@ -216,7 +216,7 @@ pub async fn get_lock_review(
     }
     let (job, locked) = engine.lock_review(chain_id, job_id).await?;
     Ok(pb::GetLockReviewResponse {
-        progress: Some(crate::engine::progress(&job)),
+        progress: Some(crate::app::progress(&job)),
         locked_per_manager: locked.into_iter().collect(),
     })
 }

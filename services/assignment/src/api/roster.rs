@@ -11,7 +11,7 @@ use sea_orm::DatabaseTransaction;
 use super::scope::{self, required};
 use crate::convert::{manager_to_proto, status_from_proto};
 use crate::domain::roster::ManagerStatus;
-use crate::engine::Engine;
+use crate::app::Engine;
 use crate::error::Error;
 use crate::storage::managers::{self, ManagerRow, status_name};
 

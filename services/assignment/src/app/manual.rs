@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
-use crate::cache;
+use crate::storage::cache;
 use crate::convert::ownership_to_proto;
 use crate::domain::HistoryReason;
 use crate::domain::ownership::{
