@@ -8,8 +8,8 @@ use maitre_kit::{audit::Actor, auth::Caller, idempotency};
 use maitre_proto::assignment::v1 as pb;
 
 use super::scope::{self, required};
-use crate::convert::ownership_to_proto;
 use crate::app::{ChangeContext, Engine};
+use crate::convert::ownership_to_proto;
 use crate::error::Error;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::{contacts, decisions, managers};

@@ -1,6 +1,6 @@
 //! Policy RPCs: GetPolicy (effective: defaults ← chain ← store), UpdatePolicy (field
 //! mask; the result is validated by `domain::policy` before anything is stored; a value
-//! lock turned on or changed starts a lock review, `engine::lock_review`) and
+//! lock turned on or changed starts a lock review, `app::lock_review`) and
 //! GetLockReview.
 
 use std::sync::Arc;
@@ -10,10 +10,10 @@ use maitre_kit::auth::{Caller, Role};
 use maitre_proto::assignment::v1 as pb;
 
 use super::scope;
+use crate::app::Engine;
 use crate::convert::{default_fields, fields_to_proto, fields_to_spec};
 use crate::domain::policy::AssignmentPolicy;
 use crate::domain::policy::ValueLockPolicy;
-use crate::app::Engine;
 use crate::error::Error;
 use crate::storage::policies::{self, PolicyFields};
 

@@ -26,7 +26,6 @@ use maitre_proto::events::v1::ContactRecorded;
 use sea_orm::DatabaseTransaction;
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
-use crate::storage::cache::{self, EffectivePolicy};
 use crate::domain::HistoryReason;
 use crate::domain::ManagerId;
 use crate::domain::allocation::PoolReason;
@@ -36,6 +35,7 @@ use crate::domain::policy::SpendWindow;
 use crate::domain::roster::{Manager, Roster};
 use crate::domain::value_lock::{SpendEntry, counted_spend_fen};
 use crate::error::Error;
+use crate::storage::cache::{self, EffectivePolicy};
 use crate::storage::contacts::{self, ContactRow};
 use crate::storage::customers::{self, CustomerRow};
 use crate::time::{from_micros, parse_timestamp};
@@ -206,11 +206,15 @@ impl Engine {
         input: &ContactInput,
         recorded: bool,
     ) -> Result<Vec<String>, Error> {
-        let policy = self.effective_policy(&input.chain_id, &input.store_id).await?;
-        Ok(match self.apply_contact(txn, input, &policy, recorded).await? {
-            Some(_) => vec![input.customer_id.clone()],
-            None => Vec::new(),
-        })
+        let policy = self
+            .effective_policy(&input.chain_id, &input.store_id)
+            .await?;
+        Ok(
+            match self.apply_contact(txn, input, &policy, recorded).await? {
+                Some(_) => vec![input.customer_id.clone()],
+                None => Vec::new(),
+            },
+        )
     }
 
     /// Records `input` and applies its decision in `txn` — THE path of a contact to

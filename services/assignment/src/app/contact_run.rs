@@ -37,7 +37,10 @@ impl Engine {
         let mut firsts: HashMap<&str, Vec<&ContactInput>> = HashMap::new();
         for input in &inputs {
             if seen.insert((input.chain_id.as_str(), input.customer_id.as_str())) {
-                firsts.entry(input.chain_id.as_str()).or_default().push(input);
+                firsts
+                    .entry(input.chain_id.as_str())
+                    .or_default()
+                    .push(input);
             }
         }
         let mut recorded: HashSet<(String, String)> = HashSet::new();

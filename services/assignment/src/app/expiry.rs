@@ -7,9 +7,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{ChangeContext, Engine};
+use crate::domain::explain::Facts;
 use crate::domain::ownership::expire_lock_if_due;
 use crate::error::Error;
-use crate::domain::explain::Facts;
 use crate::storage::customers;
 
 /// Locked customers read per page.

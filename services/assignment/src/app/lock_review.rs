@@ -1,7 +1,7 @@
 //! Lock reviews (价值客户锁定 for customers who spent before the rule): turning the value lock
 //! on, or changing its threshold or window, evaluates existing customers — a lock is
 //! otherwise earned only by the contact that crosses the threshold, so a guest already past
-//! it would never be locked. Same job shape as a bulk transfer (`engine::bulk`): a job row
+//! it would never be locked. Same job shape as a bulk transfer (`app::bulk`): a job row
 //! with progress, the plan (every owned, unlocked customer whose counted spend may reach
 //! the threshold) persisted with it, each line finished in the transaction that locks the
 //! customer (so a resumed job never evaluates anyone twice), every lock recorded in the
@@ -16,13 +16,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Change, ChangeContext, Engine, retry_conflicts};
-use crate::storage::cache;
 use crate::domain::HistoryReason;
+use crate::domain::explain::Facts;
 use crate::domain::ownership::lock_reached_threshold;
 use crate::domain::policy::SpendWindow;
 use crate::domain::value_lock::counted_spend_fen;
 use crate::error::Error;
-use crate::domain::explain::Facts;
+use crate::storage::cache;
 use crate::storage::contacts;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::jobs::{self, JobRow, KIND_LOCK_REVIEW};

@@ -10,10 +10,10 @@ use maitre_proto::events::v1::{CustomerErased, CustomerMerged, StoreChanged};
 use sea_orm::DatabaseTransaction;
 
 use super::{Change, ChangeContext, Engine};
+use crate::domain::explain::Facts;
 use crate::domain::merge::{MergeSide, merge_owners};
 use crate::domain::ownership::lock_reached_threshold;
 use crate::error::Error;
-use crate::domain::explain::Facts;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::{contacts, decisions, policies};
 use crate::time::from_micros;

@@ -31,10 +31,10 @@ pub use bulk::progress;
 pub use contact::{ContactInput, ContactOutcome};
 pub use write::{Change, ChangeContext};
 
-use crate::storage::cache::{EffectivePolicy, PolicyCache};
 use crate::convert::{default_fields, fields_to_spec};
 use crate::domain::policy::AssignmentPolicy;
 use crate::error::Error;
+use crate::storage::cache::{EffectivePolicy, PolicyCache};
 use crate::storage::policies;
 
 /// How long the per-customer coordination lock is held at most.

@@ -18,7 +18,6 @@ use maitre_kit::coord::{CoordError, Coordination, MemoryCoordination, Pick};
 use sea_orm::ConnectionTrait;
 
 use super::Engine;
-use crate::storage::cache::EffectivePolicy;
 use crate::domain::AssignmentError;
 use crate::domain::allocation::{
     Allocation, PoolReason, StoreAllocation, allocate_daily_rotation, eligible_or_pool,
@@ -28,6 +27,7 @@ use crate::domain::policy::AllocationStrategy;
 use crate::domain::roster::{Roster, Tally, tally_of};
 use crate::domain::{HistoryReason, ManagerId, StoreId};
 use crate::error::Error;
+use crate::storage::cache::EffectivePolicy;
 use crate::storage::decisions::{self, BucketColumn};
 use crate::storage::managers::{self, ManagerRow};
 
@@ -257,8 +257,7 @@ impl Engine {
         let split = EvenSplit {
             strategy: policy.rules.strategy(),
             monthly_daily_cap: policy.rules.monthly_daily_cap(),
-            tie_offset: u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1)
-                .unwrap_or(0),
+            tie_offset: u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1).unwrap_or(0),
         };
         let names: Vec<String> = candidates.iter().map(|c| c.as_str().to_owned()).collect();
         let counted = vec![keys.day.clone(), keys.month.clone()];
@@ -343,7 +342,10 @@ async fn even_split_on_counts(
             .iter()
             .map(|c| {
                 let count = tally_of(counts, c);
-                (c.as_str().to_owned(), i64::try_from(count).unwrap_or(i64::MAX))
+                (
+                    c.as_str().to_owned(),
+                    i64::try_from(count).unwrap_or(i64::MAX),
+                )
             })
             .collect()
     };

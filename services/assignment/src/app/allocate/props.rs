@@ -4,10 +4,10 @@
 
 use proptest::prelude::*;
 
-use super::*;
 use super::tests::allocate_daily_even_split;
-use crate::domain::roster::tests::manager;
+use super::*;
 use crate::domain::roster::ManagerStatus;
+use crate::domain::roster::tests::manager;
 
 const POOL: usize = 5;
 

@@ -2,44 +2,15 @@
 //! `pick_even_split` on the in-process coordinator, whose Redis twin kit proves equal).
 
 use super::*;
+use crate::domain::allocation::tests::{on, request, roster, winner};
 use crate::domain::roster::ManagerStatus;
-use crate::domain::roster::Manager;
 use crate::domain::roster::tests::manager;
-
-fn roster(managers: Vec<Manager>) -> Roster {
-    Roster::new(managers).expect("distinct ids")
-}
-
-fn on(id: &str) -> Manager {
-    manager(id, &["s1"], ManagerStatus::OnDuty, None)
-}
 
 fn tally(pairs: &[(&str, u64)]) -> Tally {
     pairs
         .iter()
         .map(|(n, v)| (ManagerId::from(*n), *v))
         .collect()
-}
-
-fn request<'a>(
-    store: &'a StoreId,
-    roster: &'a Roster,
-    owned: &'a Tally,
-    tie_offset: u64,
-) -> StoreAllocation<'a> {
-    StoreAllocation {
-        store_id: store,
-        roster,
-        owned_customers: owned,
-        tie_offset,
-    }
-}
-
-fn winner(allocation: &Allocation) -> Option<&str> {
-    match allocation {
-        Allocation::Assigned { manager_id, .. } => Some(manager_id.as_str()),
-        Allocation::Unassigned { .. } => None,
-    }
 }
 
 /// The store's counts for the current store-local day and month.
@@ -106,7 +77,12 @@ pub(super) fn allocate_monthly_even_split(
     counters: &StoreCounters<'_>,
     daily_cap: Option<u64>,
 ) -> Result<Allocation, AssignmentError> {
-    even_split(request, AllocationStrategy::MonthlyEvenSplit, counters, daily_cap)
+    even_split(
+        request,
+        AllocationStrategy::MonthlyEvenSplit,
+        counters,
+        daily_cap,
+    )
 }
 
 #[test]

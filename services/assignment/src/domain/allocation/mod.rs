@@ -2,7 +2,7 @@
 //! customers) by the store's strategy (seed 二): 按天均分, 按月均分, 按天轮换. Pure: the
 //! caller passes the roster and the owned-customer counts (capacity). This module owns who
 //! may be picked and 按天轮换; the even splits themselves are balance picks
-//! (`engine::allocate`), the one implementation every path runs.
+//! (`app::allocate`), the one implementation every path runs.
 //!
 //! Fairness rules (issue): ties are broken by rotation, never by creation order; joining or
 //! leaving mid-day changes only who is a candidate, never anyone's counts; when nobody eligible has room the customer waits in the unassigned pool
@@ -18,7 +18,7 @@ use crate::domain::roster::{Eligibility, ManagerStatus, Roster, Tally, tally_of}
 #[cfg(test)]
 mod props;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The result of running a store's strategy for one customer.
 #[derive(Debug, Clone, PartialEq, Eq)]

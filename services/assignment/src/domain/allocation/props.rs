@@ -1,5 +1,5 @@
 //! Property tests of 按天轮换: every member is on duty once per cycle. (The even splits'
-//! properties run on the balance picks production runs: `engine::allocate`.)
+//! properties run on the balance picks production runs: `app::allocate`.)
 
 use chrono::{Duration, NaiveDate};
 

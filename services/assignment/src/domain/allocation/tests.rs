@@ -1,4 +1,4 @@
-//! Unit tests of 按天轮换 (the even splits are tested on what runs them: `engine::allocate`).
+//! Unit tests of 按天轮换 (the even splits are tested on what runs them: `app::allocate`).
 
 use chrono::{Duration, NaiveDate};
 
@@ -6,15 +6,15 @@ use super::*;
 use crate::domain::roster::Manager;
 use crate::domain::roster::tests::manager;
 
-fn roster(managers: Vec<Manager>) -> Roster {
+pub(crate) fn roster(managers: Vec<Manager>) -> Roster {
     Roster::new(managers).expect("distinct ids")
 }
 
-fn on(id: &str) -> Manager {
+pub(crate) fn on(id: &str) -> Manager {
     manager(id, &["s1"], ManagerStatus::OnDuty, None)
 }
 
-fn request<'a>(
+pub(crate) fn request<'a>(
     store: &'a StoreId,
     roster: &'a Roster,
     owned: &'a Tally,
@@ -28,7 +28,7 @@ fn request<'a>(
     }
 }
 
-fn winner(allocation: &Allocation) -> Option<&str> {
+pub(crate) fn winner(allocation: &Allocation) -> Option<&str> {
     match allocation {
         Allocation::Assigned { manager_id, .. } => Some(manager_id.as_str()),
         Allocation::Unassigned { .. } => None,
