@@ -4,6 +4,9 @@
 //! limits are GCRA rate limits (`Coordination::rate_hit`): one timestamp per token and per
 //! chain, so checking costs the same at 10 requests a minute or 10,000 a second.
 //!
+//! An admitted request then takes its units of its chain's share of the replica
+//! (`shares`), waiting behind its own chain's requests only.
+//!
 //! The services verify the same token again and enforce role and store scope; the edge
 //! only keeps unauthenticated and abusive traffic away from them.
 
@@ -220,11 +223,23 @@ pub async fn guard(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match state.edge.admit(request.headers()).await {
+    let admitted = match state.edge.admit(request.headers()).await {
         Ok(caller) => {
+            let units = state.shares.cost(request.headers());
+            match state.shares.enter(&caller.chain_id, units).await {
+                Ok(share) => Ok((caller, share)),
+                Err(full) => Err(full),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match admitted {
+        Ok((caller, share)) => {
             let chain = crate::access::ChainLabel(Arc::from(caller.chain_id.as_str()));
             request.extensions_mut().insert(caller);
             let mut response = next.run(request).await;
+            // Held until the response's headers are ready (`shares`).
+            drop(share);
             response.extensions_mut().insert(chain);
             response
         }

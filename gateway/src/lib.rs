@@ -4,7 +4,8 @@
 //! - [`routes`]: the route table read from the contract's `google.api.http` annotations;
 //! - [`transcode`] and [`rest`]: the one generic REST handler;
 //! - [`grpc`]: gRPC and gRPC-Web forwarding, health and reflection;
-//! - [`edge`]: bearer tokens, API keys ([`api_keys`]) and rate limits; [`errors`]: failures to HTTP;
+//! - [`edge`]: bearer tokens, API keys ([`api_keys`]) and rate limits; [`shares`]: each chain's
+//!   share of the replica's requests in flight; [`errors`]: failures to HTTP;
 //! - [`forward`]: the bounded headers passed on to services;
 //! - [`openapi`]: `/openapi.json` and `/docs` from the same route table;
 //! - [`stream`]: `/v1/stream` server-sent events; [`health`]: `/healthz`, `/readyz`;
@@ -34,6 +35,7 @@ pub mod openapi;
 mod options;
 pub mod rest;
 pub mod routes;
+pub mod shares;
 pub mod stream;
 pub mod transcode;
 pub mod upstream;
@@ -92,6 +94,8 @@ pub struct AppState {
     pub upstreams: Upstreams,
     /// Authentication and rate limits.
     pub edge: Edge,
+    /// Each chain's share of this replica's requests in flight.
+    pub shares: shares::ChainShares,
     /// `/readyz`.
     pub readiness: Readiness,
     /// `/openapi.json`, rendered once.
@@ -151,6 +155,7 @@ pub async fn app(config: &Config, options: &GatewayOptions) -> Result<Router, Ga
         readiness: Readiness::new(upstreams.clone()),
         upstreams,
         edge,
+        shares: shares::ChainShares::new(options.chain_concurrency),
         openapi,
     });
 

@@ -20,6 +20,9 @@ pub struct GatewayOptions {
     pub max_import_body_bytes: usize,
     /// Time until response headers (`MAITRE_REQUEST_TIMEOUT_SECS`, default 30).
     pub request_timeout: Duration,
+    /// Units of a replica's requests in flight one chain may hold (`MAITRE_CHAIN_CONCURRENCY`,
+    /// default 16; a request costs one unit plus one per 32 KiB of body, `shares`).
+    pub chain_concurrency: u32,
 }
 
 impl Default for GatewayOptions {
@@ -30,6 +33,7 @@ impl Default for GatewayOptions {
             max_body_bytes: 1024 * 1024,
             max_import_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            chain_concurrency: 16,
         }
     }
 }
@@ -72,6 +76,10 @@ impl GatewayOptions {
             "MAITRE_REQUEST_TIMEOUT_SECS",
             defaults.request_timeout.as_secs(),
         )?;
+        let chain_concurrency = number(
+            "MAITRE_CHAIN_CONCURRENCY",
+            u64::from(defaults.chain_concurrency),
+        )?;
         let cors_origins = lookup("MAITRE_CORS_ORIGINS")
             .map(|list| {
                 list.split(',')
@@ -90,6 +98,7 @@ impl GatewayOptions {
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             max_import_body_bytes: usize::try_from(max_import_body).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(timeout),
+            chain_concurrency: u32::try_from(chain_concurrency).unwrap_or(u32::MAX),
         })
     }
 }

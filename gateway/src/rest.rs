@@ -75,20 +75,48 @@ async fn call(
     bindings: &[Binding],
     uri: &Uri,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<serde_json::Value, ApiError> {
-    let message = transcode::request_message(route, body, uri.query(), bindings)?;
+    let message = encoded_request(route, body, uri.query(), bindings).await?;
     let response = state
         .upstreams
         .unary(
             route.upstream,
             &route.grpc_path,
-            Bytes::from(message.encode_to_vec()),
+            message,
             upstream_metadata(caller, headers),
         )
         .await
         .map_err(ApiError::Upstream)?;
     transcode::response_json(route, &response).map_err(ApiError::BadResponse)
+}
+
+/// Bodies from this size on are transcoded on the blocking pool: parsing hundreds of
+/// kilobytes of JSON takes milliseconds, which on a worker thread would hold up every other
+/// tenant's calls queued behind it (issue 21, noisy neighbour).
+pub const OFF_WORKER_BODY_BYTES: usize = 64 * 1024;
+
+/// The encoded request message of `route` (`transcode::request_message`), built off the
+/// async workers when the body is large.
+async fn encoded_request(
+    route: &Route,
+    body: &Bytes,
+    query: Option<&str>,
+    bindings: &[Binding],
+) -> Result<Bytes, ApiError> {
+    if body.len() < OFF_WORKER_BODY_BYTES {
+        let message = transcode::request_message(route, body, query, bindings)?;
+        return Ok(Bytes::from(message.encode_to_vec()));
+    }
+    let (route, body, bindings) = (route.clone(), body.clone(), bindings.to_vec());
+    let query = query.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        transcode::request_message(&route, &body, query.as_deref(), &bindings)
+            .map(|message| Bytes::from(message.encode_to_vec()))
+    })
+    .await
+    .map_err(|e| ApiError::Upstream(tonic::Status::internal(format!("transcoding: {e}"))))?
+    .map_err(ApiError::from)
 }
 
 /// A server stream as newline-delimited JSON, one response message per line. The first
@@ -102,15 +130,15 @@ async fn stream_ndjson(
     bindings: &[Binding],
     uri: &Uri,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let message = transcode::request_message(route, body, uri.query(), bindings)?;
+    let message = encoded_request(route, body, uri.query(), bindings).await?;
     let mut stream = state
         .upstreams
         .server_streaming(
             route.upstream,
             &route.grpc_path,
-            Bytes::from(message.encode_to_vec()),
+            message,
             upstream_metadata(caller, headers),
         )
         .await

@@ -58,16 +58,24 @@ async fn main() -> Result<()> {
         a.post("/v1/events", event).await.ok();
     }
     let b_token = token("chain-b", Role::FrontDesk, "desk-b", &[]);
+    // Each chain's callers run on threads of their own, as the apps of two chains run on
+    // their own machines: the system's runtime serves requests only, so what A measures is
+    // what the gateway and services let B take from it, not B's client building 1 MB bodies
+    // on the workers that serve A (the cores are still shared).
+    let a_callers = callers_runtime("chain-a", 1)?;
+    let b_callers = callers_runtime("chain-b", 1)?;
 
     let mut solo = Condition::default();
     let mut noisy = Condition::default();
     let mut hostile_sent = 0u64;
+    let outcomes: Outcomes = Arc::default();
     for _ in 0..rounds {
-        solo.add(measure_a(&url, &a_token, window).await);
+        solo.add(measure_a(a_callers.handle(), &url, &a_token, window).await);
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
-        let neighbours = spawn_neighbour(&url, &b_token, &stop, &sent);
-        noisy.add(measure_a(&url, &a_token, window).await);
+        let neighbours =
+            spawn_neighbour(b_callers.handle(), &url, &b_token, &stop, &sent, &outcomes);
+        noisy.add(measure_a(a_callers.handle(), &url, &a_token, window).await);
         stop.store(true, Ordering::Relaxed);
         for task in neighbours {
             let _ = task.await;
@@ -75,6 +83,9 @@ async fn main() -> Result<()> {
         hostile_sent += sent.load(Ordering::Relaxed);
     }
 
+    // A runtime may not be dropped inside another's async context.
+    a_callers.shutdown_background();
+    b_callers.shutdown_background();
     let solo_p99 = solo.p99_ms();
     let noisy_p99 = noisy.p99_ms();
     let within = noisy_p99 <= 2.0 * solo_p99;
@@ -119,6 +130,9 @@ async fn main() -> Result<()> {
         verdicts[0].label(),
         verdicts[1].label()
     );
+    let outcomes = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+    let seen: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    println!("B's answers: {}", seen.join(", "));
     println!("{}", closing_line("neighbour", &verdicts));
     let strict = std::env::var("MAITRE_BENCH_STRICT").is_ok_and(|v| v == "1");
     if strict && verdicts.contains(&Verdict::Fail) {
@@ -160,14 +174,31 @@ impl Condition {
     }
 }
 
-/// A's callers for `window`: every call's latency, and how many failed.
-async fn measure_a(url: &str, token: &str, window: Duration) -> (Vec<Duration>, u64) {
+/// What B was answered, by kind and status (or transport error).
+type Outcomes = Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>;
+
+/// A runtime of `threads` workers for one chain's callers.
+fn callers_runtime(name: &str, threads: usize) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()?)
+}
+
+/// A's callers for `window` (on `callers`): every call's latency, and how many failed.
+async fn measure_a(
+    callers_rt: &tokio::runtime::Handle,
+    url: &str,
+    token: &str,
+    window: Duration,
+) -> (Vec<Duration>, u64) {
     let deadline = Instant::now() + window;
     let mut callers = Vec::new();
     for _ in 0..A_CONCURRENCY {
         let http = maitre_kit::http::client();
         let (url, token) = (format!("{url}/v1/customers?pageSize=20"), token.to_owned());
-        callers.push(tokio::spawn(async move {
+        callers.push(callers_rt.spawn(async move {
             let mut samples = Vec::new();
             let mut errors = 0u64;
             let mut pace = tokio::time::interval(A_INTERVAL);
@@ -204,7 +235,7 @@ async fn measure_a(url: &str, token: &str, window: Duration) -> (Vec<Duration>, 
 }
 
 /// The hostile kinds chain B sends, each answered (refused) before the next.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Hostile {
     /// A 70 KB `tracestate` header (issue 21 item 1).
     HugeHeader,
@@ -219,10 +250,12 @@ enum Hostile {
 }
 
 fn spawn_neighbour(
+    callers_rt: &tokio::runtime::Handle,
     url: &str,
     token: &str,
     stop: &Arc<AtomicBool>,
     sent: &Arc<AtomicU64>,
+    outcomes: &Outcomes,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let kinds = [
         Hostile::HugeHeader,
@@ -236,10 +269,18 @@ fn spawn_neighbour(
         for _ in 0..B_CALLERS_PER_KIND {
             let http = maitre_kit::http::client();
             let (url, token) = (url.to_owned(), token.to_owned());
-            let (stop, sent) = (stop.clone(), sent.clone());
-            tasks.push(tokio::spawn(async move {
+            let (stop, sent, outcomes) = (stop.clone(), sent.clone(), outcomes.clone());
+            tasks.push(callers_rt.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = hostile(&http, &url, &token, kind).await;
+                    let outcome = match hostile(&http, &url, &token, kind).await {
+                        Ok(status) => format!("{kind:?} {}", status.as_u16()),
+                        Err(_) => format!("{kind:?} transport error"),
+                    };
+                    *outcomes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(outcome)
+                        .or_default() += 1;
                     sent.fetch_add(1, Ordering::Relaxed);
                 }
             }));
@@ -253,7 +294,7 @@ async fn hostile(
     url: &str,
     token: &str,
     kind: Hostile,
-) -> reqwest::Result<()> {
+) -> reqwest::Result<reqwest::StatusCode> {
     let request = match kind {
         Hostile::HugeHeader => http
             .get(format!("{url}/v1/stores"))
@@ -288,5 +329,6 @@ async fn hostile(
         }
     };
     let response = request.bearer_auth(token).send().await?;
-    response.bytes().await.map(|_| ())
+    let status = response.status();
+    response.bytes().await.map(|_| status)
 }

@@ -8,6 +8,8 @@
 
 pub mod template;
 
+use std::collections::HashMap;
+
 use http::Method;
 use maitre_kit::config::ServiceName;
 use maitre_proto::google::api::{HttpRule, http_rule::Pattern};
@@ -78,10 +80,25 @@ pub enum RouteMatch<'a> {
     NotFound,
 }
 
-/// All REST routes.
+/// All REST routes, indexed by segment count and second segment (`customers` of
+/// `/v1/customers/{customer_id}`), so a lookup tries the few templates that can match rather
+/// than all of them.
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// Positions in `routes` (ascending, so most specific first) by second segment's literal.
+    index: HashMap<String, Vec<usize>>,
+    /// Positions of templates without a plain literal second segment: tried for every path.
+    unindexed: Vec<usize>,
+}
+
+/// The index key of a template: its second segment, when that is a literal without `:` (the
+/// verb separator).
+fn index_key(template: &PathTemplate) -> Option<&str> {
+    match template.segments.get(1) {
+        Some(Segment::Literal(literal)) if !literal.contains(':') => Some(literal),
+        _ => None,
+    }
 }
 
 impl RouteTable {
@@ -119,7 +136,24 @@ impl RouteTable {
         }
         // Most specific first, so `/v1/identity/blocked` beats `/v1/identity/{id}`.
         routes.sort_by_key(|r| std::cmp::Reverse(r.template.specificity()));
-        Ok(Self { routes })
+        Ok(Self::new(routes))
+    }
+
+    /// A table of `routes` in the order they are tried.
+    pub fn new(routes: Vec<Route>) -> Self {
+        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unindexed = Vec::new();
+        for (position, route) in routes.iter().enumerate() {
+            match index_key(&route.template) {
+                Some(key) => index.entry(key.to_owned()).or_default().push(position),
+                None => unindexed.push(position),
+            }
+        }
+        Self {
+            routes,
+            index,
+            unindexed,
+        }
     }
 
     /// Every route, most specific first.
@@ -129,8 +163,24 @@ impl RouteTable {
 
     /// Finds the route of a request.
     pub fn find(&self, method: &Method, path: &str) -> RouteMatch<'_> {
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let segments = rest.split('/').count();
+        // A template's literal second segment is the path's, up to a verb's `:`.
+        let second = rest.split('/').nth(1).and_then(|s| s.split(':').next());
+        let indexed = second
+            .and_then(|second| self.index.get(second))
+            .map_or(&[][..], Vec::as_slice);
+        let mut candidates: Vec<usize> = indexed.iter().chain(&self.unindexed).copied().collect();
+        if !self.unindexed.is_empty() {
+            candidates.sort_unstable();
+        }
         let mut allowed = Vec::new();
-        for route in &self.routes {
+        let same_length = |r: &&Route| r.template.segments.len() == segments;
+        for route in candidates
+            .iter()
+            .map(|&i| &self.routes[i])
+            .filter(same_length)
+        {
             if let Some(bindings) = route.template.matches(path) {
                 if route.http_method == *method {
                     return RouteMatch::Found(route, bindings);
@@ -253,6 +303,50 @@ mod tests {
             .find(|r| r.method.name() == "ExportSegment")
             .expect("segment export has a REST route");
         assert!(export.method.is_server_streaming());
+    }
+
+    /// The index finds what trying every template in order finds, for a path of every
+    /// template (with and without its verb, with another method) and some that match none.
+    #[test]
+    fn the_index_finds_what_a_scan_of_every_route_finds() {
+        let table = table();
+        let scan = |method: &Method, path: &str| -> Option<String> {
+            table
+                .routes()
+                .iter()
+                .find(|r| r.http_method == *method && r.template.matches(path).is_some())
+                .map(|r| r.template.source.clone())
+        };
+        let mut paths = vec!["/".to_owned(), "/v1".to_owned(), "/v1/nothing/x".to_owned()];
+        for route in table.routes() {
+            let mut path = String::new();
+            for segment in &route.template.segments {
+                path.push('/');
+                match segment {
+                    Segment::Literal(literal) => path.push_str(literal),
+                    Segment::Variable(_) => path.push_str("x%20y"),
+                }
+            }
+            paths.push(path.clone());
+            if let Some(verb) = &route.template.verb {
+                paths.push(format!("{path}:{verb}"));
+            }
+        }
+        for path in &paths {
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+            ] {
+                let found = match table.find(&method, path) {
+                    RouteMatch::Found(route, _) => Some(route.template.source.clone()),
+                    _ => None,
+                };
+                assert_eq!(found, scan(&method, path), "{method} {path}");
+            }
+        }
     }
 
     #[test]
