@@ -157,6 +157,9 @@ fn main() -> Result<()> {
                 "MAITRE_CHAIN_RATE_LIMIT_PER_MINUTE",
                 UNLIMITED_PER_MINUTE.into(),
             ),
+            // The load is one chain at up to c=64: a share below that would queue the
+            // bench's own calls and measure the share, not the forwarding path.
+            ("MAITRE_CHAIN_CONCURRENCY", "256".into()),
         ],
         "info",
     )?;
