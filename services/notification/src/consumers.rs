@@ -20,7 +20,7 @@ use crate::delivery::{Pipeline, append_status_event};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
 use crate::freshness::{PROFILE_CONSUMER, ProfileFreshness, UpstreamProfileHead};
-use crate::storage::facts::GuestFacts;
+use crate::storage::facts::{CustomerFacts as GuestFactsRow, GuestFacts};
 use crate::storage::{awaiting, facts, messages, policy, stores};
 
 /// The handler shared by every consumed stream.
@@ -188,6 +188,30 @@ impl EventHandler for AutomationHandler {
                 freshness.read_through(upstream, event.sequence);
             }
         }
+    }
+
+    /// A run applies each stretch of [`facts_only`] events (a history import's creations,
+    /// visits and classes) set-based, and every other event alone, in order.
+    async fn handle_run(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Event],
+    ) -> Result<(), ConsumeError> {
+        let mut rest = events;
+        while let Some(first) = rest.first() {
+            if facts_only(first) {
+                let end = rest
+                    .iter()
+                    .position(|e| !facts_only(e))
+                    .unwrap_or(rest.len());
+                self.apply_facts_run(txn, &rest[..end]).await?;
+                rest = &rest[end..];
+            } else {
+                self.handle(txn, first).await?;
+                rest = &rest[1..];
+            }
+        }
+        Ok(())
     }
 
     async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
@@ -403,6 +427,166 @@ impl EventHandler for AutomationHandler {
         }
         Ok(())
     }
+}
+
+/// Whether an event only writes guest facts and home stores (a history import's creations,
+/// visits and classes), which a run writes set-based ([`AutomationHandler::apply_facts_run`]).
+fn facts_only(event: &Event) -> bool {
+    use maitre_proto::events::v1::ContactKind;
+    match &event.payload {
+        Some(Payload::CustomerCreated(_) | Payload::ClassChanged(_)) => true,
+        // A campaign response marks a message: applied alone.
+        Some(Payload::ContactRecorded(e)) => {
+            e.kind != ContactKind::CampaignResponse as i32 || e.campaign_id.is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// Home-store writes of a stretch of a run, not yet written.
+#[derive(Default)]
+struct PendingHomes {
+    /// The last store `CustomerCreated` named, per customer (it replaces).
+    replace: Vec<(String, String)>,
+    /// The first contact's store, per customer with no replacing store in the stretch (it
+    /// becomes home only when none is known).
+    keep: Vec<(String, String)>,
+}
+
+impl PendingHomes {
+    fn set(&mut self, customer_id: &str, store_id: &str, replace: bool) {
+        if store_id.is_empty() || customer_id.is_empty() {
+            return;
+        }
+        if replace {
+            self.keep.retain(|(c, _)| c != customer_id);
+            match self.replace.iter_mut().find(|(c, _)| c == customer_id) {
+                Some(entry) => entry.1 = store_id.to_owned(),
+                None => self
+                    .replace
+                    .push((customer_id.to_owned(), store_id.to_owned())),
+            }
+        } else if !self.replace.iter().any(|(c, _)| c == customer_id)
+            && !self.keep.iter().any(|(c, _)| c == customer_id)
+        {
+            self.keep
+                .push((customer_id.to_owned(), store_id.to_owned()));
+        }
+    }
+}
+
+impl AutomationHandler {
+    /// Applies a stretch of [`facts_only`] events set-based: the guests' facts read and locked
+    /// in one statement, changed in memory in event order, the changed rows and the home
+    /// stores written with one statement each. A class change that makes a date automation
+    /// worth checking again (the guest has a birthday) first writes what the events before it
+    /// changed, then fires, as it would alone.
+    async fn apply_facts_run(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Event],
+    ) -> Result<(), ConsumeError> {
+        let mut chains: Vec<&str> = Vec::new();
+        for event in events {
+            if !chains.contains(&event.chain_id.as_str()) {
+                chains.push(&event.chain_id);
+            }
+        }
+        for chain in chains {
+            let of_chain = events.iter().filter(|e| e.chain_id == chain);
+            let mut ids: Vec<String> = Vec::new();
+            for event in of_chain.clone() {
+                let id = match &event.payload {
+                    Some(Payload::CustomerCreated(e)) => &e.customer_id,
+                    Some(Payload::ClassChanged(e)) => &e.customer_id,
+                    _ => continue,
+                };
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+            let mut known = facts::get_many_for_update(txn, chain, &ids).await?;
+            let mut homes = PendingHomes::default();
+            let mut dirty: Vec<String> = Vec::new();
+            for event in of_chain {
+                match &event.payload {
+                    Some(Payload::CustomerCreated(e)) => {
+                        homes.set(&e.customer_id, &e.home_store_id, true);
+                        if let Some(facts) = known.get_mut(&e.customer_id) {
+                            facts.guest.known = true;
+                        }
+                        if !dirty.contains(&e.customer_id) {
+                            dirty.push(e.customer_id.clone());
+                        }
+                    }
+                    Some(Payload::ContactRecorded(e)) => {
+                        homes.set(&e.customer_id, &e.store_id, false);
+                    }
+                    Some(Payload::ClassChanged(e)) => {
+                        use maitre_proto::common::v1::CustomerClass as P;
+                        let Some(facts) = known.get_mut(&e.customer_id) else {
+                            continue;
+                        };
+                        facts.class = match P::try_from(e.to) {
+                            Ok(P::A) => "A",
+                            Ok(P::B) => "B",
+                            Ok(P::C) => "C",
+                            _ => "",
+                        }
+                        .to_owned();
+                        let birthday = facts.birthday.parse::<NaiveDate>().ok();
+                        if !dirty.contains(&e.customer_id) {
+                            dirty.push(e.customer_id.clone());
+                        }
+                        if let Some(birthday) = birthday {
+                            write_facts(txn, chain, &known, &mut dirty, &mut homes).await?;
+                            let day = AutomationEvent::DayStarted(DayStarted {
+                                customer_id: CustomerId::new(e.customer_id.clone()),
+                                store_today: store_today(txn, chain, &e.customer_id, None).await?,
+                                birthday: Some(birthday),
+                                anniversaries: Vec::new(),
+                                follow_ups: Vec::new(),
+                            });
+                            fire(
+                                &self.pipeline,
+                                txn,
+                                chain,
+                                &day,
+                                Utc::now().timestamp_micros(),
+                            )
+                            .await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            write_facts(txn, chain, &known, &mut dirty, &mut homes).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the facts rows `dirty` names and the pending home stores; clears both.
+async fn write_facts(
+    txn: &DatabaseTransaction,
+    chain: &str,
+    known: &std::collections::HashMap<String, GuestFactsRow>,
+    dirty: &mut Vec<String>,
+    homes: &mut PendingHomes,
+) -> Result<(), ConsumeError> {
+    let rows: Vec<&GuestFactsRow> = dirty.iter().filter_map(|id| known.get(id)).collect();
+    if !rows.is_empty() {
+        facts::put_many(txn, chain, &rows).await?;
+    }
+    dirty.clear();
+    let pending = std::mem::take(homes);
+    if !pending.replace.is_empty() {
+        stores::set_home_stores(txn, chain, &pending.replace, true).await?;
+    }
+    if !pending.keep.is_empty() {
+        stores::set_home_stores(txn, chain, &pending.keep, false).await?;
+    }
+    Ok(())
 }
 
 /// The stream of an event caused by a change profile records first (a visit, an owner's

@@ -52,6 +52,8 @@ use crate::{
     },
 };
 
+mod run;
+
 /// The consumer's name (its cursor row).
 pub const PROFILE_CONSUMER: &str = "tagging<-profile";
 
@@ -442,43 +444,32 @@ impl EventHandler for ProfileEvents {
     }
 
     /// A run (catching up after an import: a guest's creation, visit and profile arrive
-    /// together) writes each event's facts in order and re-evaluates each guest once, after
-    /// the last of the run's facts about them, instead of once per event; an event about no
-    /// single guest (a store, a dish, a merge, an erasure) first re-evaluates the guests
-    /// waiting, so it sees them as the events before it left them. The tags reached are the
-    /// ones event-by-event application ends with; a tag a guest would have gained and lost
-    /// again inside one run is never announced.
+    /// together) is applied in stretches: each stretch of events about single guests
+    /// set-based ([`run::apply_guest_run`]: facts written a statement per table, each guest
+    /// re-evaluated once after the last of the stretch's facts about them), each other
+    /// event (a store, a dish, a merge, an erasure) alone, so it sees the guests as the
+    /// events before it left them. The tags reached are the ones event-by-event application
+    /// ends with; a tag a guest would have gained and lost again inside one stretch is never
+    /// announced.
     async fn handle_run(
         &self,
         txn: &DatabaseTransaction,
         events: &[&Event],
     ) -> Result<(), ConsumeError> {
         let now = Utc::now();
-        let mut waiting: Vec<(String, String, Reevaluation)> = Vec::new();
-        let mut at: std::collections::HashMap<(String, String), usize> =
-            std::collections::HashMap::new();
-        for event in events {
-            if !guest_facts_only(event) {
-                for (chain, customer, how) in waiting.drain(..) {
-                    reevaluate(txn, &self.deps, &chain, &customer, how, now).await?;
-                }
-                at.clear();
+        let mut rest = events;
+        while let Some(first) = rest.first() {
+            if guest_facts_only(first) {
+                let end = rest
+                    .iter()
+                    .position(|e| !guest_facts_only(e))
+                    .unwrap_or(rest.len());
+                run::apply_guest_run(txn, &self.deps, &rest[..end], now).await?;
+                rest = &rest[end..];
+            } else {
+                apply_profile_event(txn, &self.deps, first, now).await?;
+                rest = &rest[1..];
             }
-            if let Facts::Guest(customer, how) =
-                apply_profile_facts(txn, &self.deps, event, now).await?
-            {
-                let key = (event.chain_id.clone(), customer);
-                match at.get(&key) {
-                    Some(&i) => waiting[i].2 = waiting[i].2.and(how),
-                    None => {
-                        at.insert(key.clone(), waiting.len());
-                        waiting.push((key.0, key.1, how));
-                    }
-                }
-            }
-        }
-        for (chain, customer, how) in waiting {
-            reevaluate(txn, &self.deps, &chain, &customer, how, now).await?;
         }
         Ok(())
     }

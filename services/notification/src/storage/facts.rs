@@ -327,3 +327,112 @@ pub async fn known(conn: &impl ConnectionTrait, chain_id: &str, customer_id: &st
     .await?;
     Ok(row.is_some())
 }
+
+/// [`get_for_update`] for several customers at once (rows created first, then read and locked
+/// in one statement, in customer order).
+pub async fn get_many_for_update(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customers: &[String],
+) -> Result<HashMap<String, CustomerFacts>> {
+    let now_us = Utc::now().timestamp_micros();
+    let lock = if is_postgres(conn) { " FOR UPDATE" } else { "" };
+    let mut found = HashMap::with_capacity(customers.len());
+    for chunk in customers.chunks(super::queue::ROWS_PER_STATEMENT / 4) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 3);
+        for customer in chunk {
+            values.extend([chain_id.into(), customer.clone().into(), now_us.into()]);
+        }
+        let rows = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, '[]', '', '', '', ${})",
+                    3 * i + 1,
+                    3 * i + 2,
+                    3 * i + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        exec(
+            conn,
+            &format!(
+                "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us)
+                 VALUES {rows} ON CONFLICT (chain_id, customer_id) DO NOTHING"
+            ),
+            values,
+        )
+        .await?;
+        let rows = query_all(
+            conn,
+            &format!(
+                "SELECT customer_id, tags, owner_id, birthday, class, guest FROM notif_customer_facts
+                 WHERE chain_id = $1 AND customer_id IN ({}) ORDER BY customer_id{lock}",
+                super::queue::placeholders(2, chunk.len())
+            ),
+            std::iter::once(chain_id.into()).chain(chunk.iter().map(|c| c.clone().into())),
+        )
+        .await?;
+        for row in rows {
+            let customer_id: String = row.try_get("", "customer_id")?;
+            let tags: String = row.try_get("", "tags")?;
+            let guest: String = row.try_get("", "guest")?;
+            let facts = CustomerFacts {
+                tags: serde_json::from_str(&tags).map_err(|e| {
+                    Error::Db(DbError::Corrupt {
+                        what: format!("tags of {customer_id}"),
+                        reason: e.to_string(),
+                    })
+                })?,
+                owner_id: row.try_get("", "owner_id")?,
+                birthday: row.try_get("", "birthday")?,
+                class: row.try_get("", "class")?,
+                guest: guest_from_json(&customer_id, &guest)?,
+                customer_id: customer_id.clone(),
+            };
+            found.insert(customer_id, facts);
+        }
+    }
+    Ok(found)
+}
+
+/// [`put`] for several customers at once (each listed once).
+pub async fn put_many(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    facts: &[&CustomerFacts],
+) -> Result<()> {
+    let now_us = Utc::now().timestamp_micros();
+    for chunk in facts.chunks(super::queue::ROWS_PER_STATEMENT / 8) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8);
+        for f in chunk {
+            values.extend([
+                chain_id.into(),
+                f.customer_id.clone().into(),
+                serde_json::to_string(&f.tags)
+                    .unwrap_or_else(|_| "[]".into())
+                    .into(),
+                f.owner_id.clone().into(),
+                f.birthday.clone().into(),
+                f.class.clone().into(),
+                now_us.into(),
+                serde_json::to_string(&f.guest)
+                    .unwrap_or_else(|_| "{}".into())
+                    .into(),
+            ]);
+        }
+        exec(
+            conn,
+            &format!(
+                "INSERT INTO notif_customer_facts (chain_id, customer_id, tags, owner_id, birthday, class, update_time_us, guest)
+                 VALUES {} ON CONFLICT (chain_id, customer_id) DO UPDATE SET tags = excluded.tags,
+                   owner_id = excluded.owner_id, birthday = excluded.birthday, class = excluded.class,
+                   update_time_us = excluded.update_time_us, guest = excluded.guest",
+                maitre_kit::db::value_rows(chunk.len(), 8)
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}

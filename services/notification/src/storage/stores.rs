@@ -185,3 +185,40 @@ pub async fn chain_zones(conn: &impl ConnectionTrait, chain_id: &str) -> Result<
     zones.dedup();
     Ok(zones)
 }
+
+/// [`set_home_store`] for several customers at once, `(customer, store)` each listed once.
+pub async fn set_home_stores(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    homes: &[(String, String)],
+    replace: bool,
+) -> Result<()> {
+    let on_conflict = if replace {
+        "DO UPDATE SET store_id = excluded.store_id, update_time_us = excluded.update_time_us"
+    } else {
+        "DO NOTHING"
+    };
+    let now_us = Utc::now().timestamp_micros();
+    for chunk in homes.chunks(super::queue::ROWS_PER_STATEMENT / 4) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 4);
+        for (customer, store) in chunk {
+            values.extend([
+                chain_id.into(),
+                customer.clone().into(),
+                store.clone().into(),
+                now_us.into(),
+            ]);
+        }
+        exec(
+            conn,
+            &format!(
+                "INSERT INTO notif_customer_stores (chain_id, customer_id, store_id, update_time_us)
+                 VALUES {} ON CONFLICT (chain_id, customer_id) {on_conflict}",
+                maitre_kit::db::value_rows(chunk.len(), 4)
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -11,7 +11,9 @@ use super::evaluate::Change;
 use crate::error::Result;
 use crate::storage::{
     catalog::{SOURCE_MANUAL, SOURCE_MODEL, SOURCE_RULE},
-    membership::{MembershipRow, delete_membership, insert_history, insert_membership},
+    membership::{
+        HistoryEntry, MembershipRow, delete_membership, insert_histories, insert_memberships,
+    },
 };
 
 /// "manual", "rule" or "model", as events name sources.
@@ -24,7 +26,9 @@ pub fn source_name(source: i64) -> &'static str {
     }
 }
 
-/// Applies `changes`; returns those that changed storage (for the bitmaps).
+/// Applies `changes`; returns those that changed storage (for the bitmaps). Written a
+/// statement per table for the whole list (the memberships added, the history, the events),
+/// a removal one statement each; the outcome is the one of applying the changes in order.
 pub async fn apply_changes(
     conn: &impl ConnectionTrait,
     events: &EventLog,
@@ -32,13 +36,21 @@ pub async fn apply_changes(
     changes: Vec<Change>,
     now_us: i64,
 ) -> Result<Vec<Change>> {
+    if changes.is_empty() {
+        return Ok(changes);
+    }
     let mut applied = Vec::with_capacity(changes.len());
-    for change in changes {
-        let effective = if change.added {
-            insert_membership(
-                conn,
-                chain_id,
-                &MembershipRow {
+    let mut rest = changes.into_iter().peekable();
+    while rest.peek().is_some() {
+        // A stretch of additions: one INSERT; the ones already true insert nothing.
+        let mut adds = Vec::new();
+        while let Some(change) = rest.next_if(|c| c.added) {
+            adds.push(change);
+        }
+        if !adds.is_empty() {
+            let rows: Vec<MembershipRow> = adds
+                .iter()
+                .map(|change| MembershipRow {
                     tag_id: change.tag_id.clone(),
                     customer_id: change.customer_id.clone(),
                     number: change.number,
@@ -46,50 +58,63 @@ pub async fn apply_changes(
                     rule_version: change.rule_version,
                     actor: change.actor.clone(),
                     added_at_us: now_us,
-                },
-            )
-            .await?
-        } else {
-            delete_membership(conn, chain_id, &change.tag_id, &change.customer_id).await?
-        };
-        if !effective {
-            continue;
+                })
+                .collect();
+            let mut inserted = insert_memberships(conn, chain_id, &rows).await?;
+            // A pair listed twice is added once, by its first change.
+            applied.extend(
+                adds.into_iter()
+                    .filter(|c| inserted.remove(&(c.tag_id.clone(), c.customer_id.clone()))),
+            );
         }
-        insert_history(
-            conn,
-            chain_id,
-            &change.tag_id,
-            &change.customer_id,
-            change.added,
-            &change.actor,
-            &change.reason,
-            now_us,
-        )
-        .await?;
-        let scope = EventScope {
-            customer_id: change.customer_id.clone(),
-            ..Default::default()
-        };
-        let payload = if change.added {
-            Payload::TagAdded(TagAdded {
-                customer_id: change.customer_id.clone(),
-                tag_id: change.tag_id.clone(),
-                tag_name: change.tag_name.clone(),
-                source: source_name(change.source).to_owned(),
-                rule_version: i32::try_from(change.rule_version).unwrap_or(i32::MAX),
-            })
-        } else {
-            Payload::TagRemoved(TagRemoved {
-                customer_id: change.customer_id.clone(),
-                tag_id: change.tag_id.clone(),
-                tag_name: change.tag_name.clone(),
-                source: source_name(change.source).to_owned(),
-            })
-        };
-        events.append(conn, chain_id, scope, payload).await?;
-        applied.push(change);
+        while let Some(change) = rest.next_if(|c| !c.added) {
+            if delete_membership(conn, chain_id, &change.tag_id, &change.customer_id).await? {
+                applied.push(change);
+            }
+        }
     }
+    let history: Vec<HistoryEntry<'_>> = applied
+        .iter()
+        .map(|c| {
+            (
+                c.tag_id.as_str(),
+                c.customer_id.as_str(),
+                c.added,
+                c.actor.as_str(),
+                c.reason.as_str(),
+            )
+        })
+        .collect();
+    insert_histories(conn, chain_id, &history, now_us).await?;
+    events
+        .append_all(conn, chain_id, applied.iter().map(announcement))
+        .await?;
     // Watched segments move in the same transaction as the memberships they read.
     super::watch::after_tag_changes(conn, events, chain_id, &applied, now_us).await?;
     Ok(applied)
+}
+
+/// The `TagAdded`/`TagRemoved` event of an applied change.
+fn announcement(change: &Change) -> (EventScope, Payload) {
+    let scope = EventScope {
+        customer_id: change.customer_id.clone(),
+        ..Default::default()
+    };
+    let payload = if change.added {
+        Payload::TagAdded(TagAdded {
+            customer_id: change.customer_id.clone(),
+            tag_id: change.tag_id.clone(),
+            tag_name: change.tag_name.clone(),
+            source: source_name(change.source).to_owned(),
+            rule_version: i32::try_from(change.rule_version).unwrap_or(i32::MAX),
+        })
+    } else {
+        Payload::TagRemoved(TagRemoved {
+            customer_id: change.customer_id.clone(),
+            tag_id: change.tag_id.clone(),
+            tag_name: change.tag_name.clone(),
+            source: source_name(change.source).to_owned(),
+        })
+    };
+    (scope, payload)
 }

@@ -126,6 +126,37 @@ pub async fn after_fact_change(
     .await
 }
 
+/// [`after_fact_change`] for several customers: the watched segments read once, nothing
+/// more when the chain watches none.
+pub async fn after_fact_changes(
+    conn: &impl ConnectionTrait,
+    events: &EventLog,
+    chain_id: &str,
+    customer_ids: &[String],
+    now_us: i64,
+) -> Result<()> {
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    let segments = watched(conn, chain_id).await?;
+    if segments.is_empty() {
+        return Ok(());
+    }
+    for customer_id in customer_ids {
+        recheck(
+            conn,
+            events,
+            chain_id,
+            customer_id,
+            &segments,
+            &Trigger::Facts,
+            now_us,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The chain's watched segments, parsed (a stored expression that no longer parses is skipped).
 async fn watched(
     conn: &impl ConnectionTrait,

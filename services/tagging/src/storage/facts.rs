@@ -434,3 +434,245 @@ pub async fn lock_range(
     .await?;
     Ok(())
 }
+
+// ---- A run of profile events about many guests: read and written a statement per table.
+
+/// The stored rows of `customer_ids` (erased ones too, without attributes), with whether each
+/// is erased, locked for the transaction on PostgreSQL in number order (the order
+/// [`lock_range`] takes), as [`ensure_customer`] locks one.
+pub async fn lock_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<(CustomerRow, bool)>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = if is_postgres(conn) { " FOR UPDATE" } else { "" };
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT customer_id, number, birthday_month, birthday_day, class, erased FROM tag_customer
+                 WHERE chain_id = $1 AND customer_id IN ({}) ORDER BY number{lock}",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((customer_from_row(r)?, col::<i64>(r, 5)? != 0)))
+        .collect()
+}
+
+/// Allocates `count` consecutive customer numbers; returns the first.
+pub async fn allocate_numbers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    count: u32,
+) -> Result<u32, DbErr> {
+    ensure_chain(conn, chain_id).await?;
+    let row = conn
+        .query_one_raw(stmt(
+            conn,
+            "UPDATE tag_chain SET next_number = next_number + $2 WHERE chain_id = $1 RETURNING next_number",
+            [chain_id.into(), i64::from(count).into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("tag_chain row of {chain_id} missing")))?;
+    number_of(col::<i64>(&row, 0)? - i64::from(count))
+}
+
+/// Writes customers' rows: new ones whole (not erased, `now_us` as their creation), known
+/// ones' birthday and class.
+pub async fn upsert_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customers: &[&CustomerRow],
+    now_us: i64,
+) -> Result<(), DbErr> {
+    for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+        for c in chunk {
+            let (month, day) = c.birthday.unwrap_or((0, 0));
+            values.extend([
+                chain_id.into(),
+                c.customer_id.clone().into(),
+                i64::from(c.number).into(),
+                i64::from(month).into(),
+                i64::from(day).into(),
+                Value::String(c.class.clone()),
+                0i64.into(),
+                now_us.into(),
+            ]);
+        }
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "INSERT INTO tag_customer (chain_id, customer_id, number, birthday_month, birthday_day, class, erased, updated_at_us)
+                 VALUES {} ON CONFLICT (chain_id, customer_id) DO UPDATE SET birthday_month = excluded.birthday_month,
+                 birthday_day = excluded.birthday_day, class = excluded.class",
+                maitre_kit::db::value_rows(chunk.len(), 8)
+            ),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`replace_attributes`] for several customers at once.
+pub async fn replace_attributes_of(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    attributes: &[(String, Vec<(String, String)>)],
+) -> Result<(), DbErr> {
+    for chunk in attributes.chunks(super::ROWS_PER_STATEMENT) {
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "DELETE FROM tag_customer_attribute WHERE chain_id = $1 AND customer_id IN ({})",
+                super::in_list(2, ids.len())
+            ),
+            super::chain_and(chain_id, &ids),
+        ))
+        .await?;
+    }
+    let rows: Vec<(&String, &String, &String)> = attributes
+        .iter()
+        .flat_map(|(id, attrs)| attrs.iter().map(move |(n, v)| (id, n, v)))
+        .collect();
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (id, name, value) in chunk {
+            values.extend([
+                chain_id.into(),
+                (*id).clone().into(),
+                (*name).clone().into(),
+                (*value).clone().into(),
+            ]);
+        }
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "INSERT INTO tag_customer_attribute (chain_id, customer_id, name, value) VALUES {}
+                 ON CONFLICT (chain_id, customer_id, name) DO UPDATE SET value = excluded.value",
+                maitre_kit::db::value_rows(chunk.len(), 4)
+            ),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`insert_visit`] for several visits at once: `(profile event id, visit)`.
+pub async fn insert_visits(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    visits: &[(String, VisitRow)],
+) -> Result<(), DbErr> {
+    for chunk in visits.chunks(super::ROWS_PER_STATEMENT) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+        for (event_id, visit) in chunk {
+            let categories: Vec<&str> = visit
+                .dish_categories
+                .iter()
+                .map(|c| c.as_deref().unwrap_or(""))
+                .collect();
+            values.extend([
+                chain_id.into(),
+                visit.customer_id.clone().into(),
+                event_id.clone().into(),
+                i64::from(visit.day).into(),
+                visit.amount_fen.into(),
+                visit.store_id.clone().into(),
+                categories.join(&CATEGORY_SEPARATOR.to_string()).into(),
+                (visit.dish_categories.len() as i64).into(),
+            ]);
+        }
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "INSERT INTO tag_visit (chain_id, customer_id, event_id, day, amount_fen, store_id, dish_categories, dish_lines)
+                 VALUES {} ON CONFLICT (chain_id, customer_id, event_id) DO NOTHING",
+                maitre_kit::db::value_rows(chunk.len(), 8)
+            ),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The customers among `customer_ids` who are not erased, with attributes, as [`find_customer`].
+pub async fn customers_of(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<CustomerRow>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = super::in_list(2, customer_ids.len());
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT customer_id, number, birthday_month, birthday_day, class FROM tag_customer
+                 WHERE chain_id = $1 AND customer_id IN ({list}) AND erased = 0 ORDER BY number"
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    let mut customers: Vec<CustomerRow> = rows
+        .iter()
+        .map(customer_from_row)
+        .collect::<Result<_, _>>()?;
+    let attrs = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT customer_id, name, value FROM tag_customer_attribute
+                 WHERE chain_id = $1 AND customer_id IN ({list}) ORDER BY name"
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    let index: std::collections::HashMap<String, usize> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.customer_id.clone(), i))
+        .collect();
+    for a in &attrs {
+        let customer: String = col(a, 0)?;
+        if let Some(&i) = index.get(&customer) {
+            customers[i].attributes.push((col(a, 1)?, col(a, 2)?));
+        }
+    }
+    Ok(customers)
+}
+
+/// Visits of `customer_ids`, by day.
+pub async fn visits_of_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<VisitRow>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT customer_id, day, amount_fen, store_id, dish_categories, dish_lines FROM tag_visit
+                 WHERE chain_id = $1 AND customer_id IN ({}) ORDER BY day",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows.iter().map(visit_from_row).collect()
+}

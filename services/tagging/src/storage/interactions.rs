@@ -179,3 +179,26 @@ pub async fn erase_interactions(
     .await?;
     Ok(())
 }
+
+/// Interactions of `customer_ids`, by day.
+pub async fn interactions_of_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<InteractionRow>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT customer_id, kind, day FROM tag_interaction
+                 WHERE chain_id = $1 AND customer_id IN ({}) ORDER BY day",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows_of(&rows)
+}

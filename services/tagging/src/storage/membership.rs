@@ -317,3 +317,102 @@ pub async fn delete_history_of(
     .await?;
     Ok(())
 }
+
+/// Memberships of `customer_ids`.
+pub async fn memberships_of_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<MembershipRow>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT {COLUMNS} FROM tag_membership WHERE chain_id = $1 AND customer_id IN ({}) ORDER BY tag_id",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// [`insert_membership`] for several rows at once; returns the `(tag, customer)` pairs that
+/// were new (a customer already carrying the tag inserts nothing).
+pub async fn insert_memberships(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    rows: &[MembershipRow],
+) -> Result<std::collections::HashSet<(String, String)>, DbErr> {
+    let mut inserted = std::collections::HashSet::new();
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8);
+        for m in chunk {
+            values.extend([
+                chain_id.into(),
+                m.tag_id.clone().into(),
+                m.customer_id.clone().into(),
+                i64::from(m.number).into(),
+                m.source.into(),
+                m.rule_version.into(),
+                m.actor.clone().into(),
+                m.added_at_us.into(),
+            ]);
+        }
+        let returned = conn
+            .query_all_raw(stmt(
+                conn,
+                &format!(
+                    "INSERT INTO tag_membership (chain_id, {COLUMNS}) VALUES {}
+                     ON CONFLICT (chain_id, tag_id, customer_id) DO NOTHING RETURNING tag_id, customer_id",
+                    maitre_kit::db::value_rows(chunk.len(), 8)
+                ),
+                values,
+            ))
+            .await?;
+        for r in &returned {
+            inserted.insert((col(r, 0)?, col(r, 1)?));
+        }
+    }
+    Ok(inserted)
+}
+
+/// One history row for [`insert_histories`]: `(tag, customer, added, actor, reason)`.
+pub type HistoryEntry<'a> = (&'a str, &'a str, bool, &'a str, &'a str);
+
+/// [`insert_history`] for several rows at once, in order.
+pub async fn insert_histories(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    rows: &[HistoryEntry<'_>],
+    changed_at_us: i64,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 7);
+        for (tag_id, customer_id, added, actor, reason) in chunk {
+            values.extend([
+                chain_id.into(),
+                (*tag_id).into(),
+                (*customer_id).into(),
+                i64::from(*added).into(),
+                (*actor).into(),
+                (*reason).into(),
+                changed_at_us.into(),
+            ]);
+        }
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "INSERT INTO tag_history (chain_id, tag_id, customer_id, added, actor, reason, changed_at_us)
+                 VALUES {}",
+                maitre_kit::db::value_rows(chunk.len(), 7)
+            ),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}

@@ -255,3 +255,60 @@ pub async fn visit_days_since(
         })
         .collect()
 }
+
+/// One visit's dish lines for [`insert_visit_lines_of`]: `(profile event id, customer, day,
+/// store, lines as the channel sent them)`.
+pub type VisitLines = (String, String, i32, String, Vec<(String, String, String)>);
+
+/// [`insert_visit_lines`] for several visits at once, each dish resolved once per call.
+pub async fn insert_visit_lines_of(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    visits: &[VisitLines],
+) -> Result<(), DbErr> {
+    let mut resolved: std::collections::HashMap<(String, String), Option<(String, String)>> =
+        std::collections::HashMap::new();
+    let mut rows: Vec<[Value; 9]> = Vec::new();
+    for (event_id, customer_id, day, store_id, lines) in visits {
+        for (line_no, (dish_id, dish_name, category)) in lines.iter().enumerate() {
+            let key = (dish_id.clone(), dish_name.clone());
+            let menu = match resolved.get(&key) {
+                Some(menu) => menu.clone(),
+                None => {
+                    let menu = resolve_dish(conn, chain_id, dish_id, dish_name).await?;
+                    resolved.insert(key, menu.clone());
+                    menu
+                }
+            };
+            let (dish_id, category) = match menu {
+                Some((id, menu_category)) if category.is_empty() => (id, menu_category),
+                Some((id, _)) => (id, category.clone()),
+                None => (String::new(), category.clone()),
+            };
+            rows.push([
+                chain_id.into(),
+                customer_id.clone().into(),
+                event_id.clone().into(),
+                (line_no as i64).into(),
+                i64::from(*day).into(),
+                store_id.clone().into(),
+                dish_id.into(),
+                dish_name.clone().into(),
+                category.into(),
+            ]);
+        }
+    }
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "INSERT INTO tag_visit_line (chain_id, customer_id, event_id, line_no, day, store_id, dish_id, dish_name, category)
+                 VALUES {} ON CONFLICT (chain_id, customer_id, event_id, line_no) DO NOTHING",
+                maitre_kit::db::value_rows(chunk.len(), 9)
+            ),
+            chunk.iter().flat_map(|row| row.iter().cloned()).collect::<Vec<_>>(),
+        ))
+        .await?;
+    }
+    Ok(())
+}

@@ -51,3 +51,22 @@ pub(crate) fn col<T: TryGetable>(row: &QueryResult, i: usize) -> Result<T, DbErr
 }
 
 pub use maitre_kit::db::begin_write;
+
+/// Rows per multi-row statement: well inside SQLite's and PostgreSQL's parameter limits for
+/// the widest row written this way (9 columns).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// The placeholders `$from, $from+1, …` of an `IN (…)` list of `n` values.
+pub(crate) fn in_list(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `chain_id` then `ids`, as the parameters of `chain_id = $1 AND customer_id IN (in_list(2, n))`.
+pub(crate) fn chain_and(chain_id: &str, ids: &[String]) -> Vec<sea_orm::Value> {
+    std::iter::once(chain_id.into())
+        .chain(ids.iter().map(|id| id.clone().into()))
+        .collect()
+}

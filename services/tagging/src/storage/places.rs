@@ -238,3 +238,82 @@ pub async fn customers_at_stores(
         .await?;
     rows.iter().map(|r| col(r, 0)).collect()
 }
+
+/// The stores `customer_ids` had contact with: `(customer, store, home)`.
+pub async fn stores_of_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<(String, String, bool)>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT customer_id, store_id, home FROM tag_customer_store
+                 WHERE chain_id = $1 AND customer_id IN ({})",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((col(r, 0)?, col(r, 1)?, col::<i64>(r, 2)? != 0)))
+        .collect()
+}
+
+/// [`record_customer_store`] for rows whose `home` the caller decided: `(customer, store, home)`.
+pub async fn insert_customer_stores(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    rows: &[(String, String, bool)],
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 4);
+        for (customer, store, home) in chunk {
+            values.extend([
+                chain_id.into(),
+                customer.clone().into(),
+                store.clone().into(),
+                i64::from(*home).into(),
+            ]);
+        }
+        conn.execute_raw(stmt(
+            conn,
+            &format!(
+                "INSERT INTO tag_customer_store (chain_id, customer_id, store_id, home) VALUES {}
+                 ON CONFLICT (chain_id, customer_id, store_id) DO NOTHING",
+                maitre_kit::db::value_rows(chunk.len(), 4)
+            ),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The home stores' zones of `customer_ids` (those with a known home store and zone).
+pub async fn home_zones_of_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<HashMap<String, String>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT h.customer_id, s.time_zone FROM tag_customer_store h JOIN tag_store s
+                   ON s.chain_id = h.chain_id AND s.store_id = h.store_id
+                 WHERE h.chain_id = $1 AND h.customer_id IN ({}) AND h.home = 1",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}

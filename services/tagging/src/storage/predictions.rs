@@ -138,3 +138,25 @@ pub async fn all_predictions(
         .await?;
     rows.iter().map(prediction_from_row).collect()
 }
+
+/// Scores of `customer_ids`.
+pub async fn predictions_of_customers(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customer_ids: &[String],
+) -> Result<Vec<PredictionRow>, DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query_all_raw(stmt(
+            conn,
+            &format!(
+                "SELECT {PREDICTION_COLUMNS} FROM tag_prediction WHERE chain_id = $1 AND customer_id IN ({})",
+                super::in_list(2, customer_ids.len())
+            ),
+            super::chain_and(chain_id, customer_ids),
+        ))
+        .await?;
+    rows.iter().map(prediction_from_row).collect()
+}
