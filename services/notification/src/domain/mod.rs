@@ -8,7 +8,9 @@
 //!   (`matches`, occurrences), [`calendar`] (birthdays, Feb 29), [`automation_validate`], [`presets`];
 //! - never spam: [`consent`], [`frequency`], [`quiet_hours`], [`dedup`], and [`gate`] combining them;
 //! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
-//!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks);
+//!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks),
+//!   [`provider_account`] (a chain's provider accounts), [`smtp_settings`] (SMTP accounts),
+//!   [`provider_binding`] (templates bound to providers' approved templates);
 //! - guests: [`guest`] (who the guest is in messages: values, salutation), [`contacts`] (where
 //!   the guest is reached: the recipient per channel);
 //! - [`channel`] (shared vocabulary) and [`error`].
@@ -30,6 +32,7 @@ pub mod provider_binding;
 pub mod quiet_hours;
 pub mod retry;
 pub mod signature;
+pub mod smtp_settings;
 pub mod status;
 pub mod template;
 pub mod template_vars;
