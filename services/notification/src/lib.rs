@@ -146,6 +146,7 @@ fn endpoints(lookup: &impl Fn(&str) -> Option<String>) -> delivery::accounts::En
         tencent_sms: or("MAITRE_TENCENT_SMS_ENDPOINT", defaults.tencent_sms),
         aliyun_sms: or("MAITRE_ALIYUN_SMS_ENDPOINT", defaults.aliyun_sms),
         wecom: or("MAITRE_WECOM_API", defaults.wecom),
+        wechat: or("MAITRE_WECHAT_API", defaults.wechat),
     }
 }
 

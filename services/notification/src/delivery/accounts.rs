@@ -14,12 +14,16 @@ use sea_orm::DatabaseConnection;
 use super::aliyun_sms::{self, AliyunSms, AliyunSmsAccount};
 use super::provider::{LogProvider, Provider, ProviderError};
 use super::secrets::Keyring;
+use super::smtp_email::{SmtpAccount, SmtpEmail};
 use super::tencent_sms::{self, TencentSms, TencentSmsAccount};
 use super::webhook::WebhookProvider;
+use super::wechat::{self, Wechat, WechatApp, WechatProduct};
 use super::wecom::{self, Wecom, WecomApp};
+use super::wecom_external::{WecomContactApp, WecomExternal};
 use crate::domain::channel::Channel;
 use crate::domain::provider_account::ProviderKind;
 use crate::domain::provider_limits::ProviderLimits;
+use crate::domain::smtp_settings::SmtpTls;
 use crate::storage::provider_accounts::{self, AccountRow};
 
 /// How long a built provider is used before its account is read again.
@@ -33,6 +37,8 @@ pub struct Endpoints {
     pub tencent_sms: String,
     pub aliyun_sms: String,
     pub wecom: String,
+    /// WeChat's API (`api.weixin.qq.com`): Official Account and Mini Program alike.
+    pub wechat: String,
 }
 
 impl Default for Endpoints {
@@ -41,6 +47,7 @@ impl Default for Endpoints {
             tencent_sms: tencent_sms::ENDPOINT.to_owned(),
             aliyun_sms: aliyun_sms::ENDPOINT.to_owned(),
             wecom: wecom::API.to_owned(),
+            wechat: wechat::API.to_owned(),
         }
     }
 }
@@ -208,6 +215,64 @@ impl AccountProviders {
                 )
                 .map_err(|e| unusable(e.to_string()))?,
             ),
+            ProviderKind::WechatOfficialAccount | ProviderKind::WechatMiniProgram => {
+                let official = row.kind == ProviderKind::WechatOfficialAccount;
+                let link = if official { "url" } else { "page" };
+                Arc::new(
+                    Wechat::new(
+                        &self.endpoints.wechat,
+                        if official {
+                            WechatProduct::OfficialAccount
+                        } else {
+                            WechatProduct::MiniProgram
+                        },
+                        WechatApp {
+                            appid: setting(settings, "appid").to_owned(),
+                            app_secret: secret("app_secret"),
+                            link: setting(settings, link).to_owned(),
+                            miniprogram_appid: setting(settings, "miniprogram_appid").to_owned(),
+                            miniprogram_pagepath: setting(settings, "miniprogram_pagepath")
+                                .to_owned(),
+                            miniprogram_state: setting(settings, "miniprogram_state").to_owned(),
+                        },
+                        self.coord.clone(),
+                        TIMEOUT,
+                    )
+                    .map_err(unusable)?,
+                )
+            }
+            ProviderKind::WecomExternalContact => Arc::new(
+                WecomExternal::new(
+                    &self.endpoints.wecom,
+                    WecomContactApp {
+                        corp_id: setting(settings, "corp_id").to_owned(),
+                        contact_secret: secret("contact_secret"),
+                    },
+                    self.coord.clone(),
+                    TIMEOUT,
+                )
+                .map_err(unusable)?,
+            ),
+            ProviderKind::Smtp => {
+                let port: u16 = setting(settings, "port").parse().unwrap_or(587);
+                let tls = SmtpTls::of(settings, port).ok_or_else(|| {
+                    unusable("settings.tls is not starttls, implicit or none".into())
+                })?;
+                Arc::new(
+                    SmtpEmail::new(
+                        SmtpAccount {
+                            host: setting(settings, "host").to_owned(),
+                            port,
+                            tls,
+                            username: setting(settings, "username").to_owned(),
+                            password: secret("password"),
+                            from: setting(settings, "from").to_owned(),
+                        },
+                        TIMEOUT,
+                    )
+                    .map_err(|e| unusable(e.to_string()))?,
+                )
+            }
             ProviderKind::Log => Arc::new(LogProvider),
         })
     }

@@ -3,6 +3,7 @@
 //! [`provider::Provider`], retries with backoff and dead-letters; every status change is a history row
 //! and a `MessageStatusChanged` event written in the same transaction.
 
+pub mod access_token;
 pub mod accounts;
 pub mod aliyun_sms;
 pub mod caps;
@@ -14,9 +15,12 @@ pub mod provider;
 pub mod recovery;
 mod round;
 pub mod secrets;
+pub mod smtp_email;
 pub mod tencent_sms;
 pub mod webhook;
+pub mod wechat;
 pub mod wecom;
+pub mod wecom_external;
 
 use std::sync::Arc;
 

@@ -22,7 +22,8 @@ pub struct OutboundMessage {
     pub campaign_id: String,
     pub automation_id: String,
     /// The guest's address on the channel (`domain::contacts::recipient`: an E.164 phone number
-    /// for SMS, `<appid>:<openid>` for WeChat, the address for e-mail), empty when profile has told
+    /// for SMS, the guest's WeChat addresses `<appid>:<openid>,…,wecom:<external_userid>`
+    /// for WeChat, the address for e-mail), empty when profile has told
     /// none: providers that need it refuse the message. Personal data: never logged.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub recipient: String,

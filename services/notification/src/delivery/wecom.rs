@@ -3,9 +3,8 @@
 //! Follows
 //! - access token <https://developer.work.weixin.qq.com/document/path/91039>
 //!   (`GET /cgi-bin/gettoken?corpid=…&corpsecret=…` → `access_token`, `expires_in` seconds): one
-//!   token per corp app, kept in the shared store (Redis in production) so every replica uses the
-//!   same one; fetched by one replica at a time (a lock), refreshed a margin before it expires and
-//!   at once when WeCom answers the documented token errors (40014 invalid, 42001 expired,
+//!   token per corp app shared by every replica (`access_token.rs`), refreshed a margin before it
+//!   expires and at once when WeCom answers the documented token errors (40014 invalid, 42001 expired,
 //!   41001 missing), then the send is tried once more;
 //! - sending <https://developer.work.weixin.qq.com/document/path/90236>
 //!   (`POST /cgi-bin/message/send?access_token=…`, text message to `touser` from `agentid`),
@@ -21,16 +20,12 @@ use std::time::Duration;
 use maitre_kit::coord::Coordination;
 use serde::Deserialize;
 
+use super::access_token::SharedToken;
 use super::provider::{OutboundMessage, Provider, ProviderError};
 
 /// The production API.
 pub const API: &str = "https://qyapi.weixin.qq.com";
 
-/// A token is refreshed this long before WeCom says it expires (replicas' clocks and the
-/// request in flight).
-const REFRESH_MARGIN: Duration = Duration::from_secs(300);
-/// How long one replica may hold the fetch lock.
-const FETCH_LOCK: Duration = Duration::from_secs(10);
 /// WeCom drops a repeat of the same message within this interval (its maximum is 4 hours).
 const DUPLICATE_CHECK_SECONDS: u64 = 4 * 3600;
 
@@ -67,7 +62,8 @@ pub fn token_error(errcode: i64) -> bool {
     matches!(errcode, 40014 | 42001 | 41001)
 }
 
-fn failure(errcode: i64, errmsg: &str) -> ProviderError {
+/// The failure WeCom's `errcode` means.
+pub(crate) fn failure(errcode: i64, errmsg: &str) -> ProviderError {
     let error = format!("wecom errcode {errcode}: {errmsg}");
     match errcode {
         // API frequency limits: wait and try again.
@@ -90,6 +86,28 @@ fn transient(error: String) -> ProviderError {
     }
 }
 
+/// A corp token for `secret` (an app's, or the customer-contact secret): `(token, expires_in)`.
+pub(crate) async fn gettoken(
+    client: &reqwest::Client,
+    api: &str,
+    corp_id: &str,
+    secret: &str,
+) -> Result<(String, u64), ProviderError> {
+    let answer: Answer = client
+        .get(format!("{api}/cgi-bin/gettoken"))
+        .query(&[("corpid", corp_id), ("corpsecret", secret)])
+        .send()
+        .await
+        .map_err(|e| transient(format!("wecom gettoken failed: {e}")))?
+        .json()
+        .await
+        .map_err(|e| transient(format!("wecom gettoken answer unreadable: {e}")))?;
+    if answer.errcode != 0 || answer.access_token.is_empty() {
+        return Err(failure(answer.errcode, &answer.errmsg));
+    }
+    Ok((answer.access_token, answer.expires_in))
+}
+
 impl Wecom {
     pub fn new(
         api: &str,
@@ -109,87 +127,34 @@ impl Wecom {
         })
     }
 
-    fn token_key(&self) -> String {
-        format!(
-            "notif:wecom:token:{}:{}",
-            self.app.corp_id, self.app.agent_id
+    fn shared_token(&self) -> SharedToken {
+        SharedToken::new(
+            self.coord.clone(),
+            "wecom",
+            format!(
+                "notif:wecom:token:{}:{}",
+                self.app.corp_id, self.app.agent_id
+            ),
         )
     }
 
-    /// The shared token, fetched when there is none (by one replica at a time).
+    /// The shared token of the app (`access_token.rs`).
     async fn token(&self) -> Result<String, ProviderError> {
-        let key = self.token_key();
-        let coord_error =
-            |e: maitre_kit::coord::CoordError| transient(format!("wecom token store: {e}"));
-        if let Some(token) = self.coord.get(&key).await.map_err(coord_error)? {
-            return Ok(token);
-        }
-        let lock_key = format!("{key}:fetch");
-        // Another replica fetching: wait for its token a little, then fetch regardless.
-        let mut fence = None;
-        for _ in 0..20 {
-            fence = self
-                .coord
-                .lock(&lock_key, FETCH_LOCK)
-                .await
-                .map_err(coord_error)?;
-            if fence.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Some(token) = self.coord.get(&key).await.map_err(coord_error)? {
-                return Ok(token);
-            }
-        }
-        // The lock holder may have stored it just before we took the lock.
-        if let Some(token) = self.coord.get(&key).await.map_err(coord_error)? {
-            if let Some(fence) = fence {
-                let _ = self.coord.unlock(&lock_key, fence).await;
-            }
-            return Ok(token);
-        }
-        let fetched = self.fetch_token().await;
-        if let Ok((token, expires_in)) = &fetched {
-            let ttl = Duration::from_secs(*expires_in)
-                .saturating_sub(REFRESH_MARGIN)
-                .max(Duration::from_secs(1));
-            self.coord
-                .set(&key, token, Some(ttl))
-                .await
-                .map_err(coord_error)?;
-        }
-        if let Some(fence) = fence {
-            let _ = self.coord.unlock(&lock_key, fence).await;
-        }
-        fetched.map(|(token, _)| token)
+        self.shared_token().get(|| self.fetch_token()).await
     }
 
     async fn fetch_token(&self) -> Result<(String, u64), ProviderError> {
-        let answer: Answer = self
-            .client
-            .get(format!("{}/cgi-bin/gettoken", self.api))
-            .query(&[
-                ("corpid", self.app.corp_id.as_str()),
-                ("corpsecret", self.app.corp_secret.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| transient(format!("wecom gettoken failed: {e}")))?
-            .json()
-            .await
-            .map_err(|e| transient(format!("wecom gettoken answer unreadable: {e}")))?;
-        if answer.errcode != 0 || answer.access_token.is_empty() {
-            return Err(failure(answer.errcode, &answer.errmsg));
-        }
-        Ok((answer.access_token, answer.expires_in))
+        gettoken(
+            &self.client,
+            &self.api,
+            &self.app.corp_id,
+            &self.app.corp_secret,
+        )
+        .await
     }
 
-    /// Forgets `token` in the shared store (only that one: a replica may have stored a newer).
     async fn forget(&self, token: &str) {
-        let _ = self
-            .coord
-            .compare_and_set(&self.token_key(), Some(token), None, None)
-            .await;
+        self.shared_token().forget(token).await;
     }
 
     async fn post(&self, token: &str, body: &serde_json::Value) -> Result<Answer, ProviderError> {

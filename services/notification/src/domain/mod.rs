@@ -10,7 +10,9 @@
 //! - delivery: [`retry`] (backoff with full jitter, dead letters), [`status`] (status machine),
 //!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks),
 //!   [`provider_callbacks`] (providers' receipts and replies, verified), [`provider_limits`]
-//!   (per-account rate and per-recipient limits);
+//!   (per-account rate and per-recipient limits), [`provider_account`] (a chain's provider
+//!   accounts), [`smtp_settings`] (SMTP accounts), [`provider_binding`] (templates bound to
+//!   providers' approved templates);
 //! - guests: [`guest`] (who the guest is in messages: values, salutation), [`contacts`] (where
 //!   the guest is reached: the recipient per channel);
 //! - [`channel`] (shared vocabulary) and [`error`].
@@ -34,6 +36,7 @@ pub mod provider_limits;
 pub mod quiet_hours;
 pub mod retry;
 pub mod signature;
+pub mod smtp_settings;
 pub mod status;
 pub mod template;
 pub mod template_vars;

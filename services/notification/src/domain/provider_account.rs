@@ -18,6 +18,15 @@ pub enum ProviderKind {
     Wecom,
     /// The signed webhook (`delivery::webhook`).
     Webhook,
+    /// WeChat Official Account template messages to guests (`delivery::wechat`).
+    WechatOfficialAccount,
+    /// WeChat Mini Program subscribe messages to guests (`delivery::wechat`).
+    WechatMiniProgram,
+    /// Guests who are a manager's WeCom external contact, through the manager
+    /// (`delivery::wecom_external`).
+    WecomExternalContact,
+    /// E-mail over SMTP (`delivery::smtp_email`).
+    Smtp,
     /// The log provider (development only: refused for guest channels in production).
     Log,
 }
@@ -30,11 +39,15 @@ struct Needs {
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] = [
+    pub const ALL: [ProviderKind; 9] = [
         ProviderKind::TencentSms,
         ProviderKind::AliyunSms,
         ProviderKind::Wecom,
         ProviderKind::Webhook,
+        ProviderKind::WechatOfficialAccount,
+        ProviderKind::WechatMiniProgram,
+        ProviderKind::WecomExternalContact,
+        ProviderKind::Smtp,
         ProviderKind::Log,
     ];
 
@@ -44,6 +57,10 @@ impl ProviderKind {
             ProviderKind::AliyunSms => "aliyun_sms",
             ProviderKind::Wecom => "wecom",
             ProviderKind::Webhook => "webhook",
+            ProviderKind::WechatOfficialAccount => "wechat_official_account",
+            ProviderKind::WechatMiniProgram => "wechat_mini_program",
+            ProviderKind::WecomExternalContact => "wecom_external_contact",
+            ProviderKind::Smtp => "smtp",
             ProviderKind::Log => "log",
         }
     }
@@ -57,14 +74,40 @@ impl ProviderKind {
         match self {
             ProviderKind::TencentSms | ProviderKind::AliyunSms => channel == Channel::Sms,
             ProviderKind::Wecom => channel == Channel::StaffInbox,
+            ProviderKind::WechatOfficialAccount
+            | ProviderKind::WechatMiniProgram
+            | ProviderKind::WecomExternalContact => channel == Channel::Wechat,
+            ProviderKind::Smtp => channel == Channel::Email,
             ProviderKind::Webhook | ProviderKind::Log => true,
         }
     }
 
     /// Whether the provider sends only pre-approved templates: a template on its channel must
-    /// name the provider's template (and a sign name, here or in the account).
+    /// name the provider's template.
     pub fn needs_template_binding(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::TencentSms
+                | ProviderKind::AliyunSms
+                | ProviderKind::WechatOfficialAccount
+                | ProviderKind::WechatMiniProgram
+        )
+    }
+
+    /// Whether a template also needs an approved sign name (here or in the account): SMS only.
+    pub fn needs_sign_name(self) -> bool {
         matches!(self, ProviderKind::TencentSms | ProviderKind::AliyunSms)
+    }
+
+    /// The most parameters one of the provider's templates takes, when it documents a bound.
+    /// WeChat: a template message / subscribe message template has at most 5 keywords
+    /// (<https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html>,
+    /// <https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/subscribe-message.html>).
+    pub fn max_template_parameters(self) -> Option<usize> {
+        match self {
+            ProviderKind::WechatOfficialAccount | ProviderKind::WechatMiniProgram => Some(5),
+            _ => None,
+        }
     }
 
     fn needs(self) -> Needs {
@@ -91,6 +134,30 @@ impl ProviderKind {
                 settings: &["url"],
                 optional_settings: &[],
                 secrets: &["signing_secret"],
+            },
+            // template/send: https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html
+            ProviderKind::WechatOfficialAccount => Needs {
+                settings: &["appid"],
+                optional_settings: &["url", "miniprogram_appid", "miniprogram_pagepath"],
+                secrets: &["app_secret"],
+            },
+            // subscribe/send: https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html
+            ProviderKind::WechatMiniProgram => Needs {
+                settings: &["appid"],
+                optional_settings: &["page", "miniprogram_state"],
+                secrets: &["app_secret"],
+            },
+            // add_msg_template: https://developer.work.weixin.qq.com/document/path/92135 (the
+            // customer-contact secret, not an app's)
+            ProviderKind::WecomExternalContact => Needs {
+                settings: &["corp_id"],
+                optional_settings: &[],
+                secrets: &["contact_secret"],
+            },
+            ProviderKind::Smtp => Needs {
+                settings: &["host", "port", "username", "from"],
+                optional_settings: &["tls"],
+                secrets: &["password"],
             },
             ProviderKind::Log => Needs {
                 settings: &[],
@@ -221,6 +288,18 @@ pub fn validate(
             .is_some_and(|v| !(v.starts_with("https://") || v.starts_with("http://")))
     {
         return Err(refuse("settings.url", "must be an http(s) URL"));
+    }
+    if kind == ProviderKind::Smtp {
+        super::smtp_settings::validate(&proposed.settings, production)?;
+    }
+    if kind == ProviderKind::WechatMiniProgram
+        && let Some(state) = proposed.settings.get("miniprogram_state")
+        && !matches!(state.as_str(), "formal" | "trial" | "developer")
+    {
+        return Err(refuse(
+            "settings.miniprogram_state",
+            "one of formal, trial, developer",
+        ));
     }
     Ok(())
 }

@@ -84,8 +84,9 @@ pub fn validate(binding: &ProviderBinding) -> Result<(), BindingError> {
 }
 
 /// Whether a template with `binding` can be sent through a `kind` account whose default sign
-/// name is `account_sign_name`: a template-based provider needs the provider's template id and
-/// a sign name (the template's or the account's).
+/// name is `account_sign_name`: a template-based provider needs the provider's template id, SMS
+/// a sign name (the template's or the account's), and a provider that bounds its templates'
+/// parameters (WeChat: 5 keywords, each a data key such as `thing1`) no more than that.
 pub fn sendable(
     binding: Option<&ProviderBinding>,
     kind: ProviderKind,
@@ -101,8 +102,44 @@ pub fn sendable(
     let Some(binding) = binding.filter(|b| !b.provider_template_id.trim().is_empty()) else {
         return Err(refuse("template.provider.provider_template_id", why));
     };
-    if binding.sign_name.trim().is_empty() && account_sign_name.trim().is_empty() {
+    if kind.needs_sign_name()
+        && binding.sign_name.trim().is_empty()
+        && account_sign_name.trim().is_empty()
+    {
         return Err(refuse("template.provider.sign_name", why));
+    }
+    if let Some(max) = kind.max_template_parameters()
+        && binding.parameters.len() > max
+    {
+        return Err(refuse(
+            "template.provider.parameters",
+            format!(
+                "{} parameters; a `{}` template takes at most {max}",
+                binding.parameters.len(),
+                kind.as_str()
+            ),
+        ));
+    }
+    if matches!(
+        kind,
+        ProviderKind::WechatOfficialAccount | ProviderKind::WechatMiniProgram
+    ) {
+        for (index, parameter) in binding.parameters.iter().enumerate() {
+            // A data key of the template (`thing1`, `time2`, `keyword1`, `first`).
+            if !parameter
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(refuse(
+                    format!("template.provider.parameters[{index}].name"),
+                    format!(
+                        "`{}` is not a WeChat template data key (letters, digits, `_`: thing1)",
+                        parameter.name
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -185,5 +222,38 @@ mod tests {
         );
         assert_eq!(sendable(Some(&unsigned), sms, "海港酒家"), Ok(()));
         assert_eq!(sendable(None, ProviderKind::Webhook, ""), Ok(()));
+    }
+
+    #[test]
+    fn wechat_needs_the_template_id_no_sign_and_at_most_five_data_keys() {
+        let oa = ProviderKind::WechatOfficialAccount;
+        let mut binding = greeting();
+        binding.sign_name.clear();
+        for p in &mut binding.parameters {
+            p.name = format!("thing{}", p.name);
+        }
+        assert_eq!(sendable(Some(&binding), oa, ""), Ok(()));
+        assert_eq!(
+            sendable(None, ProviderKind::WechatMiniProgram, "")
+                .expect_err("refused")
+                .field,
+            "template.provider.provider_template_id"
+        );
+        let mut many = binding.clone();
+        many.parameters = (1..=6)
+            .map(|i| ProviderParameter {
+                name: format!("thing{i}"),
+                variable: "customer.salutation".into(),
+            })
+            .collect();
+        assert_eq!(
+            sendable(Some(&many), oa, "").expect_err("refused").field,
+            "template.provider.parameters"
+        );
+        binding.parameters[1].name = "券码".into();
+        assert_eq!(
+            sendable(Some(&binding), oa, "").expect_err("refused").field,
+            "template.provider.parameters[1].name"
+        );
     }
 }
