@@ -888,7 +888,7 @@ export type PutProviderAccountRequest = {
   /** The channel ("sms", "wechat", "email", "app_push", "staff_inbox"). */
   channel?: "sms" | "wechat" | "email" | "app_push" | "staff_inbox";
   /** The provider kind. */
-  kind?: "tencent_sms" | "aliyun_sms" | "wecom" | "webhook" | "log";
+  kind?: "tencent_sms" | "aliyun_sms" | "wecom" | "wechat_official_account" | "wechat_mini_program" | "wecom_external_contact" | "smtp" | "webhook" | "log";
   /** Idempotency key. */
   requestId?: string;
   /** The provider's secrets (write-only). A secret omitted keeps the stored one of the same kind. */

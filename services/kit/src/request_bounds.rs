@@ -814,18 +814,28 @@ pub const FIELD_RULES: &[(&str, Rule)] = &[
     (
         "maitre.notification.v1.PutProviderAccountRequest.kind",
         Rule::When(
-            "a kind that carries the channel: tencent_sms and aliyun_sms for sms, wecom for the staff inbox, webhook and log for any",
+            "a kind that carries the channel: tencent_sms and aliyun_sms for sms, wechat_official_account, wechat_mini_program and wecom_external_contact for wechat, smtp for email, wecom for the staff inbox, webhook and log for any",
         ),
     ),
     (
         "maitre.notification.v1.PutProviderAccountRequest.settings",
         Rule::When(
-            "the settings the kind needs: secret_id (tencent_sms), access_key_id (aliyun_sms), corp_id (wecom), url (webhook)",
+            "the settings the kind needs: secret_id, region, sdk_app_id (tencent_sms), access_key_id (aliyun_sms), corp_id, agent_id (wecom), appid (wechat_official_account, wechat_mini_program), corp_id (wecom_external_contact), host, port, username, from (smtp), url (webhook)",
         ),
     ),
     (
         "maitre.notification.v1.PutProviderAccountRequest.kind",
-        Rule::OneOf(&["tencent_sms", "aliyun_sms", "wecom", "webhook", "log"]),
+        Rule::OneOf(&[
+            "tencent_sms",
+            "aliyun_sms",
+            "wecom",
+            "wechat_official_account",
+            "wechat_mini_program",
+            "wecom_external_contact",
+            "smtp",
+            "webhook",
+            "log",
+        ]),
     ),
     (
         "maitre.notification.v1.GetProviderAccountRequest.channel",

@@ -308,6 +308,26 @@ pub fn validate(
 mod tests {
     use super::*;
 
+    /// The contract's list of kinds (kit's `FIELD_RULES`, stated in /openapi.json and checked
+    /// at the edge) is the list this module parses: a kind added here and not there is
+    /// refused before it arrives.
+    #[test]
+    fn the_contract_lists_every_kind() {
+        let listed: Vec<&str> = maitre_kit::request_bounds::FIELD_RULES
+            .iter()
+            .filter(|(field, _)| *field == "maitre.notification.v1.PutProviderAccountRequest.kind")
+            .find_map(|(_, rule)| match rule {
+                maitre_kit::request_bounds::Rule::OneOf(values) => Some(values.to_vec()),
+                _ => None,
+            })
+            .expect("the contract lists the kinds");
+        let mut ours: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+        let mut theirs = listed.clone();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs);
+    }
+
     fn tencent() -> ProposedAccount {
         ProposedAccount {
             channel: Channel::Sms,

@@ -43,10 +43,7 @@ impl SmtpTls {
 
 /// Checks an SMTP account's settings: a port, a known `tls` (never `none` in production), a
 /// `from` address.
-pub fn validate(
-    settings: &BTreeMap<String, String>,
-    production: bool,
-) -> Result<(), AccountError> {
+pub fn validate(settings: &BTreeMap<String, String>, production: bool) -> Result<(), AccountError> {
     let port = settings
         .get("port")
         .and_then(|p| p.parse::<u16>().ok())
