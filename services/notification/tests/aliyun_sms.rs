@@ -153,8 +153,8 @@ async fn sends_as_documented_and_classifies_answers() {
         "Message": "触发小时级流控Permits:5", "RequestId": "r2"});
     assert!(matches!(
         sms.send(&greeting()).await,
-        Err(ProviderError::Transient {
-            retry_after_ms: Some(3_600_000),
+        Err(ProviderError::Throttled {
+            retry_after_ms: 3_600_000,
             ..
         })
     ));

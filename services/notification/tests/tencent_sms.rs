@@ -151,8 +151,8 @@ async fn throttling_delays_and_errors_are_classified() {
         "IsoCode": "CN"}], "RequestId": "r1"}});
     assert!(matches!(
         sms.send(&greeting()).await,
-        Err(ProviderError::Transient {
-            retry_after_ms: Some(30_000),
+        Err(ProviderError::Throttled {
+            retry_after_ms: 30_000,
             ..
         })
     ));
@@ -161,8 +161,8 @@ async fn throttling_delays_and_errors_are_classified() {
         "Code": "RequestLimitExceeded", "Message": "request limit exceeded"}, "RequestId": "r2"}});
     assert!(matches!(
         sms.send(&greeting()).await,
-        Err(ProviderError::Transient {
-            retry_after_ms: Some(_),
+        Err(ProviderError::Throttled {
+            retry_after_ms: _,
             ..
         })
     ));

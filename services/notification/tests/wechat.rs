@@ -216,8 +216,8 @@ async fn official_account_template_messages(backend: Backend) {
     *fake.answer.lock().expect("lock") = Some((45009, "reach max api daily quota limit"));
     assert!(matches!(
         replicas[0].send(&greeting("msg-quota")).await,
-        Err(ProviderError::Transient {
-            retry_after_ms: Some(3_600_000),
+        Err(ProviderError::Throttled {
+            retry_after_ms: 3_600_000,
             ..
         })
     ));

@@ -167,8 +167,8 @@ async fn one_token_for_every_replica_renewed_when_expired(backend: Backend) {
     *fake.throttle.lock().expect("lock") = true;
     assert!(matches!(
         replicas[0].send(&reminder()).await,
-        Err(ProviderError::Transient {
-            retry_after_ms: Some(_),
+        Err(ProviderError::Throttled {
+            retry_after_ms: _,
             ..
         })
     ));

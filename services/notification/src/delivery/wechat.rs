@@ -110,9 +110,9 @@ pub fn failure(errcode: i64, errmsg: &str) -> ProviderError {
                 "{GUEST_REFUSED}: refused or unsubscribed from the template (errcode 43101: {errmsg})"
             ),
         },
-        45009 => ProviderError::Transient {
+        45009 => ProviderError::Throttled {
             error: format!("wechat errcode 45009 (daily quota reached): {errmsg}"),
-            retry_after_ms: Some(QUOTA_RETRY_MS),
+            retry_after_ms: QUOTA_RETRY_MS,
         },
         -1 => ProviderError::Transient {
             error: format!("wechat errcode -1 (system busy): {errmsg}"),
