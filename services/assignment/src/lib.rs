@@ -1,26 +1,26 @@
 //! Maitre assignment service: a library (`serve`, api, domain, storage) under the thin `maitre serve assignment`.
 //!
-//! Layout: `api/` decodes, authorises and encodes; `engine/` runs the use cases over
-//! `storage/` (SQL), coordination (`cache`, balances, locks) and the pure `domain/`.
+//! Layout (the skeleton every service shares, docs/ARCHITECTURE.md "Where things live"):
+//! `state.rs` builds the dependencies once; `api/` decodes, authorises, calls and encodes;
+//! `app/` runs the use cases over `storage/` (SQL, and the coordination-backed caches) and
+//! the pure `domain/`; `events.rs` consumes profile's stream; `jobs.rs` is the scheduled
+//! work.
 
 pub mod api;
-pub mod cache;
+pub mod app;
 pub mod convert;
 pub mod domain;
-pub mod engine;
 pub mod error;
-pub mod explain;
+pub mod events;
 mod followups;
+pub mod jobs;
+pub mod state;
 pub mod storage;
 pub mod time;
-mod upstream;
 
 use std::future::Future;
 
-use maitre_kit::{
-    config::Config,
-    runtime::{Runtime, RuntimeError},
-};
+use maitre_kit::{config::Config, runtime::RuntimeError};
 use maitre_proto::assignment::v1::assignment_service_server::AssignmentServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -28,46 +28,34 @@ use tonic::service::Routes;
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.assignment.v1.AssignmentService";
 
-/// How often one replica sweeps for value locks past their expiry (a lock expires by days,
-/// so an hour late is on time).
-pub const LOCK_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// How often a replica looks for lock reviews left running by a replica that stopped
-/// (`engine::lock_review`; a running review's lease keeps the others off it).
-pub const LOCK_REVIEW_RESUME_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Runs the service on `listener` until `shutdown` resolves.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RuntimeError> {
-    let runtime = Runtime::start::<storage::Migrator>(config).await?;
-    let engine = engine::Engine::new(runtime.clone());
+    let state::State { runtime, engine } = state::State::build(config).await?;
     let (stop_consumer, consumer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let consumer = tokio::spawn(upstream::follow_profile(engine.clone(), async {
+    let consumer = tokio::spawn(events::follow_profile(engine.clone(), async {
         let _ = consumer_stopped.await;
     }));
     let (stop_sweeps, sweeps_stopped) = tokio::sync::oneshot::channel::<()>();
-    let sweeps = {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            engine
-                .run_lock_sweeps(LOCK_SWEEP_EVERY, async {
-                    let _ = sweeps_stopped.await;
-                })
-                .await;
-        })
-    };
+    let sweeps = tokio::spawn(jobs::lock_sweeps(
+        engine.clone(),
+        jobs::LOCK_SWEEP_EVERY,
+        async {
+            let _ = sweeps_stopped.await;
+        },
+    ));
     // Lock reviews a crashed replica left running are resumed (each under its lease).
     let (stop_reviews, reviews_stopped) = tokio::sync::oneshot::channel::<()>();
-    let reviews = tokio::spawn(
-        engine
-            .clone()
-            .run_lock_reviews(LOCK_REVIEW_RESUME_EVERY, async {
-                let _ = reviews_stopped.await;
-            }),
-    );
+    let reviews = tokio::spawn(jobs::lock_review_resumes(
+        engine.clone(),
+        jobs::LOCK_REVIEW_RESUME_EVERY,
+        async {
+            let _ = reviews_stopped.await;
+        },
+    ));
     let api = api::AssignmentServiceApi::new(engine);
     let routes = Routes::new(AssignmentServiceServer::with_interceptor(
         api,

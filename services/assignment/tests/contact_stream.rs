@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use maitre_assignment::engine::{Engine, ProfileEvents};
+use maitre_assignment::{app::Engine, events::ProfileEvents};
 use maitre_kit::eventlog::Consumer;
 use maitre_kit::on_both_backends;
 use maitre_kit::runtime::Runtime;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::*;
 use futures::stream::BoxStream;
-use maitre_assignment::engine::{ContactInput, Engine};
+use maitre_assignment::app::{ContactInput, Engine};
 use maitre_kit::coord::{CoordResult, Coordination, Fence, Pick, WindowDecision};
 use maitre_kit::runtime::Runtime;
 use maitre_kit::testing::Backend;

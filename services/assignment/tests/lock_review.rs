@@ -9,10 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use maitre_assignment::{
-    engine::{Engine, ProfileEvents},
-    storage::Migrator,
-};
+use maitre_assignment::{app::Engine, events::ProfileEvents, storage::Migrator};
 use maitre_kit::eventlog::Consumer;
 use maitre_kit::on_both_backends;
 use maitre_kit::runtime::Runtime;

@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::*;
-use maitre_assignment::{engine::Engine, storage::Migrator};
+use maitre_assignment::{app::Engine, storage::Migrator};
 use maitre_kit::on_both_backends;
 use maitre_kit::runtime::Runtime;
 use maitre_kit::testing::Backend;

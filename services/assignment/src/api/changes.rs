@@ -8,8 +8,8 @@ use maitre_kit::{audit::Actor, auth::Caller, idempotency};
 use maitre_proto::assignment::v1 as pb;
 
 use super::scope::{self, required};
+use crate::app::{ChangeContext, Engine};
 use crate::convert::ownership_to_proto;
-use crate::engine::{ChangeContext, Engine};
 use crate::error::Error;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::{contacts, decisions, managers};
@@ -151,7 +151,7 @@ pub async fn start_bulk(
         )
         .await?;
     Ok(pb::StartBulkTransferResponse {
-        progress: Some(crate::engine::progress(&job)),
+        progress: Some(crate::app::progress(&job)),
     })
 }
 
@@ -165,7 +165,7 @@ pub async fn get_bulk(
     let job_id = required("job_id", &request.job_id)?;
     let (job, moved) = engine.bulk_transfer(chain_id, job_id).await?;
     Ok(pb::GetBulkTransferResponse {
-        progress: Some(crate::engine::progress(&job)),
+        progress: Some(crate::app::progress(&job)),
         moved_per_manager: moved.into_iter().collect(),
     })
 }

@@ -16,7 +16,7 @@ use maitre_kit::{
 use maitre_proto::assignment::v1::{self as pb, assignment_service_server::AssignmentService};
 use tonic::{Request, Response, Status};
 
-use crate::engine::Engine;
+use crate::app::Engine;
 
 /// The assignment service's handlers.
 #[derive(Clone)]

@@ -8,8 +8,8 @@ use maitre_kit::{
 use maitre_proto::assignment::v1 as pb;
 
 use super::scope::{self, required};
+use crate::app::{ContactInput, Engine};
 use crate::convert::{decision_to_proto, ownership_to_proto};
-use crate::engine::{ContactInput, Engine};
 use crate::error::Error;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::{decisions, managers};

@@ -1,6 +1,6 @@
 //! Policy RPCs: GetPolicy (effective: defaults ← chain ← store), UpdatePolicy (field
 //! mask; the result is validated by `domain::policy` before anything is stored; a value
-//! lock turned on or changed starts a lock review, `engine::lock_review`) and
+//! lock turned on or changed starts a lock review, `app::lock_review`) and
 //! GetLockReview.
 
 use std::sync::Arc;
@@ -10,10 +10,10 @@ use maitre_kit::auth::{Caller, Role};
 use maitre_proto::assignment::v1 as pb;
 
 use super::scope;
+use crate::app::Engine;
 use crate::convert::{default_fields, fields_to_proto, fields_to_spec};
 use crate::domain::policy::AssignmentPolicy;
 use crate::domain::policy::ValueLockPolicy;
-use crate::engine::Engine;
 use crate::error::Error;
 use crate::storage::policies::{self, PolicyFields};
 
@@ -193,7 +193,7 @@ pub async fn update_policy(
         let job = engine
             .start_lock_review(chain_id, &store_id, &caller.staff_id)
             .await?;
-        Some(crate::engine::progress(&job))
+        Some(crate::app::progress(&job))
     } else {
         None
     };
@@ -216,7 +216,7 @@ pub async fn get_lock_review(
     }
     let (job, locked) = engine.lock_review(chain_id, job_id).await?;
     Ok(pb::GetLockReviewResponse {
-        progress: Some(crate::engine::progress(&job)),
+        progress: Some(crate::app::progress(&job)),
         locked_per_manager: locked.into_iter().collect(),
     })
 }

@@ -9,9 +9,9 @@ use maitre_proto::events::v1::{EventScope, ManagerChanged, event::Payload};
 use sea_orm::DatabaseTransaction;
 
 use super::scope::{self, required};
+use crate::app::Engine;
 use crate::convert::{manager_to_proto, status_from_proto};
 use crate::domain::roster::ManagerStatus;
-use crate::engine::Engine;
 use crate::error::Error;
 use crate::storage::managers::{self, ManagerRow, status_name};
 

@@ -14,6 +14,7 @@
 pub mod allocation;
 pub mod bucket;
 pub mod error;
+pub mod explain;
 pub mod history;
 pub mod ids;
 pub mod merge;

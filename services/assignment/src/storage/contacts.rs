@@ -43,6 +43,42 @@ pub async fn record(
         == 1)
 }
 
+/// Rows per multi-row INSERT: 7 parameters each stays far below SQLite's and PostgreSQL's
+/// bound-parameter limits.
+const INSERT_CHUNK: usize = 1_000;
+
+/// Records every contact whose event id is not known yet, in one statement per
+/// [`INSERT_CHUNK`]: the event ids recorded now (the others are replays).
+pub async fn record_all(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    contacts: &[ContactRow],
+) -> Result<std::collections::HashSet<String>, Error> {
+    let mut fresh = std::collections::HashSet::with_capacity(contacts.len());
+    for chunk in contacts.chunks(INSERT_CHUNK) {
+        let values = chunk.iter().flat_map(|c| -> [Value; 7] {
+            [
+                chain_id.into(),
+                c.source_event_id.clone().into(),
+                c.customer_id.clone().into(),
+                c.store_id.clone().into(),
+                c.manager_id.clone().into(),
+                c.amount_fen.into(),
+                c.occurred_at_us.into(),
+            ]
+        });
+        let sql = format!(
+            "INSERT INTO asg_contact (chain_id, source_event_id, customer_id, store_id, manager_id, amount_fen, occurred_at_us)
+             VALUES {} ON CONFLICT (chain_id, source_event_id) DO NOTHING RETURNING source_event_id",
+            maitre_kit::db::value_rows(chunk.len(), 7)
+        );
+        for row in all(conn, &sql, values).await? {
+            fresh.insert(row.try_get::<String>("", "source_event_id")?);
+        }
+    }
+    Ok(fresh)
+}
+
 /// The customer's paid contacts up to `until_us` (and after `since_us` for a window),
 /// except `exclude_event` — the input of `value_lock::counted_spend_fen`.
 pub async fn spend_entries(

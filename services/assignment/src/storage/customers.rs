@@ -203,6 +203,48 @@ pub async fn insert(
         == 1)
 }
 
+/// Customers seen for the first time (`(customer_id, store_id)`), owned by nobody: inserted
+/// unless known, one statement per thousand rows.
+pub async fn insert_new(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    customers: &[(String, String)],
+) -> Result<(), Error> {
+    for chunk in customers.chunks(1_000) {
+        let mut values = Vec::with_capacity(chunk.len() * 13);
+        for (customer_id, store_id) in chunk {
+            let row = CustomerRow::new(customer_id, store_id);
+            values.extend::<[Value; 13]>([
+                chain_id.into(),
+                row.customer_id.into(),
+                row.manager_id.into(),
+                lock_json(&row.lock)?.into(),
+                row.reason.into(),
+                row.since_us.into(),
+                row.store_id.into(),
+                row.last_contact_us.into(),
+                row.last_visit_us.into(),
+                row.counted_spend_fen.into(),
+                i64::from(row.erased).into(),
+                row.pool_reason.into(),
+                // A first version, as `insert` writes it.
+                1i64.into(),
+            ]);
+        }
+        let rows = maitre_kit::db::value_rows(chunk.len(), 13);
+        exec(
+            conn,
+            &format!(
+                "INSERT INTO asg_customer (chain_id, {COLUMNS}) VALUES {rows}
+                 ON CONFLICT (chain_id, customer_id) DO NOTHING"
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Writes `row` as version `expected_version + 1` only if the stored version is still
 /// `expected_version`; `false` when another decision got there first.
 pub async fn update_if_version(

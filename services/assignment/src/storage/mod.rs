@@ -4,6 +4,7 @@
 //! BIGINT fen, booleans BIGINT 0/1, "no manager" the empty string — one SQL text that runs
 //! on PostgreSQL and SQLite alike.
 
+pub mod cache;
 pub mod contacts;
 pub mod customers;
 pub mod decisions;

@@ -1,28 +1,24 @@
 //! Allocation of customers who have no contact manager (online channels, walk-ins, released
 //! customers) by the store's strategy (seed 二): 按天均分, 按月均分, 按天轮换. Pure: the
-//! caller passes the roster, the owned-customer counts (capacity), the store's day/month
-//! counters and its rotation counter, then persists the pick and bumps the counters.
+//! caller passes the roster and the owned-customer counts (capacity). This module owns who
+//! may be picked and 按天轮换; the even splits themselves are balance picks
+//! (`app::allocate`), the one implementation every path runs.
 //!
-//! Fairness rules (issue): ties are broken by rotation through [`pick_even`], never by
-//! creation order; joining or leaving mid-day changes only who is a candidate, never
-//! anyone's counts; when nobody eligible has room the customer waits in the unassigned pool
+//! Fairness rules (issue): ties are broken by rotation, never by creation order; joining or
+//! leaving mid-day changes only who is a candidate, never anyone's counts; when nobody eligible has room the customer waits in the unassigned pool
 //! ([`Allocation::Unassigned`]) — a decision, not an error.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 
-pub use crate::domain::pick::{Ceiling, pick_even};
-
-use crate::domain::bucket::store_local_date;
 use crate::domain::error::AssignmentError;
 use crate::domain::history::HistoryReason;
 use crate::domain::ids::{ManagerId, StoreId};
-use crate::domain::policy::{AllocationStrategy, AssignmentPolicy};
 use crate::domain::roster::{Eligibility, ManagerStatus, Roster, Tally, tally_of};
 
 #[cfg(test)]
 mod props;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The result of running a store's strategy for one customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,13 +80,6 @@ pub struct StoreAllocation<'a> {
     pub tie_offset: u64,
 }
 
-/// The store's allocation counters for the current store-local day and month.
-#[derive(Debug, Clone, Copy)]
-pub struct StoreCounters<'a> {
-    pub today: &'a Tally,
-    pub this_month: &'a Tally,
-}
-
 /// The eligible managers in roster order, or why there are none (the pool), or the
 /// configuration error of a store without members. Public so the service can run the
 /// even splits as one atomic balance pick across replicas with the same candidates.
@@ -111,76 +100,6 @@ pub fn eligible_or_pool(
         (false, _) => Ok(eligible),
         (true, true) => Err(PoolReason::AllAtCapacity),
         (true, false) => Err(PoolReason::NoneOnDuty),
-    })
-}
-
-fn assigned(candidates: &[ManagerId], index: usize, reason: HistoryReason) -> Allocation {
-    match candidates.get(index) {
-        Some(manager_id) => Allocation::Assigned {
-            manager_id: manager_id.clone(),
-            reason,
-        },
-        None => Allocation::Unassigned {
-            reason: PoolReason::AllAtCapacity,
-        },
-    }
-}
-
-/// 按天均分: the eligible manager with the fewest customers allocated today (store-local
-/// day) in this store, ties by rotation. A manager joining mid-day starts from their own
-/// count for the day (0 if new), so they catch up to the others; nobody else's count moves.
-pub fn allocate_daily_even_split(
-    request: &StoreAllocation<'_>,
-    today: &Tally,
-) -> Result<Allocation, AssignmentError> {
-    let candidates = match eligible_or_pool(request)? {
-        Ok(candidates) => candidates,
-        Err(reason) => return Ok(Allocation::Unassigned { reason }),
-    };
-    Ok(
-        match pick_even(today, &candidates, request.tie_offset, None) {
-            Some(index) => assigned(&candidates, index, HistoryReason::DailyEvenSplit),
-            None => Allocation::Unassigned {
-                reason: PoolReason::AllAtCapacity,
-            },
-        },
-    )
-}
-
-/// 按月均分: the eligible manager with the fewest customers this month, ties by rotation,
-/// so absences and new joiners even out over the month. A manager back from leave is not
-/// flooded: nobody receives more than `daily_cap` per day while someone else is still under
-/// it. When everyone eligible has reached the cap, the overflow is split evenly by today's
-/// counts instead of waiting in the pool (the cap spreads catch-up; it never refuses a
-/// customer that someone has room for).
-pub fn allocate_monthly_even_split(
-    request: &StoreAllocation<'_>,
-    counters: &StoreCounters<'_>,
-    daily_cap: Option<u64>,
-) -> Result<Allocation, AssignmentError> {
-    let candidates = match eligible_or_pool(request)? {
-        Ok(candidates) => candidates,
-        Err(reason) => return Ok(Allocation::Unassigned { reason }),
-    };
-    let limits: Tally = daily_cap
-        .map(|cap| candidates.iter().map(|c| (c.clone(), cap)).collect())
-        .unwrap_or_default();
-    let ceiling = Ceiling {
-        counts: counters.today,
-        limits: &limits,
-    };
-    let pick = pick_even(
-        counters.this_month,
-        &candidates,
-        request.tie_offset,
-        Some(ceiling),
-    )
-    .or_else(|| pick_even(counters.today, &candidates, request.tie_offset, None));
-    Ok(match pick {
-        Some(index) => assigned(&candidates, index, HistoryReason::MonthlyEvenSplit),
-        None => Allocation::Unassigned {
-            reason: PoolReason::AllAtCapacity,
-        },
     })
 }
 
@@ -233,22 +152,4 @@ pub fn allocate_daily_rotation(
             reason: PoolReason::AllAtCapacity,
         },
     })
-}
-
-/// Runs the store's configured strategy at `now` (store-local day from the policy's zone).
-pub fn allocate_for_store(
-    policy: &AssignmentPolicy,
-    request: &StoreAllocation<'_>,
-    counters: &StoreCounters<'_>,
-    now: DateTime<Utc>,
-) -> Result<Allocation, AssignmentError> {
-    match policy.strategy() {
-        AllocationStrategy::DailyEvenSplit => allocate_daily_even_split(request, counters.today),
-        AllocationStrategy::MonthlyEvenSplit => {
-            allocate_monthly_even_split(request, counters, policy.monthly_daily_cap())
-        }
-        AllocationStrategy::DailyRotation => {
-            allocate_daily_rotation(request, store_local_date(now, policy.time_zone()))
-        }
-    }
 }

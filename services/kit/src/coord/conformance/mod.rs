@@ -7,6 +7,7 @@
 //! one instance ([`run_all`]) or get a fresh one each (one `#[tokio::test]` per property).
 //! TTL-based properties use sub-second TTLs; the whole suite runs in a few seconds.
 
+pub mod agreement;
 mod balances;
 mod limits;
 mod values;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use super::{CoordResult, Coordination};
 
+pub use agreement::{PickHistory, pick_history, same_picks};
 pub use balances::{
     balance_add_and_scores, balance_pick_also_increments, balance_pick_prefers_lowest,
     balance_pick_respects_ceiling, balance_pick_rotates_ties, balance_pick_without_candidates,

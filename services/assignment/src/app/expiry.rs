@@ -1,23 +1,19 @@
 //! The scheduled lock-expiry sweep (seed 二: a value lock ends after a configured time
 //! without a visit). Contacts already release a due lock when the guest comes back; the
 //! sweep releases the locks of guests who never do, so lists, stats and the manager's
-//! "locked" count stay true. One replica sweeps at a time, under a leader lease.
-
-use std::future::Future;
-use std::time::Duration;
+//! "locked" count stay true. One replica sweeps at a time, under a leader lease
+//! (`crate::jobs`).
 
 use chrono::{DateTime, Utc};
 
 use super::{ChangeContext, Engine};
+use crate::domain::explain::Facts;
 use crate::domain::ownership::expire_lock_if_due;
 use crate::error::Error;
-use crate::explain::Facts;
 use crate::storage::customers;
 
 /// Locked customers read per page.
 const PAGE: u64 = 500;
-/// The lease every sweeping replica competes for.
-const LEASE: &str = "lock-expiry-sweep";
 
 impl Engine {
     /// Releases every lock whose expiry has passed at `now`; returns how many.
@@ -62,18 +58,5 @@ impl Engine {
                 released += u64::from(changed);
             }
         }
-    }
-
-    /// Sweeps every `every` while this replica holds the lease, until `shutdown`.
-    pub async fn run_lock_sweeps(&self, every: Duration, shutdown: impl Future<Output = ()>) {
-        let job = maitre_kit::jobs::LeasedJob::new(LEASE, every);
-        job.run(self.runtime.coord.clone(), shutdown, |_| async {
-            match self.expire_due_locks(Utc::now()).await {
-                Ok(0) => {}
-                Ok(released) => tracing::info!(released, "expired value locks released"),
-                Err(error) => tracing::warn!(%error, "lock-expiry sweep failed"),
-            }
-        })
-        .await;
     }
 }

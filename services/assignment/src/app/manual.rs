@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
-use crate::cache;
 use crate::convert::ownership_to_proto;
 use crate::domain::HistoryReason;
 use crate::domain::ownership::{
@@ -14,6 +13,7 @@ use crate::domain::ownership::{
 use crate::domain::transfer::{LockOnTransfer, transfer_customer};
 use crate::domain::{AssignmentError, ManagerId};
 use crate::error::Error;
+use crate::storage::cache;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::managers;
 

@@ -1,79 +1,27 @@
-//! What assignment does with profile's events (consumed with `kit::eventlog::Consumer`,
-//! the cursor committed with the effect): contacts (`ContactRecorded`, decided exactly as
+//! What assignment does with profile's events (consumed in `crate::events`, the cursor
+//! committed with the effect): contacts (`ContactRecorded`, decided exactly as
 //! `AssignOnContact` decides them and keyed by the same event id — see `contact`), merges (the survivor takes the locked owner,
 //! else the latest contact's — `domain::merge`), erasures (drop the free text staff wrote
 //! about the guest; ownership and anonymous aggregates stay) and store time zones (the
 //! store-local day of the even splits).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use chrono::Utc;
-use maitre_kit::eventlog::{ConsumeError, EventHandler};
-use maitre_proto::events::v1::{
-    CustomerErased, CustomerMerged, Event, StoreChanged, event::Payload,
-};
+use maitre_proto::events::v1::{CustomerErased, CustomerMerged, StoreChanged};
 use sea_orm::DatabaseTransaction;
 
 use super::{Change, ChangeContext, Engine};
-use crate::cache;
+use crate::domain::explain::Facts;
 use crate::domain::merge::{MergeSide, merge_owners};
 use crate::domain::ownership::lock_reached_threshold;
 use crate::error::Error;
-use crate::explain::Facts;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::{contacts, decisions, policies};
 use crate::time::from_micros;
-
-/// The handler of profile's `Watch` stream.
-pub struct ProfileEvents {
-    pub engine: Arc<Engine>,
-}
 
 fn side(row: &CustomerRow) -> MergeSide {
     MergeSide {
         state: row.state(),
         last_contact_at: (row.last_contact_us != 0).then(|| from_micros(row.last_contact_us)),
-    }
-}
-
-#[async_trait::async_trait]
-impl EventHandler for ProfileEvents {
-    async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
-        let chain_id = event.chain_id.as_str();
-        let touched = match &event.payload {
-            Some(Payload::ContactRecorded(contact)) => {
-                self.engine
-                    .apply_recorded_contact(txn, chain_id, contact)
-                    .await?
-            }
-            Some(Payload::CustomerMerged(merged)) => {
-                self.engine.apply_merge(txn, chain_id, merged).await?
-            }
-            Some(Payload::CustomerErased(erased)) => {
-                self.engine.apply_erasure(txn, chain_id, erased).await?
-            }
-            Some(Payload::StoreChanged(store)) => {
-                self.engine.apply_store(txn, chain_id, store).await?;
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
-        self.engine.runtime.events.committed();
-        // The handler cannot see its commit: drop cached rows now and once more shortly
-        // after, so a reader that refilled the cache before the commit does not keep it.
-        let coord = self.engine.runtime.coord.clone();
-        let chain_id = chain_id.to_owned();
-        for customer_id in &touched {
-            cache::forget_owner(coord.as_ref(), &chain_id, customer_id).await;
-        }
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            for customer_id in &touched {
-                cache::forget_owner(coord.as_ref(), &chain_id, customer_id).await;
-            }
-        });
-        Ok(())
     }
 }
 

@@ -13,14 +13,14 @@ use maitre_proto::common::v1::{JobProgress, JobState};
 use maitre_proto::events::v1::{EventScope, TransferProgress, event::Payload};
 
 use super::{Change, ChangeContext, Engine, retry_conflicts};
-use crate::cache;
+use crate::domain::explain::Facts;
 use crate::domain::roster::{Roster, Tally};
 use crate::domain::transfer::{
     BulkTargets, BulkTransferRequest, PlannedMove, apply_planned_move, plan_bulk_transfer,
 };
 use crate::domain::{CustomerId, ManagerId};
 use crate::error::Error;
-use crate::explain::Facts;
+use crate::storage::cache;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::jobs::{self, JobRow};
 use crate::storage::managers;

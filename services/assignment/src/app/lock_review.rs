@@ -1,29 +1,28 @@
 //! Lock reviews (价值客户锁定 for customers who spent before the rule): turning the value lock
 //! on, or changing its threshold or window, evaluates existing customers — a lock is
 //! otherwise earned only by the contact that crosses the threshold, so a guest already past
-//! it would never be locked. Same job shape as a bulk transfer (`engine::bulk`): a job row
+//! it would never be locked. Same job shape as a bulk transfer (`app::bulk`): a job row
 //! with progress, the plan (every owned, unlocked customer whose counted spend may reach
 //! the threshold) persisted with it, each line finished in the transaction that locks the
 //! customer (so a resumed job never evaluates anyone twice), every lock recorded in the
 //! history with the actor who changed the policy and the job id. Execution is leased: the
 //! replica that starts a review runs it, and any replica resumes running reviews after a
-//! crash ([`Engine::run_lock_reviews`]).
+//! crash (`crate::jobs`).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::{Change, ChangeContext, Engine, retry_conflicts};
-use crate::cache;
 use crate::domain::HistoryReason;
+use crate::domain::explain::Facts;
 use crate::domain::ownership::lock_reached_threshold;
 use crate::domain::policy::SpendWindow;
 use crate::domain::value_lock::counted_spend_fen;
 use crate::error::Error;
-use crate::explain::Facts;
+use crate::storage::cache;
 use crate::storage::contacts;
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::jobs::{self, JobRow, KIND_LOCK_REVIEW};
@@ -121,32 +120,8 @@ impl Engine {
         Ok((job, locked))
     }
 
-    /// Resumes running reviews (a replica crashed or restarted mid-review) every `every`,
-    /// each under its lease, until `shutdown`.
-    pub async fn run_lock_reviews(
-        self: Arc<Self>,
-        every: Duration,
-        shutdown: impl Future<Output = ()>,
-    ) {
-        tokio::pin!(shutdown);
-        loop {
-            match jobs::running(&self.runtime.db, KIND_LOCK_REVIEW).await {
-                Ok(running) => {
-                    for (chain_id, job) in running {
-                        self.run_lock_review_leased(&chain_id, &job).await;
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "listing running lock reviews failed"),
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
-    }
-
     /// Runs the review while holding its lease (another replica running it is left to it).
-    async fn run_lock_review_leased(&self, chain_id: &str, job: &JobRow) {
+    pub(crate) async fn run_lock_review_leased(&self, chain_id: &str, job: &JobRow) {
         let coord = self.runtime.coord.clone();
         let (lease, holder) = (
             lease_name(chain_id, &job.job_id),

@@ -13,6 +13,7 @@
 mod allocate;
 mod bulk;
 mod contact;
+mod contact_run;
 mod expiry;
 mod lock_review;
 mod manual;
@@ -28,13 +29,12 @@ use maitre_kit::runtime::Runtime;
 pub use allocate::Allocated;
 pub use bulk::progress;
 pub use contact::{ContactInput, ContactOutcome};
-pub use merge::ProfileEvents;
 pub use write::{Change, ChangeContext};
 
-use crate::cache::{EffectivePolicy, PolicyCache};
 use crate::convert::{default_fields, fields_to_spec};
 use crate::domain::policy::AssignmentPolicy;
 use crate::error::Error;
+use crate::storage::cache::{EffectivePolicy, PolicyCache};
 use crate::storage::policies;
 
 /// How long the per-customer coordination lock is held at most.

@@ -26,7 +26,6 @@ use maitre_proto::events::v1::ContactRecorded;
 use sea_orm::DatabaseTransaction;
 
 use super::{Allocated, Change, ChangeContext, Engine, retry_conflicts};
-use crate::cache::{self, EffectivePolicy};
 use crate::domain::HistoryReason;
 use crate::domain::ManagerId;
 use crate::domain::allocation::PoolReason;
@@ -36,6 +35,7 @@ use crate::domain::policy::SpendWindow;
 use crate::domain::roster::{Manager, Roster};
 use crate::domain::value_lock::{SpendEntry, counted_spend_fen};
 use crate::error::Error;
+use crate::storage::cache::{self, EffectivePolicy};
 use crate::storage::contacts::{self, ContactRow};
 use crate::storage::customers::{self, CustomerRow};
 use crate::time::{from_micros, parse_timestamp};
@@ -54,6 +54,20 @@ pub struct ContactInput {
     /// Profile's latest other contact of the customer (µs), when the caller says: the
     /// synchronous route's knowledge of contacts its stream has not brought yet.
     pub latest_other_contact_us: Option<i64>,
+}
+
+impl ContactInput {
+    /// The contact as the spend ledger records it.
+    pub(super) fn ledger_row(&self) -> ContactRow {
+        ContactRow {
+            source_event_id: self.source_event_id.clone(),
+            customer_id: self.customer_id.clone(),
+            store_id: self.store_id.clone(),
+            manager_id: self.contact_manager_id.clone(),
+            amount_fen: self.amount_fen,
+            occurred_at_us: self.occurred_at.timestamp_micros(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +160,7 @@ impl Engine {
         policy: &EffectivePolicy,
     ) -> Result<ContactOutcome, Error> {
         let txn = maitre_kit::db::begin_write(&self.runtime.db).await?;
-        let Some(applied) = self.apply_contact(&txn, input, policy).await? else {
+        let Some(applied) = self.apply_contact(&txn, input, policy, false).await? else {
             txn.rollback().await?;
             let row = customers::get(&self.runtime.db, &input.chain_id, &input.customer_id)
                 .await?
@@ -178,68 +192,46 @@ impl Engine {
         chain_id: &str,
         contact: &ContactRecorded,
     ) -> Result<Vec<String>, Error> {
-        let occurred_at = match parse_timestamp("occurred_at", contact.occurred_at.as_ref()) {
-            Ok(at) => at,
-            Err(error) => {
-                tracing::warn!(%error, event_id = contact.event_id, "ContactRecorded skipped");
-                return Ok(Vec::new());
-            }
-        };
-        if contact.event_id.is_empty()
-            || contact.customer_id.is_empty()
-            || contact.store_id.is_empty()
-            || contact.amount_fen < 0
-        {
-            tracing::warn!(
-                event_id = contact.event_id,
-                "ContactRecorded without event id, customer, store or with negative spend skipped"
-            );
+        let Some(input) = recorded_contact_input(chain_id, contact) else {
             return Ok(Vec::new());
-        }
-        let input = ContactInput {
-            chain_id: chain_id.to_owned(),
-            customer_id: contact.customer_id.clone(),
-            store_id: contact.store_id.clone(),
-            contact_manager_id: contact.manager_id.trim().to_owned(),
-            amount_fen: contact.amount_fen,
-            occurred_at,
-            source_event_id: contact.event_id.clone(),
-            // The stream brings profile's contacts in profile's order: every earlier one is
-            // applied already.
-            latest_other_contact_us: None,
         };
-        let policy = self.effective_policy(chain_id, &input.store_id).await?;
-        Ok(match self.apply_contact(txn, &input, &policy).await? {
-            Some(_) => vec![input.customer_id],
-            None => Vec::new(),
-        })
+        self.apply_stream_contact(txn, &input, false).await
+    }
+
+    /// [`Engine::apply_contact`] of a stream contact; `recorded`: its run recorded it
+    /// already (`contact_run`), in this transaction.
+    pub(super) async fn apply_stream_contact(
+        &self,
+        txn: &DatabaseTransaction,
+        input: &ContactInput,
+        recorded: bool,
+    ) -> Result<Vec<String>, Error> {
+        let policy = self
+            .effective_policy(&input.chain_id, &input.store_id)
+            .await?;
+        Ok(
+            match self.apply_contact(txn, input, &policy, recorded).await? {
+                Some(_) => vec![input.customer_id.clone()],
+                None => Vec::new(),
+            },
+        )
     }
 
     /// Records `input` and applies its decision in `txn` — THE path of a contact to
     /// ownership, whichever route brought it. `None` when the contact was applied before
     /// (its event id is recorded): nothing changes. On success the caller commits (and
-    /// counts back `allocated` if the commit fails).
+    /// counts back `allocated` if the commit fails). `recorded`: the caller recorded the
+    /// contact in `txn` already (a run of the stream, `contact_run`), and it was fresh.
     async fn apply_contact(
         &self,
         txn: &DatabaseTransaction,
         input: &ContactInput,
         policy: &EffectivePolicy,
+        recorded: bool,
     ) -> Result<Option<AppliedContact>, Error> {
         let chain_id = input.chain_id.as_str();
         let occurred_us = input.occurred_at.timestamp_micros();
-        let fresh = contacts::record(
-            txn,
-            chain_id,
-            &ContactRow {
-                source_event_id: input.source_event_id.clone(),
-                customer_id: input.customer_id.clone(),
-                store_id: input.store_id.clone(),
-                manager_id: input.contact_manager_id.clone(),
-                amount_fen: input.amount_fen,
-                occurred_at_us: occurred_us,
-            },
-        )
-        .await?;
+        let fresh = recorded || contacts::record(txn, chain_id, &input.ledger_row()).await?;
         if !fresh {
             return Ok(None);
         }
@@ -303,7 +295,7 @@ impl Engine {
             actor: "system".to_owned(),
             source_event_id: input.source_event_id.clone(),
             skip_capacity: true,
-            facts: crate::explain::Facts {
+            facts: crate::domain::explain::Facts {
                 store_id: input.store_id.clone(),
                 expiry_days: policy.rules.value_lock().and_then(|l| l.expiry_days()),
                 ..Default::default()
@@ -432,6 +424,44 @@ impl Engine {
             counted_spend_fen(&entries, window, counted_at),
         ))
     }
+}
+
+/// The contact a `ContactRecorded` event brings, `None` (logged) when it is malformed: it
+/// could never apply, and must not hold up the stream.
+pub(super) fn recorded_contact_input(
+    chain_id: &str,
+    contact: &ContactRecorded,
+) -> Option<ContactInput> {
+    let occurred_at = match parse_timestamp("occurred_at", contact.occurred_at.as_ref()) {
+        Ok(at) => at,
+        Err(error) => {
+            tracing::warn!(%error, event_id = contact.event_id, "ContactRecorded skipped");
+            return None;
+        }
+    };
+    if contact.event_id.is_empty()
+        || contact.customer_id.is_empty()
+        || contact.store_id.is_empty()
+        || contact.amount_fen < 0
+    {
+        tracing::warn!(
+            event_id = contact.event_id,
+            "ContactRecorded without event id, customer, store or with negative spend skipped"
+        );
+        return None;
+    }
+    Some(ContactInput {
+        chain_id: chain_id.to_owned(),
+        customer_id: contact.customer_id.clone(),
+        store_id: contact.store_id.clone(),
+        contact_manager_id: contact.manager_id.trim().to_owned(),
+        amount_fen: contact.amount_fen,
+        occurred_at,
+        source_event_id: contact.event_id.clone(),
+        // The stream brings profile's contacts in profile's order: every earlier one is
+        // applied already.
+        latest_other_contact_us: None,
+    })
 }
 
 /// A contact applied in the caller's transaction, not yet committed.

@@ -1,31 +1,40 @@
 //! Allocation of customers without a contact manager by the store's strategy, atomically
-//! across replicas: the even splits are one `balance_pick` on the store's balances for the
-//! store-local day and month (ties rotated by a per-store counter that never resets; the
-//! monthly daily cap as the pick's ceiling). Balances missing from coordination (expiry, a
-//! flushed Redis) are re-seeded from the allocations recorded in the database first, so a
-//! flush never breaks evenness. If coordination is down the same domain rule runs on the
-//! database counts. Customers nobody can take wait in the unassigned pool.
+//! across replicas: the even splits are balance picks on the store's balances for the
+//! store-local day and month ([`pick_even_split`]: ties rotated by a per-store counter that
+//! never resets; the monthly daily cap as the pick's ceiling). Balances missing from
+//! coordination (expiry, a flushed Redis) are re-seeded from the allocations recorded in the
+//! database first, so a flush never breaks evenness. If coordination is down, the same picks
+//! run on an in-process coordinator seeded with the database counts
+//! ([`even_split_on_counts`]). Customers nobody can take wait in the unassigned pool.
+//!
+//! One implementation of the even split: [`pick_even_split`] on the `Coordination` trait,
+//! whose in-process backend runs `maitre_kit::coord::pick_winner` and whose Redis script is
+//! proven to pick alike by kit's agreement property test; the even-split tests here run it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use maitre_kit::coord::{CoordError, Pick};
+use maitre_kit::coord::{CoordError, Coordination, MemoryCoordination, Pick};
 use sea_orm::ConnectionTrait;
 
 use super::Engine;
-use crate::cache::EffectivePolicy;
 use crate::domain::AssignmentError;
 use crate::domain::allocation::{
-    Allocation, PoolReason, StoreAllocation, StoreCounters, allocate_daily_rotation,
-    allocate_for_store, eligible_or_pool,
+    Allocation, PoolReason, StoreAllocation, allocate_daily_rotation, eligible_or_pool,
 };
 use crate::domain::bucket::DayBucket;
 use crate::domain::policy::AllocationStrategy;
-use crate::domain::roster::{Roster, Tally};
+use crate::domain::roster::{Roster, Tally, tally_of};
 use crate::domain::{HistoryReason, ManagerId, StoreId};
 use crate::error::Error;
+use crate::storage::cache::EffectivePolicy;
 use crate::storage::decisions::{self, BucketColumn};
 use crate::storage::managers::{self, ManagerRow};
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
 
 /// Balances outlive their bucket a little (a month bucket is read all month).
 const BALANCE_TTL: Duration = Duration::from_secs(40 * 24 * 3600);
@@ -127,23 +136,28 @@ impl Engine {
             Ok(None) => Ok(Allocated::Pool(PoolReason::AllAtCapacity)),
             Err(Error::Coord(error)) => {
                 tracing::warn!(%error, "coordination down: allocating from database counts");
-                let counters = (
-                    bucket_counts(conn, chain_id, store_id, BucketColumn::Day, &segments.0).await?,
+                let today =
+                    bucket_counts(conn, chain_id, store_id, BucketColumn::Day, &segments.0).await?;
+                let month =
                     bucket_counts(conn, chain_id, store_id, BucketColumn::Month, &segments.1)
-                        .await?,
-                );
-                let tie_offset = counters.1.values().sum();
-                let request = StoreAllocation {
-                    tie_offset,
-                    ..request
+                        .await?;
+                let split = EvenSplit {
+                    strategy: policy.rules.strategy(),
+                    monthly_daily_cap: policy.rules.monthly_daily_cap(),
+                    tie_offset: month.values().sum(),
                 };
-                let counters = StoreCounters {
-                    today: &counters.0,
-                    this_month: &counters.1,
-                };
-                let allocation = allocate_for_store(&policy.rules, &request, &counters, at)
-                    .map_err(Error::rule("store_id"))?;
-                Ok(assigned(allocation, segments, Vec::new()))
+                Ok(
+                    match even_split_on_counts(&split, &candidates, &today, &month).await? {
+                        Some(manager_id) => Allocated::Manager {
+                            manager_id,
+                            reason: strategy_reason(split.strategy),
+                            day: segments.0,
+                            month: segments.1,
+                            counted: Vec::new(),
+                        },
+                        None => Allocated::Pool(PoolReason::AllAtCapacity),
+                    },
+                )
             }
             Err(other) => Err(other),
         }
@@ -240,39 +254,15 @@ impl Engine {
         )
         .await?;
         let coord = &self.runtime.coord;
-        let tie_offset = u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1).unwrap_or(0);
+        let split = EvenSplit {
+            strategy: policy.rules.strategy(),
+            monthly_daily_cap: policy.rules.monthly_daily_cap(),
+            tie_offset: u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1).unwrap_or(0),
+        };
         let names: Vec<String> = candidates.iter().map(|c| c.as_str().to_owned()).collect();
         let counted = vec![keys.day.clone(), keys.month.clone()];
-        let month_also = [keys.month.as_str()];
-        let day_also = [keys.day.as_str()];
-        let cap = policy.rules.monthly_daily_cap();
-        let picked = match policy.rules.strategy() {
-            AllocationStrategy::MonthlyEvenSplit => {
-                let ceiling =
-                    cap.map(|cap| (keys.day.as_str(), i64::try_from(cap).unwrap_or(i64::MAX)));
-                let first = coord
-                    .balance_pick(Pick {
-                        balance: &keys.month,
-                        candidates: &names,
-                        tie_offset,
-                        ceiling,
-                        also_increment: &day_also,
-                        ttl: Some(BALANCE_TTL),
-                    })
-                    .await?;
-                match (first, cap) {
-                    // Everyone reached the daily cap: the overflow is split by today's counts
-                    // (the cap spreads catch-up; it never refuses a customer someone can take).
-                    (None, Some(_)) => {
-                        daily_pick(coord.as_ref(), &keys.day, &names, tie_offset, &month_also)
-                            .await?
-                    }
-                    (first, _) => first,
-                }
-            }
-            _ => daily_pick(coord.as_ref(), &keys.day, &names, tie_offset, &month_also).await?,
-        };
-        Ok(picked.map(|(winner, _)| (ManagerId::new(winner), counted)))
+        let picked = pick_even_split(coord.as_ref(), &keys, &names, &split).await?;
+        Ok(picked.map(|winner| (ManagerId::new(winner), counted)))
     }
 }
 
@@ -287,23 +277,87 @@ async fn bucket_counts(
     Ok(tally(&counts))
 }
 
-async fn daily_pick(
-    coord: &dyn maitre_kit::coord::Coordination,
-    day_key: &str,
-    names: &[String],
+/// How one even split picks: the store's strategy, its monthly daily cap and the tie offset.
+#[derive(Debug, Clone, Copy)]
+struct EvenSplit {
+    strategy: AllocationStrategy,
+    monthly_daily_cap: Option<u64>,
     tie_offset: u64,
-    also: &[&str],
-) -> Result<Option<(String, i64)>, CoordError> {
-    coord
-        .balance_pick(Pick {
-            balance: day_key,
-            candidates: names,
-            tie_offset,
-            ceiling: None,
-            also_increment: also,
-            ttl: Some(BALANCE_TTL),
-        })
-        .await
+}
+
+/// THE even split (按天均分, 按月均分) as balance picks, whatever the coordinator: 按天均分
+/// picks the fewest today (counted in the month too); 按月均分 picks the fewest this month
+/// among those under the daily cap (counted today too) and, when everyone eligible reached
+/// the cap, splits the overflow by today's counts (the cap spreads catch-up; it never
+/// refuses a customer someone can take). The winner's name, `None` when nobody qualifies.
+async fn pick_even_split(
+    coord: &dyn Coordination,
+    keys: &Keys,
+    candidates: &[String],
+    split: &EvenSplit,
+) -> Result<Option<String>, CoordError> {
+    let (day_also, month_also) = ([keys.day.as_str()], [keys.month.as_str()]);
+    let daily = Pick {
+        balance: &keys.day,
+        candidates,
+        tie_offset: split.tie_offset,
+        ceiling: None,
+        also_increment: &month_also,
+        ttl: Some(BALANCE_TTL),
+    };
+    let picked = match (split.strategy, split.monthly_daily_cap) {
+        (AllocationStrategy::MonthlyEvenSplit, cap) => {
+            let monthly = Pick {
+                balance: &keys.month,
+                ceiling: cap.map(|cap| (keys.day.as_str(), i64::try_from(cap).unwrap_or(i64::MAX))),
+                also_increment: &day_also,
+                ..daily
+            };
+            match (coord.balance_pick(monthly).await?, cap) {
+                (None, Some(_)) => coord.balance_pick(daily).await?,
+                (first, _) => first,
+            }
+        }
+        _ => coord.balance_pick(daily).await?,
+    };
+    Ok(picked.map(|(winner, _)| winner))
+}
+
+/// The even split from counts read from the database (coordination down): the same picks
+/// ([`pick_even_split`]) on an in-process coordinator seeded with `today` and `this_month`.
+async fn even_split_on_counts(
+    split: &EvenSplit,
+    candidates: &[ManagerId],
+    today: &Tally,
+    this_month: &Tally,
+) -> Result<Option<ManagerId>, CoordError> {
+    let memory = MemoryCoordination::new();
+    let keys = Keys {
+        day: "day".to_owned(),
+        month: "month".to_owned(),
+        rotation: String::new(),
+    };
+    let scores = |counts: &Tally| -> Vec<(String, i64)> {
+        candidates
+            .iter()
+            .map(|c| {
+                let count = tally_of(counts, c);
+                (
+                    c.as_str().to_owned(),
+                    i64::try_from(count).unwrap_or(i64::MAX),
+                )
+            })
+            .collect()
+    };
+    memory
+        .balance_seed(&keys.day, &scores(today), Some(BALANCE_TTL))
+        .await?;
+    memory
+        .balance_seed(&keys.month, &scores(this_month), Some(BALANCE_TTL))
+        .await?;
+    let names: Vec<String> = candidates.iter().map(|c| c.as_str().to_owned()).collect();
+    let picked = pick_even_split(&memory, &keys, &names, split).await?;
+    Ok(picked.map(ManagerId::new))
 }
 
 fn strategy_reason(strategy: AllocationStrategy) -> HistoryReason {

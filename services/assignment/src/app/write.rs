@@ -9,10 +9,10 @@ use maitre_proto::events::v1::{
 use sea_orm::DatabaseTransaction;
 
 use super::Engine;
+use crate::domain::explain::{Facts, explain};
 use crate::domain::history::{HistoryEntry, HistoryReason};
 use crate::domain::roster::ManagerStatus;
 use crate::error::Error;
-use crate::explain::{Facts, explain};
 use crate::storage::customers::{self, CustomerRow};
 use crate::storage::decisions::{self, DecisionRow};
 use crate::storage::managers;
