@@ -15,6 +15,7 @@ use maitre_proto::events::v1::{ContactRecorded, Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
 use crate::app::Engine;
+use crate::app::Allocated;
 use crate::error::Error;
 use crate::storage::cache;
 
@@ -77,12 +78,17 @@ pub struct ProfileEvents {
 
 impl ProfileEvents {
     /// Applies one event that is not a contact (or a contact alone); the customers touched.
-    async fn apply(&self, txn: &DatabaseTransaction, event: &Event) -> Result<Vec<String>, Error> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &Event,
+        picks: &mut Vec<Allocated>,
+    ) -> Result<Vec<String>, Error> {
         let chain_id = event.chain_id.as_str();
         Ok(match &event.payload {
             Some(Payload::ContactRecorded(contact)) => {
                 self.engine
-                    .apply_recorded_contact(txn, chain_id, contact)
+                    .apply_recorded_contact(txn, chain_id, contact, picks)
                     .await?
             }
             Some(Payload::CustomerMerged(merged)) => {
@@ -126,7 +132,9 @@ impl ProfileEvents {
 #[async_trait::async_trait]
 impl EventHandler for ProfileEvents {
     async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ConsumeError> {
-        let touched = self.apply(txn, event).await?;
+        let mut picks = Vec::new();
+        let applied = self.apply(txn, event, &mut picks).await;
+        let touched = self.engine.counted_back_unless_ok(applied, &picks).await?;
         let chain_id = &event.chain_id;
         self.forget_owners(touched.into_iter().map(|c| (chain_id.clone(), c)).collect())
             .await;
@@ -140,6 +148,22 @@ impl EventHandler for ProfileEvents {
         txn: &DatabaseTransaction,
         events: &[&Event],
     ) -> Result<(), ConsumeError> {
+        let mut picks = Vec::new();
+        let applied = self.apply_run(txn, events, &mut picks).await;
+        let touched = self.engine.counted_back_unless_ok(applied, &picks).await?;
+        self.forget_owners(touched).await;
+        Ok(())
+    }
+}
+
+impl ProfileEvents {
+    /// The events of one run in `txn`; the `(chain_id, customer_id)` whose rows changed.
+    async fn apply_run(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Event],
+        picks: &mut Vec<Allocated>,
+    ) -> Result<Vec<(String, String)>, Error> {
         let mut touched: Vec<(String, String)> = Vec::new();
         let mut contacts: Vec<(&str, &ContactRecorded)> = Vec::new();
         for event in events {
@@ -147,14 +171,13 @@ impl EventHandler for ProfileEvents {
                 contacts.push((event.chain_id.as_str(), contact));
                 continue;
             }
-            touched.extend(self.engine.apply_contact_run(txn, &contacts).await?);
+            touched.extend(self.engine.apply_contact_run(txn, &contacts, picks).await?);
             contacts.clear();
-            let changed = self.apply(txn, event).await?;
+            let changed = self.apply(txn, event, picks).await?;
             touched.extend(changed.into_iter().map(|c| (event.chain_id.clone(), c)));
         }
-        touched.extend(self.engine.apply_contact_run(txn, &contacts).await?);
-        self.forget_owners(touched).await;
-        Ok(())
+        touched.extend(self.engine.apply_contact_run(txn, &contacts, picks).await?);
+        Ok(touched)
     }
 }
 

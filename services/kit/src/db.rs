@@ -249,6 +249,42 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     .await
 }
 
+/// How [`xact_lock`] holds its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Held together with other shared holders; waits for an exclusive one.
+    Shared,
+    /// Waits until no other transaction holds the key, in either mode.
+    Exclusive,
+}
+
+/// Takes a lock on `key` held until the transaction `conn` ends (commit or rollback).
+///
+/// On PostgreSQL an advisory transaction lock on a 64-bit hash of `key` (two keys sharing a
+/// hash only wait for each other). PostgreSQL finds a deadlock between these and row locks
+/// and aborts one side, which the caller retries as any other deadlock. On SQLite nothing is
+/// taken: a write transaction ([`begin_write`], IMMEDIATE) already runs alone.
+pub async fn xact_lock(conn: &impl ConnectionTrait, key: &str, mode: LockMode) -> Result<(), DbErr> {
+    if !is_postgres(conn) {
+        return Ok(());
+    }
+    let sql = match mode {
+        LockMode::Shared => "SELECT pg_advisory_xact_lock_shared($1)",
+        LockMode::Exclusive => "SELECT pg_advisory_xact_lock($1)",
+    };
+    conn.execute_raw(stmt(conn, sql, [lock_id(key).into()]))
+        .await?;
+    Ok(())
+}
+
+/// FNV-1a of `key`: the same id on every replica and build (std's hasher may change).
+fn lock_id(key: &str) -> i64 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 /// True on PostgreSQL (some statements differ: locks, returning, types).
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DatabaseBackend::Postgres

@@ -310,6 +310,23 @@ pub const FIELD_RULES: &[(&str, Rule)] = &[
         "maitre.profile.v1.ClassRule.class",
         Rule::When("each class once"),
     ),
+    (
+        "maitre.profile.v1.ClassRule.min_total_score",
+        Rule::Range(0, 15),
+    ),
+    (
+        "maitre.profile.v1.ClassRule.min_total_score",
+        Rule::When("class B's is at least 1 and below class A's"),
+    ),
+    (
+        "maitre.profile.v1.ClassRule.follow_up_within_hours",
+        Rule::Range(0, 2_160),
+    ),
+    ("maitre.profile.v1.ClassRule.reception_strategy", Rule::Required),
+    (
+        "maitre.profile.v1.ClassificationPolicy.window_days",
+        Rule::Range(0, 3_650),
+    ),
     ("maitre.profile.v1.ClassRule.follow_up_kind", Rule::Required),
     (
         "maitre.profile.v1.ClassRule.follow_up_kind",

@@ -28,6 +28,7 @@ memory_conformance!(
     balance_pick_respects_ceiling,
     balance_pick_also_increments,
     balance_pick_without_candidates,
+    balance_pick_seeded_only,
     balance_seed_only_when_absent,
     balance_add_and_scores,
     balances_expire_after_ttl,

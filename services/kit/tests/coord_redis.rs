@@ -45,6 +45,7 @@ redis_conformance!(
     balance_pick_respects_ceiling,
     balance_pick_also_increments,
     balance_pick_without_candidates,
+    balance_pick_seeded_only,
     balance_seed_only_when_absent,
     balance_add_and_scores,
     balances_expire_after_ttl,
@@ -96,6 +97,7 @@ async fn flush_keeps_fences_monotonic_and_allows_reseeding() {
         ceiling: None,
         also_increment: &[],
         ttl: Some(ttl),
+        seeded_only: false,
     };
     assert_eq!(
         c.balance_pick(pick()).await.expect("pick"),

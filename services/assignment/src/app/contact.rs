@@ -191,27 +191,33 @@ impl Engine {
         txn: &DatabaseTransaction,
         chain_id: &str,
         contact: &ContactRecorded,
+        picks: &mut Vec<Allocated>,
     ) -> Result<Vec<String>, Error> {
         let Some(input) = recorded_contact_input(chain_id, contact) else {
             return Ok(Vec::new());
         };
-        self.apply_stream_contact(txn, &input, false).await
+        self.apply_stream_contact(txn, &input, false, picks).await
     }
 
     /// [`Engine::apply_contact`] of a stream contact; `recorded`: its run recorded it
-    /// already (`contact_run`), in this transaction.
+    /// already (`contact_run`), in this transaction. Its balance picks are added to `picks`,
+    /// to count back if the transaction does not commit.
     pub(super) async fn apply_stream_contact(
         &self,
         txn: &DatabaseTransaction,
         input: &ContactInput,
         recorded: bool,
+        picks: &mut Vec<Allocated>,
     ) -> Result<Vec<String>, Error> {
         let policy = self
             .effective_policy(&input.chain_id, &input.store_id)
             .await?;
         Ok(
             match self.apply_contact(txn, input, &policy, recorded).await? {
-                Some(_) => vec![input.customer_id.clone()],
+                Some(applied) => {
+                    picks.push(applied.allocated);
+                    vec![input.customer_id.clone()]
+                }
                 None => Vec::new(),
             },
         )

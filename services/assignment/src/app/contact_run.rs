@@ -16,17 +16,20 @@ use maitre_proto::events::v1::ContactRecorded;
 use sea_orm::DatabaseTransaction;
 
 use super::Engine;
+use super::allocate::Allocated;
 use super::contact::{ContactInput, recorded_contact_input};
 use crate::error::Error;
 use crate::storage::{contacts, customers};
 
 impl Engine {
     /// Applies consecutive `ContactRecorded` events of one run (`(chain_id, contact)`, in
-    /// stream order) in `txn`; the `(chain_id, customer_id)` whose rows changed.
+    /// stream order) in `txn`; the `(chain_id, customer_id)` whose rows changed. Balance
+    /// picks are added to `picks`.
     pub async fn apply_contact_run(
         &self,
         txn: &DatabaseTransaction,
         run: &[(&str, &ContactRecorded)],
+        picks: &mut Vec<Allocated>,
     ) -> Result<Vec<(String, String)>, Error> {
         let inputs: Vec<ContactInput> = run
             .iter()
@@ -63,7 +66,7 @@ impl Engine {
                 // Recorded before this run: a replay, nothing changes.
                 continue;
             }
-            let changed = self.apply_stream_contact(txn, input, first).await?;
+            let changed = self.apply_stream_contact(txn, input, first, picks).await?;
             touched.extend(changed.into_iter().map(|c| (input.chain_id.clone(), c)));
         }
         Ok(touched)

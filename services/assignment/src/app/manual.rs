@@ -228,8 +228,11 @@ impl Engine {
         }
         let policy = self.effective_policy(chain_id, &row.store_id).await?;
         let now = Utc::now();
+        // The pick and its write in one transaction: a re-seed of the balances waits for it
+        // (see `allocate`).
+        let txn = maitre_kit::db::begin_write(db).await?;
         let allocated = self
-            .allocate(db, chain_id, &row.store_id, now, &policy)
+            .allocate(&txn, chain_id, &row.store_id, now, &policy)
             .await?;
         let Allocated::Manager {
             manager_id,
@@ -239,6 +242,7 @@ impl Engine {
             ..
         } = &allocated
         else {
+            txn.rollback().await?;
             return Ok((Waiting::NoRoom, None));
         };
         let pending = PendingAllocation {
@@ -256,7 +260,6 @@ impl Engine {
             ..Default::default()
         };
         let written = async {
-            let txn = maitre_kit::db::begin_write(db).await?;
             let change = Change {
                 before: &row,
                 after,

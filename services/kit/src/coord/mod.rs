@@ -53,6 +53,9 @@ pub enum CoordError {
     /// An argument outside its domain (zero TTL, zero window).
     #[error("invalid coordination argument `{field}`: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    /// A [`Pick::seeded_only`] pick found this balance missing: seed it, then pick again.
+    #[error("balance `{key}` is not seeded")]
+    Unseeded { key: String },
 }
 
 impl From<::redis::RedisError> for CoordError {
@@ -87,6 +90,11 @@ pub struct Pick<'a> {
     pub also_increment: &'a [&'a str],
     /// Applied (refreshed) to every balance this pick increments.
     pub ttl: Option<Duration>,
+    /// Pick only on balances that exist (seeded): when `balance`, the ceiling balance or one
+    /// of `also_increment` is missing (expired, flushed since the caller checked), the pick
+    /// changes nothing and answers [`CoordError::Unseeded`]. Without it a pick on a missing
+    /// balance starts it from zero, and a flushed balance would then never be re-seeded.
+    pub seeded_only: bool,
 }
 
 /// Outcome of one sliding-window or rate-limit hit.

@@ -15,6 +15,7 @@ use crate::{
             ClassTreatment, Classification, ClassificationPolicy, CustomerClass, RfmScoring,
             ScoreWeights, ServiceLevel,
         },
+        error::FieldError,
         followup::{FollowUpKind, FollowUpRule, FollowUpRules},
         rfm::{DEFAULT_DISH_SHARE_MIN_PERMILLE, RfmCutoffs},
     },
@@ -141,6 +142,7 @@ pub fn to_domain(p: &pb::ClassificationPolicy) -> Result<(ClassificationPolicy, 
     let defaults = ClassificationPolicy::default();
     let mut treatments = [None, None, None];
     let mut mins = [0u64; 3];
+    let mut class_slots = [0usize; 3];
     let mut rules = Vec::new();
     for (i, rule) in p.classes.iter().enumerate() {
         let field = |name: &str| format!("policy.classes[{i}].{name}");
@@ -150,6 +152,7 @@ pub fn to_domain(p: &pb::ClassificationPolicy) -> Result<(ClassificationPolicy, 
         if treatments[slot].is_some() {
             return Err(Error::invalid(field("class"), "each class may appear once"));
         }
+        class_slots[slot] = i;
         mins[slot] = u64::try_from(rule.min_total_score)
             .map_err(|_| Error::invalid(field("min_total_score"), "must not be negative"))?;
         let default_level = defaults.treatment(class).service_level;
@@ -204,10 +207,41 @@ pub fn to_domain(p: &pb::ClassificationPolicy) -> Result<(ClassificationPolicy, 
         class_b,
         class_c,
     };
-    policy.validate().map_err(|e| Error::field("policy.", &e))?;
+    policy
+        .validate()
+        .map_err(|e| contract_error(&e, &class_slots))?;
     let rules = FollowUpRules(rules);
     rules.validate().map_err(|e| Error::field("policy.", &e))?;
     Ok((policy, rules))
+}
+
+/// A domain policy error named by the contract's field: the domain speaks of the A and B
+/// cut-off points and of fixed cut-offs, the caller sent `policy.classes[i]` and
+/// `policy.thresholds` (`class_slots`: the index in `policy.classes` of A, B and C).
+fn contract_error(error: &FieldError, class_slots: &[usize; 3]) -> Error {
+    let class = |c: CustomerClass, name: &str| {
+        format!("policy.classes[{}].{name}", class_slots[c as usize])
+    };
+    let field = match error.field() {
+        "class_a_min_points" => class(CustomerClass::A, "min_total_score"),
+        "class_b_min_points" => class(CustomerClass::B, "min_total_score"),
+        "class_a.reception_strategy" => class(CustomerClass::A, "reception_strategy"),
+        "class_b.reception_strategy" => class(CustomerClass::B, "reception_strategy"),
+        "class_c.reception_strategy" => class(CustomerClass::C, "reception_strategy"),
+        "scoring.fixed.recency_max_days" => "policy.thresholds.recency_days".to_owned(),
+        "scoring.fixed.frequency_min_visits" => "policy.thresholds.frequency_visits".to_owned(),
+        "scoring.fixed.monetary_min_fen" => "policy.thresholds.monetary_fen".to_owned(),
+        "scoring.fixed" => "policy.thresholds".to_owned(),
+        other => format!("policy.{other}"),
+    };
+    let message = error.to_string();
+    // The domain message starts with its own field name; keep only the reason, and speak
+    // of the contract's names in it too.
+    let reason = message
+        .split_once(": ")
+        .map_or(message.as_str(), |(_, reason)| reason)
+        .replace("class_a_min_points", "class A's min_total_score");
+    Error::invalid(field, reason)
 }
 
 /// The contract's classification of a domain one computed at `at`.
@@ -256,5 +290,39 @@ mod tests {
         let mut p = default_policy();
         p.classes[1].min_total_score = 20;
         assert!(to_domain(&p).is_err(), "B above A");
+    }
+
+    /// The domain's cut-off points are the contract's `classes[i].min_total_score`, at the
+    /// index the caller sent each class at, and fixed cut-offs are its `thresholds`.
+    #[test]
+    fn policy_rules_name_the_contracts_fields() {
+        let mut p = default_policy();
+        p.classes.reverse();
+        let b = p
+            .classes
+            .iter()
+            .position(|r| r.class == ProtoClass::B as i32)
+            .expect("B");
+        let a_min = p
+            .classes
+            .iter()
+            .find(|r| r.class == ProtoClass::A as i32)
+            .expect("A")
+            .min_total_score;
+        p.classes[b].min_total_score = a_min;
+        let Err(Error::InvalidArgument { field, message }) = to_domain(&p) else {
+            panic!("B at A's score")
+        };
+        assert_eq!(field, format!("policy.classes[{b}].min_total_score"));
+        assert!(!message.contains("class_a_min_points"), "{message}");
+        let mut p = default_policy();
+        p.method = RfmMethod::Thresholds as i32;
+        if let Some(t) = p.thresholds.as_mut() {
+            t.monetary_fen.reverse();
+        }
+        let Err(Error::InvalidArgument { field, .. }) = to_domain(&p) else {
+            panic!("descending monetary cut-offs")
+        };
+        assert_eq!(field, "policy.thresholds.monetary_fen");
     }
 }

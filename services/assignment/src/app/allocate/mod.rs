@@ -7,6 +7,13 @@
 //! run on an in-process coordinator seeded with the database counts
 //! ([`even_split_on_counts`]). Customers nobody can take wait in the unassigned pool.
 //!
+//! A re-seed must count every pick, also those made before a flush whose transactions have
+//! not committed yet: they are in neither the flushed balance nor the database it reads. So
+//! a pick holds its balances' lock shared until its transaction ends, and a re-seed takes
+//! it exclusively before reading the database (`kit::db::xact_lock`): it reads after every
+//! such transaction ended, and picks after it wait for its seed. A flush between the seed
+//! and the pick is caught by the pick itself (`seeded_only`): it seeds again.
+//!
 //! One implementation of the even split: [`pick_even_split`] on the `Coordination` trait,
 //! whose in-process backend runs `maitre_kit::coord::pick_winner` and whose Redis script is
 //! proven to pick alike by kit's agreement property test; the even-split tests here run it.
@@ -15,6 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use maitre_kit::coord::{CoordError, Coordination, MemoryCoordination, Pick};
+use maitre_kit::db::{LockMode, xact_lock};
 use sea_orm::ConnectionTrait;
 
 use super::Engine;
@@ -38,6 +46,10 @@ mod tests;
 
 /// Balances outlive their bucket a little (a month bucket is read all month).
 const BALANCE_TTL: Duration = Duration::from_secs(40 * 24 * 3600);
+
+/// Seed-and-pick rounds before the pick falls back to database counts: each round lost
+/// means the balances were flushed again between the seed and the pick.
+const SEED_ATTEMPTS: usize = 3;
 
 /// The outcome of running the store's strategy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,17 +183,39 @@ impl Engine {
             ..
         } = allocated
         {
+            let coord = &self.runtime.coord;
             for key in counted {
-                if let Err(error) = self
-                    .runtime
-                    .coord
-                    .balance_add(key, manager_id.as_str(), -1, Some(BALANCE_TTL))
-                    .await
-                {
+                // A balance flushed since the pick no longer holds it (and adding to a
+                // missing balance would create one the re-seed then skips).
+                let counted_back = match coord.balance_exists(key).await {
+                    Ok(true) => coord
+                        .balance_add(key, manager_id.as_str(), -1, Some(BALANCE_TTL))
+                        .await
+                        .map(drop),
+                    other => other.map(drop),
+                };
+                if let Err(error) = counted_back {
                     tracing::warn!(%error, key, "could not count back an unwritten allocation");
                 }
             }
         }
+    }
+
+    /// `result`, after counting back `picks` when it is an error: the transaction they were
+    /// made in rolls back (a run of the stream that fails is retried, and picks again).
+    /// A commit that fails after a successful run is not seen here; the balances then stay
+    /// one ahead until they are next re-seeded.
+    pub async fn counted_back_unless_ok<T>(
+        &self,
+        result: Result<T, Error>,
+        picks: &[Allocated],
+    ) -> Result<T, Error> {
+        if result.is_err() {
+            for allocated in picks {
+                self.uncount(allocated).await;
+            }
+        }
+        result
     }
 
     /// Seeds a balance from the database when coordination lost it: every store member,
@@ -198,6 +232,12 @@ impl Engine {
         members: &[ManagerRow],
     ) -> Result<(), Error> {
         let coord = &self.runtime.coord;
+        if coord.balance_exists(key).await? {
+            return Ok(());
+        }
+        // Every transaction that picked on this balance before it was lost ends first (see
+        // the module's comment), and another replica may have seeded it meanwhile.
+        xact_lock(conn, &self.balance_lock(key), LockMode::Exclusive).await?;
         if coord.balance_exists(key).await? {
             return Ok(());
         }
@@ -233,36 +273,57 @@ impl Engine {
     ) -> Result<Option<(ManagerId, Vec<String>)>, Error> {
         let keys = keys(chain_id, store_id, day);
         let (day_segment, month_segment) = (day.key_segment(), day.month().key_segment());
-        self.ensure_balance(
-            conn,
-            &keys.day,
-            chain_id,
-            store_id,
-            BucketColumn::Day,
-            &day_segment,
-            members,
-        )
-        .await?;
-        self.ensure_balance(
-            conn,
-            &keys.month,
-            chain_id,
-            store_id,
-            BucketColumn::Month,
-            &month_segment,
-            members,
-        )
-        .await?;
         let coord = &self.runtime.coord;
-        let split = EvenSplit {
-            strategy: policy.rules.strategy(),
-            monthly_daily_cap: policy.rules.monthly_daily_cap(),
-            tie_offset: u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1).unwrap_or(0),
-        };
         let names: Vec<String> = candidates.iter().map(|c| c.as_str().to_owned()).collect();
-        let counted = vec![keys.day.clone(), keys.month.clone()];
-        let picked = pick_even_split(coord.as_ref(), &keys, &names, &split).await?;
-        Ok(picked.map(|winner| (ManagerId::new(winner), counted)))
+        for _ in 0..SEED_ATTEMPTS {
+            self.ensure_balance(
+                conn,
+                &keys.day,
+                chain_id,
+                store_id,
+                BucketColumn::Day,
+                &day_segment,
+                members,
+            )
+            .await?;
+            self.ensure_balance(
+                conn,
+                &keys.month,
+                chain_id,
+                store_id,
+                BucketColumn::Month,
+                &month_segment,
+                members,
+            )
+            .await?;
+            for key in [&keys.day, &keys.month] {
+                xact_lock(conn, &self.balance_lock(key), LockMode::Shared).await?;
+            }
+            let split = EvenSplit {
+                strategy: policy.rules.strategy(),
+                monthly_daily_cap: policy.rules.monthly_daily_cap(),
+                tie_offset: u64::try_from(coord.incr(&keys.rotation, 1, None).await? - 1)
+                    .unwrap_or(0),
+            };
+            match pick_even_split(coord.as_ref(), &keys, &names, &split).await {
+                Err(CoordError::Unseeded { key }) => {
+                    tracing::info!(key, "balance lost between its seed and the pick: seeding again");
+                }
+                picked => {
+                    let counted = vec![keys.day.clone(), keys.month.clone()];
+                    return Ok(picked?.map(|winner| (ManagerId::new(winner), counted)));
+                }
+            }
+        }
+        Err(Error::Coord(CoordError::Backend(format!(
+            "balances of store {store_id} lost {SEED_ATTEMPTS} times between seed and pick"
+        ))))
+    }
+
+    /// The database lock that orders picks on balance `key` and its re-seed: per
+    /// coordination namespace, as the balances are (replicas of one deployment share it).
+    fn balance_lock(&self, key: &str) -> String {
+        format!("{}{key}", self.runtime.config.redis_prefix)
     }
 }
 
@@ -304,6 +365,7 @@ async fn pick_even_split(
         ceiling: None,
         also_increment: &month_also,
         ttl: Some(BALANCE_TTL),
+        seeded_only: true,
     };
     let picked = match (split.strategy, split.monthly_daily_cap) {
         (AllocationStrategy::MonthlyEvenSplit, cap) => {

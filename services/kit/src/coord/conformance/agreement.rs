@@ -105,6 +105,7 @@ async fn replay(
                 .map(|(_, max)| (cap.as_str(), *max)),
             also_increment: &also,
             ttl: Some(TTL),
+            seeded_only: false,
         };
         let outcome = super::ok(c.balance_pick(pick).await, "pick");
         if let (Some((winner, _)), Some(_)) = (&outcome, &history.ceiling) {

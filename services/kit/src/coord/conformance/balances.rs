@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::time::sleep;
 
 use super::{LONG_TTL, PAST_SHORT_TTL, SHORT_TTL, ok};
-use crate::coord::{Coordination, Pick};
+use crate::coord::{CoordError, Coordination, Pick};
 
 fn members(names: &[&str]) -> Vec<String> {
     names.iter().map(|name| (*name).to_owned()).collect()
@@ -27,6 +27,7 @@ fn plain_pick<'a>(balance: &'a str, candidates: &'a [String], tie_offset: u64) -
         ceiling: None,
         also_increment: &[],
         ttl: Some(LONG_TTL),
+        seeded_only: false,
     }
 }
 
@@ -182,6 +183,44 @@ pub async fn balance_pick_also_increments(coordination: Arc<dyn Coordination>) {
         score_of(c, yearly, "b").await,
         Some(1),
         "a missing balance starts at 0"
+    );
+}
+
+/// A seeded-only pick refuses a missing balance (also a missing companion) and writes
+/// nothing; on seeded balances it picks as any pick.
+pub async fn balance_pick_seeded_only(coordination: Arc<dyn Coordination>) {
+    let c = coordination.as_ref();
+    let (day, month) = ("conformance:seeded:day", "conformance:seeded:month");
+    let candidates = vec!["a".to_owned(), "b".to_owned()];
+    let also = [month];
+    let pick = Pick {
+        also_increment: &also,
+        seeded_only: true,
+        ..plain_pick(day, &candidates, 0)
+    };
+    match c.balance_pick(pick).await {
+        Err(CoordError::Unseeded { key }) => assert_eq!(key, day),
+        other => panic!("a pick on a missing balance must be refused, got {other:?}"),
+    }
+    seed(c, day, &[("a", 1), ("b", 0)]).await;
+    match c.balance_pick(pick).await {
+        Err(CoordError::Unseeded { key }) => assert_eq!(key, month),
+        other => panic!("a pick with a missing companion must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        ok(c.balance_scores(day).await, "scores after refusals"),
+        entries(&[("b", 0), ("a", 1)]),
+        "a refused pick writes nothing"
+    );
+    assert!(!ok(c.balance_exists(month).await, "month exists"));
+    seed(c, month, &[("a", 0), ("b", 0)]).await;
+    assert_eq!(
+        ok(c.balance_pick(pick).await, "seeded pick"),
+        Some(("b".to_owned(), 1))
+    );
+    assert_eq!(
+        ok(c.balance_scores(month).await, "month after the pick"),
+        entries(&[("a", 0), ("b", 1)])
     );
 }
 

@@ -20,7 +20,8 @@ use super::{CoordResult, Coordination};
 pub use agreement::{PickHistory, pick_history, same_picks};
 pub use balances::{
     balance_add_and_scores, balance_pick_also_increments, balance_pick_prefers_lowest,
-    balance_pick_respects_ceiling, balance_pick_rotates_ties, balance_pick_without_candidates,
+    balance_pick_respects_ceiling, balance_pick_rotates_ties, balance_pick_seeded_only,
+    balance_pick_without_candidates,
     balance_seed_only_when_absent, balances_expire_after_ttl, even_split_stays_within_one,
 };
 pub use limits::{
@@ -62,6 +63,7 @@ pub async fn run_all(coordination: Arc<dyn Coordination>) {
     balance_pick_respects_ceiling(c()).await;
     balance_pick_also_increments(c()).await;
     balance_pick_without_candidates(c()).await;
+    balance_pick_seeded_only(c()).await;
     balance_seed_only_when_absent(c()).await;
     balance_add_and_scores(c()).await;
     balances_expire_after_ttl(c()).await;

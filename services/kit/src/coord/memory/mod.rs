@@ -170,6 +170,19 @@ impl Coordination for MemoryCoordination {
         let ttl = validated("ttl", pick.ttl)?;
         let now = Instant::now();
         let mut state = self.state.lock().await;
+        if pick.seeded_only && !pick.candidates.is_empty() {
+            let ceiling = pick.ceiling.map(|(key, _)| key);
+            let keys = std::iter::once(pick.balance)
+                .chain(ceiling)
+                .chain(pick.also_increment.iter().copied());
+            for key in keys {
+                if live(&mut state.balances, key, now).is_none() {
+                    return Err(CoordError::Unseeded {
+                        key: key.to_owned(),
+                    });
+                }
+            }
+        }
         let scores: Vec<Option<i64>> = pick
             .candidates
             .iter()

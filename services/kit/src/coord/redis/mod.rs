@@ -219,12 +219,14 @@ impl Coordination for RedisCoordination {
             return Ok(None);
         }
         let start = pick.tie_offset % pick.candidates.len() as u64;
-        let mut invocation = self.scripts.balance_pick.key(self.key("bal", pick.balance));
+        let mut keys = vec![pick.balance];
         if let Some((ceiling, _)) = pick.ceiling {
-            invocation.key(self.key("bal", ceiling));
+            keys.push(ceiling);
         }
-        for other in pick.also_increment {
-            invocation.key(self.key("bal", other));
+        keys.extend(pick.also_increment.iter().copied());
+        let mut invocation = self.scripts.balance_pick.prepare_invoke();
+        for key in &keys {
+            invocation.key(self.key("bal", key));
         }
         let (has_ceiling, ceiling_max) = match pick.ceiling {
             Some((_, max)) => ("1", max),
@@ -234,13 +236,28 @@ impl Coordination for RedisCoordination {
             .arg(has_ceiling)
             .arg(ceiling_max)
             .arg(start)
-            .arg(ttl_arg(pick.ttl)?);
+            .arg(ttl_arg(pick.ttl)?)
+            .arg(if pick.seeded_only { "1" } else { "0" });
         for candidate in pick.candidates {
             invocation.arg(candidate);
         }
-        Ok(invocation
+        let answer: Option<(i64, ::redis::Value, Option<i64>)> = invocation
             .invoke_async(&mut self.connection.clone())
-            .await?)
+            .await?;
+        match answer {
+            None => Ok(None),
+            Some((1, winner, Some(score))) => Ok(Some((parse(winner)?, score))),
+            Some((0, index, _)) => {
+                let index: usize = parse(index)?;
+                let key = keys.get(index.saturating_sub(1)).copied().unwrap_or(pick.balance);
+                Err(CoordError::Unseeded {
+                    key: key.to_owned(),
+                })
+            }
+            Some(other) => Err(CoordError::Backend(format!(
+                "unexpected balance_pick answer {other:?}"
+            ))),
+        }
     }
 
     async fn balance_add(
@@ -406,6 +423,11 @@ impl Coordination for RedisCoordination {
             .filter_map(|message| async move { message.get_payload::<String>().ok() });
         Ok(messages.boxed())
     }
+}
+
+/// A value of a script's answer, a malformed one reported as a backend failure.
+fn parse<T: ::redis::FromRedisValue>(value: ::redis::Value) -> CoordResult<T> {
+    ::redis::from_redis_value(value).map_err(|error| CoordError::Backend(error.to_string()))
 }
 
 #[cfg(test)]
