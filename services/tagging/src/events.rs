@@ -3,7 +3,7 @@
 //! merges and erasures) and then
 //! re-evaluates that customer's rule tags, all in the consumer's transaction, so the
 //! cursor, the facts, the memberships and the emitted `TagAdded`/`TagRemoved` commit
-//! together. What it emits is written by `engine::apply`.
+//! together. What it emits is written by `app::apply`.
 
 use std::sync::Arc;
 
@@ -20,8 +20,7 @@ use maitre_proto::{
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
-    domain::rule::{EpochDay, InteractionKind, epoch_day},
-    engine::{
+    app::{
         apply::apply_changes,
         evaluate::{CHAIN_TIME_ZONE, Change},
         live::reevaluate_customer,
@@ -29,6 +28,7 @@ use crate::{
         watch::after_fact_change,
         zones::zone_named,
     },
+    domain::rule::{EpochDay, InteractionKind, epoch_day},
     error::Result,
     state::Deps,
     storage::{
@@ -52,6 +52,7 @@ use crate::{
     },
 };
 
+pub mod campaigns;
 mod run;
 
 /// The consumer's name (its cursor row).

@@ -19,7 +19,7 @@ use super::{
     segments::segment_members,
 };
 use crate::{
-    engine::{apply::apply_changes, evaluate::Change},
+    app::{apply::apply_changes, evaluate::Change},
     error::{Result, TaggingError},
     state::Deps,
     storage::{

@@ -15,7 +15,7 @@ use super::{
     rule_check::check_rule,
 };
 use crate::{
-    engine::{
+    app::{
         batch::{BATCH_CUSTOMERS, Batch},
         evaluate::{CustomerInput, Evaluator},
         ruleset::compile_against,

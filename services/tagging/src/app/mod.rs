@@ -1,5 +1,6 @@
-//! The tagging engine: compiled rule sets per chain, evaluation of customers (live, in
-//! batches, on schedule) and the writing of membership changes.
+//! The use cases of the tagging service: compiled rule sets per chain, evaluation of
+//! customers (live, in batches, on schedule), the writing of membership changes, scores,
+//! refits and analyses, each over `storage` and the pure `domain`.
 
 pub mod analysis;
 pub mod apply;
@@ -13,7 +14,6 @@ pub mod recompute;
 pub mod refit;
 pub mod refit_job;
 pub mod ruleset;
-pub mod schedule;
 pub mod scores;
 pub mod watch;
 pub mod zones;

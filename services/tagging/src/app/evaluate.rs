@@ -17,7 +17,7 @@ use crate::storage::{
 };
 
 /// The default calendar: a customer's rules count days in their home store's zone
-/// (`engine::zones`), in this one when it is unknown (seed 002 is written for chains in
+/// (`app::zones`), in this one when it is unknown (seed 002 is written for chains in
 /// mainland China).
 pub const CHAIN_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 

@@ -81,7 +81,7 @@ pub fn day_visits(visits: &[VisitRow]) -> Vec<DayVisit> {
 }
 
 /// Scores one customer from their visits with the chain's model as of `today`, their home
-/// store's local day (`engine::zones`); `None` when the chain has
+/// store's local day (`app::zones`); `None` when the chain has
 /// no fitted model, the customer has no visit, or a score is not finite (logged; the old
 /// scores stay).
 pub fn predict_customer(

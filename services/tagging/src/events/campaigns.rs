@@ -18,11 +18,11 @@ use maitre_proto::events::v1::{
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
-    domain::rule::InteractionKind,
-    engine::{
+    app::{
         evaluate::today_at, live::reevaluate_customer, rates::refresh_response_rate,
         zones::customer_today,
     },
+    domain::rule::InteractionKind,
     error::Result,
     state::Deps,
     storage::{

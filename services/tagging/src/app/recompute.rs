@@ -57,7 +57,7 @@ pub async fn recompute_chain(
         let txn = begin_write(db).await?;
         lock_range(&txn, chain_id, from, to).await?;
         let batch = Batch::load(&txn, chain_id, from, to).await?;
-        // Each customer's day is their home store's (engine::zones), as on the live path.
+        // Each customer's day is their home store's (app::zones), as on the live path.
         let home_zones = home_zones_in_range(&txn, chain_id, from, to).await?;
         let mut changes = Vec::new();
         for i in 0..batch.customers.len() {
