@@ -22,12 +22,12 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use crate::{
     app::{
         apply::apply_changes,
-        evaluate::{CHAIN_TIME_ZONE, Change},
         live::reevaluate_customer,
         scores::rescore_customer,
         watch::after_fact_change,
-        zones::zone_named,
+        zones::{CHAIN_TIME_ZONE, zone_named},
     },
+    domain::membership::Change,
     domain::rule::{EpochDay, InteractionKind, epoch_day},
     error::Result,
     state::Deps,
@@ -53,10 +53,10 @@ use crate::{
 };
 
 pub mod campaigns;
+pub mod own_log;
 mod run;
 
-/// The consumer's name (its cursor row).
-pub const PROFILE_CONSUMER: &str = "tagging<-profile";
+pub use crate::app::catch_up::PROFILE_CONSUMER;
 
 /// The store-local day of a contact: the date profile sent, else the date of `occurred_at`
 /// in `store_zone` (the zone of the contact's store; events from before profile sent local

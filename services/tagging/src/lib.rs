@@ -52,7 +52,7 @@ pub async fn serve(
     let from = storage::bitmaps::published_sequence(&runtime.db)
         .await
         .map_err(maitre_kit::db::DbError::from)?;
-    tokio::spawn(storage::bitmaps::follow(
+    tokio::spawn(events::own_log::follow(
         deps.bitmaps.clone(),
         runtime.events.clone(),
         runtime.db.clone(),

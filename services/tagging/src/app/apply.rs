@@ -7,7 +7,7 @@ use maitre_kit::eventlog::EventLog;
 use maitre_proto::events::v1::{EventScope, TagAdded, TagRemoved, event::Payload};
 use sea_orm::ConnectionTrait;
 
-use super::evaluate::Change;
+use crate::domain::membership::Change;
 use crate::error::Result;
 use crate::storage::{
     catalog::{SOURCE_MANUAL, SOURCE_MODEL, SOURCE_RULE},

@@ -13,7 +13,6 @@ pub mod rates;
 pub mod recompute;
 pub mod refit;
 pub mod refit_job;
-pub mod ruleset;
 pub mod scores;
 pub mod watch;
 pub mod zones;

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{
     apply::apply_changes,
     batch::{BATCH_CUSTOMERS, Batch},
-    evaluate::{CHAIN_TIME_ZONE, Evaluator, today_at},
-    zones::{LocalDays, today_in, zone_named},
+    evaluate::Evaluator,
+    zones::{CHAIN_TIME_ZONE, LocalDays, today_at, today_in, zone_named},
 };
 use crate::{
     error::Result,

@@ -12,11 +12,12 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     apply::apply_changes,
-    evaluate::Change,
+    evaluate::RuleScores,
     model_tags::{model_tag_changes, model_tags},
     zones::customer_today,
 };
 use crate::{
+    domain::membership::Change,
     domain::predict::{
         DayVisit, FORECAST_DAYS, TagCutoffs, TagInputs, mean_ticket_fen, model_tagging, score,
         summary_as_of, visit_days,
@@ -31,13 +32,6 @@ use crate::{
         predictions::{PredictionRow, find_prediction, upsert_prediction},
     },
 };
-
-/// What rules read of a customer's scores.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RuleScores {
-    pub p_alive: f64,
-    pub expected_visits_per_day: f64,
-}
 
 /// The rule facts of a stored prediction (`expected_visits(Nd)` = per-day rate × N).
 pub fn rule_scores(p: &PredictionRow) -> RuleScores {

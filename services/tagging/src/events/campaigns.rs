@@ -19,8 +19,9 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
     app::{
-        evaluate::today_at, live::reevaluate_customer, rates::refresh_response_rate,
-        zones::customer_today,
+        live::reevaluate_customer,
+        rates::refresh_response_rate,
+        zones::{customer_today, today_at},
     },
     domain::rule::InteractionKind,
     error::Result,

@@ -16,6 +16,7 @@ mod place_schema;
 pub mod places;
 pub mod predictions;
 pub mod roster;
+pub mod ruleset;
 mod schema;
 pub mod segments;
 pub mod watched;
