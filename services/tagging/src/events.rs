@@ -3,7 +3,7 @@
 //! merges and erasures) and then
 //! re-evaluates that customer's rule tags, all in the consumer's transaction, so the
 //! cursor, the facts, the memberships and the emitted `TagAdded`/`TagRemoved` commit
-//! together. What it emits is written by `engine::apply`.
+//! together. What it emits is written by `app::apply`.
 
 use std::sync::Arc;
 
@@ -20,15 +20,15 @@ use maitre_proto::{
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
-    domain::rule::{EpochDay, InteractionKind, epoch_day},
-    engine::{
+    app::{
         apply::apply_changes,
-        evaluate::{CHAIN_TIME_ZONE, Change},
         live::reevaluate_customer,
         scores::rescore_customer,
         watch::after_fact_change,
-        zones::zone_named,
+        zones::{CHAIN_TIME_ZONE, zone_named},
     },
+    domain::membership::Change,
+    domain::rule::{EpochDay, InteractionKind, epoch_day},
     error::Result,
     state::Deps,
     storage::{
@@ -52,10 +52,11 @@ use crate::{
     },
 };
 
+pub mod campaigns;
+pub mod own_log;
 mod run;
 
-/// The consumer's name (its cursor row).
-pub const PROFILE_CONSUMER: &str = "tagging<-profile";
+pub use crate::app::catch_up::PROFILE_CONSUMER;
 
 /// The store-local day of a contact: the date profile sent, else the date of `occurred_at`
 /// in `store_zone` (the zone of the contact's store; events from before profile sent local

@@ -1,17 +1,22 @@
 //! Maitre tagging service: a library (`serve`, api, domain, storage) under the thin `maitre serve tagging`.
 //!
+//! Layout (the skeleton every service shares, docs/ARCHITECTURE.md "Where things live"):
+//! `state.rs` builds the dependencies once; `api/` decodes, authorises, calls and encodes;
+//! `app/` runs the use cases over `storage/` (SQL, and the per-replica caches) and the pure
+//! `domain/`; `events.rs` (with `events/`) consumes profile's and notification's streams;
+//! `jobs.rs` is the scheduled work.
+//!
 //! Besides the gRPC API, `serve` runs five background tasks: the profile consumer (live
 //! tagging and live scores), the notification consumer (campaign responders), the follower
 //! of the service's own log (keeps every replica's bitmaps fresh), and, under leader
 //! leases, the daily schedule of time-driven rules and the daily refit of the models.
 
 pub mod api;
-pub mod bitmaps;
-pub mod campaigns;
+pub mod app;
 pub mod domain;
-pub mod engine;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod state;
 pub mod storage;
 
@@ -44,23 +49,26 @@ pub async fn serve(
         }
     };
     // The follower starts from the sequence published before any chain's bitmaps load.
-    let from = bitmaps::published_sequence(&runtime.db)
+    let from = storage::bitmaps::published_sequence(&runtime.db)
         .await
         .map_err(maitre_kit::db::DbError::from)?;
-    tokio::spawn(bitmaps::follow(
+    tokio::spawn(events::own_log::follow(
         deps.bitmaps.clone(),
         runtime.events.clone(),
         runtime.db.clone(),
         from,
     ));
     tokio::spawn(events::consume_profile(deps.clone(), stop_signal()));
-    tokio::spawn(campaigns::consume_notification(deps.clone(), stop_signal()));
-    tokio::spawn(engine::schedule::run_time_rules(
+    tokio::spawn(events::campaigns::consume_notification(
+        deps.clone(),
+        stop_signal(),
+    ));
+    tokio::spawn(jobs::run_time_rules(
         deps.clone(),
         uuid::Uuid::new_v4().to_string(),
         stop_signal(),
     ));
-    tokio::spawn(engine::refit_job::run_daily_refit(
+    tokio::spawn(jobs::run_daily_refit(
         deps.clone(),
         uuid::Uuid::new_v4().to_string(),
         stop_signal(),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use maitre_kit::runtime::Runtime;
 
 use crate::{
-    bitmaps::Bitmaps, domain::analysis::DEFAULT_RESPONSE_WINDOW_DAYS, engine::ruleset::RuleSets,
+    domain::analysis::DEFAULT_RESPONSE_WINDOW_DAYS,
+    storage::{bitmaps::Bitmaps, ruleset::RuleSets},
 };
 
 /// The environment variable of the campaign response window.

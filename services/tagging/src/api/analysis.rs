@@ -11,11 +11,11 @@ use tonic::{Request, Response};
 
 use super::{convert::AUDIENCE_READERS, segments::segment_members_for};
 use crate::{
+    app::analysis::{dish_demand, ingredient_audience, new_dish_acceptance, window_activity},
     domain::{
         analysis::{Demand, group_figures},
         rule::date_of,
     },
-    engine::analysis::{dish_demand, ingredient_audience, new_dish_acceptance, window_activity},
     error::{Result, TaggingError},
     state::Deps,
 };

@@ -20,9 +20,9 @@ use super::{
     rule_check::check_rule,
 };
 use crate::{
+    app::recompute::start_recompute,
     domain::catalog::{Lifecycle, validate_tag_name},
     domain::predict::MODEL_TAGS,
-    engine::recompute::start_recompute,
     error::{Result, TaggingError},
     state::Deps,
     storage::{

@@ -11,7 +11,7 @@ use tonic::{Request, Response};
 
 use super::convert::{CATALOG_ADMINS, job_message};
 use crate::{
-    engine::recompute::start_recompute as start_job,
+    app::recompute::start_recompute as start_job,
     error::{Result, TaggingError},
     state::Deps,
     storage::jobs::get_job as load_job,

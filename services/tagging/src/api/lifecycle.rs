@@ -15,8 +15,9 @@ use super::{
     rule_check::check_rule,
 };
 use crate::{
+    app::{apply::apply_changes, recompute::start_recompute},
     domain::catalog::{Lifecycle, check_transition},
-    engine::{apply::apply_changes, evaluate::Change, recompute::start_recompute},
+    domain::membership::Change,
     error::{Result, TaggingError},
     state::Deps,
     storage::{

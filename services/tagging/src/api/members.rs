@@ -19,7 +19,8 @@ use super::{
     segments::segment_members,
 };
 use crate::{
-    engine::{apply::apply_changes, evaluate::Change},
+    app::apply::apply_changes,
+    domain::membership::Change,
     error::{Result, TaggingError},
     state::Deps,
     storage::{

@@ -14,7 +14,7 @@ use tonic::{Request, Response};
 
 use super::convert::{AUDIENCE_READERS, CATALOG_ADMINS, job_message, timestamp};
 use crate::{
-    engine::refit_job::start_refit,
+    app::refit_job::start_refit,
     error::{Result, TaggingError},
     state::Deps,
     storage::{

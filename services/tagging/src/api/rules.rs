@@ -15,10 +15,9 @@ use super::{
     rule_check::check_rule,
 };
 use crate::{
-    engine::{
+    app::{
         batch::{BATCH_CUSTOMERS, Batch},
         evaluate::{CustomerInput, Evaluator},
-        ruleset::compile_against,
         scores::rule_scores,
         zones::{LocalDays, customer_today},
     },
@@ -32,6 +31,7 @@ use crate::{
         places::home_zones_in_range,
         predictions::find_prediction,
         roster::roster,
+        ruleset::compile_against,
     },
 };
 

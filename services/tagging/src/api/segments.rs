@@ -17,7 +17,6 @@ use tonic::{Request, Response, codegen::BoxStream};
 use super::convert::{AUDIENCE_READERS, TAGGERS, segment_message};
 use super::scope::customers_in_scope;
 use crate::{
-    bitmaps::SharedChain,
     domain::{
         rule::Location,
         segment::{Leaf, SegmentExpr, parse_segment},
@@ -26,6 +25,7 @@ use crate::{
     state::Deps,
     storage::{
         begin_write,
+        bitmaps::SharedChain,
         catalog::{LIFECYCLE_RETIRED, TagRow, all_tags},
         roster::{numbers_with_attribute, numbers_with_class},
         segments::{SegmentRow, delete_segment, get_segment, insert_segment, list_segments},

@@ -43,6 +43,13 @@ pub struct DayVisit {
     pub amount_fen: i64,
 }
 
+/// One customer's visits (`number`: the customer's dense number in the chain).
+pub struct History {
+    pub customer_id: String,
+    pub number: u32,
+    pub visits: Vec<DayVisit>,
+}
+
 /// The customer's `(x, t_x, T, m̄)` in days as of `today` (inclusive); `None` without a
 /// visit on or before `today`.
 pub fn summary_as_of(

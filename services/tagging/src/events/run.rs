@@ -15,11 +15,13 @@ use sea_orm::ConnectionTrait;
 
 use super::{Reevaluation, class_letter, interaction_of_contact, visit_of_contact};
 use crate::{
-    domain::rule::InteractionKind,
-    engine::{
-        evaluate::CHAIN_TIME_ZONE, live::reevaluate_customers, scores::rescore_customer,
-        watch::after_fact_changes, zones::zone_named,
+    app::{
+        live::reevaluate_customers,
+        scores::rescore_customer,
+        watch::after_fact_changes,
+        zones::{CHAIN_TIME_ZONE, zone_named},
     },
+    domain::rule::InteractionKind,
     error::Result,
     state::Deps,
     storage::{

@@ -2,6 +2,7 @@
 //! of each table family. Raw statements through `kit::db::stmt` (upserts, ranges and
 //! aggregates that sea-orm's builder would obscure), valid on PostgreSQL and SQLite.
 
+pub mod bitmaps;
 pub mod campaigns;
 pub mod catalog;
 pub mod facts;
@@ -15,6 +16,7 @@ mod place_schema;
 pub mod places;
 pub mod predictions;
 pub mod roster;
+pub mod ruleset;
 mod schema;
 pub mod segments;
 pub mod watched;

@@ -1,6 +1,6 @@
 //! Per-customer scores (`tag_prediction`): the BG/NBD and Gamma-Gamma figures, the
 //! smoothed rates and the trials behind them. Only finite numbers are written: callers
-//! build rows through `engine::scores`, which refuses NaN and infinity.
+//! build rows through `app::scores`, which refuses NaN and infinity.
 
 use maitre_kit::db::stmt;
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};

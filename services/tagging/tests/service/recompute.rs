@@ -14,7 +14,7 @@ use maitre_proto::{
     tagging::v1::{ListTagHistoryRequest, StartRecomputeRequest, TagSource},
 };
 use maitre_tagging::{
-    engine::recompute::recompute_time_dependent,
+    app::recompute::recompute_time_dependent,
     events::apply_profile_event,
     state::Deps,
     storage::{

@@ -19,7 +19,7 @@ use maitre_proto::{
     },
 };
 use maitre_tagging::{
-    engine::recompute::recompute_time_dependent,
+    app::recompute::recompute_time_dependent,
     events::apply_profile_event,
     state::Deps,
     storage::{

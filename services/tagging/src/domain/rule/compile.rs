@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::check::{TagCatalog, check};
+use super::day::EpochDay;
 use super::error::RuleError;
-use super::facts::{CustomerFacts, EpochDay};
+use super::facts::CustomerFacts;
 use super::intern::Interner;
 use super::ir::BoolExpr;
 use super::parser::parse;

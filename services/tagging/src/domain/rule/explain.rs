@@ -5,8 +5,9 @@
 use std::fmt;
 
 use super::compile::CompiledRule;
+use super::day::EpochDay;
 use super::error::Span;
-use super::facts::{CustomerFacts, EpochDay};
+use super::facts::CustomerFacts;
 use super::ir::{BoolExpr, BoolNode, NumExpr, NumNode, TextExpr};
 
 /// The value a term had for one customer on one day.

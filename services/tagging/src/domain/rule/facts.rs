@@ -1,28 +1,14 @@
 //! [`CustomerFacts`]: everything a rule may read about one customer, laid out for fast
 //! evaluation (visits sorted by day in one `Vec`, dish categories in one flat `Vec`, ids
 //! instead of strings) and reusable across customers (`clear` keeps the allocations).
-//! Also owns the calendar and money conventions: days since the Unix epoch in the store's
-//! local date, and the fen → yuan conversion ([`fen_to_yuan`]).
+//! Also owns the money convention, the fen → yuan conversion ([`fen_to_yuan`]); the
+//! calendar (days since the Unix epoch in the store's local date) is `day`.
 
 use chrono::{Datelike, NaiveDate};
 
+use super::day::{EpochDay, date_of};
 use super::interactions::{InteractionKind, Interactions};
 use super::intern::{AttrId, CategoryId, StoreId, TagId};
-
-/// Days since 1970-01-01 in the store-local calendar.
-pub type EpochDay = i32;
-
-/// Days from 0001-01-01 (day 1 in chrono's common-era count) to 1970-01-01.
-const UNIX_EPOCH_FROM_CE: i32 = 719_163;
-
-pub fn epoch_day(date: NaiveDate) -> EpochDay {
-    date.num_days_from_ce() - UNIX_EPOCH_FROM_CE
-}
-
-/// The calendar date of `day`; `None` outside chrono's range.
-pub fn date_of(day: EpochDay) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(day.checked_add(UNIX_EPOCH_FROM_CE)?)
-}
 
 /// Rules speak yuan (`avg_ticket(30d) > 150` means ¥150); facts store fen. This is the
 /// one place the two meet.
@@ -309,6 +295,7 @@ impl CustomerFacts {
 
 #[cfg(test)]
 mod tests {
+    use super::super::day::epoch_day;
     use super::*;
 
     fn day(y: i32, m: u32, d: u32) -> EpochDay {

@@ -3,7 +3,7 @@
 //! to messages, opens of messages, reviews. Each is one dated occurrence; the rule language counts them over a
 //! window (`campaign_responses(90d)`), with the same half-open window as visits.
 
-use super::facts::EpochDay;
+use super::day::EpochDay;
 
 /// What kind of interaction a guest had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,8 +3,9 @@
 //! comparisons a rule asks for. Missing values (no P(alive), no visit, unset attribute,
 //! division by zero, overflow) are `None`; every comparison with a missing side is false.
 
+use super::day::EpochDay;
 use super::error::Span;
-use super::facts::{CustomerFacts, EpochDay, fen_to_yuan};
+use super::facts::{CustomerFacts, fen_to_yuan};
 use super::interactions::InteractionKind;
 use super::intern::{AttrId, CategoryId, StoreId, TagId};
 

@@ -72,6 +72,7 @@ mod ast;
 mod check;
 mod compile;
 mod cycle;
+mod day;
 mod error;
 mod explain;
 mod facts;
@@ -93,11 +94,10 @@ pub use ast::{BinaryOp, DurationUnit, Expr, ExprKind};
 pub use check::TagCatalog;
 pub use compile::{CompiledRule, compile};
 pub use cycle::find_cycle;
+pub use day::{EpochDay, date_of, epoch_day};
 pub use error::{Location, Position, RuleError, Span};
 pub use explain::{ExplainedTerm, Explanation, TermValue};
-pub use facts::{
-    Birthday, CategoryLines, CustomerFacts, EpochDay, Visit, date_of, epoch_day, fen_to_yuan,
-};
+pub use facts::{Birthday, CategoryLines, CustomerFacts, Visit, fen_to_yuan};
 pub use interactions::InteractionKind;
 pub use intern::{AttrId, CategoryId, Interner, StoreId, TagId};
 pub use lexer::{MAX_RULE_BYTES, MAX_TOKENS};

@@ -10,9 +10,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use futures::StreamExt;
-use maitre_kit::{db::stmt, eventlog::EventLog};
-use maitre_proto::events::v1::{Event, event::Payload};
+use maitre_kit::db::stmt;
 use roaring::RoaringBitmap;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
@@ -156,21 +154,24 @@ impl Bitmaps {
         }
     }
 
-    /// Applies one event of the service's own log (any replica's change).
-    async fn apply_event(&self, db: &DatabaseConnection, event: &Event) -> Result<(), DbErr> {
-        let (customer_id, tag_id, added) = match &event.payload {
-            Some(Payload::TagAdded(e)) => (&e.customer_id, &e.tag_id, true),
-            Some(Payload::TagRemoved(e)) => (&e.customer_id, &e.tag_id, false),
-            _ => return Ok(()),
-        };
-        let Some(chain) = self.loaded(&event.chain_id) else {
+    /// Applies one membership change of the service's own log (any replica's change):
+    /// `customer_id` gains (`added`) or loses `tag_id` in the chain, if the chain is loaded.
+    pub async fn apply_logged(
+        &self,
+        db: &DatabaseConnection,
+        chain_id: &str,
+        customer_id: &str,
+        tag_id: &str,
+        added: bool,
+    ) -> Result<(), DbErr> {
+        let Some(chain) = self.loaded(chain_id) else {
             return Ok(());
         };
         let known = chain.read().map_err(|_| poisoned())?.number(customer_id);
         let number = match known {
             Some(n) => Some(n),
             None => self
-                .fresh(db, &event.chain_id)
+                .fresh(db, chain_id)
                 .await?
                 .read()
                 .map_err(|_| poisoned())?
@@ -193,41 +194,6 @@ pub async fn published_sequence(db: &DatabaseConnection) -> Result<u64, DbErr> {
         .await?;
     let seq: i64 = row.map_or(Ok(0), |r| r.try_get_by_index(0))?;
     Ok(u64::try_from(seq).unwrap_or(0))
-}
-
-/// Follows the service's own log from `from_sequence` and applies every membership event
-/// to the loaded chains, until the log closes (shutdown). Start it before the first chain
-/// loads, from the sequence published then, so no change falls between snapshot and log.
-pub async fn follow(
-    bitmaps: Arc<Bitmaps>,
-    log: Arc<EventLog>,
-    db: DatabaseConnection,
-    from_sequence: u64,
-) {
-    let mut cursor = from_sequence;
-    loop {
-        let mut stream = log.watch(cursor, None);
-        let mut failed = false;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(event) => {
-                    if let Err(e) = bitmaps.apply_event(&db, &event).await {
-                        tracing::warn!(error = %e, "applying a membership event to the bitmaps failed");
-                    }
-                    cursor = event.sequence;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the tagging log failed; retrying");
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if !failed {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,21 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::ConnectionTrait;
 
-use super::evaluate::CHAIN_TIME_ZONE;
 use crate::{
     domain::rule::{EpochDay, epoch_day},
     error::Result,
     storage::places::{chain_zones, home_zone_of, home_zones_in_range},
 };
+
+/// The default calendar: a customer's rules count days in their home store's zone
+/// (below), in this one when it is unknown (seed 002 is written for chains in
+/// mainland China).
+pub const CHAIN_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// The chain-local day of `now`.
+pub fn today_at(now: DateTime<Utc>) -> EpochDay {
+    epoch_day(now.with_timezone(&CHAIN_TIME_ZONE).date_naive())
+}
 
 /// The zone an IANA name names; the chain default when the name is empty or unknown.
 pub fn zone_named(name: &str) -> Tz {

@@ -8,11 +8,12 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     apply::apply_changes,
-    evaluate::{Change, CustomerInput, Evaluator},
-    scores::{RuleScores, rule_scores},
+    evaluate::{CustomerInput, Evaluator, RuleScores},
+    scores::rule_scores,
     zones::{LocalDays, customer_today},
 };
 use crate::{
+    domain::membership::Change,
     error::Result,
     state::Deps,
     storage::{

@@ -12,7 +12,10 @@ use maitre_kit::{
 };
 use tokio::time::Instant;
 
-use crate::{error::TaggingError, events::PROFILE_CONSUMER, state::Deps};
+use crate::{error::TaggingError, state::Deps};
+
+/// The profile consumer's name (its cursor row): consumed in `events`, its lag measured here.
+pub const PROFILE_CONSUMER: &str = "tagging<-profile";
 
 /// How often a waiting refit asks again. The consumer's progress wakes nobody here, and
 /// the wait is bounded and rare (a refit right after an import), so a short poll is enough.

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 
 use super::{
     apply::apply_changes,
-    evaluate::Change,
     model_tags::{ensure_model_tags, model_tag_changes},
     rates::{ChainRates, acceptance_rates, response_rates},
     recompute::recompute_chain,
@@ -19,6 +18,7 @@ use super::{
     zones::{CustomerDays, chain_today},
 };
 use crate::{
+    domain::membership::Change,
     domain::{
         holdout::holdout_calibration,
         model::{
@@ -27,8 +27,8 @@ use crate::{
             gamma_gamma::{self, GammaGammaFit, GammaGammaParams},
         },
         predict::{
-            DayVisit, FORECAST_DAYS, HIGH_VALUE_QUANTILE, VALUE_HORIZON_DAYS, model_tagging,
-            quantile_of, summary_as_of,
+            DayVisit, FORECAST_DAYS, HIGH_VALUE_QUANTILE, History, VALUE_HORIZON_DAYS,
+            model_tagging, quantile_of, summary_as_of,
         },
     },
     error::{Result, TaggingError},
@@ -86,13 +86,6 @@ pub struct RefitOutcome {
     pub converged: bool,
     pub note: String,
     pub changes: u64,
-}
-
-/// One customer's visits.
-pub struct History {
-    pub customer_id: String,
-    pub number: u32,
-    pub visits: Vec<DayVisit>,
 }
 
 /// The chain's visit histories, by customer.

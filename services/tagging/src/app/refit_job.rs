@@ -1,10 +1,9 @@
-//! Refits as jobs (RefitModels) and the daily refit of every chain under a leader lease
-//! (one replica refits; each chain once per chain-local day).
+//! Refits as jobs (RefitModels) and the round of the daily refit (each chain once per
+//! chain-local day; `jobs` runs it under a leader lease, so one replica refits).
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use maitre_kit::jobs::{FirstRound, LeasedJob};
 
 use super::{
     catch_up::{profile_lag, wait_for_profile},
@@ -27,9 +26,6 @@ use crate::{
 
 /// Job kind of a refit.
 pub const REFIT_JOB: &str = "refit";
-const LEASE: &str = "tagging:model-refit";
-const LEASE_TTL: Duration = Duration::from_secs(30 * 60);
-const WAKE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// How long `RefitModels` waits for tagging to catch up with profile before it refuses
 /// (UNAVAILABLE, naming the lag): well inside the gateway's 30 s request timeout.
 pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(20);
@@ -160,22 +156,6 @@ pub async fn refit_due_chains(deps: &Deps) {
             }
         }
     }
-}
-
-/// Runs the daily refit until `shutdown`.
-pub async fn run_daily_refit(
-    deps: Arc<Deps>,
-    holder: String,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let job = LeasedJob::new(LEASE, WAKE_EVERY)
-        .holder(holder)
-        .ttl(LEASE_TTL)
-        .first_round(FirstRound::AfterInterval);
-    job.run(deps.runtime.coord.clone(), shutdown, |_| {
-        refit_due_chains(&deps)
-    })
-    .await;
 }
 
 #[cfg(test)]

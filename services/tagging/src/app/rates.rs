@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
-use super::{refit::History, scores::apply_model_tags};
+use super::scores::apply_model_tags;
 use crate::{
     domain::{
         analysis::{Send, combine, launch_trials, response_observation},
         model::{BetaPrior, PriorFitOptions, RateObservation, smoothed_rates},
-        predict::high_rate_cutoff,
+        predict::{History, high_rate_cutoff},
         rule::EpochDay,
     },
     error::Result,

@@ -9,11 +9,11 @@ use std::{
 
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::catalog::{LIFECYCLE_RETIRED, TagRow, all_tags};
 use crate::domain::{
     catalog::evaluation_order,
     rule::{CompiledRule, Interner, RuleError, TagId, compile},
 };
-use crate::storage::catalog::{LIFECYCLE_RETIRED, TagRow, all_tags};
 
 /// One applied rule tag, compiled.
 #[derive(Debug, Clone)]

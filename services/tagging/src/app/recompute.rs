@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{
     apply::apply_changes,
     batch::{BATCH_CUSTOMERS, Batch},
-    evaluate::{CHAIN_TIME_ZONE, Evaluator, today_at},
-    zones::{LocalDays, today_in, zone_named},
+    evaluate::Evaluator,
+    zones::{CHAIN_TIME_ZONE, LocalDays, today_at, today_in, zone_named},
 };
 use crate::{
     error::Result,
@@ -57,7 +57,7 @@ pub async fn recompute_chain(
         let txn = begin_write(db).await?;
         lock_range(&txn, chain_id, from, to).await?;
         let batch = Batch::load(&txn, chain_id, from, to).await?;
-        // Each customer's day is their home store's (engine::zones), as on the live path.
+        // Each customer's day is their home store's (app::zones), as on the live path.
         let home_zones = home_zones_in_range(&txn, chain_id, from, to).await?;
         let mut changes = Vec::new();
         for i in 0..batch.customers.len() {

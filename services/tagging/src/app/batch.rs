@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 
 use super::{
-    evaluate::CustomerInput,
-    scores::{RuleScores, rule_scores},
+    evaluate::{CustomerInput, RuleScores},
+    scores::rule_scores,
 };
 use crate::error::Result;
 use crate::storage::{

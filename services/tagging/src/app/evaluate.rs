@@ -5,10 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-
-use super::{ruleset::RuleSet, scores::RuleScores};
-use crate::domain::rule::{Birthday, CustomerFacts, EpochDay, Interner, epoch_day};
+use crate::domain::membership::Change;
+use crate::domain::rule::{Birthday, CustomerFacts, EpochDay, Interner};
+use crate::storage::ruleset::RuleSet;
 use crate::storage::{
     catalog::SOURCE_RULE,
     facts::{CustomerRow, VisitRow},
@@ -16,17 +15,12 @@ use crate::storage::{
     membership::MembershipRow,
 };
 
-/// The default calendar: a customer's rules count days in their home store's zone
-/// (`engine::zones`), in this one when it is unknown (seed 002 is written for chains in
-/// mainland China).
-pub const CHAIN_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
-
-/// The chain-local day of `now`.
-pub fn today_at(now: DateTime<Utc>) -> EpochDay {
-    epoch_day(now.with_timezone(&CHAIN_TIME_ZONE).date_naive())
+/// What rules read of a customer's scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RuleScores {
+    pub p_alive: f64,
+    pub expected_visits_per_day: f64,
 }
-
-pub use crate::domain::membership::Change;
 
 /// Everything stored about one customer.
 pub struct CustomerInput<'a> {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use sea_orm::ConnectionTrait;
 
-use super::evaluate::Change;
+use crate::domain::membership::Change;
 use crate::{
     domain::predict::{MODEL_TAGS, ModelTagging},
     error::Result,

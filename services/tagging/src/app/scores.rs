@@ -12,11 +12,12 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     apply::apply_changes,
-    evaluate::Change,
+    evaluate::RuleScores,
     model_tags::{model_tag_changes, model_tags},
     zones::customer_today,
 };
 use crate::{
+    domain::membership::Change,
     domain::predict::{
         DayVisit, FORECAST_DAYS, TagCutoffs, TagInputs, mean_ticket_fen, model_tagging, score,
         summary_as_of, visit_days,
@@ -31,13 +32,6 @@ use crate::{
         predictions::{PredictionRow, find_prediction, upsert_prediction},
     },
 };
-
-/// What rules read of a customer's scores.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RuleScores {
-    pub p_alive: f64,
-    pub expected_visits_per_day: f64,
-}
 
 /// The rule facts of a stored prediction (`expected_visits(Nd)` = per-day rate × N).
 pub fn rule_scores(p: &PredictionRow) -> RuleScores {
@@ -81,7 +75,7 @@ pub fn day_visits(visits: &[VisitRow]) -> Vec<DayVisit> {
 }
 
 /// Scores one customer from their visits with the chain's model as of `today`, their home
-/// store's local day (`engine::zones`); `None` when the chain has
+/// store's local day (`app::zones`); `None` when the chain has
 /// no fitted model, the customer has no visit, or a score is not finite (logged; the old
 /// scores stay).
 pub fn predict_customer(

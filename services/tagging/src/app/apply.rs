@@ -1,13 +1,13 @@
 //! Writing membership changes: the membership row, a history row and the
 //! `TagAdded`/`TagRemoved` event, all in the caller's transaction. A change that is
 //! already true in storage (a concurrent writer got there first) writes nothing. The
-//! watched segments the applied changes touch are re-checked here too (`engine::watch`).
+//! watched segments the applied changes touch are re-checked here too (`app::watch`).
 
 use maitre_kit::eventlog::EventLog;
 use maitre_proto::events::v1::{EventScope, TagAdded, TagRemoved, event::Payload};
 use sea_orm::ConnectionTrait;
 
-use super::evaluate::Change;
+use crate::domain::membership::Change;
 use crate::error::Result;
 use crate::storage::{
     catalog::{SOURCE_MANUAL, SOURCE_MODEL, SOURCE_RULE},

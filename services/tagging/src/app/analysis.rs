@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{apply::apply_changes, evaluate::Change, zones::chain_today};
+use super::{apply::apply_changes, zones::chain_today};
+use crate::domain::membership::Change;
 use crate::{
     domain::{
         analysis::{

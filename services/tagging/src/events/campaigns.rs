@@ -18,11 +18,12 @@ use maitre_proto::events::v1::{
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::{
-    domain::rule::InteractionKind,
-    engine::{
-        evaluate::today_at, live::reevaluate_customer, rates::refresh_response_rate,
-        zones::customer_today,
+    app::{
+        live::reevaluate_customer,
+        rates::refresh_response_rate,
+        zones::{customer_today, today_at},
     },
+    domain::rule::InteractionKind,
     error::Result,
     state::Deps,
     storage::{

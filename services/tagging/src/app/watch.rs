@@ -11,7 +11,7 @@ use maitre_proto::events::v1::{EventScope, SegmentEntered, SegmentLeft, event::P
 use roaring::RoaringBitmap;
 use sea_orm::ConnectionTrait;
 
-use super::evaluate::Change;
+use crate::domain::membership::Change;
 use crate::{
     domain::segment::{Leaf, SegmentExpr, parse_segment},
     error::Result,
