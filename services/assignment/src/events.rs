@@ -14,8 +14,8 @@ use maitre_kit::eventlog::{ConsumeError, EventHandler, follow};
 use maitre_proto::events::v1::{ContactRecorded, Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
-use crate::app::Engine;
 use crate::app::Allocated;
+use crate::app::Engine;
 use crate::error::Error;
 use crate::storage::cache;
 

@@ -73,7 +73,8 @@ fn walk_in(sequence: u64, customer: &str) -> Event {
 
 /// Whether some session waits for a lock the transaction of backend `pid` holds.
 async fn blocked_by(db: &impl ConnectionTrait, pid: i32) -> bool {
-    let sql = "SELECT count(*) AS waiting FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))";
+    let sql =
+        "SELECT count(*) AS waiting FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))";
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,

@@ -264,7 +264,11 @@ pub enum LockMode {
 /// hash only wait for each other). PostgreSQL finds a deadlock between these and row locks
 /// and aborts one side, which the caller retries as any other deadlock. On SQLite nothing is
 /// taken: a write transaction ([`begin_write`], IMMEDIATE) already runs alone.
-pub async fn xact_lock(conn: &impl ConnectionTrait, key: &str, mode: LockMode) -> Result<(), DbErr> {
+pub async fn xact_lock(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    mode: LockMode,
+) -> Result<(), DbErr> {
     if !is_postgres(conn) {
         return Ok(());
     }

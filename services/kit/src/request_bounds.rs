@@ -322,7 +322,10 @@ pub const FIELD_RULES: &[(&str, Rule)] = &[
         "maitre.profile.v1.ClassRule.follow_up_within_hours",
         Rule::Range(0, 2_160),
     ),
-    ("maitre.profile.v1.ClassRule.reception_strategy", Rule::Required),
+    (
+        "maitre.profile.v1.ClassRule.reception_strategy",
+        Rule::Required,
+    ),
     (
         "maitre.profile.v1.ClassificationPolicy.window_days",
         Rule::Range(0, 3_650),

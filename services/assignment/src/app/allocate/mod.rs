@@ -307,7 +307,10 @@ impl Engine {
             };
             match pick_even_split(coord.as_ref(), &keys, &names, &split).await {
                 Err(CoordError::Unseeded { key }) => {
-                    tracing::info!(key, "balance lost between its seed and the pick: seeding again");
+                    tracing::info!(
+                        key,
+                        "balance lost between its seed and the pick: seeding again"
+                    );
                 }
                 picked => {
                     let counted = vec![keys.day.clone(), keys.month.clone()];

@@ -21,8 +21,8 @@ pub use agreement::{PickHistory, pick_history, same_picks};
 pub use balances::{
     balance_add_and_scores, balance_pick_also_increments, balance_pick_prefers_lowest,
     balance_pick_respects_ceiling, balance_pick_rotates_ties, balance_pick_seeded_only,
-    balance_pick_without_candidates,
-    balance_seed_only_when_absent, balances_expire_after_ttl, even_split_stays_within_one,
+    balance_pick_without_candidates, balance_seed_only_when_absent, balances_expire_after_ttl,
+    even_split_stays_within_one,
 };
 pub use limits::{
     lease_exclusive_renewed_and_taken_over, pubsub_delivers, rate_allows_burst_then_refills,

@@ -249,7 +249,10 @@ impl Coordination for RedisCoordination {
             Some((1, winner, Some(score))) => Ok(Some((parse(winner)?, score))),
             Some((0, index, _)) => {
                 let index: usize = parse(index)?;
-                let key = keys.get(index.saturating_sub(1)).copied().unwrap_or(pick.balance);
+                let key = keys
+                    .get(index.saturating_sub(1))
+                    .copied()
+                    .unwrap_or(pick.balance);
                 Err(CoordError::Unseeded {
                     key: key.to_owned(),
                 })
