@@ -11,7 +11,7 @@ use maitre_kit::client::outgoing;
 use maitre_kit::config::ServiceName;
 use maitre_kit::error::field_of;
 use maitre_kit::testing::{self, Backend, TestConfig};
-use maitre_notification::delivery::Pipeline;
+use maitre_notification::app::delivery::Pipeline;
 use maitre_notification::storage::inbox::NewInboxItem;
 use maitre_proto::common::v1::MessageChannel;
 use maitre_proto::events::v1::MessageStatus;

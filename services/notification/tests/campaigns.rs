@@ -11,11 +11,11 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use maitre_kit::testing::{self, Backend};
-use maitre_notification::campaign::CampaignRunner;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use maitre_notification::delivery::provider::Providers;
+use maitre_notification::app::campaign::CampaignRunner;
+use maitre_notification::app::delivery::Pipeline;
+use maitre_notification::app::delivery::dispatcher::{Dispatcher, DispatcherConfig};
 use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::providers::Providers;
 use maitre_notification::storage::{campaigns, messages};
 use maitre_proto::notification::v1 as pb;
 
@@ -190,7 +190,7 @@ struct SegmentsPerChain {
 }
 
 #[async_trait::async_trait]
-impl maitre_notification::campaign::SegmentSource for SegmentsPerChain {
+impl maitre_notification::app::campaign::SegmentSource for SegmentsPerChain {
     async fn export(
         &self,
         chain: &str,

@@ -11,12 +11,12 @@ use std::time::Duration;
 use chrono::{Duration as ChronoDuration, Utc};
 use common::*;
 use maitre_kit::testing::Backend;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::Dispatcher;
-use maitre_notification::delivery::provider::Providers;
-use maitre_notification::delivery::webhook::WebhookProvider;
+use maitre_notification::app::delivery::Pipeline;
+use maitre_notification::app::delivery::dispatcher::Dispatcher;
 use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::domain::signature::verify_webhook;
+use maitre_notification::providers::Providers;
+use maitre_notification::providers::webhook::WebhookProvider;
 use maitre_notification::storage::messages;
 use maitre_proto::notification::v1 as pb;
 

@@ -15,12 +15,12 @@ use chrono::Utc;
 use common::*;
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use maitre_notification::delivery::provider::{
+use maitre_notification::app::delivery::Pipeline;
+use maitre_notification::app::delivery::dispatcher::{Dispatcher, DispatcherConfig};
+use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::providers::{
     HandedMessage, OutboundMessage, Provider, ProviderError, Providers, Reconciliation,
 };
-use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::storage::messages;
 use tokio::sync::Notify;
 

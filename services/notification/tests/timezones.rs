@@ -10,12 +10,12 @@ use common::*;
 use maitre_kit::eventlog::EventHandler;
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
-use maitre_notification::consumers::AutomationHandler;
-use maitre_notification::daily_scan::DailyScan;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::Dispatcher;
-use maitre_notification::delivery::provider::Providers;
+use maitre_notification::app::daily_scan::DailyScan;
+use maitre_notification::app::delivery::Pipeline;
+use maitre_notification::app::delivery::dispatcher::Dispatcher;
 use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::events::consumers::AutomationHandler;
+use maitre_notification::providers::Providers;
 use maitre_notification::storage::facts::{self, CustomerFacts};
 use maitre_notification::storage::stores;
 use maitre_proto::events::v1::{

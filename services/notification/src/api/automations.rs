@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::templates::{check_automation_sendable, to_proto as template_to_proto};
 use super::{NotificationServiceApi, WRITERS};
-use crate::automation::to_domain;
+use crate::app::automation::to_domain;
 use crate::convert::channel_to_proto;
 use crate::domain::automation::{Action, Automation, Condition, Trigger};
 use crate::domain::channel::{CustomerClass, MessagePurpose};

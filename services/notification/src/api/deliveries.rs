@@ -19,11 +19,11 @@ use tonic::{Request, Response, Status};
 
 use super::NotificationServiceApi;
 use super::templates::compile;
+use crate::app::delivery::Pipeline;
 use crate::convert::{
     channel_from_proto, channel_to_proto, purpose_from_proto, purpose_to_proto, status_filter,
     status_to_proto, timestamp_from_us, timestamp_to_utc,
 };
-use crate::delivery::Pipeline;
 use crate::domain::channel::Channel;
 use crate::domain::status::{
     DeliveryEvent, DeliveryStatus, StatusChange as Change, apply_delivery_event,

@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 pub use callbacks::ProviderCallbacksApi;
 
-use crate::campaign::SegmentSource;
-use crate::delivery::Pipeline;
+use crate::app::campaign::SegmentSource;
+use crate::app::delivery::Pipeline;
 use crate::domain::webhook_target::AllowedHosts;
 
 /// Roles that manage templates, automations and campaigns.
@@ -52,7 +52,7 @@ pub struct NotificationServiceApi {
     /// Internal hosts the operator allows webhook actions to target (none by default).
     webhook_hosts: AllowedHosts,
     /// Seals and opens the chain's provider secrets.
-    provider_secrets: Arc<crate::delivery::secrets::Keyring>,
+    provider_secrets: Arc<crate::storage::secrets::Keyring>,
     /// `MAITRE_ENV=production`: the log provider is refused for guest channels.
     production: bool,
     /// Set at shutdown: live inbox streams end.
@@ -86,7 +86,7 @@ impl NotificationServiceApi {
     /// guest channels.
     pub fn with_provider_accounts(
         mut self,
-        keyring: Arc<crate::delivery::secrets::Keyring>,
+        keyring: Arc<crate::storage::secrets::Keyring>,
         production: bool,
     ) -> Self {
         self.provider_secrets = keyring;

@@ -1,7 +1,7 @@
 //! A chain's provider accounts: which provider kind serves a channel, which settings and secrets
 //! each kind needs, and the rules an account must satisfy before it is stored (HQ admin,
-//! `PUT /v1/providers/{channel}`). Pure: the secrets' encryption is `delivery::secrets`, the
-//! provider built from an account `delivery::accounts`.
+//! `PUT /v1/providers/{channel}`). Pure: the secrets' encryption is `storage::secrets`, the
+//! provider built from an account `providers::accounts`.
 
 use std::collections::BTreeMap;
 
@@ -10,22 +10,22 @@ use super::channel::Channel;
 /// A provider a chain can configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
-    /// Tencent Cloud SMS (`delivery::tencent_sms`).
+    /// Tencent Cloud SMS (`providers::tencent_sms`).
     TencentSms,
-    /// Alibaba Cloud SMS (`delivery::aliyun_sms`).
+    /// Alibaba Cloud SMS (`providers::aliyun_sms`).
     AliyunSms,
-    /// WeCom application messages to staff (`delivery::wecom`).
+    /// WeCom application messages to staff (`providers::wecom`).
     Wecom,
-    /// The signed webhook (`delivery::webhook`).
+    /// The signed webhook (`providers::webhook`).
     Webhook,
-    /// WeChat Official Account template messages to guests (`delivery::wechat`).
+    /// WeChat Official Account template messages to guests (`providers::wechat`).
     WechatOfficialAccount,
-    /// WeChat Mini Program subscribe messages to guests (`delivery::wechat`).
+    /// WeChat Mini Program subscribe messages to guests (`providers::wechat`).
     WechatMiniProgram,
     /// Guests who are a manager's WeCom external contact, through the manager
-    /// (`delivery::wecom_external`).
+    /// (`providers::wecom_external`).
     WecomExternalContact,
-    /// E-mail over SMTP (`delivery::smtp_email`).
+    /// E-mail over SMTP (`providers::smtp_email`).
     Smtp,
     /// The log provider (development only: refused for guest channels in production).
     Log,

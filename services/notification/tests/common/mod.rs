@@ -9,15 +9,15 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate, Utc};
 use maitre_kit::eventlog::EventLog;
 use maitre_kit::testing::{self, Backend, TestDb};
-use maitre_notification::campaign::SegmentSource;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::DispatcherConfig;
-use maitre_notification::delivery::provider::{
-    HandedMessage, OutboundMessage, Provider, ProviderError, Reconciliation,
-};
+use maitre_notification::app::campaign::SegmentSource;
+use maitre_notification::app::delivery::Pipeline;
+use maitre_notification::app::delivery::dispatcher::DispatcherConfig;
 use maitre_notification::domain::channel::{Channel, MessagePurpose};
 use maitre_notification::domain::consent::ChannelConsent;
 use maitre_notification::domain::template::Locale;
+use maitre_notification::providers::{
+    HandedMessage, OutboundMessage, Provider, ProviderError, Reconciliation,
+};
 use maitre_notification::storage::Migrator;
 use maitre_notification::storage::automations;
 use maitre_notification::storage::campaigns::{self, CampaignRow};

@@ -24,8 +24,8 @@ use maitre_kit::coord::Coordination;
 use serde::Deserialize;
 
 use super::access_token::SharedToken;
-use super::provider::{OutboundMessage, Provider, ProviderError};
 use super::wecom::{failure, gettoken, token_error};
+use super::{OutboundMessage, Provider, ProviderError};
 use crate::domain::contacts::{WECOM_PREFIX, wechat_address};
 
 /// One corp's customer-contact access.

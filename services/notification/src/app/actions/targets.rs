@@ -13,9 +13,9 @@ use tonic::Code;
 
 use super::{FollowUpPlanAction, WebhookCall};
 use crate::convert::timestamp_from_us;
-use crate::delivery::provider::ProviderError;
-use crate::delivery::webhook::post_signed;
 use crate::domain::webhook_target::{AllowedHosts, refused_address, refused_host};
+use crate::providers::ProviderError;
+use crate::providers::webhook::post_signed;
 
 /// Creates follow-up plans for the automation `automation_id`; `Ok` carries the plan id.
 #[async_trait::async_trait]

@@ -1,26 +1,14 @@
 //! The delivery pipeline: messages are enqueued as rows (one per chain and de-duplication key), a
 //! dispatcher claims due rows, applies the gate (consent, caps, quiet hours), renders, sends through a
-//! [`provider::Provider`], retries with backoff and dead-letters; every status change is a history row
+//! [`crate::providers::Provider`], retries with backoff and dead-letters; every status change is a history row
 //! and a `MessageStatusChanged` event written in the same transaction.
 
-pub mod access_token;
-pub mod accounts;
-pub mod aliyun_sms;
 pub mod caps;
 mod chunk;
 pub mod dispatcher;
-pub mod limits;
 pub mod outcome;
-pub mod provider;
 pub mod recovery;
 mod round;
-pub mod secrets;
-pub mod smtp_email;
-pub mod tencent_sms;
-pub mod webhook;
-pub mod wechat;
-pub mod wecom;
-pub mod wecom_external;
 
 use std::sync::Arc;
 
@@ -130,7 +118,8 @@ impl Pipeline {
     /// chain is done again, so it does not wait for tomorrow. Occurrences already handled
     /// are not repeated (their de-duplication keys exist).
     pub async fn date_automations_changed(&self, chain: &str) {
-        let day = match crate::daily_scan::chain_day(&self.db, chain, chrono::Utc::now()).await {
+        let day = match crate::app::daily_scan::chain_day(&self.db, chain, chrono::Utc::now()).await
+        {
             Ok(day) => day,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the chain's store zones; the next day's scan will cover it");
@@ -140,7 +129,7 @@ impl Pipeline {
         };
         if let Err(e) = self
             .coord
-            .delete(&crate::daily_scan::marker(chain, &day))
+            .delete(&crate::app::daily_scan::marker(chain, &day))
             .await
         {
             tracing::warn!(error = %e, "cannot reset today's scan marker; the next day's scan will cover it");

@@ -12,19 +12,19 @@ use maitre_kit::coord::Coordination;
 use sea_orm::DatabaseConnection;
 
 use super::aliyun_sms::{self, AliyunSms, AliyunSmsAccount};
-use super::provider::{LogProvider, Provider, ProviderError};
-use super::secrets::Keyring;
 use super::smtp_email::{SmtpAccount, SmtpEmail};
 use super::tencent_sms::{self, TencentSms, TencentSmsAccount};
 use super::webhook::WebhookProvider;
 use super::wechat::{self, Wechat, WechatApp, WechatProduct};
 use super::wecom::{self, Wecom, WecomApp};
 use super::wecom_external::{WecomContactApp, WecomExternal};
+use super::{LogProvider, Provider, ProviderError};
 use crate::domain::channel::Channel;
 use crate::domain::provider_account::ProviderKind;
 use crate::domain::provider_limits::ProviderLimits;
 use crate::domain::smtp_settings::SmtpTls;
 use crate::storage::provider_accounts::{self, AccountRow};
+use crate::storage::secrets::Keyring;
 
 /// How long a built provider is used before its account is read again.
 pub const REREAD_AFTER: Duration = Duration::from_secs(5);

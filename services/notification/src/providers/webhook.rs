@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::provider::{OutboundMessage, Provider, ProviderError};
+use super::{OutboundMessage, Provider, ProviderError};
 use crate::domain::signature::{SIGNATURE_HEADER, sign_webhook};
 
 /// Why a webhook provider could not be built.

@@ -15,12 +15,12 @@ use chrono::{DateTime, Utc};
 use super::Pipeline;
 use super::chunk;
 use super::outcome;
-use super::provider::Providers;
 use super::recovery;
 use super::round::Round;
+use crate::app::idle::IdlePoll;
 use crate::domain::channel_limits::ChannelLimits;
 use crate::error::Result;
-use crate::idle::IdlePoll;
+use crate::providers::Providers;
 use crate::storage::{claims, queue};
 
 /// Tuning of a dispatcher.

@@ -1,6 +1,6 @@
 //! Firing automations: an event's occurrences, for each enabled automation whose conditions hold,
 //! become messages (one per occurrence key), owner reminders in the staff inbox and queued actions
-//! (follow-up plans, webhook calls: performed after the commit by `actions::worker`), written in the
+//! (follow-up plans, webhook calls: performed after the commit by `app::actions::worker`), written in the
 //! consumer's (or daily scan's) transaction.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,10 +10,10 @@ use sea_orm::ConnectionTrait;
 
 use super::awaiting::{self, ForOwner};
 use super::to_domain;
-use crate::actions::{
+use crate::app::actions::{
     FollowUpPlanAction, WebhookCall, enqueue_follow_up, enqueue_webhook, occurrence_json,
 };
-use crate::delivery::Pipeline;
+use crate::app::delivery::Pipeline;
 use crate::domain::automation::{Action, AutomationEvent, CustomerFacts, conditions_hold};
 use crate::domain::channel::{AutomationId, CustomerClass};
 use crate::domain::dedup::{DedupScope, dedup_key};

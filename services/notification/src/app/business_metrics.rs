@@ -2,7 +2,7 @@
 //! `queued` + `sending`, dead letters are `dead`, `unknown` awaits review) and webhook/owner
 //! actions by status.
 //!
-//! Counted every [`REPORT_EVERY`] per status over the `(status, next_attempt_at_us)` indexes
+//! Counted every [`REPORT_EVERY`] (`jobs::business_gauges`) per status over the `(status, next_attempt_at_us)` indexes
 //! — an index range scan per status, each count capped at [`COUNT_CAP`] so a chain's years of
 //! sent messages cost a bounded scan (a capped gauge reads "at least"). Labelled by status
 //! only: the statuses are a fixed set, while a chain label would grow with the tenants.
@@ -58,16 +58,4 @@ pub async fn report_once(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> 
         metrics::gauge!("maitre_notification_actions", "status" => status).set(n as f64);
     }
     Ok(())
-}
-
-/// Recounts every [`REPORT_EVERY`] (never returns).
-pub async fn report(db: DatabaseConnection) {
-    loop {
-        if let Err(error) = report_once(&db).await {
-            tracing::warn!(%error, "counting messages for metrics failed");
-            metrics::counter!("maitre_business_metrics_failures_total", "service" => "notification")
-                .increment(1);
-        }
-        tokio::time::sleep(REPORT_EVERY).await;
-    }
 }

@@ -1,5 +1,19 @@
 //! Providers: where a rendered message leaves Maitre. One trait, [`Provider`]; built in: [`LogProvider`]
 //! (the embedded default: logs the message) and `WebhookProvider` (signed HTTP POST, `webhook.rs`).
+//! The adapters of the providers' APIs sit beside it, one module each; [`accounts`] builds a
+//! chain's own account into its adapter and [`limits`] paces its sends. Below `app` (the
+//! dispatcher and the action worker use them): they depend on `domain` and `storage` only.
+
+pub mod access_token;
+pub mod accounts;
+pub mod aliyun_sms;
+pub mod limits;
+pub mod smtp_email;
+pub mod tencent_sms;
+pub mod webhook;
+pub mod wechat;
+pub mod wecom;
+pub mod wecom_external;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -54,7 +68,7 @@ pub enum ProviderError {
     Permanent { error: String },
     /// The provider refused for now because a limit of its own was reached (Tencent
     /// `LimitExceeded.*`, Alibaba `isv.BUSINESS_LIMIT_CONTROL`, WeCom 45009…), or Maitre's count
-    /// of the account's limits (`delivery::limits`) says it would: the message waits
+    /// of the account's limits (`providers::limits`) says it would: the message waits
     /// `retry_after_ms` and is sent then — a delay, never an attempt spent, never a drop.
     #[error("provider throttled: {error}")]
     Throttled { error: String, retry_after_ms: u64 },
@@ -169,7 +183,7 @@ impl Provider for Unconfigured {
 pub struct Providers {
     default: Arc<dyn Provider>,
     by_channel: HashMap<Channel, Arc<dyn Provider>>,
-    accounts: Option<Arc<super::accounts::AccountProviders>>,
+    accounts: Option<Arc<self::accounts::AccountProviders>>,
 }
 
 impl Providers {
@@ -189,7 +203,7 @@ impl Providers {
     }
 
     /// Routes each chain's channel through the chain's account where it has one.
-    pub fn with_accounts(mut self, accounts: Arc<super::accounts::AccountProviders>) -> Self {
+    pub fn with_accounts(mut self, accounts: Arc<self::accounts::AccountProviders>) -> Self {
         self.accounts = Some(accounts);
         self
     }
@@ -205,11 +219,11 @@ impl Providers {
         &self,
         chain: &str,
         channel: Channel,
-    ) -> Result<(Arc<dyn Provider>, Option<super::limits::Admission>), ProviderError> {
+    ) -> Result<(Arc<dyn Provider>, Option<self::limits::Admission>), ProviderError> {
         if let Some(accounts) = &self.accounts
             && let Some((provider, limits)) = accounts.for_chain_limited(chain, channel).await?
         {
-            let admission = super::limits::Admission {
+            let admission = self::limits::Admission {
                 coord: accounts.coord().clone(),
                 limits,
             };

@@ -1,19 +1,19 @@
-//! The daily scan for date triggers (birthday or anniversary in N days), which have no event of their
+//! The daily scan's round for date triggers (birthday or anniversary in N days), which have no event of their
 //! own (ARCHITECTURE.md "Tagging": time moves rules with no event). One replica scans at a time under a
-//! leader lease; each chain is scanned again whenever the local date of any of its stores' zones
+//! leader lease (`jobs::daily_scan`); each chain is scanned again whenever the local date of any of its stores' zones
 //! changes (a coordination marker over every zone's date), each customer with "today" in the zone of
 //! their home store, and a rescan after a Redis flush changes nothing because every occurrence has its
 //! de-duplication key.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use maitre_proto::notification::v1::TriggerKind;
 use sea_orm::ConnectionTrait;
 
-use crate::automation::fire;
-use crate::delivery::Pipeline;
+use crate::app::automation::fire;
+use crate::app::delivery::Pipeline;
 use crate::domain::automation::{AutomationEvent, DayStarted};
 use crate::domain::channel::CustomerId;
 use crate::error::Result;
@@ -21,9 +21,6 @@ use crate::storage::{automations, facts, stores};
 
 /// Customers read per page.
 const PAGE: u64 = 500;
-/// The lease every scanning replica competes for.
-const LEASE: &str = "daily-scan";
-const LEASE_TTL: Duration = Duration::from_secs(300);
 
 /// Today in the default store zone (Asia/Shanghai).
 pub fn store_today(now: DateTime<Utc>) -> NaiveDate {
@@ -74,9 +71,11 @@ pub fn marker(chain: &str, day: &str) -> String {
 /// The scan of one replica.
 #[derive(Clone)]
 pub struct DailyScan {
-    pipeline: Pipeline,
-    holder: String,
-    every: Duration,
+    pub(crate) pipeline: Pipeline,
+    /// This replica's name on the scan's lease (`jobs::daily_scan`).
+    pub(crate) holder: String,
+    /// How often the lease holder checks for a new day (`jobs::daily_scan`).
+    pub(crate) every: Duration,
 }
 
 impl DailyScan {
@@ -87,21 +86,6 @@ impl DailyScan {
             holder: holder.into(),
             every,
         }
-    }
-
-    /// Runs until `shutdown`, scanning whenever this replica holds the lease (and at once when an
-    /// automation change asks for a rescan).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let job = maitre_kit::jobs::LeasedJob::new(LEASE, self.every)
-            .holder(self.holder.clone())
-            .ttl(LEASE_TTL)
-            .wake_on(self.pipeline.rescan.clone());
-        job.run(self.pipeline.coord.clone(), shutdown, |_| async {
-            if let Err(e) = self.run_once(Utc::now()).await {
-                tracing::warn!(error = %e, "daily scan failed");
-            }
-        })
-        .await;
     }
 
     /// Scans every chain with enabled date automations not yet scanned today; returns the writes.

@@ -13,13 +13,13 @@ use maitre_kit::runtime::Runtime;
 use maitre_proto::events::v1::{Event, event::Payload};
 use sea_orm::DatabaseTransaction;
 
-use crate::automation::awaiting::deliver;
-use crate::automation::fire;
-use crate::consent_sync;
-use crate::delivery::{Pipeline, append_status_event};
+use crate::app::automation::awaiting::deliver;
+use crate::app::automation::fire;
+use crate::app::delivery::{Pipeline, append_status_event};
+use crate::app::freshness::{PROFILE_CONSUMER, ProfileFreshness, UpstreamProfileHead};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
-use crate::freshness::{PROFILE_CONSUMER, ProfileFreshness, UpstreamProfileHead};
+use crate::events::consent_sync;
 use crate::storage::facts::{CustomerFacts as GuestFactsRow, GuestFacts};
 use crate::storage::{awaiting, facts, messages, policy, stores};
 
@@ -41,7 +41,7 @@ impl AutomationHandler {
     }
 
     /// The handler, applying tagging's and assignment's events only once the guest's facts
-    /// from profile are as new as they ([`crate::freshness`]).
+    /// from profile are as new as they ([`crate::app::freshness`]).
     pub fn with_profile_freshness(mut self, freshness: Arc<ProfileFreshness>) -> Self {
         self.freshness = Some(freshness);
         self
@@ -172,13 +172,13 @@ async fn store_today(
     let at = ts
         .and_then(crate::convert::timestamp_to_utc)
         .unwrap_or_else(Utc::now);
-    Ok(crate::daily_scan::customer_today(txn, chain, customer_id, at).await?)
+    Ok(crate::app::daily_scan::customer_today(txn, chain, customer_id, at).await?)
 }
 
 #[async_trait::async_trait]
 impl EventHandler for AutomationHandler {
     /// What this run shows numbered in tagging's and assignment's streams: one question of
-    /// profile's head then serves the whole run ([`crate::freshness`]).
+    /// profile's head then serves the whole run ([`crate::app::freshness`]).
     async fn before_run(&self, events: &[Event]) {
         let Some(freshness) = &self.freshness else {
             return;
@@ -404,7 +404,7 @@ impl EventHandler for AutomationHandler {
         // guest whose birthday reminder is due) may make a date automation's conditions
         // hold now: check the customer's date automations again. The occurrence's
         // de-duplication key keeps it to one message. An owner arriving after it needs no
-        // new check: the owner's actions waited for them (`automation::awaiting`).
+        // new check: the owner's actions waited for them (`app::automation::awaiting`).
         if let Some(customer_id) = facts_changed(payload) {
             let known = facts::get(txn, chain, customer_id).await?;
             if let Ok(birthday) = known.birthday.parse::<NaiveDate>() {

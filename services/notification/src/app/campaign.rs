@@ -19,7 +19,7 @@ use maitre_proto::tagging::v1::{
 };
 use sea_orm::ConnectionTrait;
 
-use crate::delivery::Pipeline;
+use crate::app::delivery::Pipeline;
 use crate::error::{Error, Result};
 use crate::storage::campaigns::{self, CampaignRow};
 use crate::storage::messages::NewMessage;
@@ -222,7 +222,7 @@ impl CampaignRunner {
         tokio::pin!(shutdown);
         // Due campaigns are found by polling; while there are none, less often (up to every
         // CAMPAIGN_IDLE_POLL_CAP), so an idle system costs little.
-        let mut poll = crate::idle::IdlePoll::new(self.poll, CAMPAIGN_IDLE_POLL_CAP);
+        let mut poll = crate::app::idle::IdlePoll::new(self.poll, CAMPAIGN_IDLE_POLL_CAP);
         loop {
             match self.run_once().await {
                 Ok(0) => {}

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::caps::{self, CapOutcome};
 use super::outcome::{self, Outcome};
-use super::provider::{OutboundMessage, ProviderError, Providers};
 use super::round::{RenderedMessage, Round};
 use super::{Pipeline, bounded};
 use crate::domain::channel_limits::ChannelLimits;
@@ -18,6 +17,7 @@ use crate::domain::gate::{GateDecision, OutgoingMessage, SuppressionReason, gate
 use crate::domain::quiet_hours::QuietHours;
 use crate::domain::retry::RetryPolicy;
 use crate::error::Result;
+use crate::providers::{OutboundMessage, ProviderError, Providers};
 use crate::storage::messages::MessageRow;
 use crate::storage::policy::{self, Preferences};
 use crate::storage::{facts, stores};

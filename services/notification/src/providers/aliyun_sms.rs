@@ -22,7 +22,7 @@ use hmac13::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha1::Sha1;
 
-use super::provider::{OutboundMessage, Provider, ProviderError};
+use super::{OutboundMessage, Provider, ProviderError};
 
 /// The production endpoint.
 pub const ENDPOINT: &str = "https://dysmsapi.aliyuncs.com/";

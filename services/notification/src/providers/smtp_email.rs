@@ -19,7 +19,7 @@ use lettre::message::{Mailbox, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::provider::{OutboundMessage, Provider, ProviderError};
+use super::{OutboundMessage, Provider, ProviderError};
 use crate::domain::smtp_settings::SmtpTls;
 
 /// One chain's mail account.

@@ -8,10 +8,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{FollowUpPlans, QueuedAction, WebhookCalls};
-use crate::delivery::Pipeline;
-use crate::delivery::provider::ProviderError;
+use crate::app::delivery::Pipeline;
 use crate::domain::retry::{DeadLetterReason, DeliveryFailure, RetryDecision};
 use crate::error::Result;
+use crate::providers::ProviderError;
 use crate::storage::actions::{self, ActionRow};
 use crate::storage::policy;
 
@@ -84,7 +84,7 @@ impl ActionWorker {
     /// to one every [`IDLE_POLL_CAP`] while rounds stay idle.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut poll = crate::idle::IdlePoll::new(self.config.poll, IDLE_POLL_CAP);
+        let mut poll = crate::app::idle::IdlePoll::new(self.config.poll, IDLE_POLL_CAP);
         loop {
             let busy = match self.run_once(Utc::now()).await {
                 Ok(handled) => handled > 0,

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 
 use super::Pipeline;
 use super::outcome::{self, Outcome};
-use super::provider::{HandedMessage, Providers, Reconciliation};
 use super::round::Round;
 use crate::error::Result;
+use crate::providers::{HandedMessage, Providers, Reconciliation};
 use crate::storage::claims::{self, AbandonedClaim};
 use crate::storage::messages::MessageRow;
 

@@ -8,8 +8,8 @@ use maitre_kit::db::DbError;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{FollowUpPlanAction, enqueue_follow_up};
-use crate::delivery::Pipeline;
+use crate::app::actions::{FollowUpPlanAction, enqueue_follow_up};
+use crate::app::delivery::Pipeline;
 use crate::error::{Error, Result};
 use crate::storage::awaiting;
 use crate::storage::inbox::NewInboxItem;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use maitre_kit::coord::{CoordError, Coordination};
 
-use super::provider::ProviderError;
+use super::ProviderError;
 
 /// A token is dropped from the store this long before the provider says it expires (replicas'
 /// clocks and the request in flight).

@@ -57,7 +57,7 @@ pub fn awaiting_guest(row: &MessageRow, until: DateTime<Utc>) -> Outcome {
     out
 }
 
-/// Over a provider limit (`delivery::limits`, reason `provider_limit`) or refused by the provider
+/// Over a provider limit (`providers::limits`, reason `provider_limit`) or refused by the provider
 /// for its own (`provider_throttled: …`): queued again for `until`; the attempt is given back,
 /// so however long the limits hold it the message is delayed, never dead-lettered for it.
 pub fn throttled(row: &MessageRow, until: DateTime<Utc>, reason: &str) -> Outcome {

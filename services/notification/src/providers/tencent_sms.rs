@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::provider::{OutboundMessage, Provider, ProviderError};
+use super::{OutboundMessage, Provider, ProviderError};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -34,7 +34,7 @@ use maitre_kit::coord::Coordination;
 use serde::Deserialize;
 
 use super::access_token::SharedToken;
-use super::provider::{OutboundMessage, Provider, ProviderError};
+use super::{OutboundMessage, Provider, ProviderError};
 use crate::domain::contacts::wechat_address;
 
 /// The production API.

@@ -21,7 +21,7 @@ use maitre_kit::coord::Coordination;
 use serde::Deserialize;
 
 use super::access_token::SharedToken;
-use super::provider::{OutboundMessage, Provider, ProviderError};
+use super::{OutboundMessage, Provider, ProviderError};
 
 /// The production API.
 pub const API: &str = "https://qyapi.weixin.qq.com";
