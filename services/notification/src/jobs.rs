@@ -24,8 +24,8 @@ pub async fn daily_scan(scan: DailyScan, shutdown: impl Future<Output = ()>) {
     let job = LeasedJob::new(DAILY_SCAN, scan.every)
         .holder(scan.holder.clone())
         .ttl(DAILY_SCAN_TTL)
-        .wake_on(scan.pipeline.rescan.clone());
-    job.run(scan.pipeline.coord.clone(), shutdown, |_| async {
+        .wake_on(scan.state.rescan.clone());
+    job.run(scan.state.coord.clone(), shutdown, |_| async {
         if let Err(e) = scan.run_once(Utc::now()).await {
             tracing::warn!(error = %e, "daily scan failed");
         }

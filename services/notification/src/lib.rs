@@ -2,6 +2,7 @@
 //! automations, campaigns) under the thin `maitre serve notification`.
 //!
 //! Layout (the skeleton every service shares, docs/ARCHITECTURE.md "Where things live"):
+//! `state.rs` holds the dependencies built once (database, coordination, event log, wake-ups);
 //! `api/` decodes, authorises, calls and encodes; `app/` runs the use cases (delivery,
 //! automations, actions, campaigns, the daily scan's round) over `storage/` (SQL) and the pure
 //! `domain/`; `providers/` are where messages leave (one adapter per provider API);
@@ -16,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod providers;
+pub mod state;
 pub mod storage;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -34,12 +36,10 @@ use tonic::service::Routes;
 
 use crate::app::{
     actions, campaign,
-    delivery::{
-        Pipeline,
-        dispatcher::{Dispatcher, DispatcherConfig},
-    },
+    delivery::dispatcher::{Dispatcher, DispatcherConfig},
 };
 use crate::providers::{self as provider, Provider, Providers, webhook::WebhookProvider};
+use crate::state::State;
 
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.notification.v1.NotificationService";
@@ -171,11 +171,7 @@ fn profile_channel(
 /// The worker performing queued automation actions: follow-up plans in profile (a channel to the
 /// configured upstream; unreachable ones are retried and dead-lettered like any failure) and webhook
 /// calls signed with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`.
-fn action_worker(
-    runtime: &Runtime,
-    pipeline: &Pipeline,
-    settings: &Settings,
-) -> actions::ActionWorker {
+fn action_worker(runtime: &Runtime, state: &State, settings: &Settings) -> actions::ActionWorker {
     let follow_ups: Arc<dyn actions::FollowUpPlans> = match profile_channel(runtime) {
         Ok(channel) => Arc::new(actions::ProfileFollowUpPlans::new(
             channel,
@@ -196,7 +192,7 @@ fn action_worker(
             }
         };
     actions::ActionWorker::new(
-        pipeline.clone(),
+        state.clone(),
         follow_ups,
         webhooks,
         actions::ActionWorkerConfig::default(),
@@ -241,7 +237,7 @@ pub async fn serve_with_settings(
             tracing::warn!(error = %e, "provider secrets not re-sealed; retried at the next start")
         }
     }
-    let pipeline = Pipeline::new(
+    let state = State::new(
         runtime.db.clone(),
         runtime.coord.clone(),
         runtime.events.clone(),
@@ -261,7 +257,7 @@ pub async fn serve_with_settings(
         settings.endpoints.clone(),
     ));
     let dispatcher = Dispatcher::new(
-        pipeline.clone(),
+        state.clone(),
         settings.providers(production).with_accounts(accounts),
         DispatcherConfig {
             replica: settings.replica_id.clone(),
@@ -286,22 +282,20 @@ pub async fn serve_with_settings(
             }
         };
     let campaigns = segments.clone().map(|segments| {
-        let runner =
-            campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
+        let runner = campaign::CampaignRunner::new(state.clone(), segments, Duration::from_secs(1));
         tokio::spawn(runner.run(background.clone()))
     });
-    let actions =
-        tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
-    events::spawn_consumers(&runtime, &pipeline, background.clone());
+    let actions = tokio::spawn(action_worker(&runtime, &state, &settings).run(background.clone()));
+    events::spawn_consumers(&runtime, &state, background.clone());
     let scan = app::daily_scan::DailyScan::new(
-        pipeline.clone(),
+        state.clone(),
         uuid::Uuid::new_v4().to_string(),
         Duration::from_secs(600),
     );
     let scan = tokio::spawn(jobs::daily_scan(scan, background.clone()));
     let gauges = tokio::spawn(jobs::business_gauges(runtime.db.clone()));
     let mut api =
-        api::NotificationServiceApi::new(runtime.clone(), pipeline, profile_channel(&runtime).ok());
+        api::NotificationServiceApi::new(runtime.clone(), state, profile_channel(&runtime).ok());
     if let Some(segments) = segments {
         api = api.with_segments(segments);
     }

@@ -160,7 +160,7 @@ on_both_backends!(automation_fires_from_tag_added);
 async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     use chrono::Datelike;
     use maitre_notification::app::daily_scan::{DailyScan, store_today};
-    use maitre_notification::app::delivery::Pipeline;
+    use maitre_notification::state::State;
     let env = env(backend).await;
     let db = &env.db.db;
     greet_birthdays_three_days_ahead(db).await;
@@ -182,7 +182,7 @@ async fn daily_scan_greets_each_birthday_once(backend: Backend) {
         "scanned once a day"
     );
     // After a coordination flush the scan runs again, and the occurrence key keeps it to one greeting.
-    let flushed = Pipeline {
+    let flushed = State {
         coord: maitre_kit::testing::coordination(backend).await,
         ..env.pipeline.clone()
     };

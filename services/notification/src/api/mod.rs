@@ -28,8 +28,8 @@ use std::sync::Arc;
 pub use callbacks::ProviderCallbacksApi;
 
 use crate::app::campaign::SegmentSource;
-use crate::app::delivery::Pipeline;
 use crate::domain::webhook_target::AllowedHosts;
+use crate::state::State;
 
 /// Roles that manage templates, automations and campaigns.
 pub(crate) const WRITERS: &[Role] = &[Role::HqAdmin, Role::StoreManager];
@@ -42,7 +42,7 @@ pub type InboxStream =
 #[derive(Clone)]
 pub struct NotificationServiceApi {
     runtime: Runtime,
-    pipeline: Pipeline,
+    state: State,
     /// Profile, which resolves an inbound reply's sender key to a customer (`None`: no usable
     /// profile URL).
     profile: Option<ProfileServiceClient<Channel>>,
@@ -60,13 +60,13 @@ pub struct NotificationServiceApi {
 }
 
 impl NotificationServiceApi {
-    /// Handlers over the service's runtime and delivery pipeline, asking profile at
+    /// Handlers over the service's runtime and state, asking profile at
     /// `profile` who sent an inbound reply.
-    pub fn new(runtime: Runtime, pipeline: Pipeline, profile: Option<Channel>) -> Self {
+    pub fn new(runtime: Runtime, state: State, profile: Option<Channel>) -> Self {
         let (closed, _) = watch::channel(false);
         Self {
             runtime,
-            pipeline,
+            state,
             profile: profile.map(ProfileServiceClient::new),
             segments: None,
             webhook_hosts: AllowedHosts::default(),

@@ -19,8 +19,8 @@ use maitre_proto::tagging::v1::{
 };
 use sea_orm::ConnectionTrait;
 
-use crate::app::delivery::Pipeline;
 use crate::error::{Error, Result};
+use crate::state::State;
 use crate::storage::campaigns::{self, CampaignRow};
 use crate::storage::messages::NewMessage;
 use crate::storage::{queue, templates};
@@ -193,7 +193,7 @@ impl SegmentSource for TaggingSegments {
 /// Works through due campaigns.
 #[derive(Clone)]
 pub struct CampaignRunner {
-    pipeline: Pipeline,
+    state: State,
     segments: Arc<dyn SegmentSource>,
     poll: Duration,
     lock_ttl: Duration,
@@ -201,9 +201,9 @@ pub struct CampaignRunner {
 
 impl CampaignRunner {
     /// A runner resolving segments through `segments`.
-    pub fn new(pipeline: Pipeline, segments: Arc<dyn SegmentSource>, poll: Duration) -> Self {
+    pub fn new(state: State, segments: Arc<dyn SegmentSource>, poll: Duration) -> Self {
         Self {
-            pipeline,
+            state,
             segments,
             poll,
             lock_ttl: CAMPAIGN_LOCK_TTL,
@@ -239,11 +239,11 @@ impl CampaignRunner {
     /// One round: dispatches every due campaign this replica can lock; returns how many it finished.
     /// A campaign whose dispatch fails is failed or put back for a retry, and the round goes on.
     pub async fn run_once(&self) -> Result<usize> {
-        let due = campaigns::due(&self.pipeline.db, Utc::now().timestamp_micros()).await?;
+        let due = campaigns::due(&self.state.db, Utc::now().timestamp_micros()).await?;
         let mut finished = 0;
         for campaign in due {
             let key = format!("campaign:{}:{}", campaign.chain_id, campaign.campaign_id);
-            let Some(fence) = self.pipeline.coord.lock(&key, self.lock_ttl).await? else {
+            let Some(fence) = self.state.coord.lock(&key, self.lock_ttl).await? else {
                 continue;
             };
             let result = self.dispatch(&campaign).await;
@@ -252,14 +252,14 @@ impl CampaignRunner {
                 Ok(false) => {}
                 Err(error) => self.record_failure(&campaign, &error).await,
             }
-            let _ = self.pipeline.coord.unlock(&key, fence).await;
+            let _ = self.state.coord.unlock(&key, fence).await;
         }
         Ok(finished)
     }
 
     /// Fails the campaign or schedules its retry (see [`after_failure`]).
     async fn record_failure(&self, campaign: &CampaignRow, error: &Error) {
-        let db = &self.pipeline.db;
+        let db = &self.state.db;
         let (chain, id) = (&campaign.chain_id, &campaign.campaign_id);
         let recorded = match after_failure(error, campaign.attempts) {
             AfterFailure::Fail(reason) => {
@@ -280,7 +280,7 @@ impl CampaignRunner {
 
     /// Enqueues the campaign's messages; `true` when every customer is enqueued.
     async fn dispatch(&self, campaign: &CampaignRow) -> Result<bool> {
-        let db = &self.pipeline.db;
+        let db = &self.state.db;
         let chain = &campaign.chain_id;
         campaigns::set_state(db, chain, &campaign.campaign_id, &["scheduled"], "running").await?;
         let Some(template) = templates::get(db, chain, &campaign.template_id).await? else {
@@ -327,7 +327,7 @@ impl CampaignRunner {
             let txn = maitre_kit::db::begin_write(db).await?;
             queue::insert_all(&txn, chain, &messages, now_us).await?;
             txn.commit().await?;
-            self.pipeline.enqueued();
+            self.state.enqueued();
         }
         if customers.len() >= ANALYZE_AFTER && maitre_kit::db::is_postgres(db) {
             // The queue just grew by a campaign: fresh statistics keep the dispatchers' claims on the

@@ -13,10 +13,10 @@ use maitre_proto::notification::v1::TriggerKind;
 use sea_orm::ConnectionTrait;
 
 use crate::app::automation::fire;
-use crate::app::delivery::Pipeline;
 use crate::domain::automation::{AutomationEvent, DayStarted};
 use crate::domain::channel::CustomerId;
 use crate::error::Result;
+use crate::state::State;
 use crate::storage::{automations, facts, stores};
 
 /// Customers read per page.
@@ -68,10 +68,28 @@ pub fn marker(chain: &str, day: &str) -> String {
     format!("daily-scan:{chain}:{day}")
 }
 
+/// A date automation (birthday, anniversary) was enabled for `chain`: today's scan of the
+/// chain is done again, so it does not wait for tomorrow. Occurrences already handled
+/// are not repeated (their de-duplication keys exist).
+pub async fn date_automations_changed(state: &State, chain: &str) {
+    let day = match chain_day(&state.db, chain, Utc::now()).await {
+        Ok(day) => day,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the chain's store zones; the next day's scan will cover it");
+            state.rescan.notify_one();
+            return;
+        }
+    };
+    if let Err(e) = state.coord.delete(&marker(chain, &day)).await {
+        tracing::warn!(error = %e, "cannot reset today's scan marker; the next day's scan will cover it");
+    }
+    state.rescan.notify_one();
+}
+
 /// The scan of one replica.
 #[derive(Clone)]
 pub struct DailyScan {
-    pub(crate) pipeline: Pipeline,
+    pub(crate) state: State,
     /// This replica's name on the scan's lease (`jobs::daily_scan`).
     pub(crate) holder: String,
     /// How often the lease holder checks for a new day (`jobs::daily_scan`).
@@ -80,9 +98,9 @@ pub struct DailyScan {
 
 impl DailyScan {
     /// A scanner identified by `holder` (unique per replica), checking every `every`.
-    pub fn new(pipeline: Pipeline, holder: impl Into<String>, every: Duration) -> Self {
+    pub fn new(state: State, holder: impl Into<String>, every: Duration) -> Self {
         Self {
-            pipeline,
+            state,
             holder: holder.into(),
             every,
         }
@@ -94,15 +112,15 @@ impl DailyScan {
             TriggerKind::Birthday as i32,
             TriggerKind::Anniversary as i32,
         ];
-        let db = &self.pipeline.db;
+        let db = &self.state.db;
         let mut written = 0;
         for chain in automations::chains_with_enabled(db, &kinds).await? {
             let marker = marker(&chain, &chain_day(db, &chain, now).await?);
-            if self.pipeline.coord.get(&marker).await?.is_some() {
+            if self.state.coord.get(&marker).await?.is_some() {
                 continue;
             }
             written += self.scan_chain(&chain, now).await?;
-            self.pipeline
+            self.state
                 .coord
                 .set(&marker, "done", Some(Duration::from_secs(48 * 3600)))
                 .await?;
@@ -111,7 +129,7 @@ impl DailyScan {
     }
 
     async fn scan_chain(&self, chain: &str, now: DateTime<Utc>) -> Result<usize> {
-        let db = &self.pipeline.db;
+        let db = &self.state.db;
         let mut after = String::new();
         let mut written = 0;
         loop {
@@ -133,12 +151,11 @@ impl DailyScan {
                     anniversaries: Vec::new(),
                     follow_ups: Vec::new(),
                 });
-                written +=
-                    fire(&self.pipeline, &txn, chain, &event, now.timestamp_micros()).await?;
+                written += fire(&self.state, &txn, chain, &event, now.timestamp_micros()).await?;
             }
             txn.commit().await?;
-            self.pipeline.enqueued();
-            self.pipeline.inbox_committed();
+            self.state.enqueued();
+            self.state.inbox_committed();
         }
     }
 }

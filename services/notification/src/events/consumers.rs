@@ -15,27 +15,28 @@ use sea_orm::DatabaseTransaction;
 
 use crate::app::automation::awaiting::deliver;
 use crate::app::automation::fire;
-use crate::app::delivery::{Pipeline, append_status_event};
+use crate::app::delivery::append_status_event;
 use crate::app::freshness::{PROFILE_CONSUMER, ProfileFreshness, UpstreamProfileHead};
 use crate::domain::automation::{AutomationEvent, DayStarted, FollowUpPlanDue};
 use crate::domain::channel::{CustomerId, FollowUpPlanId, ManagerId};
 use crate::events::consent_sync;
+use crate::state::State;
 use crate::storage::facts::{CustomerFacts as GuestFactsRow, GuestFacts};
 use crate::storage::{awaiting, facts, messages, policy, stores};
 
 /// The handler shared by every consumed stream.
 #[derive(Clone)]
 pub struct AutomationHandler {
-    pipeline: Pipeline,
+    state: State,
     /// Holds tagging's and assignment's events until profile's facts caught up with them.
     freshness: Option<Arc<ProfileFreshness>>,
 }
 
 impl AutomationHandler {
-    /// A handler writing through `pipeline`.
-    pub fn new(pipeline: Pipeline) -> Self {
+    /// A handler writing through `state`.
+    pub fn new(state: State) -> Self {
         Self {
-            pipeline,
+            state,
             freshness: None,
         }
     }
@@ -75,15 +76,7 @@ impl AutomationHandler {
         policy::put_preferences(txn, chain, survivor, &preferences).await?;
         // What waited for an owner under an absorbed id goes to the survivor's, if known.
         let now_us = Utc::now().timestamp_micros();
-        deliver(
-            &self.pipeline,
-            txn,
-            chain,
-            survivor,
-            &known.owner_id,
-            now_us,
-        )
-        .await?;
+        deliver(&self.state, txn, chain, survivor, &known.owner_id, now_us).await?;
         Ok(())
     }
 
@@ -103,7 +96,7 @@ impl AutomationHandler {
             messages::suppress_queued_of_customer(txn, chain, customer_id, now_us).await?
         {
             append_status_event(
-                &self.pipeline.events,
+                &self.state.events,
                 txn,
                 &message,
                 "suppressed",
@@ -150,7 +143,7 @@ impl AutomationHandler {
         .await?
         {
             append_status_event(
-                &self.pipeline.events,
+                &self.state.events,
                 txn,
                 &row,
                 "responded",
@@ -265,7 +258,7 @@ impl EventHandler for AutomationHandler {
                 .await?;
                 let now_us = Utc::now().timestamp_micros();
                 deliver(
-                    &self.pipeline,
+                    &self.state,
                     txn,
                     chain,
                     &e.customer_id,
@@ -392,7 +385,7 @@ impl EventHandler for AutomationHandler {
         };
         if let Some(automation_event) = automation_event {
             fire(
-                &self.pipeline,
+                &self.state,
                 txn,
                 chain,
                 &automation_event,
@@ -415,14 +408,7 @@ impl EventHandler for AutomationHandler {
                     anniversaries: Vec::new(),
                     follow_ups: Vec::new(),
                 });
-                fire(
-                    &self.pipeline,
-                    txn,
-                    chain,
-                    &day,
-                    Utc::now().timestamp_micros(),
-                )
-                .await?;
+                fire(&self.state, txn, chain, &day, Utc::now().timestamp_micros()).await?;
             }
         }
         Ok(())
@@ -547,14 +533,8 @@ impl AutomationHandler {
                                 anniversaries: Vec::new(),
                                 follow_ups: Vec::new(),
                             });
-                            fire(
-                                &self.pipeline,
-                                txn,
-                                chain,
-                                &day,
-                                Utc::now().timestamp_micros(),
-                            )
-                            .await?;
+                            fire(&self.state, txn, chain, &day, Utc::now().timestamp_micros())
+                                .await?;
                         }
                     }
                     _ => {}
@@ -614,7 +594,7 @@ fn facts_changed(payload: &Payload) -> Option<&str> {
 /// Spawns the consumers of tagging, assignment and profile; each reconnects by itself.
 pub fn spawn_consumers(
     runtime: &Runtime,
-    pipeline: &Pipeline,
+    state: &State,
     shutdown: impl Future<Output = ()> + Send + Clone + 'static,
 ) {
     use maitre_kit::config::ServiceName;
@@ -623,7 +603,7 @@ pub fn spawn_consumers(
         minter: runtime.minter.clone(),
     })));
     let handler: Arc<dyn EventHandler> =
-        Arc::new(AutomationHandler::new(pipeline.clone()).with_profile_freshness(freshness));
+        Arc::new(AutomationHandler::new(state.clone()).with_profile_freshness(freshness));
     for (upstream, name) in [
         (ServiceName::Tagging, "notification<-tagging"),
         (ServiceName::Assignment, "notification<-assignment"),

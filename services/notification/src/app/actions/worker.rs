@@ -8,10 +8,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{FollowUpPlans, QueuedAction, WebhookCalls};
-use crate::app::delivery::Pipeline;
 use crate::domain::retry::{DeadLetterReason, DeliveryFailure, RetryDecision};
 use crate::error::Result;
 use crate::providers::ProviderError;
+use crate::state::State;
 use crate::storage::actions::{self, ActionRow};
 use crate::storage::policy;
 
@@ -43,7 +43,7 @@ impl Default for ActionWorkerConfig {
 /// One replica's action worker.
 #[derive(Clone)]
 pub struct ActionWorker {
-    pipeline: Pipeline,
+    state: State,
     follow_ups: Arc<dyn FollowUpPlans>,
     webhooks: Arc<dyn WebhookCalls>,
     config: ActionWorkerConfig,
@@ -67,13 +67,13 @@ fn dead_letter_text(reason: &DeadLetterReason) -> String {
 impl ActionWorker {
     /// A worker performing follow-up plans through `follow_ups` and webhook calls through `webhooks`.
     pub fn new(
-        pipeline: Pipeline,
+        state: State,
         follow_ups: Arc<dyn FollowUpPlans>,
         webhooks: Arc<dyn WebhookCalls>,
         config: ActionWorkerConfig,
     ) -> Self {
         Self {
-            pipeline,
+            state,
             follow_ups,
             webhooks,
             config,
@@ -110,7 +110,7 @@ impl ActionWorker {
     /// actions this round decided.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<usize> {
         let now_us = now.timestamp_micros();
-        let db = &self.pipeline.db;
+        let db = &self.state.db;
         let stale = actions::stale_running(
             db,
             now_us - us(self.config.running_lease),
@@ -163,7 +163,7 @@ impl ActionWorker {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now_us = now.timestamp_micros();
-        let db = &self.pipeline.db;
+        let db = &self.state.db;
         let failure = match outcome {
             Ok(result) => {
                 actions::finish(db, &row.action_id, "done", "", &result, now_us, now_us).await?;

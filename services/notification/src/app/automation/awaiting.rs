@@ -9,8 +9,8 @@ use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use crate::app::actions::{FollowUpPlanAction, enqueue_follow_up};
-use crate::app::delivery::Pipeline;
 use crate::error::{Error, Result};
+use crate::state::State;
 use crate::storage::awaiting;
 use crate::storage::inbox::NewInboxItem;
 
@@ -77,7 +77,7 @@ pub async fn park(
 /// their inbox, follow-up plans into the action queue with them as manager, each once (its
 /// de-duplication key). Nothing happens while the owner is unknown (empty).
 pub async fn deliver(
-    pipeline: &Pipeline,
+    state: &State,
     conn: &impl ConnectionTrait,
     chain_id: &str,
     customer_id: &str,
@@ -112,7 +112,8 @@ pub async fn deliver(
                     customer_id: customer_id.to_owned(),
                     dedup_key,
                 };
-                inbox_written |= pipeline.write_inbox(conn, chain_id, &item, now_us).await?;
+                inbox_written |=
+                    crate::app::delivery::write_inbox(state, conn, chain_id, &item, now_us).await?;
             }
             ForOwner::FollowUp {
                 automation_id,
@@ -125,7 +126,7 @@ pub async fn deliver(
         }
     }
     if inbox_written {
-        pipeline.inbox.notify_waiters();
+        state.inbox.notify_waiters();
     }
     Ok(())
 }

@@ -13,13 +13,13 @@ use super::to_domain;
 use crate::app::actions::{
     FollowUpPlanAction, WebhookCall, enqueue_follow_up, enqueue_webhook, occurrence_json,
 };
-use crate::app::delivery::Pipeline;
 use crate::domain::automation::{Action, AutomationEvent, CustomerFacts, conditions_hold};
 use crate::domain::channel::{AutomationId, CustomerClass};
 use crate::domain::dedup::{DedupScope, dedup_key};
 use crate::domain::template_vars::TemplateVariable;
 use crate::domain::trigger::{Occurrence, occurrences};
 use crate::error::Result;
+use crate::state::State;
 use crate::storage::inbox::NewInboxItem;
 use crate::storage::messages::NewMessage;
 use crate::storage::{automations, facts, policy, stores, templates};
@@ -81,7 +81,7 @@ fn unnamed_guest(customer_id: &str) -> String {
 /// Fires the chain's enabled automations for `event` in the consumer's transaction. Returns how many
 /// messages and reminders were written (duplicates of an occurrence write nothing).
 pub async fn fire(
-    pipeline: &Pipeline,
+    state: &State,
     conn: &impl ConnectionTrait,
     chain_id: &str,
     event: &AutomationEvent,
@@ -124,7 +124,7 @@ pub async fn fire(
             for (index, action) in automation.actions.iter().enumerate() {
                 let action = IndexedAction { index, action };
                 written += run_action(
-                    pipeline, conn, chain_id, &proto, action, occurrence, &known, now_us,
+                    state, conn, chain_id, &proto, action, occurrence, &known, now_us,
                 )
                 .await?;
             }
@@ -142,7 +142,7 @@ struct IndexedAction<'a> {
 
 #[allow(clippy::too_many_arguments)]
 async fn run_action(
-    pipeline: &Pipeline,
+    state: &State,
     conn: &impl ConnectionTrait,
     chain_id: &str,
     proto: &pb::Automation,
@@ -194,9 +194,9 @@ async fn run_action(
                     .to_owned(),
                 next_attempt_at_us: now_us,
             };
-            let inserted = Pipeline::enqueue(conn, chain_id, &message, now_us).await?;
+            let inserted = crate::app::delivery::enqueue(conn, chain_id, &message, now_us).await?;
             if inserted {
-                pipeline.enqueued();
+                state.enqueued();
             }
             Ok(usize::from(inserted))
         }
@@ -249,9 +249,10 @@ async fn run_action(
                 awaiting::park(conn, chain_id, &waiting, now_us).await?;
                 return Ok(0);
             }
-            let inserted = pipeline.write_inbox(conn, chain_id, &item, now_us).await?;
+            let inserted =
+                crate::app::delivery::write_inbox(state, conn, chain_id, &item, now_us).await?;
             if inserted {
-                pipeline.inbox.notify_waiters();
+                state.inbox.notify_waiters();
             }
             Ok(usize::from(inserted))
         }

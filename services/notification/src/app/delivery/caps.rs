@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use super::{Pipeline, bounded};
+use super::bounded;
 use crate::error::Result;
+use crate::state::State;
 use crate::storage::messages::MessageRow;
 use crate::storage::policy::{CapRule, ContactPolicy};
 use crate::storage::queue::{self, CountedHit};
@@ -53,13 +54,13 @@ fn rules_for<'p>(policy: &'p ContactPolicy, row: &MessageRow) -> Vec<&'p CapRule
 }
 
 /// Re-seeds the rule's window from `hits` when its marker is gone (expired or flushed).
-async fn ensure_seeded(pipeline: &Pipeline, key: &str, rule: &CapRule, hits: &[i64]) -> Result<()> {
+async fn ensure_seeded(state: &State, key: &str, rule: &CapRule, hits: &[i64]) -> Result<()> {
     let marker = format!("seeded:{key}");
-    if pipeline.coord.get(&marker).await?.is_some() {
+    if state.coord.get(&marker).await?.is_some() {
         return Ok(());
     }
-    pipeline.coord.window_seed(key, hits, window(rule)).await?;
-    pipeline.coord.set(&marker, "1", Some(window(rule))).await?;
+    state.coord.window_seed(key, hits, window(rule)).await?;
+    state.coord.set(&marker, "1", Some(window(rule))).await?;
     Ok(())
 }
 
@@ -67,7 +68,7 @@ async fn ensure_seeded(pipeline: &Pipeline, key: &str, rule: &CapRule, hits: &[i
 /// database) to every cap of `policy` that applies; `claimed` are every message id of the round,
 /// which the windows get from these hits rather than from the seed. Outcomes in `rows` order.
 pub async fn charge_all(
-    pipeline: &Pipeline,
+    state: &State,
     policy: &ContactPolicy,
     rows: &[&MessageRow],
     claimed: &HashSet<&str>,
@@ -97,7 +98,7 @@ pub async fn charge_all(
         }
     }
     let names: Vec<&str> = customers.keys().copied().collect();
-    let hits = queue::counted_hits(&pipeline.db, chain, &names, oldest, claimed).await?;
+    let hits = queue::counted_hits(&state.db, chain, &names, oldest, claimed).await?;
     let mut hits_of: BTreeMap<&str, Vec<&CountedHit>> = BTreeMap::new();
     for hit in &hits {
         hits_of
@@ -126,14 +127,14 @@ pub async fn charge_all(
     }
     let seeding: Vec<_> = seeds
         .iter()
-        .map(|(key, (rule, ms))| ensure_seeded(pipeline, key, rule, ms))
+        .map(|(key, (rule, ms))| ensure_seeded(state, key, rule, ms))
         .collect();
     for seeded in bounded(seeding, CONCURRENCY).await {
         seeded?;
     }
     let charging: Vec<_> = customers
         .values()
-        .map(|indexes| charge_customer(pipeline, chain, rows, &rules, indexes))
+        .map(|indexes| charge_customer(state, chain, rows, &rules, indexes))
         .collect();
     let mut outcomes = vec![CapOutcome::Within; rows.len()];
     for charged in bounded(charging, CONCURRENCY).await {
@@ -146,7 +147,7 @@ pub async fn charge_all(
 
 /// One customer's messages of the round, in order; each stops at the first cap reached.
 async fn charge_customer(
-    pipeline: &Pipeline,
+    state: &State,
     chain: &str,
     rows: &[&MessageRow],
     rules: &[Vec<&CapRule>],
@@ -161,7 +162,7 @@ async fn charge_customer(
                 continue;
             };
             let key = rule.window_key(chain, &row.customer_id);
-            let hit = pipeline
+            let hit = state
                 .coord
                 .window_hit(&key, u64::from(cap.max_messages()), window(rule), 1)
                 .await?;

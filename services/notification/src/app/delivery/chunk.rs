@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::bounded;
 use super::caps::{self, CapOutcome};
 use super::outcome::{self, Outcome};
 use super::round::{RenderedMessage, Round};
-use super::{Pipeline, bounded};
 use crate::domain::channel_limits::ChannelLimits;
 use crate::domain::contacts;
 use crate::domain::dedup::DedupKey;
@@ -18,6 +18,7 @@ use crate::domain::quiet_hours::QuietHours;
 use crate::domain::retry::RetryPolicy;
 use crate::error::Result;
 use crate::providers::{OutboundMessage, ProviderError, Providers};
+use crate::state::State;
 use crate::storage::messages::MessageRow;
 use crate::storage::policy::{self, Preferences};
 use crate::storage::{facts, stores};
@@ -50,7 +51,7 @@ pub struct Decided<'r> {
 
 /// Decides each row of `rows` (claimed by this worker): an outcome, or ready to send.
 pub async fn decide<'r>(
-    pipeline: &Pipeline,
+    state: &State,
     limits: &ChannelLimits,
     round: &mut Round,
     rows: &'r [MessageRow],
@@ -64,18 +65,18 @@ pub async fn decide<'r>(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
     let mut ready = Vec::new();
     for (chain, indexes) in chains {
-        let chain_policy = round.policy(pipeline, chain).await?;
+        let chain_policy = round.policy(state, chain).await?;
         let mut customers: Vec<&str> = indexes
             .iter()
             .map(|&i| rows[i].customer_id.as_str())
             .collect();
         customers.sort_unstable();
         customers.dedup();
-        let preferences = policy::preferences_of(&pipeline.db, chain, &customers).await?;
-        let guests = facts::guests(&pipeline.db, chain, &customers).await?;
+        let preferences = policy::preferences_of(&state.db, chain, &customers).await?;
+        let guests = facts::guests(&state.db, chain, &customers).await?;
         let zones = match chain_policy.policy.quiet_hours {
             Some(_) if chain_policy.zoned => {
-                stores::customer_zones(&pipeline.db, chain, &customers).await?
+                stores::customer_zones(&state.db, chain, &customers).await?
             }
             _ => Default::default(),
         };
@@ -129,7 +130,7 @@ pub async fn decide<'r>(
         }
         let passing: Vec<&MessageRow> = passed.iter().map(|&i| &rows[i]).collect();
         let charged =
-            caps::charge_all(pipeline, &chain_policy.policy, &passing, &claimed, now).await?;
+            caps::charge_all(state, &chain_policy.policy, &passing, &claimed, now).await?;
         for (&index, cap) in passed.iter().zip(charged) {
             let row = &rows[index];
             if cap == CapOutcome::Reached {
@@ -147,7 +148,7 @@ pub async fn decide<'r>(
                 }
                 _ => String::new(),
             };
-            match round.render(pipeline, row, guest, limits).await? {
+            match round.render(state, row, guest, limits).await? {
                 Ok(rendered) => ready.push(Ready {
                     row,
                     rendered,

@@ -12,7 +12,6 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use super::Pipeline;
 use super::chunk;
 use super::outcome;
 use super::recovery;
@@ -21,6 +20,7 @@ use crate::app::idle::IdlePoll;
 use crate::domain::channel_limits::ChannelLimits;
 use crate::error::Result;
 use crate::providers::Providers;
+use crate::state::State;
 use crate::storage::{claims, queue};
 
 /// Tuning of a dispatcher.
@@ -68,7 +68,7 @@ const FORGET_WORKERS_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// One replica's dispatcher.
 #[derive(Clone)]
 pub struct Dispatcher {
-    pipeline: Pipeline,
+    state: State,
     providers: Providers,
     config: DispatcherConfig,
     /// This worker's id: the claimant of the messages it claims.
@@ -91,9 +91,9 @@ fn us(duration: Duration) -> i64 {
 
 impl Dispatcher {
     /// A dispatcher sending through `providers`.
-    pub fn new(pipeline: Pipeline, providers: Providers, config: DispatcherConfig) -> Self {
+    pub fn new(state: State, providers: Providers, config: DispatcherConfig) -> Self {
         Self {
-            pipeline,
+            state,
             providers,
             config,
             worker: uuid::Uuid::new_v4().to_string().into(),
@@ -111,7 +111,7 @@ impl Dispatcher {
     pub async fn register(&self, now: DateTime<Utc>) -> Result<()> {
         self.renew(now).await?;
         let retired =
-            claims::retire_replica(&self.pipeline.db, &self.config.replica, &self.worker).await?;
+            claims::retire_replica(&self.state.db, &self.config.replica, &self.worker).await?;
         if retired > 0 {
             tracing::info!(
                 retired,
@@ -123,7 +123,7 @@ impl Dispatcher {
 
     async fn renew(&self, now: DateTime<Utc>) -> Result<()> {
         claims::renew(
-            &self.pipeline.db,
+            &self.state.db,
             &self.worker,
             &self.config.replica,
             now.timestamp_micros() + us(self.config.sending_lease),
@@ -168,13 +168,13 @@ impl Dispatcher {
             }
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.pipeline.wake.notified() => poll.reset(),
+                _ = self.state.wake.notified() => poll.reset(),
                 _ = tokio::time::sleep(poll.idle()) => {}
             }
         }
         // Rounds settle everything they claim, so a graceful stop leaves no claim behind.
         let forget = Utc::now().timestamp_micros() - us(FORGET_WORKERS_AFTER);
-        if let Err(e) = claims::retire(&self.pipeline.db, &self.worker, forget).await {
+        if let Err(e) = claims::retire(&self.state.db, &self.worker, forget).await {
             tracing::warn!(error = %e, "cannot retire the dispatcher worker; its lease lapses");
         }
     }
@@ -185,7 +185,7 @@ impl Dispatcher {
         let now_us = now.timestamp_micros();
         let mut round = Round::default();
         let recovered = recovery::recover(
-            &self.pipeline,
+            &self.state,
             &self.providers,
             &self.worker,
             &mut round,
@@ -194,17 +194,11 @@ impl Dispatcher {
         )
         .await?;
         let claimed =
-            queue::claim_due(&self.pipeline.db, &self.worker, now_us, self.config.batch).await?;
-        let decided = chunk::decide(
-            &self.pipeline,
-            &self.config.limits,
-            &mut round,
-            &claimed,
-            now,
-        )
-        .await?;
+            queue::claim_due(&self.state.db, &self.worker, now_us, self.config.batch).await?;
+        let decided =
+            chunk::decide(&self.state, &self.config.limits, &mut round, &claimed, now).await?;
         let mut settled =
-            outcome::settle_all(&self.pipeline, &decided.outcomes, &self.worker, now_us).await?;
+            outcome::settle_all(&self.state, &decided.outcomes, &self.worker, now_us).await?;
         let mut ready = decided.ready;
         while !ready.is_empty() {
             let rest = ready.split_off(ready.len().min(HAND_BATCH));
@@ -218,7 +212,7 @@ impl Dispatcher {
     async fn send_batch(&self, batch: Vec<chunk::Ready<'_>>, now: DateTime<Utc>) -> Result<usize> {
         let rows: Vec<_> = batch.iter().map(|r| r.row).collect();
         let handed: std::collections::HashSet<String> = claims::hand(
-            &self.pipeline.db,
+            &self.state.db,
             &self.worker,
             &rows,
             Utc::now().timestamp_micros(),
@@ -232,7 +226,7 @@ impl Dispatcher {
             .collect();
         let outcomes = chunk::send_all(&self.providers, batch, now).await;
         outcome::settle_all(
-            &self.pipeline,
+            &self.state,
             &outcomes,
             &self.worker,
             Utc::now().timestamp_micros(),

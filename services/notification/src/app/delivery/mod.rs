@@ -10,18 +10,16 @@ pub mod outcome;
 pub mod recovery;
 mod round;
 
-use std::sync::Arc;
-
-use maitre_kit::{coord::Coordination, eventlog::EventLog};
+use maitre_kit::eventlog::EventLog;
 use maitre_proto::events::v1::{
     EventScope, InboxItemCreated, MessageStatusChanged, event::Payload,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tokio::sync::Notify;
+use sea_orm::ConnectionTrait;
 
 use crate::convert::{channel_to_proto, status_to_proto};
 use crate::domain::channel::{Channel, MessagePurpose};
 use crate::error::Result;
+use crate::state::State;
 use crate::storage::inbox;
 use crate::storage::messages::{self, MessageRow, NewMessage, RowUpdate};
 
@@ -43,20 +41,6 @@ async fn bounded<F: std::future::Future>(futures: Vec<F>, limit: usize) -> Vec<F
         outputs.push(output);
     }
     outputs
-}
-
-/// What the pipeline needs: the database, coordination, the event log and a local wake-up.
-#[derive(Clone)]
-pub struct Pipeline {
-    pub db: DatabaseConnection,
-    pub coord: Arc<dyn Coordination>,
-    pub events: Arc<EventLog>,
-    /// Wakes this replica's dispatcher after an enqueue (other replicas poll).
-    pub wake: Arc<Notify>,
-    /// Wakes this replica's inbox streams after an inbox item committed (other replicas poll).
-    pub inbox: Arc<Notify>,
-    /// Wakes this replica's daily scan when date automations change (other replicas poll).
-    pub rescan: Arc<Notify>,
 }
 
 /// Whether a stored status is announced on the event stream (queued and sending are internal).
@@ -97,162 +81,109 @@ pub async fn append_status_event(
     Ok(())
 }
 
-impl Pipeline {
-    /// A pipeline over the service's database, coordination and event log.
-    pub fn new(
-        db: DatabaseConnection,
-        coord: Arc<dyn Coordination>,
-        events: Arc<EventLog>,
-    ) -> Self {
-        Self {
-            db,
-            coord,
-            events,
-            wake: Arc::new(Notify::new()),
-            inbox: Arc::new(Notify::new()),
-            rescan: Arc::new(Notify::new()),
-        }
+/// Writes an inbox item (once per key) with its `InboxItemCreated` event in the caller's
+/// transaction; `false` when the key existed. Call [`State::inbox_committed`] after the commit.
+pub async fn write_inbox(
+    state: &State,
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    item: &inbox::NewInboxItem,
+    now_us: i64,
+) -> Result<bool> {
+    if !inbox::insert(conn, chain_id, item, now_us).await? {
+        return Ok(false);
     }
-
-    /// A date automation (birthday, anniversary) was enabled for `chain`: today's scan of the
-    /// chain is done again, so it does not wait for tomorrow. Occurrences already handled
-    /// are not repeated (their de-duplication keys exist).
-    pub async fn date_automations_changed(&self, chain: &str) {
-        let day = match crate::app::daily_scan::chain_day(&self.db, chain, chrono::Utc::now()).await
-        {
-            Ok(day) => day,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the chain's store zones; the next day's scan will cover it");
-                self.rescan.notify_one();
-                return;
-            }
+    // A chain that configured a staff provider (WeCom) has the item reach the staff member
+    // there too: a message rendered from the item itself (`round::INBOX_FORWARD`).
+    if crate::storage::provider_accounts::get(conn, chain_id, Channel::StaffInbox)
+        .await?
+        .is_some()
+    {
+        let forward = NewMessage {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            customer_id: item.customer_id.clone(),
+            staff_id: item.staff_id.clone(),
+            channel: Channel::StaffInbox,
+            purpose: MessagePurpose::Transactional,
+            template_id: round::INBOX_FORWARD.to_owned(),
+            variables: [
+                (round::FORWARD_TITLE.to_owned(), item.title.clone()),
+                (round::FORWARD_BODY.to_owned(), item.body.clone()),
+            ]
+            .into_iter()
+            .collect(),
+            campaign_id: String::new(),
+            automation_id: String::new(),
+            dedup_key: format!("inbox_forward:{}", item.item_id),
+            next_attempt_at_us: now_us,
         };
-        if let Err(e) = self
-            .coord
-            .delete(&crate::app::daily_scan::marker(chain, &day))
-            .await
-        {
-            tracing::warn!(error = %e, "cannot reset today's scan marker; the next day's scan will cover it");
-        }
-        self.rescan.notify_one();
+        messages::insert(conn, chain_id, &forward, now_us).await?;
     }
-
-    /// Writes an inbox item (once per key) with its `InboxItemCreated` event in the caller's
-    /// transaction; `false` when the key existed. Call [`Pipeline::inbox_committed`] after the commit.
-    pub async fn write_inbox(
-        &self,
-        conn: &impl ConnectionTrait,
-        chain_id: &str,
-        item: &inbox::NewInboxItem,
-        now_us: i64,
-    ) -> Result<bool> {
-        if !inbox::insert(conn, chain_id, item, now_us).await? {
-            return Ok(false);
-        }
-        // A chain that configured a staff provider (WeCom) has the item reach the staff member
-        // there too: a message rendered from the item itself (`round::INBOX_FORWARD`).
-        if crate::storage::provider_accounts::get(conn, chain_id, Channel::StaffInbox)
-            .await?
-            .is_some()
-        {
-            let forward = NewMessage {
-                message_id: uuid::Uuid::now_v7().to_string(),
+    state
+        .events
+        .append(
+            conn,
+            chain_id,
+            EventScope {
                 customer_id: item.customer_id.clone(),
+                store_id: String::new(),
+                manager_id: item.staff_id.clone(),
+            },
+            Payload::InboxItemCreated(InboxItemCreated {
+                item_id: item.item_id.clone(),
                 staff_id: item.staff_id.clone(),
-                channel: Channel::StaffInbox,
-                purpose: MessagePurpose::Transactional,
-                template_id: round::INBOX_FORWARD.to_owned(),
-                variables: [
-                    (round::FORWARD_TITLE.to_owned(), item.title.clone()),
-                    (round::FORWARD_BODY.to_owned(), item.body.clone()),
-                ]
-                .into_iter()
-                .collect(),
-                campaign_id: String::new(),
-                automation_id: String::new(),
-                dedup_key: format!("inbox_forward:{}", item.item_id),
-                next_attempt_at_us: now_us,
-            };
-            messages::insert(conn, chain_id, &forward, now_us).await?;
-        }
-        self.events
-            .append(
-                conn,
-                chain_id,
-                EventScope {
-                    customer_id: item.customer_id.clone(),
-                    store_id: String::new(),
-                    manager_id: item.staff_id.clone(),
-                },
-                Payload::InboxItemCreated(InboxItemCreated {
-                    item_id: item.item_id.clone(),
-                    staff_id: item.staff_id.clone(),
-                    title: item.title.clone(),
-                    customer_id: item.customer_id.clone(),
-                }),
-            )
-            .await?;
-        Ok(true)
-    }
-
-    /// Publishes committed events and wakes local inbox streams.
-    pub fn inbox_committed(&self) {
-        self.events.committed();
-        self.inbox.notify_waiters();
-        // An item forwarded to the staff provider is a queued message.
-        self.wake.notify_one();
-    }
-
-    /// Enqueues a message in the caller's transaction; `false` when its de-duplication key already
-    /// exists (the occurrence was handled). Call [`Pipeline::enqueued`] after the commit.
-    pub async fn enqueue(
-        conn: &impl ConnectionTrait,
-        chain_id: &str,
-        message: &NewMessage,
-        now_us: i64,
-    ) -> Result<bool> {
-        messages::insert(conn, chain_id, message, now_us).await
-    }
-
-    /// Wakes the local dispatcher after enqueued messages committed.
-    pub fn enqueued(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Moves `row` to `status` (only from `from` when given) with history and event, in one
-    /// transaction; `false` when the row was not in `from`.
-    pub async fn transition(
-        &self,
-        row: &MessageRow,
-        from: Option<&str>,
-        status: &str,
-        reason: &str,
-        update: &RowUpdate,
-        now_us: i64,
-    ) -> Result<bool> {
-        let txn = maitre_kit::db::begin_write(&self.db).await?;
-        let changed = messages::set_status(
-            &txn,
-            &row.chain_id,
-            &row.message_id,
-            from,
-            status,
-            reason,
-            update,
-            now_us,
+                title: item.title.clone(),
+                customer_id: item.customer_id.clone(),
+            }),
         )
         .await?;
-        if !changed {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        if announced(status) {
-            append_status_event(&self.events, &txn, row, status, reason).await?;
-        }
-        txn.commit().await?;
-        if announced(status) {
-            self.events.committed();
-        }
-        Ok(true)
+    Ok(true)
+}
+
+/// Enqueues a message in the caller's transaction; `false` when its de-duplication key already
+/// exists (the occurrence was handled). Call [`State::enqueued`] after the commit.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    chain_id: &str,
+    message: &NewMessage,
+    now_us: i64,
+) -> Result<bool> {
+    messages::insert(conn, chain_id, message, now_us).await
+}
+
+/// Moves `row` to `status` (only from `from` when given) with history and event, in one
+/// transaction; `false` when the row was not in `from`.
+pub async fn transition(
+    state: &State,
+    row: &MessageRow,
+    from: Option<&str>,
+    status: &str,
+    reason: &str,
+    update: &RowUpdate,
+    now_us: i64,
+) -> Result<bool> {
+    let txn = maitre_kit::db::begin_write(&state.db).await?;
+    let changed = messages::set_status(
+        &txn,
+        &row.chain_id,
+        &row.message_id,
+        from,
+        status,
+        reason,
+        update,
+        now_us,
+    )
+    .await?;
+    if !changed {
+        txn.rollback().await?;
+        return Ok(false);
     }
+    if announced(status) {
+        append_status_event(&state.events, &txn, row, status, reason).await?;
+    }
+    txn.commit().await?;
+    if announced(status) {
+        state.events.committed();
+    }
+    Ok(true)
 }

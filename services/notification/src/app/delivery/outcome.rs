@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Pipeline, announced, status_event};
+use super::{announced, status_event};
 use crate::domain::retry::{DeadLetterReason, DeliveryFailure, RetryDecision, RetryPolicy};
 use crate::error::Result;
+use crate::state::State;
 use crate::storage::messages::MessageRow;
 use crate::storage::queue;
 use crate::storage::settle::{self, Settlement};
@@ -147,7 +148,7 @@ pub fn failed(
 /// Writes `outcomes` (rows claimed by `worker`) with their history and events in one
 /// transaction; returns how many were still ours to settle.
 pub async fn settle_all(
-    pipeline: &Pipeline,
+    state: &State,
     outcomes: &[(&MessageRow, Outcome)],
     worker: &str,
     now_us: i64,
@@ -156,7 +157,7 @@ pub async fn settle_all(
         return Ok(0);
     }
     let settlements: Vec<Settlement> = outcomes.iter().map(|(_, o)| o.settlement.clone()).collect();
-    let txn = maitre_kit::db::begin_write(&pipeline.db).await?;
+    let txn = maitre_kit::db::begin_write(&state.db).await?;
     let settled: std::collections::HashSet<String> =
         settle::apply(&txn, &settlements, worker, now_us)
             .await?
@@ -194,11 +195,11 @@ pub async fn settle_all(
             })
             .collect();
         any_event |= !events.is_empty();
-        pipeline.events.append_all(&txn, chain, events).await?;
+        state.events.append_all(&txn, chain, events).await?;
     }
     txn.commit().await?;
     if any_event {
-        pipeline.events.committed();
+        state.events.committed();
     }
     Ok(settled.len())
 }

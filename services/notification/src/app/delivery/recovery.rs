@@ -8,11 +8,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Pipeline;
 use super::outcome::{self, Outcome};
 use super::round::Round;
 use crate::error::Result;
 use crate::providers::{HandedMessage, Providers, Reconciliation};
+use crate::state::State;
 use crate::storage::claims::{self, AbandonedClaim};
 use crate::storage::messages::MessageRow;
 
@@ -21,7 +21,7 @@ pub const UNKNOWN_REASON: &str = "outcome_unknown: handed to the provider by a w
 
 /// Recovers up to `limit` abandoned claims for `worker`; returns how many were settled.
 pub async fn recover(
-    pipeline: &Pipeline,
+    state: &State,
     providers: &Providers,
     worker: &str,
     round: &mut Round,
@@ -29,7 +29,7 @@ pub async fn recover(
     limit: u64,
 ) -> Result<usize> {
     let now_us = now.timestamp_micros();
-    let abandoned = claims::abandoned(&pipeline.db, worker, now_us, limit).await?;
+    let abandoned = claims::abandoned(&state.db, worker, now_us, limit).await?;
     if abandoned.is_empty() {
         return Ok(0);
     }
@@ -38,11 +38,10 @@ pub async fn recover(
         .filter(|c| c.claimed_by != worker)
         .cloned()
         .collect();
-    let mut adopted: std::collections::HashSet<String> =
-        claims::adopt(&pipeline.db, worker, &others)
-            .await?
-            .into_iter()
-            .collect();
+    let mut adopted: std::collections::HashSet<String> = claims::adopt(&state.db, worker, &others)
+        .await?
+        .into_iter()
+        .collect();
     adopted.extend(
         abandoned
             .iter()
@@ -58,11 +57,11 @@ pub async fn recover(
         let out = if !claim.handed {
             outcome::released(&claim.row, now)
         } else {
-            reconcile(pipeline, providers, round, &claim.row, now).await?
+            reconcile(state, providers, round, &claim.row, now).await?
         };
         outcomes.push((&claim.row, out));
     }
-    let settled = outcome::settle_all(pipeline, &outcomes, worker, now_us).await?;
+    let settled = outcome::settle_all(state, &outcomes, worker, now_us).await?;
     if settled > 0 {
         tracing::info!(settled, "abandoned send claims recovered");
     }
@@ -71,7 +70,7 @@ pub async fn recover(
 
 /// The outcome of a message handed to the provider with no answer recorded.
 async fn reconcile(
-    pipeline: &Pipeline,
+    state: &State,
     providers: &Providers,
     round: &mut Round,
     row: &MessageRow,
@@ -92,7 +91,7 @@ async fn reconcile(
         Reconciliation::Accepted(provider_id) => outcome::reconciled_sent(row, provider_id),
         Reconciliation::NotReceived => {
             // A real attempt that did not reach the provider: a failure under the retry policy.
-            let retry = round.policy(pipeline, &row.chain_id).await?.policy.retry;
+            let retry = round.policy(state, &row.chain_id).await?.policy.retry;
             let failure = crate::domain::retry::DeliveryFailure::Transient {
                 error: "the provider never received the message".into(),
                 retry_after_ms: None,

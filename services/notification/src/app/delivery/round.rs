@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Pipeline;
 use crate::domain::channel_limits::ChannelLimits;
 use crate::domain::guest::Guest;
 use crate::domain::provider_binding::{self, ProviderBinding};
 use crate::domain::template::Template;
 use crate::domain::template_vars::TemplateVariable;
 use crate::error::Result;
+use crate::state::State;
 use crate::storage::messages::MessageRow;
 use crate::storage::policy::ContactPolicy;
 use crate::storage::{policy, stores, templates};
@@ -59,11 +59,11 @@ pub type Rendered = std::result::Result<RenderedMessage, String>;
 
 impl Round {
     /// The chain's policy.
-    pub async fn policy(&mut self, pipeline: &Pipeline, chain_id: &str) -> Result<ChainPolicy> {
+    pub async fn policy(&mut self, state: &State, chain_id: &str) -> Result<ChainPolicy> {
         if let Some(policy) = self.policies.get(chain_id) {
             return Ok(policy.clone());
         }
-        let db = &pipeline.db;
+        let db = &state.db;
         let policy = ChainPolicy {
             policy: policy::contact_policy(db, chain_id).await?,
             zoned: stores::chain_zones(db, chain_id).await?.len() > 1,
@@ -77,7 +77,7 @@ impl Round {
     /// a sender's explicit values).
     pub async fn render(
         &mut self,
-        pipeline: &Pipeline,
+        state: &State,
         row: &MessageRow,
         guest: Option<&Guest>,
         limits: &ChannelLimits,
@@ -94,7 +94,7 @@ impl Round {
         let template = match self.templates.get(&key) {
             Some(template) => template.clone(),
             None => {
-                let stored = templates::get(&pipeline.db, &row.chain_id, &row.template_id).await?;
+                let stored = templates::get(&state.db, &row.chain_id, &row.template_id).await?;
                 let template = match stored {
                     Some(stored) => Some(Arc::new((stored.compile()?, stored.provider))),
                     None => None,
