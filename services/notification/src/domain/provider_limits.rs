@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::provider_account::ProviderKind;
+use super::provider_kind::ProviderKind;
 
 /// The optional settings of every provider account that set its limits.
 pub const SETTINGS: [&str; 4] = [

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::provider_account::AccountError;
+use super::provider_kind::AccountError;
 
 fn refuse(field: &str, message: &str) -> AccountError {
     AccountError {
