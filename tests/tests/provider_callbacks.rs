@@ -26,7 +26,7 @@ use maitre_kit::{
     on_both_backends,
     testing::{Backend, token},
 };
-use maitre_notification::delivery::tencent_sms::{CONTENT_TYPE, tc3_authorization};
+use maitre_notification::providers::tencent_sms::{CONTENT_TYPE, tc3_authorization};
 use maitre_tests::{System, eventually, rest::Rest, setup};
 use serde_json::{Value, json};
 

@@ -11,12 +11,12 @@ use anyhow::{Context, Result};
 use chrono::{Timelike, Utc};
 use maitre_kit::eventlog::EventLog;
 use maitre_kit::testing::{self, Backend, TestDb};
-use maitre_notification::campaign::{CampaignRunner, SegmentSource};
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use maitre_notification::delivery::provider::Providers;
+use maitre_notification::app::campaign::{CampaignRunner, SegmentSource};
+use maitre_notification::app::delivery::dispatcher::{Dispatcher, DispatcherConfig};
 use maitre_notification::domain::channel::{Channel, MessagePurpose};
 use maitre_notification::domain::template::Locale;
+use maitre_notification::providers::Providers;
+use maitre_notification::state::State;
 use maitre_notification::storage::Migrator;
 use maitre_notification::storage::campaigns::{self, CampaignRow};
 use maitre_notification::storage::messages;
@@ -69,7 +69,7 @@ fn quiet_hours_elsewhere() -> pb::QuietHours {
     }
 }
 
-async fn sent_count(pipeline: &Pipeline) -> Result<u64> {
+async fn sent_count(pipeline: &State) -> Result<u64> {
     let counts = messages::campaign_counts(&pipeline.db, CHAIN, CAMPAIGN)
         .await
         .context("campaign counts")?;
@@ -80,7 +80,7 @@ async fn sent_count(pipeline: &Pipeline) -> Result<u64> {
         .sum())
 }
 
-async fn row_count(pipeline: &Pipeline) -> Result<u64> {
+async fn row_count(pipeline: &State) -> Result<u64> {
     let counts = messages::campaign_counts(&pipeline.db, CHAIN, CAMPAIGN)
         .await
         .context("campaign counts")?;
@@ -91,11 +91,11 @@ async fn row_count(pipeline: &Pipeline) -> Result<u64> {
 }
 
 /// A fresh PostgreSQL schema and Redis prefix, the template, policy and campaign.
-async fn prepare() -> Result<(TestDb, Pipeline)> {
+async fn prepare() -> Result<(TestDb, State)> {
     let db = TestDb::new::<Migrator>(Backend::Production).await;
     let coord = testing::coordination(Backend::Production).await;
     let events = EventLog::new(db.db.clone(), "notification", None);
-    let pipeline = Pipeline::new(db.db.clone(), coord, events);
+    let pipeline = State::new(db.db.clone(), coord, events);
     templates::upsert(
         &db.db,
         CHAIN,

@@ -1,20 +1,23 @@
 //! Maitre notification service: a library (`serve`, api, domain, storage, delivery pipeline,
 //! automations, campaigns) under the thin `maitre serve notification`.
+//!
+//! Layout (the skeleton every service shares, docs/ARCHITECTURE.md "Where things live"):
+//! `state.rs` holds the dependencies built once (database, coordination, event log, wake-ups);
+//! `api/` decodes, authorises, calls and encodes; `app/` runs the use cases (delivery,
+//! automations, actions, campaigns, the daily scan's round) over `storage/` (SQL) and the pure
+//! `domain/`; `providers/` are where messages leave (one adapter per provider API);
+//! `events.rs` consumes tagging's, assignment's and profile's streams; `jobs.rs` is the
+//! scheduled work.
 
-pub mod actions;
 pub mod api;
-pub mod automation;
-pub mod business_metrics;
-pub mod campaign;
-pub mod consent_sync;
-pub mod consumers;
+pub mod app;
 pub mod convert;
-pub mod daily_scan;
-pub mod delivery;
 pub mod domain;
 pub mod error;
-pub mod freshness;
-pub mod idle;
+pub mod events;
+pub mod jobs;
+pub mod providers;
+pub mod state;
 pub mod storage;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -31,12 +34,12 @@ use maitre_proto::notification::v1::{
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
-use crate::delivery::{
-    Pipeline,
-    dispatcher::{Dispatcher, DispatcherConfig},
-    provider::{self, Provider, Providers},
-    webhook::WebhookProvider,
+use crate::app::{
+    actions, campaign,
+    delivery::dispatcher::{Dispatcher, DispatcherConfig},
 };
+use crate::providers::{self as provider, Provider, Providers, webhook::WebhookProvider};
+use crate::state::State;
 
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "maitre.notification.v1.NotificationService";
@@ -69,7 +72,7 @@ pub struct Settings {
     /// `MAITRE_SECRET_KEYS_OLD`: earlier keys (comma-separated) still opening what they sealed.
     pub old_secret_keys: String,
     /// The providers' API endpoints (production ones by default; tests point them at fakes).
-    pub endpoints: delivery::accounts::Endpoints,
+    pub endpoints: providers::accounts::Endpoints,
 }
 
 impl std::fmt::Debug for Settings {
@@ -99,9 +102,8 @@ impl Settings {
             webhook_url: lookup(WEBHOOK_URL_VARIABLE).unwrap_or_default(),
             webhook_secret: lookup(WEBHOOK_SECRET_VARIABLE).unwrap_or_default(),
             replica_id: lookup(REPLICA_ID_VARIABLE).unwrap_or_default(),
-            secret_key: lookup(delivery::secrets::SECRET_KEY_VARIABLE).unwrap_or_default(),
-            old_secret_keys: lookup(delivery::secrets::OLD_SECRET_KEYS_VARIABLE)
-                .unwrap_or_default(),
+            secret_key: lookup(storage::secrets::SECRET_KEY_VARIABLE).unwrap_or_default(),
+            old_secret_keys: lookup(storage::secrets::OLD_SECRET_KEYS_VARIABLE).unwrap_or_default(),
             endpoints: endpoints(&lookup),
         }
     }
@@ -138,11 +140,11 @@ impl Settings {
 
 /// The providers' API endpoints: the published ones unless the operator routes them elsewhere
 /// (an egress proxy; a local fake in tests).
-fn endpoints(lookup: &impl Fn(&str) -> Option<String>) -> delivery::accounts::Endpoints {
-    let defaults = delivery::accounts::Endpoints::default();
+fn endpoints(lookup: &impl Fn(&str) -> Option<String>) -> providers::accounts::Endpoints {
+    let defaults = providers::accounts::Endpoints::default();
     let or =
         |name: &str, default: String| lookup(name).filter(|v| !v.is_empty()).unwrap_or(default);
-    delivery::accounts::Endpoints {
+    providers::accounts::Endpoints {
         tencent_sms: or("MAITRE_TENCENT_SMS_ENDPOINT", defaults.tencent_sms),
         aliyun_sms: or("MAITRE_ALIYUN_SMS_ENDPOINT", defaults.aliyun_sms),
         wecom: or("MAITRE_WECOM_API", defaults.wecom),
@@ -169,11 +171,7 @@ fn profile_channel(
 /// The worker performing queued automation actions: follow-up plans in profile (a channel to the
 /// configured upstream; unreachable ones are retried and dead-lettered like any failure) and webhook
 /// calls signed with `MAITRE_NOTIFICATION_WEBHOOK_SECRET`.
-fn action_worker(
-    runtime: &Runtime,
-    pipeline: &Pipeline,
-    settings: &Settings,
-) -> actions::ActionWorker {
+fn action_worker(runtime: &Runtime, state: &State, settings: &Settings) -> actions::ActionWorker {
     let follow_ups: Arc<dyn actions::FollowUpPlans> = match profile_channel(runtime) {
         Ok(channel) => Arc::new(actions::ProfileFollowUpPlans::new(
             channel,
@@ -194,7 +192,7 @@ fn action_worker(
             }
         };
     actions::ActionWorker::new(
-        pipeline.clone(),
+        state.clone(),
         follow_ups,
         webhooks,
         actions::ActionWorkerConfig::default(),
@@ -220,13 +218,13 @@ pub async fn serve_with_settings(
     settings: Settings,
 ) -> Result<(), RuntimeError> {
     // A key that cannot be used is a start error: secrets sealed now could never be opened.
-    let keyring = delivery::secrets::Keyring::new(&settings.secret_key, &settings.old_secret_keys)
+    let keyring = storage::secrets::Keyring::new(&settings.secret_key, &settings.old_secret_keys)
         .map_err(|e| {
-            RuntimeError::Db(maitre_kit::db::DbError::Corrupt {
-                what: "the provider secrets key".into(),
-                reason: e.to_string(),
-            })
-        })?;
+        RuntimeError::Db(maitre_kit::db::DbError::Corrupt {
+            what: "the provider secrets key".into(),
+            reason: e.to_string(),
+        })
+    })?;
     let keyring = Arc::new(keyring);
     let production = config.environment == maitre_kit::config::Environment::Production;
     let runtime = Runtime::start::<storage::Migrator>(config).await?;
@@ -239,7 +237,7 @@ pub async fn serve_with_settings(
             tracing::warn!(error = %e, "provider secrets not re-sealed; retried at the next start")
         }
     }
-    let pipeline = Pipeline::new(
+    let state = State::new(
         runtime.db.clone(),
         runtime.coord.clone(),
         runtime.events.clone(),
@@ -252,14 +250,14 @@ pub async fn serve_with_settings(
         }
         .shared()
     };
-    let accounts = Arc::new(delivery::accounts::AccountProviders::new(
+    let accounts = Arc::new(providers::accounts::AccountProviders::new(
         runtime.db.clone(),
         keyring.clone(),
         runtime.coord.clone(),
         settings.endpoints.clone(),
     ));
     let dispatcher = Dispatcher::new(
-        pipeline.clone(),
+        state.clone(),
         settings.providers(production).with_accounts(accounts),
         DispatcherConfig {
             replica: settings.replica_id.clone(),
@@ -284,22 +282,20 @@ pub async fn serve_with_settings(
             }
         };
     let campaigns = segments.clone().map(|segments| {
-        let runner =
-            campaign::CampaignRunner::new(pipeline.clone(), segments, Duration::from_secs(1));
+        let runner = campaign::CampaignRunner::new(state.clone(), segments, Duration::from_secs(1));
         tokio::spawn(runner.run(background.clone()))
     });
-    let actions =
-        tokio::spawn(action_worker(&runtime, &pipeline, &settings).run(background.clone()));
-    consumers::spawn_consumers(&runtime, &pipeline, background.clone());
-    let scan = daily_scan::DailyScan::new(
-        pipeline.clone(),
+    let actions = tokio::spawn(action_worker(&runtime, &state, &settings).run(background.clone()));
+    events::spawn_consumers(&runtime, &state, background.clone());
+    let scan = app::daily_scan::DailyScan::new(
+        state.clone(),
         uuid::Uuid::new_v4().to_string(),
         Duration::from_secs(600),
     );
-    let scan = tokio::spawn(scan.run(background.clone()));
-    let gauges = tokio::spawn(business_metrics::report(runtime.db.clone()));
+    let scan = tokio::spawn(jobs::daily_scan(scan, background.clone()));
+    let gauges = tokio::spawn(jobs::business_gauges(runtime.db.clone()));
     let mut api =
-        api::NotificationServiceApi::new(runtime.clone(), pipeline, profile_channel(&runtime).ok());
+        api::NotificationServiceApi::new(runtime.clone(), state, profile_channel(&runtime).ok());
     if let Some(segments) = segments {
         api = api.with_segments(segments);
     }
@@ -352,8 +348,8 @@ mod production_safety_tests {
     use std::sync::{Arc, Mutex};
 
     use super::Settings;
-    use crate::delivery::provider::{LogProvider, OutboundMessage, Provider};
     use crate::domain::channel::Channel;
+    use crate::providers::{LogProvider, OutboundMessage, Provider};
 
     const BODY: &str = "李女士，生日快乐！您的甜品券码DESSERT-2026";
     const PHONE: &str = "+8613800138001";
@@ -424,7 +420,7 @@ mod production_safety_tests {
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
         LogProvider.send(&message(Channel::Sms)).await.expect("log");
-        let _ = crate::delivery::provider::Unconfigured
+        let _ = crate::providers::Unconfigured
             .send(&message(Channel::Sms))
             .await;
         let logged = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();

@@ -13,14 +13,14 @@ use chrono::Utc;
 use common::*;
 use maitre_kit::eventlog::EventHandler;
 use maitre_kit::testing::Backend;
-use maitre_notification::actions::{
+use maitre_notification::app::actions::{
     ActionWorker, ActionWorkerConfig, FollowUpPlanAction, FollowUpPlans, SignedWebhooks,
     WebhookCall, WebhookCalls,
 };
-use maitre_notification::consumers::AutomationHandler;
-use maitre_notification::delivery::provider::ProviderError;
 use maitre_notification::domain::signature::verify_webhook;
 use maitre_notification::domain::webhook_target::AllowedHosts;
+use maitre_notification::events::consumers::AutomationHandler;
+use maitre_notification::providers::ProviderError;
 use maitre_notification::storage::{actions, automations};
 use maitre_proto::events::v1::{Event, OwnerChanged, TagAdded, event::Payload};
 use maitre_proto::notification::v1 as pb;
@@ -55,7 +55,7 @@ async fn automation_on_vip(db: &DatabaseConnection, action: pb::Action) {
         enabled: true,
         ..Default::default()
     };
-    maitre_notification::automation::to_domain(db, CHAIN, &automation)
+    maitre_notification::app::automation::to_domain(db, CHAIN, &automation)
         .await
         .expect("valid automation");
     automations::upsert(db, CHAIN, &automation, 0)

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::{Router, body::Bytes, routing::post};
-use maitre_notification::delivery::aliyun_sms::{AliyunSms, AliyunSmsAccount, rpc_signature};
-use maitre_notification::delivery::provider::{OutboundMessage, Provider, ProviderError};
 use maitre_notification::domain::channel::Channel;
+use maitre_notification::providers::aliyun_sms::{AliyunSms, AliyunSmsAccount, rpc_signature};
+use maitre_notification::providers::{OutboundMessage, Provider, ProviderError};
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "LTAIfakeKeyId";

@@ -11,7 +11,7 @@ use maitre_kit::client::outgoing;
 use maitre_kit::config::ServiceName;
 use maitre_kit::error::field_of;
 use maitre_kit::testing::{self, Backend, TestConfig};
-use maitre_notification::delivery::Pipeline;
+use maitre_notification::state::State;
 use maitre_notification::storage::inbox::NewInboxItem;
 use maitre_proto::common::v1::MessageChannel;
 use maitre_proto::events::v1::MessageStatus;
@@ -517,24 +517,24 @@ async fn inbox_list_read_stream(backend: Backend) {
         .expect("db");
     let coord = testing::coordination(backend).await;
     let events = maitre_kit::eventlog::EventLog::new(db.clone(), "notification", None);
-    let pipeline = Pipeline::new(db.clone(), coord, events);
+    let pipeline = State::new(db.clone(), coord, events);
     for (n, staff) in [(1, "wang"), (2, "li")] {
-        pipeline
-            .write_inbox(
-                &db,
-                "chain-1",
-                &NewInboxItem {
-                    item_id: format!("item-{n}"),
-                    staff_id: staff.into(),
-                    title: "李女士 3 天后生日".into(),
-                    body: "她喜欢甜点".into(),
-                    customer_id: "g1".into(),
-                    dedup_key: format!("k{n}"),
-                },
-                n,
-            )
-            .await
-            .expect("write");
+        maitre_notification::app::delivery::write_inbox(
+            &pipeline,
+            &db,
+            "chain-1",
+            &NewInboxItem {
+                item_id: format!("item-{n}"),
+                staff_id: staff.into(),
+                title: "李女士 3 天后生日".into(),
+                body: "她喜欢甜点".into(),
+                customer_id: "g1".into(),
+                dedup_key: format!("k{n}"),
+            },
+            n,
+        )
+        .await
+        .expect("write");
     }
     let live = tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await

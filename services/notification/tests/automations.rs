@@ -8,8 +8,8 @@ use common::*;
 use maitre_kit::eventlog::EventHandler;
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
-use maitre_notification::consumers::AutomationHandler;
 use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::events::consumers::AutomationHandler;
 use maitre_notification::storage::facts::{self, CustomerFacts};
 use maitre_notification::storage::{automations, inbox};
 use maitre_proto::events::v1::{CustomerUpdated, Event, OwnerChanged, TagAdded, event::Payload};
@@ -112,7 +112,7 @@ async fn automation_fires_from_tag_added(backend: Backend) {
         enabled: true,
         ..Default::default()
     };
-    maitre_notification::automation::to_domain(db, CHAIN, &automation)
+    maitre_notification::app::automation::to_domain(db, CHAIN, &automation)
         .await
         .expect("valid automation");
     automations::upsert(db, CHAIN, &automation, 0)
@@ -159,8 +159,8 @@ on_both_backends!(automation_fires_from_tag_added);
 
 async fn daily_scan_greets_each_birthday_once(backend: Backend) {
     use chrono::Datelike;
-    use maitre_notification::daily_scan::{DailyScan, store_today};
-    use maitre_notification::delivery::Pipeline;
+    use maitre_notification::app::daily_scan::{DailyScan, store_today};
+    use maitre_notification::state::State;
     let env = env(backend).await;
     let db = &env.db.db;
     greet_birthdays_three_days_ahead(db).await;
@@ -182,7 +182,7 @@ async fn daily_scan_greets_each_birthday_once(backend: Backend) {
         "scanned once a day"
     );
     // After a coordination flush the scan runs again, and the occurrence key keeps it to one greeting.
-    let flushed = Pipeline {
+    let flushed = State {
         coord: maitre_kit::testing::coordination(backend).await,
         ..env.pipeline.clone()
     };
@@ -203,7 +203,7 @@ on_both_backends!(daily_scan_greets_each_birthday_once);
 /// A birthday reminder found by the day's scan before the owner is known (the assignment stream
 /// lagging behind profile's) reaches the owner once OwnerChanged arrives, not never.
 async fn an_owner_known_after_the_scan_gets_the_birthday_reminder(backend: Backend) {
-    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::app::daily_scan::{DailyScan, store_today};
     let env = env(backend).await;
     let db = &env.db.db;
     inbox_template(
@@ -339,7 +339,7 @@ on_both_backends!(a_reminder_before_the_owner_is_parked_until_the_owner_is_known
 /// without that wait the consumer saw no automation and the rescan no birthday.
 async fn a_birthday_consumed_while_its_automation_is_enabled_is_greeted(backend: Backend) {
     use chrono::Datelike;
-    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::app::daily_scan::{DailyScan, store_today};
     use maitre_proto::common::v1::Date;
     let env = env(backend).await;
     let db = env.db.db.clone();
@@ -405,7 +405,7 @@ on_both_backends!(a_birthday_consumed_while_its_automation_is_enabled_is_greeted
 /// An erased guest (profile's CustomerErased) is sent nothing more: the queued greeting is
 /// suppressed, and no birthday is kept for a later scan to greet.
 async fn an_erased_guest_is_sent_nothing_more(backend: Backend) {
-    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::app::daily_scan::{DailyScan, store_today};
     use maitre_proto::events::v1::CustomerErased;
     let env = env(backend).await;
     let db = &env.db.db;
@@ -472,7 +472,7 @@ on_both_backends!(an_erased_guest_is_sent_nothing_more);
 /// only under the absorbed id is the survivor's, greeted once, under the survivor's id; the
 /// absorbed profile's later SMS opt-out stands for the survivor.
 async fn merged_profiles_are_greeted_once_under_one_consent(backend: Backend) {
-    use maitre_notification::daily_scan::{DailyScan, store_today};
+    use maitre_notification::app::daily_scan::{DailyScan, store_today};
     use maitre_notification::domain::channel::Channel;
     use maitre_notification::domain::consent::ChannelConsent;
     use maitre_notification::storage::policy;
@@ -539,7 +539,7 @@ on_both_backends!(merged_profiles_are_greeted_once_under_one_consent);
 struct FixedProfileHead(u64);
 
 #[async_trait::async_trait]
-impl maitre_notification::freshness::ProfileHead for FixedProfileHead {
+impl maitre_notification::app::freshness::ProfileHead for FixedProfileHead {
     async fn chain_head(&self, _chain: &str, _after: u64) -> Result<u64, String> {
         Ok(self.0)
     }
@@ -550,7 +550,7 @@ impl maitre_notification::freshness::ProfileHead for FixedProfileHead {
 /// until the profile consumer reached profile's head, so the reminder names the favourite and
 /// never reads "暂无记录".
 async fn a_tag_waits_for_the_profile_facts_behind_it(backend: Backend) {
-    use maitre_notification::freshness::{PROFILE_CONSUMER, ProfileFreshness};
+    use maitre_notification::app::freshness::{PROFILE_CONSUMER, ProfileFreshness};
     let env = env(backend).await;
     let db = &env.db.db;
     inbox_template(
@@ -649,7 +649,7 @@ struct CountingProfileHead {
 }
 
 #[async_trait::async_trait]
-impl maitre_notification::freshness::ProfileHead for CountingProfileHead {
+impl maitre_notification::app::freshness::ProfileHead for CountingProfileHead {
     async fn chain_head(&self, _chain: &str, _after: u64) -> Result<u64, String> {
         use std::sync::atomic::Ordering::SeqCst;
         self.asked.fetch_add(1, SeqCst);
@@ -662,7 +662,7 @@ impl maitre_notification::freshness::ProfileHead for CountingProfileHead {
 /// race `a_tag_waits_for_the_profile_facts_behind_it` guards).
 async fn a_burst_of_tags_asks_profile_once(backend: Backend) {
     use maitre_kit::eventlog::Consumer;
-    use maitre_notification::freshness::{PROFILE_CONSUMER, ProfileFreshness};
+    use maitre_notification::app::freshness::{PROFILE_CONSUMER, ProfileFreshness};
     use std::sync::atomic::Ordering::SeqCst;
     let env = env(backend).await;
     let db = &env.db.db;

@@ -11,11 +11,11 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use maitre_kit::testing::{self, Backend};
-use maitre_notification::campaign::CampaignRunner;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use maitre_notification::delivery::provider::Providers;
+use maitre_notification::app::campaign::CampaignRunner;
+use maitre_notification::app::delivery::dispatcher::{Dispatcher, DispatcherConfig};
 use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::providers::Providers;
+use maitre_notification::state::State;
 use maitre_notification::storage::{campaigns, messages};
 use maitre_proto::notification::v1 as pb;
 
@@ -29,7 +29,7 @@ async fn campaign_survives_a_killed_dispatcher(backend: Backend, size: usize) {
     let total = i64::try_from(size).expect("size");
     new_campaign(db, "c1", "t1").await;
     let provider = Arc::new(CountingProvider::default());
-    let start = |pipeline: Pipeline| {
+    let start = |pipeline: State| {
         let runner = CampaignRunner::new(
             pipeline.clone(),
             Arc::new(FixedSegment(customers.clone())),
@@ -148,7 +148,7 @@ async fn coordination_flush_keeps_caps_and_dedup(backend: Backend) {
     .await
     .expect("half of a");
     // The coordination namespace is emptied (a flush): a fresh, empty namespace for every replica.
-    let flushed = Pipeline {
+    let flushed = State {
         coord: testing::coordination(backend).await,
         ..env.pipeline.clone()
     };
@@ -190,7 +190,7 @@ struct SegmentsPerChain {
 }
 
 #[async_trait::async_trait]
-impl maitre_notification::campaign::SegmentSource for SegmentsPerChain {
+impl maitre_notification::app::campaign::SegmentSource for SegmentsPerChain {
     async fn export(
         &self,
         chain: &str,

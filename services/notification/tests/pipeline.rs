@@ -11,12 +11,11 @@ use std::time::Duration;
 use chrono::{Duration as ChronoDuration, Utc};
 use common::*;
 use maitre_kit::testing::Backend;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::Dispatcher;
-use maitre_notification::delivery::provider::Providers;
-use maitre_notification::delivery::webhook::WebhookProvider;
+use maitre_notification::app::delivery::dispatcher::Dispatcher;
 use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::domain::signature::verify_webhook;
+use maitre_notification::providers::Providers;
+use maitre_notification::providers::webhook::WebhookProvider;
 use maitre_notification::storage::messages;
 use maitre_proto::notification::v1 as pb;
 
@@ -24,7 +23,7 @@ async fn same_occurrence_twice_makes_one_message(backend: Backend) {
     let env = env(backend).await;
     let db = &env.db.db;
     sms_template(db, "t1", MessagePurpose::Service).await;
-    let first = Pipeline::enqueue(
+    let first = maitre_notification::app::delivery::enqueue(
         db,
         CHAIN,
         &message("g1", "birthday:g1:2026", "t1", MessagePurpose::Service),
@@ -32,7 +31,7 @@ async fn same_occurrence_twice_makes_one_message(backend: Backend) {
     )
     .await
     .expect("enqueue");
-    let second = Pipeline::enqueue(
+    let second = maitre_notification::app::delivery::enqueue(
         db,
         CHAIN,
         &message("g1", "birthday:g1:2026", "t1", MessagePurpose::Service),
@@ -76,7 +75,11 @@ async fn one_cap_budget_across_sources(backend: Backend) {
     automation.automation_id = "a1".into();
     let direct = message("g1", "send:r1", "t1", MessagePurpose::Marketing);
     for m in [&campaign, &automation, &direct] {
-        assert!(Pipeline::enqueue(db, CHAIN, m, 1).await.expect("enqueue"));
+        assert!(
+            maitre_notification::app::delivery::enqueue(db, CHAIN, m, 1)
+                .await
+                .expect("enqueue")
+        );
     }
     let dispatcher = Dispatcher::new(env.pipeline.clone(), Providers::default(), config());
     dispatcher.run_once(Utc::now()).await.expect("round");
@@ -120,7 +123,7 @@ async fn quiet_hours_defer_not_drop(backend: Backend) {
         },
     )
     .await;
-    Pipeline::enqueue(
+    maitre_notification::app::delivery::enqueue(
         db,
         CHAIN,
         &message("g1", "k1", "t1", MessagePurpose::Service),
@@ -162,7 +165,7 @@ async fn retries_then_dead_letter(backend: Backend) {
         },
     )
     .await;
-    Pipeline::enqueue(
+    maitre_notification::app::delivery::enqueue(
         db,
         CHAIN,
         &message("g1", "k1", "t1", MessagePurpose::Service),
@@ -241,7 +244,7 @@ async fn webhook_is_signed(backend: Backend) {
         Duration::from_secs(5),
     )
     .expect("provider");
-    Pipeline::enqueue(
+    maitre_notification::app::delivery::enqueue(
         db,
         CHAIN,
         &message("g1", "k1", "t1", MessagePurpose::Service),

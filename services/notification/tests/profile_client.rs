@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use maitre_kit::auth::{DEVELOPMENT_SECRET, Minter, Role, Verifier};
-use maitre_notification::actions::{FollowUpPlanAction, FollowUpPlans, ProfileFollowUpPlans};
-use maitre_notification::delivery::provider::ProviderError;
+use maitre_notification::app::actions::{FollowUpPlanAction, FollowUpPlans, ProfileFollowUpPlans};
+use maitre_notification::providers::ProviderError;
 use maitre_proto::profile::v1::profile_service_server::{ProfileService, ProfileServiceServer};
 use maitre_proto::profile::v1::{CreateFollowUpPlanRequest, CreateFollowUpPlanResponse};
 use tonic::{Request, Response, Status};

@@ -15,12 +15,11 @@ use chrono::Utc;
 use common::*;
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use maitre_notification::delivery::provider::{
+use maitre_notification::app::delivery::dispatcher::{Dispatcher, DispatcherConfig};
+use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::providers::{
     HandedMessage, OutboundMessage, Provider, ProviderError, Providers, Reconciliation,
 };
-use maitre_notification::domain::channel::MessagePurpose;
 use maitre_notification::storage::messages;
 use tokio::sync::Notify;
 
@@ -116,7 +115,7 @@ async fn kill_mid_round(
             "t1",
             MessagePurpose::Service,
         );
-        Pipeline::enqueue(db, CHAIN, &message, 1)
+        maitre_notification::app::delivery::enqueue(db, CHAIN, &message, 1)
             .await
             .expect("enqueue");
     }

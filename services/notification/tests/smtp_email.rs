@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use maitre_notification::delivery::provider::{OutboundMessage, Provider, ProviderError};
-use maitre_notification::delivery::smtp_email::{SmtpAccount, SmtpEmail};
 use maitre_notification::domain::channel::Channel;
 use maitre_notification::domain::smtp_settings::SmtpTls;
+use maitre_notification::providers::smtp_email::{SmtpAccount, SmtpEmail};
+use maitre_notification::providers::{OutboundMessage, Provider, ProviderError};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// One accepted message: `(auth, mail from, rcpt to, data)`.

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
-use maitre_notification::delivery::provider::{OutboundMessage, Provider, ProviderError};
-use maitre_notification::delivery::tencent_sms::{
+use maitre_notification::domain::channel::Channel;
+use maitre_notification::providers::tencent_sms::{
     CONTENT_TYPE, TencentSms, TencentSmsAccount, tc3_authorization,
 };
-use maitre_notification::domain::channel::Channel;
+use maitre_notification::providers::{OutboundMessage, Provider, ProviderError};
 use serde_json::{Value, json};
 
 const SECRET_ID: &str = "AKIDfakeSecretId";

@@ -10,12 +10,11 @@ use common::*;
 use maitre_kit::eventlog::EventHandler;
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::Backend;
-use maitre_notification::consumers::AutomationHandler;
-use maitre_notification::daily_scan::DailyScan;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::Dispatcher;
-use maitre_notification::delivery::provider::Providers;
+use maitre_notification::app::daily_scan::DailyScan;
+use maitre_notification::app::delivery::dispatcher::Dispatcher;
 use maitre_notification::domain::channel::MessagePurpose;
+use maitre_notification::events::consumers::AutomationHandler;
+use maitre_notification::providers::Providers;
 use maitre_notification::storage::facts::{self, CustomerFacts};
 use maitre_notification::storage::stores;
 use maitre_proto::events::v1::{
@@ -151,7 +150,11 @@ async fn quiet_hours_in_the_home_store_zone(backend: Backend) {
             MessagePurpose::Service,
         );
         m.next_attempt_at_us = 0;
-        assert!(Pipeline::enqueue(db, CHAIN, &m, 0).await.expect("enqueue"));
+        assert!(
+            maitre_notification::app::delivery::enqueue(db, CHAIN, &m, 0)
+                .await
+                .expect("enqueue")
+        );
     }
     // 23:00 in New York on 2026-11-25 (EST, UTC−5) is 12:00 the next day in Shanghai.
     let due = New_York

@@ -24,9 +24,9 @@ use axum::{
 };
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::{self, Backend};
-use maitre_notification::delivery::provider::{OutboundMessage, Provider, ProviderError};
-use maitre_notification::delivery::wechat::{GUEST_REFUSED, Wechat, WechatApp, WechatProduct};
 use maitre_notification::domain::channel::Channel;
+use maitre_notification::providers::wechat::{GUEST_REFUSED, Wechat, WechatApp, WechatProduct};
+use maitre_notification::providers::{OutboundMessage, Provider, ProviderError};
 use serde_json::{Value, json};
 
 #[derive(Default)]

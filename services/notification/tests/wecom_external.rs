@@ -19,9 +19,9 @@ use axum::{
 };
 use maitre_kit::on_both_backends;
 use maitre_kit::testing::{self, Backend};
-use maitre_notification::delivery::provider::{OutboundMessage, Provider, ProviderError};
-use maitre_notification::delivery::wecom_external::{WecomContactApp, WecomExternal};
 use maitre_notification::domain::channel::Channel;
+use maitre_notification::providers::wecom_external::{WecomContactApp, WecomExternal};
+use maitre_notification::providers::{OutboundMessage, Provider, ProviderError};
 use serde_json::{Value, json};
 
 #[derive(Default)]

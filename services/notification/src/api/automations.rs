@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::templates::{check_automation_sendable, to_proto as template_to_proto};
 use super::{NotificationServiceApi, WRITERS};
-use crate::automation::to_domain;
+use crate::app::automation::to_domain;
 use crate::convert::channel_to_proto;
 use crate::domain::automation::{Action, Automation, Condition, Trigger};
 use crate::domain::channel::{CustomerClass, MessagePurpose};
@@ -289,7 +289,7 @@ impl NotificationServiceApi {
         .await?;
         txn.commit().await.map_err(Error::from)?;
         if dated {
-            self.pipeline.date_automations_changed(&chain).await;
+            crate::app::daily_scan::date_automations_changed(&self.state, &chain).await;
         }
         Ok(Response::new(response))
     }
@@ -436,7 +436,7 @@ impl NotificationServiceApi {
         audit_automation(&txn, caller, chain, action, Some(before), after.as_ref()).await?;
         txn.commit().await.map_err(Error::from)?;
         if dated {
-            self.pipeline.date_automations_changed(chain).await;
+            crate::app::daily_scan::date_automations_changed(&self.state, chain).await;
         }
         Ok(())
     }
@@ -507,7 +507,7 @@ impl NotificationServiceApi {
         .await?;
         txn.commit().await.map_err(Error::from)?;
         if dated {
-            self.pipeline.date_automations_changed(&chain).await;
+            crate::app::daily_scan::date_automations_changed(&self.state, &chain).await;
         }
         Ok(Response::new(InstallPresetResponse {
             automation: Some(self.automation(&chain, &automation.automation_id).await?),

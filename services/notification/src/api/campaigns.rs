@@ -18,8 +18,8 @@ use tonic::{Request, Response, Status};
 
 use super::templates::compile;
 use super::{NotificationServiceApi, WRITERS};
+use crate::app::delivery::append_status_event;
 use crate::convert::{timestamp_from_us, timestamp_to_utc};
-use crate::delivery::append_status_event;
 use crate::domain::channel::Channel;
 use crate::domain::template_vars::TemplateVariable;
 use crate::error::{Error, Result};

@@ -23,7 +23,6 @@ use crate::convert::{
     channel_from_proto, channel_to_proto, purpose_from_proto, purpose_to_proto, status_filter,
     status_to_proto, timestamp_from_us, timestamp_to_utc,
 };
-use crate::delivery::Pipeline;
 use crate::domain::channel::Channel;
 use crate::domain::status::{
     DeliveryEvent, DeliveryStatus, StatusChange as Change, apply_delivery_event,
@@ -180,8 +179,8 @@ impl NotificationServiceApi {
             next_attempt_at_us: now_us,
         };
         // A racing replay loses on the UNIQUE key and reads the winner's row.
-        Pipeline::enqueue(db, &chain, &message, now_us).await?;
-        self.pipeline.enqueued();
+        crate::app::delivery::enqueue(db, &chain, &message, now_us).await?;
+        self.state.enqueued();
         let stored = messages::get_by_dedup_key(db, &chain, &dedup_key)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -295,16 +294,16 @@ impl NotificationServiceApi {
             provider_message_id: Some(provider_message_id.to_owned()).filter(|id| !id.is_empty()),
             ..RowUpdate::default()
         };
-        self.pipeline
-            .transition(
-                row,
-                Some(&row.status),
-                to.as_str(),
-                reason,
-                &update,
-                Utc::now().timestamp_micros(),
-            )
-            .await
+        crate::app::delivery::transition(
+            &self.state,
+            row,
+            Some(&row.status),
+            to.as_str(),
+            reason,
+            &update,
+            Utc::now().timestamp_micros(),
+        )
+        .await
     }
 
     /// Stores the first open of `row` and announces it in one transaction; `false` when it was
@@ -330,12 +329,12 @@ impl NotificationServiceApi {
             channel: channel_to_proto(row.channel) as i32,
             opened_at: Some(timestamp_from_us(opened_at_us)),
         });
-        self.pipeline
+        self.state
             .events
             .append(&txn, &row.chain_id, scope, payload)
             .await?;
         txn.commit().await?;
-        self.pipeline.events.committed();
+        self.state.events.committed();
         Ok(true)
     }
 

@@ -111,7 +111,7 @@ impl NotificationServiceApi {
         let staff = inbox_owner(&caller, &request.get_ref().staff_id)?;
         let db = self.runtime.db.clone();
         let mut cursor = inbox::last_id(&db, &chain, &staff).await?;
-        let wake = self.pipeline.inbox.clone();
+        let wake = self.state.inbox.clone();
         let mut closed = self.closed.subscribe();
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {

@@ -27,9 +27,9 @@ use std::sync::Arc;
 
 pub use callbacks::ProviderCallbacksApi;
 
-use crate::campaign::SegmentSource;
-use crate::delivery::Pipeline;
+use crate::app::campaign::SegmentSource;
 use crate::domain::webhook_target::AllowedHosts;
+use crate::state::State;
 
 /// Roles that manage templates, automations and campaigns.
 pub(crate) const WRITERS: &[Role] = &[Role::HqAdmin, Role::StoreManager];
@@ -42,7 +42,7 @@ pub type InboxStream =
 #[derive(Clone)]
 pub struct NotificationServiceApi {
     runtime: Runtime,
-    pipeline: Pipeline,
+    state: State,
     /// Profile, which resolves an inbound reply's sender key to a customer (`None`: no usable
     /// profile URL).
     profile: Option<ProfileServiceClient<Channel>>,
@@ -52,7 +52,7 @@ pub struct NotificationServiceApi {
     /// Internal hosts the operator allows webhook actions to target (none by default).
     webhook_hosts: AllowedHosts,
     /// Seals and opens the chain's provider secrets.
-    provider_secrets: Arc<crate::delivery::secrets::Keyring>,
+    provider_secrets: Arc<crate::storage::secrets::Keyring>,
     /// `MAITRE_ENV=production`: the log provider is refused for guest channels.
     production: bool,
     /// Set at shutdown: live inbox streams end.
@@ -60,13 +60,13 @@ pub struct NotificationServiceApi {
 }
 
 impl NotificationServiceApi {
-    /// Handlers over the service's runtime and delivery pipeline, asking profile at
+    /// Handlers over the service's runtime and state, asking profile at
     /// `profile` who sent an inbound reply.
-    pub fn new(runtime: Runtime, pipeline: Pipeline, profile: Option<Channel>) -> Self {
+    pub fn new(runtime: Runtime, state: State, profile: Option<Channel>) -> Self {
         let (closed, _) = watch::channel(false);
         Self {
             runtime,
-            pipeline,
+            state,
             profile: profile.map(ProfileServiceClient::new),
             segments: None,
             webhook_hosts: AllowedHosts::default(),
@@ -86,7 +86,7 @@ impl NotificationServiceApi {
     /// guest channels.
     pub fn with_provider_accounts(
         mut self,
-        keyring: Arc<crate::delivery::secrets::Keyring>,
+        keyring: Arc<crate::storage::secrets::Keyring>,
         production: bool,
     ) -> Self {
         self.provider_secrets = keyring;

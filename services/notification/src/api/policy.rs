@@ -12,12 +12,12 @@ use maitre_proto::notification::v1::{
 use tonic::{Request, Response, Status};
 
 use super::NotificationServiceApi;
-use crate::consent_sync;
+use crate::app::delivery::append_status_event;
 use crate::convert::{channel_from_proto, channel_to_proto};
-use crate::delivery::append_status_event;
 use crate::domain::channel::Channel;
 use crate::domain::consent::{ChannelConsent, ConsentState};
 use crate::error::{Error, Result};
+use crate::events::consent_sync;
 use crate::storage::facts;
 use crate::storage::messages::{self, RowUpdate};
 use crate::storage::policy::{self, Preferences};

@@ -3,7 +3,7 @@
 //! caps, quiet hours in store-local time, de-duplication keys; seed 002 §3: fewer, relevant messages).
 //!
 //! The service layer gathers the inputs (consent, seen keys) and re-runs the gate when a deferred message
-//! comes due; the frequency cap is charged after it passes (`delivery/caps.rs`).
+//! comes due; the frequency cap is charged after it passes (`app/delivery/caps.rs`).
 
 use chrono::{DateTime, Utc};
 
@@ -62,7 +62,7 @@ pub enum GateDecision {
 
 /// Decides whether `message` goes out at `now`. Checks run cheapest-to-explain first: duplicate, expiry,
 /// consent, then quiet hours (the only check that defers rather than suppresses). Frequency caps come
-/// after the gate, in `delivery/caps.rs`: a cap is one budget shared by every replica, so deciding it
+/// after the gate, in `app/delivery/caps.rs`: a cap is one budget shared by every replica, so deciding it
 /// and counting the message must be one atomic step in coordination, not a pure check here.
 pub fn gate(
     message: &OutgoingMessage,

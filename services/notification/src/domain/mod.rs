@@ -11,8 +11,8 @@
 //!   [`signature`] (webhook HMAC), [`webhook_target`] (no webhooks into internal networks),
 //!   [`provider_callbacks`] (providers' receipts and replies, verified), [`provider_limits`]
 //!   (per-account rate and per-recipient limits), [`provider_account`] (a chain's provider
-//!   accounts), [`smtp_settings`] (SMTP accounts), [`provider_binding`] (templates bound to
-//!   providers' approved templates);
+//!   accounts, over the kinds of [`provider_kind`]), [`smtp_settings`] (SMTP accounts),
+//!   [`provider_binding`] (templates bound to providers' approved templates);
 //! - guests: [`guest`] (who the guest is in messages: values, salutation), [`contacts`] (where
 //!   the guest is reached: the recipient per channel);
 //! - [`channel`] (shared vocabulary) and [`error`].
@@ -32,6 +32,7 @@ pub mod presets;
 pub mod provider_account;
 pub mod provider_binding;
 pub mod provider_callbacks;
+pub mod provider_kind;
 pub mod provider_limits;
 pub mod quiet_hours;
 pub mod retry;

@@ -2,7 +2,7 @@
 //! one recipient may receive through it per minute, hour and day — so Maitre stays under the limits
 //! the provider enforces instead of learning them from refusals. Configured per account with the
 //! optional settings [`SETTINGS`] (`0` = no limit); the defaults follow the providers' documented
-//! default limits. The counting itself is `delivery::limits` (coordination windows, shared by all
+//! default limits. The counting itself is `providers::limits` (coordination windows, shared by all
 //! replicas); a message over a limit is delayed until it fits, never dropped.
 //!
 //! Defaults, and why:
@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::provider_account::ProviderKind;
+use super::provider_kind::ProviderKind;
 
 /// The optional settings of every provider account that set its limits.
 pub const SETTINGS: [&str; 4] = [

@@ -1,10 +1,10 @@
 //! An SMTP account's settings (`smtp` provider kind): how the connection is secured and what
 //! the settings must hold before the account is stored. Pure; the sending is
-//! `delivery::smtp_email`.
+//! `providers::smtp_email`.
 
 use std::collections::BTreeMap;
 
-use super::provider_account::AccountError;
+use super::provider_kind::AccountError;
 
 fn refuse(field: &str, message: &str) -> AccountError {
     AccountError {

@@ -18,7 +18,7 @@ pub struct NewAction {
     pub customer_id: String,
     pub automation_id: String,
     pub dedup_key: String,
-    /// The action's JSON (`crate::actions::QueuedAction`).
+    /// The action's JSON (`crate::app::actions::QueuedAction`).
     pub payload: String,
     pub next_attempt_at_us: i64,
 }

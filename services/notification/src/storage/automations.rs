@@ -53,7 +53,7 @@ pub async fn upsert(
 
 /// Stores `automation` in the caller's write transaction; `true` when it is an enabled date
 /// automation (birthday, anniversary), whose today's occurrences the caller has the daily scan
-/// look for again once the transaction commits (`Pipeline::date_automations_changed`).
+/// look for again once the transaction commits (`app::daily_scan::date_automations_changed`).
 ///
 /// Such an automation first waits for the consumers writing customer facts to commit, and
 /// holds new ones until the caller commits ([`facts::fence_writers`]): a birthday consumed at

@@ -1,5 +1,5 @@
 //! Actions waiting for their customer's owner (`notif_awaiting_owner`): one row per chain and
-//! de-duplication key, the action as JSON (`crate::automation::awaiting`).
+//! de-duplication key, the action as JSON (`crate::app::automation::awaiting`).
 
 use sea_orm::ConnectionTrait;
 

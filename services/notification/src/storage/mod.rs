@@ -24,6 +24,7 @@ pub mod messages;
 pub mod policy;
 pub mod provider_accounts;
 pub mod queue;
+pub mod secrets;
 pub mod settle;
 pub mod stores;
 pub mod templates;

@@ -1,7 +1,7 @@
 //! The `notif_provider_accounts` table: one provider account per chain and channel. Settings are
-//! stored as given; the secrets as one sealed JSON map (`delivery::secrets`) beside the id of the
+//! stored as given; the secrets as one sealed JSON map (`storage::secrets`) beside the id of the
 //! key that sealed them. Nothing here returns a secret to an API caller: [`AccountRow`] keeps the
-//! sealed text, and only the dispatcher opens it (`delivery::accounts`).
+//! sealed text, and only the dispatcher opens it (`providers::accounts`).
 
 use std::collections::BTreeMap;
 
@@ -9,10 +9,10 @@ use sea_orm::{ConnectionTrait, QueryResult};
 
 use super::{exec, query_all, query_one};
 use crate::convert::channel_from_str;
-use crate::delivery::secrets::{Keyring, SecretError};
 use crate::domain::channel::Channel;
 use crate::domain::provider_account::ProviderKind;
 use crate::error::{Error, Result};
+use crate::storage::secrets::{Keyring, SecretError};
 use maitre_kit::db::DbError;
 
 /// A stored account (secrets sealed).

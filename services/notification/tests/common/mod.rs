@@ -9,15 +9,15 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate, Utc};
 use maitre_kit::eventlog::EventLog;
 use maitre_kit::testing::{self, Backend, TestDb};
-use maitre_notification::campaign::SegmentSource;
-use maitre_notification::delivery::Pipeline;
-use maitre_notification::delivery::dispatcher::DispatcherConfig;
-use maitre_notification::delivery::provider::{
-    HandedMessage, OutboundMessage, Provider, ProviderError, Reconciliation,
-};
+use maitre_notification::app::campaign::SegmentSource;
+use maitre_notification::app::delivery::dispatcher::DispatcherConfig;
 use maitre_notification::domain::channel::{Channel, MessagePurpose};
 use maitre_notification::domain::consent::ChannelConsent;
 use maitre_notification::domain::template::Locale;
+use maitre_notification::providers::{
+    HandedMessage, OutboundMessage, Provider, ProviderError, Reconciliation,
+};
+use maitre_notification::state::State;
 use maitre_notification::storage::Migrator;
 use maitre_notification::storage::automations;
 use maitre_notification::storage::campaigns::{self, CampaignRow};
@@ -31,14 +31,14 @@ pub const CHAIN: &str = "chain-1";
 
 pub struct Env {
     pub db: TestDb,
-    pub pipeline: Pipeline,
+    pub pipeline: State,
 }
 
 pub async fn env(backend: Backend) -> Env {
     let db = TestDb::new::<Migrator>(backend).await;
     let coord = testing::coordination(backend).await;
     let events = EventLog::new(db.db.clone(), "notification", None);
-    let pipeline = Pipeline::new(db.db.clone(), coord, events);
+    let pipeline = State::new(db.db.clone(), coord, events);
     Env { db, pipeline }
 }
 
